@@ -1,0 +1,246 @@
+import { ByteReader } from '../base/cursor.js';
+import { BpfLoadError, withContext } from '../base/errors.js';
+import {
+  ElfClass, ElfData, ElfMachine, ElfType, SectionType, SpecialSection,
+  type ElfFile, type ElfRelocation, type ElfSection, type ElfSymbol,
+} from './types.js';
+
+/** Where in the file an ELF problem was found. Every field is optional: the message uses whichever are known. */
+export interface ElfLocation {
+  file?: string | undefined;
+  section?: { index: number; name?: string | undefined } | undefined;
+  offset?: number | undefined;
+}
+
+export class ElfError extends BpfLoadError {
+  override name = 'ElfError';
+  readonly file: string | undefined;
+  readonly section: { index: number; name?: string | undefined } | undefined;
+  readonly offset: number | undefined;
+
+  constructor(where: ElfLocation, cause: string) {
+    super(withContext([where.file, describeSection(where.section), describeOffset(where.offset)], cause));
+    this.file = where.file;
+    this.section = where.section;
+    this.offset = where.offset;
+  }
+}
+
+function describeSection(s: ElfLocation['section']): string | undefined {
+  if (s === undefined) return undefined;
+  return s.name !== undefined && s.name !== '' ? `section ${s.name} (#${s.index})` : `section #${s.index}`;
+}
+
+function describeOffset(offset: number | undefined): string | undefined {
+  return offset === undefined ? undefined : `offset 0x${offset.toString(16)}`;
+}
+
+const EHDR_SIZE = 64;
+const SHDR_SIZE = 64;
+const SYM_SIZE = 24;
+const REL_SIZE = 16;
+const RELA_SIZE = 24;
+/** Section indices at or above this are reserved (SHN_LORESERVE): special meanings, not real sections. */
+const SHN_LORESERVE = 0xff00;
+
+export interface ReadElfOptions {
+  /** Name used in error messages (a path or a display name). */
+  file?: string | undefined;
+}
+
+/**
+ * Parses an ELF64 relocatable BPF object. Strict: every offset, size, count and index is checked against the buffer
+ * before it is used, and anything malformed is an ElfError that says where. Section data are views into `bytes`.
+ */
+export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFile {
+  const file = options.file;
+  const fail = (where: Omit<ElfLocation, 'file'>, cause: string) => new ElfError({ file, ...where }, cause);
+
+  if (bytes.byteLength < 16 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
+    throw fail({}, 'not an ELF file (bad magic)');
+  }
+  if (bytes[4] !== ElfClass.ELFCLASS64) throw fail({ offset: 4 }, `expected ELFCLASS64 (2), found class ${bytes[4]}`);
+  const data = bytes[5];
+  if (data !== ElfData.LSB && data !== ElfData.MSB) throw fail({ offset: 5 }, `unknown byte order ${data}`);
+  const littleEndian = data === ElfData.LSB;
+
+  const r = new ByteReader(bytes, littleEndian, (what, offset, size, limit) =>
+    fail({ offset }, `${what} (${size} bytes) extends past the end of the file (${limit} bytes)`));
+  r.check('ELF header', 0, EHDR_SIZE);
+
+  const type = r.u16(16);
+  if (type !== ElfType.REL) throw fail({ offset: 16 }, `expected a relocatable object (ET_REL), found e_type ${type}`);
+  const machine = r.u16(18);
+  if (machine !== ElfMachine.BPF && machine !== ElfMachine.NONE) {
+    throw fail({ offset: 18 }, `expected machine EM_BPF (247) or EM_NONE, found ${machine}`);
+  }
+
+  const shoff = r.u64n(40, 'e_shoff');
+  const shentsize = r.u16(58);
+  let shnum = r.u16(60);
+  let shstrndx = r.u16(62);
+  if (shoff === 0) throw fail({ offset: 40 }, 'object has no section header table');
+  if (shentsize !== SHDR_SIZE) throw fail({ offset: 58 }, `expected e_shentsize ${SHDR_SIZE}, found ${shentsize}`);
+  // Extended numbering: counts that do not fit 16 bits live in section header 0.
+  if (shnum === 0) shnum = r.u64n(shoff + 32, 'section header 0 sh_size (extended e_shnum)');
+  if (shstrndx === SpecialSection.XINDEX) shstrndx = r.u32(shoff + 40, 'section header 0 sh_link (extended e_shstrndx)');
+  // Checked before allocating anything per section, so a huge count cannot make us loop or allocate.
+  r.check(`section header table (${shnum} entries)`, shoff, shnum * SHDR_SIZE);
+
+  interface RawHeader { nameOffset: number; type: number; rawFlags: bigint; offset: number; size: number; link: number; info: number; addralign: number; entsize: number }
+  const headers: RawHeader[] = [];
+  for (let i = 0; i < shnum; i++) {
+    const h = shoff + i * SHDR_SIZE;
+    headers.push({
+      nameOffset: r.u32(h),
+      type: r.u32(h + 4),
+      rawFlags: r.u64(h + 8),
+      offset: r.u64n(h + 24, `section #${i} sh_offset`),
+      size: r.u64n(h + 32, `section #${i} sh_size`),
+      link: r.u32(h + 40),
+      info: r.u32(h + 44),
+      addralign: r.u64n(h + 48, `section #${i} sh_addralign`),
+      entsize: r.u64n(h + 56, `section #${i} sh_entsize`),
+    });
+  }
+
+  if (shstrndx === 0 || shstrndx >= shnum) throw fail({ offset: 62 }, `section name table index ${shstrndx} out of range (${shnum} sections)`);
+  const shstrHeader = headers[shstrndx]!;
+  if (shstrHeader.type !== SectionType.STRTAB) {
+    throw fail({ section: { index: shstrndx } }, `section name table has type ${shstrHeader.type}, expected SHT_STRTAB`);
+  }
+  const shstrtab = sectionReader(r, shstrHeader, { index: shstrndx }, fail, littleEndian);
+
+  const sections: ElfSection[] = headers.map((h, index) => {
+    const name = index === 0 && h.nameOffset === 0 ? '' : readString(shstrtab, h.nameOffset, { index }, 'section name', fail);
+    const where = { index, name };
+    let sectionData: Uint8Array;
+    if (h.type === SectionType.NOBITS || h.type === SectionType.NULL) {
+      sectionData = bytes.subarray(0, 0);
+    } else {
+      if (h.offset + h.size > bytes.byteLength || h.size < 0) {
+        throw fail({ section: where, offset: h.offset }, `section data (${h.size} bytes) extends past the end of the file (${bytes.byteLength} bytes)`);
+      }
+      sectionData = bytes.subarray(h.offset, h.offset + h.size);
+    }
+    return {
+      index, name, type: h.type, flags: Number(h.rawFlags & 0xffffffffn), rawFlags: h.rawFlags,
+      offset: h.offset, size: h.size, link: h.link, info: h.info, addralign: h.addralign, entsize: h.entsize,
+      data: sectionData,
+    };
+  });
+
+  const symtabs = sections.filter((s) => s.type === SectionType.SYMTAB);
+  if (symtabs.length > 1) throw fail({ section: symtabs[1] }, 'more than one symbol table');
+  const symtab = symtabs[0];
+  const symbols = symtab === undefined ? [] : readSymbols(symtab, sections, fail, littleEndian);
+
+  const byName = new Map<string, ElfSection>();
+  for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
+  const relocCache = new Map<number, readonly ElfRelocation[]>();
+
+  return {
+    file, littleEndian, machine, type, sections, symbols,
+    section: (name) => byName.get(name),
+    relocations(section) {
+      let cached = relocCache.get(section.index);
+      if (cached === undefined) {
+        cached = readRelocations(section, sections, symbols, symtab, fail, littleEndian);
+        relocCache.set(section.index, cached);
+      }
+      return cached;
+    },
+  };
+}
+
+type Fail = (where: Omit<ElfLocation, 'file'>, cause: string) => ElfError;
+
+function sectionReader(
+  r: ByteReader, h: { offset: number; size: number }, where: { index: number; name?: string }, fail: Fail, littleEndian: boolean,
+): ByteReader {
+  if (h.offset + h.size > r.length) {
+    throw fail({ section: where, offset: h.offset }, `section data (${h.size} bytes) extends past the end of the file (${r.length} bytes)`);
+  }
+  return new ByteReader(r.bytes.subarray(h.offset, h.offset + h.size), littleEndian, (what, offset, size, limit) =>
+    fail({ section: where, offset }, `${what} (${size} bytes) extends past the end of the section (${limit} bytes)`));
+}
+
+function readString(table: ByteReader, offset: number, where: { index: number; name?: string }, what: string, fail: Fail): string {
+  if (offset >= table.length) throw fail({ section: where }, `${what} offset ${offset} is outside its string table (${table.length} bytes)`);
+  return table.cstring(offset, what);
+}
+
+function readSymbols(symtab: ElfSection, sections: readonly ElfSection[], fail: Fail, littleEndian: boolean): ElfSymbol[] {
+  if (symtab.entsize !== SYM_SIZE) throw fail({ section: symtab }, `expected sh_entsize ${SYM_SIZE} for a symbol table, found ${symtab.entsize}`);
+  if (symtab.size % SYM_SIZE !== 0) throw fail({ section: symtab }, `symbol table size ${symtab.size} is not a multiple of ${SYM_SIZE}`);
+  const strtab = sections[symtab.link];
+  if (strtab === undefined || symtab.link === 0 || strtab.type !== SectionType.STRTAB) {
+    throw fail({ section: symtab }, `symbol table links to section ${symtab.link}, which is not a string table`);
+  }
+  const str = new ByteReader(strtab.data, littleEndian, (what, offset, size, limit) =>
+    fail({ section: strtab, offset }, `${what} (${size} bytes) extends past the end of the section (${limit} bytes)`));
+  const r = new ByteReader(symtab.data, littleEndian, (what, offset, size, limit) =>
+    fail({ section: symtab, offset }, `${what} (${size} bytes) extends past the end of the section (${limit} bytes)`));
+
+  const count = symtab.size / SYM_SIZE;
+  const symbols: ElfSymbol[] = [];
+  for (let index = 0; index < count; index++) {
+    const o = index * SYM_SIZE;
+    const nameOffset = r.u32(o);
+    const info = r.u8(o + 4);
+    const other = r.u8(o + 5);
+    const shndx = r.u16(o + 6);
+    if (shndx < SHN_LORESERVE && shndx >= sections.length) {
+      throw fail({ section: symtab, offset: o }, `symbol ${index} refers to section ${shndx}, but there are ${sections.length} sections`);
+    }
+    symbols.push({
+      index,
+      name: nameOffset === 0 ? '' : readString(str, nameOffset, strtab, `symbol ${index} name`, fail),
+      value: r.u64n(o + 8, `symbol ${index} st_value`),
+      size: r.u64n(o + 16, `symbol ${index} st_size`),
+      type: info & 0xf,
+      bind: info >> 4,
+      visibility: other & 0x3,
+      shndx,
+    });
+  }
+  return symbols;
+}
+
+function readRelocations(
+  section: ElfSection, sections: readonly ElfSection[], symbols: readonly ElfSymbol[], symtab: ElfSection | undefined,
+  fail: Fail, littleEndian: boolean,
+): ElfRelocation[] {
+  const rela = section.type === SectionType.RELA;
+  if (!rela && section.type !== SectionType.REL) throw fail({ section }, 'not a relocation section');
+  const entsize = rela ? RELA_SIZE : REL_SIZE;
+  if (section.entsize !== entsize) throw fail({ section }, `expected sh_entsize ${entsize}, found ${section.entsize}`);
+  if (section.size % entsize !== 0) throw fail({ section }, `size ${section.size} is not a multiple of ${entsize}`);
+  if (symtab === undefined || section.link !== symtab.index) {
+    throw fail({ section }, `relocations refer to section ${section.link}, which is not the symbol table`);
+  }
+  const target = sections[section.info];
+  if (target === undefined || section.info === 0) {
+    throw fail({ section }, `relocations apply to section ${section.info}, which does not exist`);
+  }
+  const r = new ByteReader(section.data, littleEndian, (what, offset, size, limit) =>
+    fail({ section, offset }, `${what} (${size} bytes) extends past the end of the section (${limit} bytes)`));
+  const out: ElfRelocation[] = [];
+  for (let o = 0; o < section.size; o += entsize) {
+    const offset = r.u64n(o, 'r_offset');
+    const info = r.u64(o + 8, 'r_info');
+    const symbol = Number(info >> 32n);
+    const type = Number(info & 0xffffffffn);
+    if (symbol >= symbols.length) {
+      throw fail({ section, offset: o }, `relocation refers to symbol ${symbol}, but the symbol table has ${symbols.length}`);
+    }
+    if (offset >= target.size) {
+      throw fail({ section, offset: o }, `relocation at 0x${offset.toString(16)} lies outside ${target.name} (${target.size} bytes)`);
+    }
+    const entry: ElfRelocation = rela
+      ? { offset, type, symbol, addend: BigInt.asIntN(64, r.u64(o + 16, 'r_addend')) }
+      : { offset, type, symbol };
+    out.push(entry);
+  }
+  return out;
+}
