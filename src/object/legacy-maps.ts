@@ -1,0 +1,134 @@
+import { ByteReader } from '../base/cursor.js';
+import { mapTypeName, mapTypeValue } from '../base/uapi.js';
+import { SpecialSection, SymbolBind, SymbolType, type ElfFile, type ElfSection, type ElfSymbol } from '../elf/index.js';
+import { ObjectError } from './errors.js';
+import type { MapSpec } from './spec.js';
+
+/** Legacy definition layouts seen in the wild, by size in bytes. */
+const LAYOUT_BASIC = 20; // type, key_size, value_size, max_entries, map_flags
+const LAYOUT_BPF_LOAD = 28; // + inner_map_idx, numa_node (samples/bpf/bpf_load.h struct bpf_load_map_def)
+const LAYOUT_IPROUTE2 = 36; // + id, pinning, inner_id, inner_idx (iproute2 struct bpf_elf_map)
+const LAYOUT_GOBPF = 280; // + pinning, namespace[256] (gobpf struct bpf_map_def)
+
+const MAP_TYPE_ARRAY_OF_MAPS = mapTypeValue('array_of_maps');
+const MAP_TYPE_HASH_OF_MAPS = mapTypeValue('hash_of_maps');
+
+const PINNING = ['none', 'object_ns', 'global_ns'] as const;
+
+/** Sections holding legacy map definitions: `maps`, and iproute2-style `maps/<name>`. */
+export function isLegacyMapsSection(name: string): boolean {
+  return name === 'maps' || name.startsWith('maps/');
+}
+
+/**
+ * Reads every legacy map definition. Every symbol in a maps section is a map; they are ordered by offset and that order
+ * is the map index (`inner_map_idx` refers to it).
+ */
+export function readLegacyMaps(elf: ElfFile, firstIndex: number): MapSpec[] {
+  const file = elf.file;
+  const sections = elf.sections.filter((s) => isLegacyMapsSection(s.name) && s.size > 0);
+  const maps: MapSpec[] = [];
+  for (const section of sections) {
+    const symbols = elf.symbols
+      .filter((s) => s.shndx === section.index && s.type !== SymbolType.SECTION && s.type !== SymbolType.FILE && s.name !== '')
+      .sort((a, b) => a.value - b.value);
+    if (symbols.length === 0) {
+      throw new ObjectError({ file, section: section.name }, `${section.size} bytes of map definitions but no map symbols`);
+    }
+    if (section.data.byteLength !== section.size) {
+      throw new ObjectError({ file, section: section.name }, 'legacy maps section has no file data (SHT_NOBITS)');
+    }
+    // Symbol sizes when the compiler gave them (static linkers may leave gaps between definitions); otherwise the
+    // section size divided by the number of maps, as bpf_load.c did for old objects whose map symbols have size 0.
+    const symbolSize = symbols[0]!.size;
+    const sized = symbolSize > 0 && symbols.every((s) => s.size === symbolSize);
+    if (!sized && section.size % symbols.length !== 0) {
+      throw new ObjectError({ file, section: section.name },
+        `section size ${section.size} is not a multiple of its ${symbols.length} map definitions`);
+    }
+    const size = sized ? symbolSize : section.size / symbols.length;
+    if (size < LAYOUT_BASIC) {
+      throw new ObjectError({ file, section: section.name }, `map definitions of ${size} bytes are too small (at least ${LAYOUT_BASIC})`);
+    }
+    for (const symbol of symbols) {
+      maps.push(readDefinition(elf, section, symbol, size, firstIndex + maps.length));
+    }
+  }
+  // inner_map_idx is resolved once every map has its index.
+  return maps.map((m) => {
+    if (m.innerMapIndex === undefined) return m;
+    const inner = maps[m.innerMapIndex - firstIndex];
+    if (inner === undefined || inner === m) {
+      throw new ObjectError({ file, section: m.section, symbol: m.name },
+        `inner_map_idx ${m.innerMapIndex} does not name another map (the object has ${maps.length} legacy maps)`);
+    }
+    return { ...m, innerMap: inner.name };
+  });
+}
+
+function readDefinition(elf: ElfFile, section: ElfSection, symbol: ElfSymbol, size: number, index: number): MapSpec {
+  const where = { file: elf.file, section: section.name, symbol: symbol.name };
+  if (symbol.bind === SymbolBind.LOCAL) {
+    throw new ObjectError(where, 'map is static: legacy maps must be global symbols (drop `static` from the definition)');
+  }
+  if (symbol.shndx === SpecialSection.UNDEF || symbol.value % 4 !== 0 || symbol.value + size > section.size) {
+    throw new ObjectError(where, `definition at offset ${symbol.value} (${size} bytes) does not fit the section (${section.size} bytes)`);
+  }
+  const definition = section.data.subarray(symbol.value, symbol.value + size);
+  const r = new ByteReader(definition, elf.littleEndian, (what, offset) =>
+    new ObjectError(where, `${what} at offset ${offset} lies outside the ${size}-byte definition`));
+
+  const type = r.u32(0, 'type');
+  let innerMapIndex: number | undefined;
+  let numaNode = 0;
+  let pinning: MapSpec['pinning'] = 'none';
+  let known = LAYOUT_BASIC;
+  if (size === LAYOUT_BPF_LOAD) {
+    // bpf_load.c read inner_map_idx only for map-in-map types, where 0 is simply the first map.
+    if (type === MAP_TYPE_ARRAY_OF_MAPS || type === MAP_TYPE_HASH_OF_MAPS) innerMapIndex = r.u32(20, 'inner_map_idx');
+    numaNode = r.u32(24, 'numa_node');
+    known = LAYOUT_BPF_LOAD;
+  } else if (size === LAYOUT_IPROUTE2) {
+    pinning = pinningName(r.u32(24, 'pinning'), where);
+    if (r.u32(28, 'inner_id') !== 0 || r.u32(32, 'inner_idx') !== 0) {
+      throw new ObjectError(where, 'iproute2 inner map references (inner_id/inner_idx) are not supported');
+    }
+    known = LAYOUT_IPROUTE2; // `id` (offset 20) only names the map for iproute2's own inner_id lookups.
+  } else if (size === LAYOUT_GOBPF) {
+    pinning = pinningName(r.u32(20, 'pinning'), where);
+    known = LAYOUT_GOBPF; // namespace[256] is a name, any bytes allowed.
+  }
+  for (let o = known; o < size; o++) {
+    if (definition[o] !== 0) {
+      const at = o - (o % 4);
+      throw new ObjectError(where,
+        `definition is ${size} bytes and holds a non-zero value at offset ${at}, where no known layout has a field ` +
+        `(known: ${LAYOUT_BASIC}, ${LAYOUT_BPF_LOAD} bpf_load, ${LAYOUT_IPROUTE2} iproute2, ${LAYOUT_GOBPF} gobpf)`);
+    }
+  }
+  return {
+    name: symbol.name,
+    index,
+    source: 'legacy',
+    section: section.name,
+    offset: symbol.value,
+    type,
+    typeName: mapTypeName(type) as MapSpec['typeName'],
+    keySize: r.u32(4, 'key_size'),
+    valueSize: r.u32(8, 'value_size'),
+    maxEntries: r.u32(12, 'max_entries'),
+    flags: r.u32(16, 'map_flags'),
+    numaNode,
+    innerMapIndex,
+    innerMap: undefined,
+    pinning,
+    definitionSize: size,
+    definition,
+  };
+}
+
+function pinningName(value: number, where: { file: string | undefined; section: string; symbol: string }): MapSpec['pinning'] {
+  const name = PINNING[value];
+  if (name === undefined) throw new ObjectError(where, `unknown pinning value ${value} (0 none, 1 object namespace, 2 global namespace)`);
+  return name;
+}

@@ -1,0 +1,278 @@
+import { decodeName } from '../base/cursor.js';
+import {
+  BpfReloc, readElf, SectionFlags, SectionType, SpecialSection, SymbolBind, SymbolType,
+  type ElfFile, type ElfSection, type ElfSymbol,
+} from '../elf/index.js';
+import { ObjectError } from './errors.js';
+import { isLegacyMapsSection, readLegacyMaps } from './legacy-maps.js';
+import { matchSection } from './section-table.js';
+import type {
+  BpfObjectSpec, MapSpec, ProgramSpec, RelocationKind, RelocationSpec, SectionRole, SectionSpec, SubprogramSpec,
+} from './spec.js';
+
+export interface ParseOptions {
+  /** File name for error messages and the spec. */
+  name?: string | undefined;
+}
+
+const INSN_SIZE = 8;
+const OP_LD_IMM64 = 0x18;
+const OP_CALL = 0x85;
+const CALL_SRC_PSEUDO = 1;
+
+/**
+ * Bytes → immutable object spec. Pure: no files, no kernel. Relocations are resolved by name here; the loader writes
+ * fds into a copy of the instructions later.
+ */
+export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfObjectSpec {
+  const elf = readElf(bytes, { file: options.name });
+  const file = elf.file;
+
+  const license = readLicense(elf);
+  const kernVersion = readVersion(elf);
+  const maps: MapSpec[] = readLegacyMaps(elf, 0);
+
+  const functions = collectFunctions(elf);
+  const relocations = collectRelocations(elf, functions, maps);
+  const relocsByFunction = new Map<Function, RelocationSpec[]>();
+  for (const r of relocations.list) {
+    const fn = relocations.owner.get(r);
+    if (fn === undefined) continue;
+    let list = relocsByFunction.get(fn);
+    if (list === undefined) relocsByFunction.set(fn, (list = []));
+    list.push(r);
+  }
+
+  const programs: ProgramSpec[] = [];
+  const subprograms: SubprogramSpec[] = [];
+  for (const fn of functions) {
+    const common = {
+      name: fn.name,
+      section: fn.section.name,
+      sectionIndex: fn.section.index,
+      offset: fn.offset,
+      bytes: fn.section.data.subarray(fn.offset, fn.offset + fn.size),
+      littleEndian: elf.littleEndian,
+      relocations: Object.freeze(relocsByFunction.get(fn) ?? []),
+    };
+    if (fn.isSubprogram) {
+      subprograms.push(Object.freeze({ ...common, global: fn.global, isSubprogram: true as const }));
+      continue;
+    }
+    const match = matchSection(fn.section.name);
+    programs.push(Object.freeze({
+      ...common,
+      type: match?.def.progType ?? 'unspecified',
+      expectedAttachType: match?.def.expectedAttachType,
+      attachType: match?.def.attachType ?? match?.def.expectedAttachType,
+      attach: match?.def.attach ?? 'none',
+      attachTarget: match?.target ?? '',
+      tailCallSlot: match?.tailCallSlot,
+      isSubprogram: false as const,
+    }));
+  }
+
+  return Object.freeze({
+    file,
+    littleEndian: elf.littleEndian,
+    machine: elf.machine,
+    license,
+    kernVersion,
+    sections: Object.freeze(elf.sections.slice(1).map((s) => sectionSpec(s))),
+    maps: Object.freeze(maps.map((m) => Object.freeze(m))),
+    programs: Object.freeze(programs),
+    subprograms: Object.freeze(subprograms),
+    relocations: Object.freeze(relocations.list),
+  });
+}
+
+function readLicense(elf: ElfFile): string {
+  const s = elf.section('license');
+  if (s === undefined) return '';
+  const end = s.data.indexOf(0);
+  return decodeName(end < 0 ? s.data : s.data.subarray(0, end));
+}
+
+function readVersion(elf: ElfFile): number | undefined {
+  const s = elf.section('version');
+  if (s === undefined) return undefined;
+  if (s.data.byteLength !== 4) {
+    throw new ObjectError({ file: elf.file, section: 'version' }, `invalid size of version section: ${s.data.byteLength} bytes, expected 4`);
+  }
+  return new DataView(s.data.buffer, s.data.byteOffset, 4).getUint32(0, elf.littleEndian);
+}
+
+export function isExecutable(s: ElfSection): boolean {
+  return s.type === SectionType.PROGBITS && (s.flags & SectionFlags.EXECINSTR) !== 0 && s.size > 0;
+}
+
+export function dataSectionRole(name: string): 'data' | 'rodata' | 'bss' | undefined {
+  if (name === '.data' || name.startsWith('.data.')) return 'data';
+  if (name === '.rodata' || name.startsWith('.rodata.')) return 'rodata';
+  if (name === '.bss' || name.startsWith('.bss.')) return 'bss';
+  return undefined;
+}
+
+function sectionSpec(s: ElfSection): SectionSpec {
+  return Object.freeze({ index: s.index, name: s.name, type: s.type, flags: s.flags, size: s.size, role: sectionRole(s) });
+}
+
+function sectionRole(s: ElfSection): SectionRole {
+  if (isExecutable(s)) return s.name === '.text' ? 'subprograms' : 'program';
+  if (s.type === SectionType.REL || s.type === SectionType.RELA) return 'relocations';
+  if (s.type === SectionType.SYMTAB) return 'symbols';
+  if (s.type === SectionType.STRTAB) return 'strings';
+  if (isLegacyMapsSection(s.name)) return 'maps';
+  if (s.name === '.maps') return 'btf_maps';
+  if (s.name === 'license') return 'license';
+  if (s.name === 'version') return 'version';
+  if (s.name === '.BTF') return 'btf';
+  if (s.name === '.BTF.ext') return 'btf_ext';
+  if (s.name.startsWith('.debug')) return 'debug';
+  return dataSectionRole(s.name) ?? 'other';
+}
+
+/** A function found in an executable section: a program entry, or a subprogram that programs call. */
+interface Function {
+  name: string;
+  section: ElfSection;
+  offset: number;
+  size: number;
+  global: boolean;
+  isSubprogram: boolean;
+}
+
+/**
+ * Programs: one per executable section, as bpf_load.c did, or one per global function when a section holds several
+ * sized functions; static functions in such sections and every function in .text are subprograms. Old objects whose
+ * symbols have size 0 are split by section only.
+ */
+function collectFunctions(elf: ElfFile): Function[] {
+  const out: Function[] = [];
+  for (const section of elf.sections) {
+    if (!isExecutable(section)) continue;
+    if (section.size % INSN_SIZE !== 0) {
+      throw new ObjectError({ file: elf.file, section: section.name }, `code size ${section.size} is not a multiple of ${INSN_SIZE}`);
+    }
+    const funcs = elf.symbols
+      .filter((s) => s.shndx === section.index && s.type === SymbolType.FUNC)
+      .sort((a, b) => a.value - b.value);
+    const text = section.name === '.text';
+    const splittable = funcs.length > 1 && funcs.every((f) => f.size > 0 && f.value % INSN_SIZE === 0 && f.value + f.size <= section.size);
+    if (!splittable) {
+      const name = funcs[0]?.name ?? globalAtStart(elf, section)?.name ?? section.name;
+      out.push({ name, section, offset: 0, size: section.size, global: funcs[0]?.bind !== SymbolBind.LOCAL, isSubprogram: text });
+      continue;
+    }
+    const anyGlobal = funcs.some((f) => f.bind !== SymbolBind.LOCAL);
+    for (const f of funcs) {
+      const global = f.bind !== SymbolBind.LOCAL;
+      out.push({ name: f.name, section, offset: f.value, size: f.size, global, isSubprogram: text || (anyGlobal && !global) });
+    }
+  }
+  return out;
+}
+
+function globalAtStart(elf: ElfFile, section: ElfSection): ElfSymbol | undefined {
+  return elf.symbols.find((s) => s.shndx === section.index && s.value === 0 && s.bind !== SymbolBind.LOCAL &&
+    s.type !== SymbolType.SECTION && s.name !== '');
+}
+
+function functionAt(functions: readonly Function[], section: ElfSection, offset: number): Function | undefined {
+  return functions.find((f) => f.section === section && offset >= f.offset && offset < f.offset + f.size);
+}
+
+function collectRelocations(elf: ElfFile, functions: readonly Function[], maps: readonly MapSpec[]) {
+  const list: RelocationSpec[] = [];
+  const owner = new Map<RelocationSpec, Function>();
+  for (const relSection of elf.sections) {
+    if (relSection.type !== SectionType.REL && relSection.type !== SectionType.RELA) continue;
+    const target = elf.sections[relSection.info];
+    // Relocations of .BTF, .BTF.ext, DWARF and .maps are not code relocations.
+    if (target === undefined || !isExecutable(target)) continue;
+    const view = new DataView(target.data.buffer, target.data.byteOffset, target.data.byteLength);
+    for (const rel of elf.relocations(relSection)) {
+      if (rel.type === BpfReloc.NONE) continue;
+      const insn = rel.offset / INSN_SIZE;
+      const symbol = elf.symbols[rel.symbol]!;
+      const where = { file: elf.file, section: target.name, insn, symbol: symbolName(elf, symbol) };
+      if (rel.offset % INSN_SIZE !== 0 || rel.offset + INSN_SIZE > target.size) {
+        throw new ObjectError(where, `relocation offset 0x${rel.offset.toString(16)} is not at an instruction`);
+      }
+      const opcode = view.getUint8(rel.offset);
+      const regs = view.getUint8(rel.offset + 1);
+      const src = elf.littleEndian ? regs >> 4 : regs & 0xf;
+      const imm = view.getInt32(rel.offset + 4, elf.littleEndian);
+      // Static linkers leave the code of discarded weak functions behind without a symbol: no program reaches it,
+      // so its relocations are listed (program '') but belong to no program.
+      const fn = functionAt(functions, target, rel.offset);
+
+      const resolved = resolveTarget(elf, symbol, opcode, src, imm, maps, functions, where);
+      if (opcode === OP_LD_IMM64 && rel.offset + 2 * INSN_SIZE > target.size) {
+        throw new ObjectError(where, 'ld_imm64 instruction is cut off by the end of the section');
+      }
+      const spec: RelocationSpec = Object.freeze({
+        section: target.name, sectionIndex: target.index, insn, program: fn?.name ?? '', symbol: symbolName(elf, symbol),
+        kind: resolved.kind, target: resolved.target, targetOffset: resolved.offset, relocType: rel.type,
+      });
+      list.push(spec);
+      if (fn !== undefined) owner.set(spec, fn);
+    }
+  }
+  return { list, owner };
+}
+
+function symbolName(elf: ElfFile, symbol: ElfSymbol): string {
+  return symbol.type === SymbolType.SECTION ? (elf.sections[symbol.shndx]?.name ?? '') : symbol.name;
+}
+
+function resolveTarget(
+  elf: ElfFile, symbol: ElfSymbol, opcode: number, src: number, imm: number, maps: readonly MapSpec[],
+  functions: readonly Function[], where: ConstructorParameters<typeof ObjectError>[0],
+): { kind: RelocationKind; target: string; offset: number } {
+  const invalid = (what: string) =>
+    new ObjectError(where, `invalid relocation for insn[${where.insn}].code 0x${opcode.toString(16)}: ${what}`);
+  const isLdImm64 = opcode === OP_LD_IMM64;
+  const isSection = symbol.type === SymbolType.SECTION;
+
+  if (symbol.shndx === SpecialSection.UNDEF) {
+    if (!isLdImm64 && opcode !== OP_CALL) throw invalid('an undefined symbol can only be loaded (ld_imm64) or called');
+    return { kind: 'extern', target: symbol.name, offset: 0 };
+  }
+  const section = elf.sections[symbol.shndx];
+  if (section === undefined) throw invalid(`symbol lies in special section 0x${symbol.shndx.toString(16)}`);
+
+  if (isLegacyMapsSection(section.name)) {
+    if (!isLdImm64) throw invalid('map references must be ld_imm64 instructions');
+    const offset = isSection ? imm : symbol.value;
+    const map = maps.find((m) => m.section === section.name && m.offset === offset);
+    if (map === undefined) throw invalid(`no map is defined at offset ${offset} of section ${section.name}`);
+    return { kind: 'map', target: map.name, offset: 0 };
+  }
+  if (section.name === '.maps') {
+    if (!isLdImm64) throw invalid('map references must be ld_imm64 instructions');
+    if (isSection) throw invalid('.maps references must name the map symbol');
+    return { kind: 'map', target: symbol.name, offset: 0 };
+  }
+  if (dataSectionRole(section.name) !== undefined) {
+    if (!isLdImm64) throw invalid('global variable references must be ld_imm64 instructions');
+    return { kind: 'data', target: section.name, offset: symbol.value + imm };
+  }
+  if (isExecutable(section)) {
+    if (opcode === OP_CALL && src === CALL_SRC_PSEUDO) {
+      // libbpf's rule: the callee is at symbol + (imm + 1) instructions; clang emits imm = -1 for function symbols.
+      const offset = symbol.value + (imm + 1) * INSN_SIZE;
+      const callee = functionAt(functions, section, offset);
+      if (callee === undefined || offset < 0) throw invalid(`call target ${section.name}+0x${offset.toString(16)} is not in a function`);
+      return { kind: 'call', target: callee.name, offset };
+    }
+    if (isLdImm64) {
+      const offset = symbol.value + (isSection ? imm : 0);
+      const callee = functionAt(functions, section, offset);
+      if (callee === undefined || offset < 0) throw invalid(`function address ${section.name}+0x${offset.toString(16)} is not in a function`);
+      return { kind: 'func_addr', target: callee.name, offset };
+    }
+    throw invalid('code references must be calls or ld_imm64');
+  }
+  throw invalid(`symbol lies in section ${section.name}, which holds neither maps, global data nor code`);
+}
