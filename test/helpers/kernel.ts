@@ -82,3 +82,21 @@ export function isExecutable(path: string): boolean {
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
+
+/** Sleeps synchronously (tests only): for polling kernel state that changes asynchronously. */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Polls `done` until it holds or `timeoutMs` passes. The kernel frees programs and maps after deferred work (RCU,
+ * workqueues: a prog array releases its programs only when the map itself is freed), so "gone" is eventually true.
+ */
+export function eventually(done: () => boolean, timeoutMs = 3000): boolean {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (done()) return true;
+    if (Date.now() > until) return false;
+    sleepSync(20);
+  }
+}

@@ -1,0 +1,51 @@
+import { annotatedText, type ObjectDump } from '../object/describe.js';
+import { table } from './table.js';
+
+/** Human-readable --dump: header, sections, maps, programs, relocations, annotated disassembly. */
+export function renderDump(d: ObjectDump): string {
+  const out: string[] = [];
+  out.push(`${d.file ?? '<bytes>'}: ELF64 ${d.byteOrder}-endian relocatable, machine ${d.machine}`);
+  out.push(`license: ${d.license === '' ? '(none)' : JSON.stringify(d.license)}` +
+    (d.kernVersion === null ? '' : `   version: ${formatKernelVersion(d.kernVersion)}`));
+
+  out.push('', 'Sections:');
+  out.push(table(['#', 'name', 'type', 'size', 'flags', 'role'],
+    d.sections.map((s) => [String(s.index), s.name, s.type, String(s.size), s.flags, s.role])));
+
+  out.push('', `Maps (${d.maps.length}):`);
+  if (d.maps.length > 0) {
+    out.push(table(['#', 'name', 'type', 'key', 'value', 'max', 'flags', 'inner', 'pinning', 'source'],
+      d.maps.map((m) => [String(m.index), m.name, m.type, String(m.keySize), String(m.valueSize), String(m.maxEntries),
+        `0x${m.flags.toString(16)}`, m.innerMap ?? '-', m.pinning, `${m.source} (${m.section})`])));
+  }
+
+  out.push('', `Programs (${d.programs.length}):`);
+  if (d.programs.length > 0) {
+    out.push(table(['section', 'name', 'type', 'attach type', 'attach', 'insns', 'tail call'],
+      d.programs.map((p) => [p.section, p.name, p.type, p.attachType ?? '-', p.attach === 'none' ? '-' : `${p.attach} ${p.attachTarget}`.trim(),
+        String(p.insnCount), p.tailCallSlot === null ? '-' : `slot ${p.tailCallSlot}`])));
+  }
+  if (d.subprograms.length > 0) {
+    out.push('', `Subprograms (${d.subprograms.length}):`);
+    out.push(table(['section', 'name', 'linkage', 'insns'],
+      d.subprograms.map((s) => [s.section, s.name, s.global ? 'global' : 'static', String(s.insnCount)])));
+  }
+
+  out.push('', `Relocations (${d.relocations.length}):`);
+  if (d.relocations.length > 0) {
+    out.push(table(['section', 'insn', 'program', 'symbol', 'kind', 'target'],
+      d.relocations.map((r) => [r.section, String(r.insn), r.program || '-', r.symbol, r.kind, r.target])));
+  }
+
+  for (const fn of [...d.programs, ...d.subprograms]) {
+    out.push('', `Disassembly of ${fn.name} (section ${fn.section}):`);
+    const width = String(fn.insns.at(-1)?.index ?? 0).length;
+    for (const i of fn.insns) out.push(`  ${String(i.index).padStart(width)}: ${annotatedText(i)}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** 0x060c00 → "6.12.0 (0x060c00)": the `version` section holds LINUX_VERSION_CODE. */
+function formatKernelVersion(v: number): string {
+  return `${v >>> 16}.${(v >>> 8) & 0xff}.${v & 0xff} (0x${v.toString(16).padStart(6, '0')})`;
+}

@@ -1,0 +1,121 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readUserFile } from '../base/file.js';
+import { attachAll, type AttachResult } from '../attach/index.js';
+import { readTracePipe } from '../attach/tracefs.js';
+import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
+import { parseObject } from '../object/index.js';
+import type { CliOptions } from './args.js';
+import { readRound, renderRound } from './watch.js';
+
+const out = (line: string) => process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
+const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
+
+/**
+ * `bpf-load FILE`: load, attach, watch the maps until a signal or --count rounds, then detach and close everything.
+ * The first SIGINT/SIGTERM/SIGHUP ends the watch and cleans up; a second one exits at once after a best-effort cleanup.
+ */
+export async function runObject(options: CliOptions): Promise<number> {
+  const file = options.file!;
+  const spec = parseObject(readUserFile(file), { name: file });
+  let object: LoadedObject;
+  try {
+    object = loadObject(spec, { logLevel: options.verbose ? 2 : 1, onWarning: err });
+  } catch (e) {
+    if (e instanceof VerifierError && options.verbose) process.stderr.write(`${e.log}\n`);
+    throw e;
+  }
+
+  const stop = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      stop.abort(signal);
+      return;
+    }
+    // Second signal: the user insists. Detach what we can, then leave.
+    try {
+      object.close();
+    } finally {
+      process.exit(130);
+    }
+  };
+  const signalNames: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signalNames) process.on(s, onSignal);
+
+  try {
+    const attached: AttachResult[] = options.attach
+      ? attachAll(object, {
+        iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
+        skip: options.skip, ...(options.cgroup === undefined ? {} : { cgroup: options.cgroup }),
+      })
+      : [];
+    const pinned = options.pin === undefined ? [] : pinObject(object, options.pin);
+    report(object, attached, options, pinned);
+
+    const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal) : undefined;
+    for (let round = 1; options.count === undefined || round <= options.count; round++) {
+      try {
+        await sleep(options.interval * 1000, undefined, { signal: stop.signal });
+      } catch {
+        break; // aborted by a signal
+      }
+      const maps = readRound(object.maps, options.perCpu);
+      if (options.json) {
+        out(JSON.stringify({ round, maps: Object.fromEntries(maps.map((m) => [m.name, m.unreadable === undefined ? m.entries : { unreadable: m.unreadable }])) }));
+      } else {
+        out(renderRound(round, maps));
+      }
+    }
+    stop.abort('done');
+    await tracing;
+    return 0;
+  } finally {
+    for (const s of signalNames) process.off(s, onSignal);
+    object.close();
+    if (!options.json && signals > 0) err('detached and closed everything');
+  }
+}
+
+function report(object: LoadedObject, attached: readonly AttachResult[], options: CliOptions, pinned: readonly string[]): void {
+  const byProgram = new Map(attached.map((a) => [a.program, a]));
+  if (options.json) {
+    out(JSON.stringify({
+      file: object.spec.file,
+      programs: object.programs.map((p) => {
+        const a = byProgram.get(p);
+        return {
+          name: p.name, section: p.section, type: p.type, id: p.id, tag: p.tag, attached: a?.link !== undefined,
+          ...(a?.link === undefined ? {} : { kind: a.link.kind, target: a.link.target }),
+          ...(a?.skipped === undefined ? {} : { skipped: a.skipped }),
+          ...(a?.error === undefined ? {} : { error: a.error.message }),
+          ...(options.attach ? {} : { skipped: '--no-attach' }),
+        };
+      }),
+      skipped: object.skipped.map((s) => ({ name: s.spec.name, section: s.spec.section, reason: s.reason })),
+      maps: object.maps.map((m) => ({ name: m.name, type: m.type, id: m.id, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.spec.maxEntries })),
+      ...(pinned.length > 0 ? { pinned } : {}),
+    }));
+    return;
+  }
+  out(`loaded ${object.spec.file}: ${object.programs.length} program(s), ${object.maps.length} map(s)`);
+  for (const p of object.programs) {
+    const a = byProgram.get(p);
+    const what = `${p.name} (${p.section}, ${p.type}, id ${p.id}, tag ${p.tag})`;
+    if (!options.attach) out(`  loaded    ${what}: not attached (--no-attach)`);
+    else if (a?.link !== undefined) out(`  attached  ${what} → ${a.link.kind} ${a.link.target}`);
+    else if (a?.error !== undefined) out(`  FAILED    ${what}: ${a.error.message}`);
+    else out(`  loaded    ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
+  }
+  for (const m of object.maps) out(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
+  for (const path of pinned) out(`  pinned    ${path}`);
+  if (options.count !== 0) out('showing non-zero map entries; Ctrl-C to detach and exit');
+}
+
+async function streamTracePipe(json: boolean, signal: AbortSignal): Promise<void> {
+  try {
+    for await (const line of readTracePipe({ signal })) out(json ? JSON.stringify({ trace: line }) : `trace: ${line}`);
+  } catch (e) {
+    if (!signal.aborted) err(`trace_pipe: ${(e as Error).message}`);
+  }
+}

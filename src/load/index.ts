@@ -1,0 +1,5 @@
+export { loadObject, LoadedObject, LoadError, kernelObjectName, runningKernelVersion, type LoadOptions, type LoadedProgram, type MapFixup, type SkippedProgram } from './loader.js';
+export { MapHandle, MapHandleError, encode, decodeUnsigned, type MapBytes } from './map-handle.js';
+export { relocateProgram, RelocationError, type RelocatedProgram, type RelocationTargets } from './relocate.js';
+export { VerifierError } from './errors.js';
+export { ensureBpffs, pinObject, PinError } from './pin.js';

@@ -1,0 +1,189 @@
+import { BpfLoadError } from '../base/errors.js';
+import { MAP_IN_MAP_TYPES, mapTypeName, PER_CPU_MAP_TYPES, type MapTypeName } from '../base/uapi.js';
+import type { MapSpec } from '../object/index.js';
+import {
+  batchUnsupported, closeFd, mapDeleteElem, mapGetNextKey, mapLookupBatch, mapLookupElem, mapUpdateElem, UpdateFlags,
+} from '../sys/index.js';
+
+/** A key or value: raw bytes, or a number encoded little-endian (host order) in the map's key/value size. */
+export type MapBytes = Uint8Array | number | bigint;
+
+export class MapHandleError extends BpfLoadError {
+  override name = 'MapHandleError';
+}
+
+/**
+ * A created map. Keys and values are Buffers (or numbers, encoded to the map's sizes). For per-CPU maps a value is
+ * the kernel's layout: one slot of roundup(valueSize, 8) bytes per possible CPU; `perCpuValues` splits it.
+ */
+export class MapHandle {
+  readonly spec: MapSpec;
+  readonly name: string;
+  readonly fd: number;
+  readonly id: number;
+  readonly type: MapTypeName | `unknown(${number})`;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly perCpu: boolean;
+  /** Bytes of one value as user space reads it (per-CPU maps: stride × CPUs). */
+  readonly valueBytes: number;
+  /** Per-CPU maps: bytes per CPU (valueSize rounded up to 8). */
+  readonly cpuStride: number;
+  readonly cpus: number;
+  /** Whether close() closes `fd` (false for fds a fixup hook supplied). */
+  readonly owned: boolean;
+  private closed = false;
+  private batchWorks = true;
+
+  constructor(init: { spec: MapSpec; fd: number; id: number; cpus: number; owned: boolean }) {
+    this.spec = init.spec;
+    this.name = init.spec.name;
+    this.fd = init.fd;
+    this.id = init.id;
+    this.type = mapTypeName(init.spec.type) as MapHandle['type'];
+    this.keySize = init.spec.keySize;
+    // Map-in-map and prog-array values are written as fds but read back as ids: both 4 bytes.
+    this.valueSize = init.spec.valueSize;
+    this.perCpu = PER_CPU_MAP_TYPES.has(this.type as MapTypeName);
+    this.cpus = init.cpus;
+    this.cpuStride = this.perCpu ? Math.ceil(this.valueSize / 8) * 8 : this.valueSize;
+    this.valueBytes = this.perCpu ? this.cpuStride * this.cpus : this.valueSize;
+    this.owned = init.owned;
+  }
+
+  /** The value at `key`, or undefined when absent. */
+  get(key: MapBytes): Buffer | undefined {
+    const value = Buffer.alloc(this.valueBytes);
+    return mapLookupElem(this.fd, this.key(key), value) ? value : undefined;
+  }
+
+  has(key: MapBytes): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Writes `value` (per-CPU maps: a full per-CPU buffer, or one value that every CPU gets). */
+  set(key: MapBytes, value: MapBytes, flags: number = UpdateFlags.ANY): void {
+    mapUpdateElem(this.fd, this.key(key), this.value(value), flags);
+  }
+
+  /** Removes `key`; false when it was absent. */
+  delete(key: MapBytes): boolean {
+    return mapDeleteElem(this.fd, this.key(key));
+  }
+
+  /** Every key, in the kernel's iteration order. */
+  *keys(): Generator<Buffer> {
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.keySize);
+      if (!mapGetNextKey(this.fd, prev, next)) return;
+      yield next;
+      prev = next;
+    }
+  }
+
+  /** Every [key, value] pair, one lookup per key. Entries deleted while iterating are skipped. */
+  *entries(): Generator<[Buffer, Buffer]> {
+    for (const key of this.keys()) {
+      const value = this.get(key);
+      if (value !== undefined) yield [key, value];
+    }
+  }
+
+  /**
+   * Every [key, value] pair, read in batches of `chunk` with BPF_MAP_LOOKUP_BATCH: one syscall per chunk instead of
+   * two per entry. Falls back to entries() for map types or kernels without batch support.
+   */
+  readAll(chunk = 4096): Array<[Buffer, Buffer]> {
+    if (this.batchWorks && !MAP_IN_MAP_TYPES.has(this.type as MapTypeName)) {
+      try {
+        return this.readBatched(chunk);
+      } catch (e) {
+        if (!batchUnsupported(e)) throw e;
+        this.batchWorks = false;
+      }
+    }
+    return [...this.entries()];
+  }
+
+  private readBatched(chunk: number): Array<[Buffer, Buffer]> {
+    const out: Array<[Buffer, Buffer]> = [];
+    const keys = Buffer.alloc(chunk * this.keySize);
+    const values = Buffer.alloc(chunk * this.valueBytes);
+    const batchSize = Math.max(this.keySize, 4);
+    let inBatch: Buffer | null = null;
+    for (;;) {
+      const outBatch = Buffer.alloc(batchSize);
+      const { count, done } = mapLookupBatch({
+        mapFd: this.fd, inBatch, outBatch, keys, values, keySize: this.keySize, valueStride: this.valueBytes,
+      });
+      for (let i = 0; i < count; i++) {
+        // Copies: the chunk buffers are reused for the next batch.
+        out.push([
+          Buffer.from(keys.subarray(i * this.keySize, (i + 1) * this.keySize)),
+          Buffer.from(values.subarray(i * this.valueBytes, (i + 1) * this.valueBytes)),
+        ]);
+      }
+      if (done) return out;
+      inBatch = outBatch;
+    }
+  }
+
+  /** Per-CPU maps: the value split into one Buffer per CPU (each valueSize bytes). */
+  perCpuValues(value: Buffer): Buffer[] {
+    if (!this.perCpu) return [value];
+    const out: Buffer[] = [];
+    for (let cpu = 0; cpu < this.cpus; cpu++) out.push(value.subarray(cpu * this.cpuStride, cpu * this.cpuStride + this.valueSize));
+    return out;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.owned) closeFd(this.fd);
+  }
+
+  private key(key: MapBytes): Uint8Array {
+    return encode(key, this.keySize, `map ${this.name}: key`);
+  }
+
+  private value(value: MapBytes): Uint8Array {
+    if (!this.perCpu) return encode(value, this.valueSize, `map ${this.name}: value`);
+    if (value instanceof Uint8Array && value.byteLength === this.valueBytes) return value;
+    // One value for every CPU.
+    const one = encode(value, this.valueSize, `map ${this.name}: value`);
+    const all = Buffer.alloc(this.valueBytes);
+    for (let cpu = 0; cpu < this.cpus; cpu++) all.set(one, cpu * this.cpuStride);
+    return all;
+  }
+}
+
+/** Bytes of exactly `size`; numbers are written little-endian (the host order of every BPF-capable Node platform). */
+export function encode(v: MapBytes, size: number, what: string): Uint8Array {
+  if (v instanceof Uint8Array) {
+    if (v.byteLength !== size) throw new MapHandleError(`${what} is ${v.byteLength} bytes, the map wants ${size}`);
+    return v;
+  }
+  const big = BigInt(v);
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new MapHandleError(`${what}: a number needs a 1, 2, 4 or 8-byte field, not ${size}`);
+  const bits = BigInt(size * 8);
+  if (big < -(1n << (bits - 1n)) || big >= 1n << bits) throw new MapHandleError(`${what}: ${v} does not fit ${size} bytes`);
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64LE(BigInt.asUintN(64, big) & ((1n << bits) - 1n), 0);
+  return size === 8 ? out : out.subarray(0, size);
+}
+
+/** A 1/2/4/8-byte little-endian field as a number (bigint beyond 2^53); undefined for other sizes. */
+export function decodeUnsigned(bytes: Uint8Array): number | bigint | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (bytes.byteLength) {
+    case 1: return view.getUint8(0);
+    case 2: return view.getUint16(0, true);
+    case 4: return view.getUint32(0, true);
+    case 8: {
+      const v = view.getBigUint64(0, true);
+      return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    }
+    default: return undefined;
+  }
+}

@@ -1,0 +1,47 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { BpfLoadError, withContext } from '../base/errors.js';
+import { mount, objPin, parseMounts } from '../sys/index.js';
+import type { LoadedObject } from './loader.js';
+
+export class PinError extends BpfLoadError {
+  override name = 'PinError';
+}
+
+const DEFAULT_BPFFS = '/sys/fs/bpf';
+
+/**
+ * Makes sure `dir` lies on a bpf file system: when nothing bpf is mounted over it and it is under /sys/fs/bpf, mounts
+ * bpffs at /sys/fs/bpf (as the kernel samples expect); elsewhere it is the user's to mount.
+ */
+export function ensureBpffs(dir: string, mountsText: string = readFileSync('/proc/self/mounts', 'utf8')): void {
+  const target = resolve(dir);
+  const covering = parseMounts(mountsText)
+    .filter((m) => target === m.target || target.startsWith(m.target.endsWith('/') ? m.target : `${m.target}/`))
+    .sort((a, b) => a.target.length - b.target.length)
+    .at(-1);
+  if (covering?.fstype === 'bpf') return;
+  if (target === DEFAULT_BPFFS || target.startsWith(`${DEFAULT_BPFFS}/`)) {
+    mkdirSync(DEFAULT_BPFFS, { recursive: true });
+    mount('bpf', DEFAULT_BPFFS, 'bpf');
+    return;
+  }
+  throw new PinError(`${target}: not on a bpf file system (mounted there: ${covering?.fstype ?? 'nothing'}); use a directory under ${DEFAULT_BPFFS} or mount bpffs first`);
+}
+
+/** Pins every program at DIR/<program> and every map at DIR/maps/<map>, so they outlive the process. Returns the paths. */
+export function pinObject(object: LoadedObject, dir: string): string[] {
+  ensureBpffs(dir);
+  const root = resolve(dir);
+  const mapsDir = join(root, 'maps');
+  mkdirSync(mapsDir, { recursive: true });
+  const pinned: string[] = [];
+  const pin = (fd: number, path: string) => {
+    if (existsSync(path)) throw new PinError(withContext([path], 'already exists; remove it or pin somewhere else'));
+    objPin(fd, path);
+    pinned.push(path);
+  };
+  for (const p of object.programs) pin(p.fd, join(root, p.name));
+  for (const m of object.maps) pin(m.fd, join(mapsDir, m.name.replace(/\//g, '_')));
+  return pinned;
+}
