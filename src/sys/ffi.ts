@@ -1,0 +1,227 @@
+/**
+ * The one place that talks to libc through koffi. Everything above works on plain numbers and Buffers.
+ *
+ * Calling convention: every raw call here returns the call's result when it succeeded and `-errno` when it failed,
+ * the kernel's own convention, so callers branch on the sign without a second FFI round trip for errno.
+ */
+import koffi from 'koffi';
+import { SysArgumentError, UnsupportedPlatformError } from './errors.js';
+
+/** Syscall numbers for the calls glibc has no wrapper for (arch/x86/entry/syscalls, include/uapi/asm-generic/unistd.h). */
+export const SYSCALL_NUMBERS = {
+  x64: { bpf: 321, perf_event_open: 298 },
+  arm64: { bpf: 280, perf_event_open: 241 },
+} as const;
+export type SyscallTable = (typeof SYSCALL_NUMBERS)[keyof typeof SYSCALL_NUMBERS];
+
+/** The syscall table for a Node `process.arch` value; anything else cannot be driven. */
+export function syscallNumbers(arch: string = process.arch, platform: string = process.platform): SyscallTable {
+  if (platform !== 'linux') throw new UnsupportedPlatformError(`bpf(2) needs Linux, this is ${platform}`);
+  if (arch === 'x64' || arch === 'arm64') return SYSCALL_NUMBERS[arch];
+  throw new UnsupportedPlatformError(`unsupported CPU architecture ${arch}: bpf-load knows the syscall numbers of x64 and arm64 only`);
+}
+
+type Pointer = Uint8Array | null;
+
+interface Libc {
+  readonly nr: SyscallTable;
+  /*
+   * libc's syscall(2) is variadic. We bind it with fixed prototypes instead because
+   *  - on x86-64 SysV and AAPCS64 Linux (the only arches accepted above) integer and pointer arguments of a variadic
+   *    call travel in exactly the registers of a non-variadic call; the only variadic extra on x86-64 is %al (vector
+   *    register count), which glibc's syscall() ignores: it is an assembly stub that shuffles rdi..r9 and traps;
+   *  - koffi's variadic path parses (type, value) pairs on every call: measured ~1.6 µs vs ~1.25 µs per
+   *    bpf(BPF_MAP_LOOKUP_ELEM) (koffi 3.3.4, Linux 6.18 x86-64 VM), and map lookups are the hot path.
+   * One prototype per call shape lets koffi pass Buffers as pointers (zero copy) and fds as ints.
+   */
+  readonly bpf: (nr: number, cmd: number, attr: Uint8Array, size: number) => number;
+  readonly perfEventOpen: (nr: number, attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number) => number;
+  readonly close: (fd: number) => number;
+  // ioctl is variadic too; it is rare (enable/disable/set-bpf once per event), so it keeps the exact variadic binding.
+  readonly ioctl: (fd: number, request: number, ...typedArgs: unknown[]) => number;
+  readonly socket: (domain: number, type: number, protocol: number) => number;
+  readonly bind: (fd: number, addr: Uint8Array, len: number) => number;
+  readonly setsockopt: (fd: number, level: number, name: number, value: Uint8Array, len: number) => number;
+  readonly getsockopt: (fd: number, level: number, name: number, value: Uint8Array, len: Uint8Array) => number;
+  readonly sendto: (fd: number, buf: Uint8Array, len: number, flags: number, addr: Pointer, addrLen: number) => number;
+  readonly recvfrom: (fd: number, buf: Uint8Array, len: number, flags: number, addr: Pointer, addrLen: Pointer) => number;
+  readonly ifNameToIndex: (name: string) => number;
+  readonly mount: (source: string, target: string, fstype: string, flags: number, data: string | null) => number;
+  readonly umount2: (target: string, flags: number) => number;
+}
+
+let bound: Libc | undefined;
+
+/** Binds libc on first use, so merely importing this layer (e.g. for its types) never loads a native library. */
+function libc(): Libc {
+  if (bound !== undefined) return bound;
+  const nr = syscallNumbers();
+  const lib = koffi.load('libc.so.6');
+  bound = {
+    nr,
+    bpf: lib.func('long syscall(long nr, int cmd, void *attr, uint32_t size)'),
+    perfEventOpen: lib.func('long syscall(long nr, void *attr, int pid, int cpu, int group_fd, unsigned long flags)'),
+    close: lib.func('int close(int fd)'),
+    ioctl: lib.func('int ioctl(int fd, unsigned long request, ...)'),
+    socket: lib.func('int socket(int domain, int type, int protocol)'),
+    bind: lib.func('int bind(int fd, void *addr, uint32_t len)'),
+    setsockopt: lib.func('int setsockopt(int fd, int level, int name, void *value, uint32_t len)'),
+    getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *value, void *len)'),
+    sendto: lib.func('long sendto(int fd, void *buf, size_t len, int flags, void *addr, uint32_t addr_len)'),
+    recvfrom: lib.func('long recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *addr_len)'),
+    ifNameToIndex: lib.func('unsigned int if_nametoindex(const char *name)'),
+    mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+    umount2: lib.func('int umount2(const char *target, int flags)'),
+  };
+  return bound;
+}
+
+/** errno must be read right after the failing call, before any other FFI call can overwrite it. */
+function result(ret: number): number {
+  return ret < 0 ? -koffi.errno() : ret;
+}
+
+export function rawBpf(cmd: number, attr: Uint8Array, size: number): number {
+  const c = libc();
+  return result(c.bpf(c.nr.bpf, cmd, attr, size));
+}
+
+export function rawPerfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number {
+  const c = libc();
+  return result(c.perfEventOpen(c.nr.perf_event_open, attr, pid, cpu, groupFd, flags));
+}
+
+export function rawClose(fd: number): number {
+  return result(libc().close(fd));
+}
+
+/** ioctl with an integer argument (the PERF_EVENT_IOC_* requests take an int or nothing). */
+export function rawIoctlInt(fd: number, request: number, arg: number): number {
+  return result(libc().ioctl(fd, request, 'unsigned long', arg));
+}
+
+export function rawSocket(domain: number, type: number, protocol: number): number {
+  return result(libc().socket(domain, type, protocol));
+}
+
+export function rawBind(fd: number, addr: Uint8Array): number {
+  return result(libc().bind(fd, addr, addr.byteLength));
+}
+
+export function rawSetsockopt(fd: number, level: number, name: number, value: Uint8Array): number {
+  return result(libc().setsockopt(fd, level, name, value, value.byteLength));
+}
+
+/** getsockopt into `value`; returns the option length the kernel reported, or -errno. */
+export function rawGetsockopt(fd: number, level: number, name: number, value: Uint8Array): number {
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(value.byteLength, 0);
+  const ret = result(libc().getsockopt(fd, level, name, value, len));
+  return ret < 0 ? ret : len.readUInt32LE(0);
+}
+
+export function rawSendto(fd: number, buf: Uint8Array, flags: number, addr: Uint8Array | null): number {
+  return result(libc().sendto(fd, buf, buf.byteLength, flags, addr, addr?.byteLength ?? 0));
+}
+
+export function rawRecv(fd: number, buf: Uint8Array, flags: number): number {
+  return result(libc().recvfrom(fd, buf, buf.byteLength, flags, null, null));
+}
+
+/** Interface index, or -errno (ENODEV) when there is no such interface. */
+export function rawIfNameToIndex(name: string): number {
+  const c = libc();
+  const index = c.ifNameToIndex(name);
+  return index === 0 ? -koffi.errno() : index;
+}
+
+export function rawMount(source: string, target: string, fstype: string, flags: number, data: string | null): number {
+  return result(libc().mount(source, target, fstype, flags, data));
+}
+
+export function rawUmount(target: string, flags: number): number {
+  return result(libc().umount2(target, flags));
+}
+
+/**
+ * A zeroed attribute block (union bpf_attr, struct perf_event_attr, sockaddr …) written with a DataView in host byte
+ * order, plus the buffers whose addresses it holds.
+ *
+ * u64 pointer fields carry raw addresses the kernel dereferences during the call. The GC knows nothing about those
+ * addresses, so `pointer()` keeps every referenced buffer in this writer until `release()`, which the caller runs
+ * after the system call returned: the writer stays reachable for the whole call, and so do the buffers.
+ */
+export class AttrWriter {
+  readonly bytes: Buffer;
+  readonly view: DataView;
+  readonly #pinned: Uint8Array[] = [];
+
+  constructor(size: number) {
+    this.bytes = Buffer.alloc(size);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, size);
+  }
+
+  u8(offset: number, value: number): this {
+    this.view.setUint8(offset, value);
+    return this;
+  }
+  u16(offset: number, value: number): this {
+    this.view.setUint16(offset, value, true);
+    return this;
+  }
+  /** Also used for fds and signed ints: DataView stores ToUint32(value), which is the two's complement of -1 etc. */
+  u32(offset: number, value: number): this {
+    this.view.setUint32(offset, value, true);
+    return this;
+  }
+  u64(offset: number, value: number | bigint): this {
+    this.view.setBigUint64(offset, BigInt.asUintN(64, BigInt(value)), true);
+    return this;
+  }
+
+  /**
+   * Writes the address of `bytes` (0 for null or empty) into a u64 field and pins `bytes` until release(). This is
+   * the only place that turns a JS buffer into an address: koffi.address() returns the data pointer of a Buffer or
+   * typed array (byteOffset included), whose backing store V8 never moves.
+   */
+  pointer(offset: number, bytes: Uint8Array | null | undefined): this {
+    if (bytes === null || bytes === undefined || bytes.byteLength === 0) return this.u64(offset, 0n);
+    this.#pinned.push(bytes);
+    return this.u64(offset, koffi.address(bytes));
+  }
+
+  /** A fixed char[size] field (map_name, prog_name): UTF-8, truncated so that a NUL always fits. */
+  chars(offset: number, size: number, text: string): this {
+    const encoded = Buffer.from(text, 'utf8').subarray(0, size - 1);
+    this.bytes.set(encoded, offset);
+    return this;
+  }
+
+  readU32(offset: number): number {
+    return this.view.getUint32(offset, true);
+  }
+  readU64(offset: number): bigint {
+    return this.view.getBigUint64(offset, true);
+  }
+
+  /** Drops the pins; called once the system call that reads the pointed-to buffers has returned. */
+  release(): void {
+    this.#pinned.length = 0;
+  }
+
+  /**
+   * Zeroes the block for another call. Creating an ArrayBuffer costs more than the bpf(2) call itself (~0.5 µs of
+   * off-heap allocation), so hot paths reuse one private writer; safe because each call finishes synchronously.
+   */
+  reuse(): this {
+    this.bytes.fill(0);
+    this.#pinned.length = 0;
+    return this;
+  }
+}
+
+/** A NUL-terminated copy of `text` for char* fields. Embedded NULs would silently cut the string, so they throw. */
+export function cString(text: string, what: string): Buffer {
+  if (text.includes('\0')) throw new SysArgumentError(`${what}: ${JSON.stringify(text)} contains a NUL byte`);
+  return Buffer.from(`${text}\0`, 'utf8');
+}

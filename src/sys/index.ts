@@ -1,0 +1,34 @@
+/** The sys layer: every system call bpf-load makes, and nothing else touches koffi. */
+export {
+  Errno, type ErrnoName, errnoName, errnoText, SysError, type SysErrorInit, KernelFeatureError, SysArgumentError,
+  UnsupportedPlatformError,
+} from './errors.js';
+export { AttrWriter, cString, SYSCALL_NUMBERS, type SyscallTable, syscallNumbers } from './ffi.js';
+export {
+  BpfCommand, type BpfCommandName, UpdateFlags, FileFlags, AttachFlags, QueryFlags, LINK_TYPE_NAMES, linkTypeName,
+  BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, BPF_ATTR, BPF_PROG_INFO, BPF_MAP_INFO, BPF_LINK_INFO,
+  bpfCall, closeFd,
+  type MapCreateAttr, encodeMapCreate, mapCreate, mapLookupElem, mapUpdateElem, mapDeleteElem, mapGetNextKey, mapFreeze,
+  type MapLookupBatchRequest, type MapLookupBatchResult, mapLookupBatch, batchUnsupported,
+  type ProgLoadAttr, encodeProgLoad, progLoad,
+  objPin, objGet,
+  progGetNextId, mapGetNextId, linkGetNextId, progGetFdById, mapGetFdById, linkGetFdById,
+  objGetInfoByFd, type ProgInfo, type MapInfo, type LinkInfo, parseProgInfo, parseMapInfo, parseLinkInfo,
+  progInfo, mapInfo, linkInfo,
+  type ProgAttachAttr, progAttach, progDetach, type ProgQueryResult, progQuery, rawTracepointOpen,
+  type LinkCreateAttr, linkCreate, linkDetach,
+  type BtfLoadAttr, btfLoad,
+} from './bpf.js';
+export {
+  PerfType, PerfSwConfig, PerfHwConfig, PerfSample, PerfAttrFlag, PerfOpenFlags, PerfIoctl, PERF_EVENT_ATTR,
+  type PerfEventAttr, encodePerfEventAttr, perfEventOpen, perfEventEnable, perfEventDisable, perfEventReset,
+  perfEventSetBpf,
+} from './perf.js';
+export {
+  Sock, SOCKADDR_LL, SOCKADDR_NL, ifNameToIndex, openRawSocket, setSocketOption, getSocketOption,
+  attachSocketFilter, detachSocketFilter, openNetlinkSocket, netlinkSend, netlinkReceive,
+} from './socket.js';
+export {
+  MountFlags, UnmountFlags, mount, unmount, type MountEntry, parseMounts, mountedFsType, parseCpuList,
+  possibleCpuCount,
+} from './fs.js';
