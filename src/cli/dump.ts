@@ -14,9 +14,15 @@ export function renderDump(d: ObjectDump): string {
 
   out.push('', `Maps (${d.maps.length}):`);
   if (d.maps.length > 0) {
+    const typed = (size: number, type: string | null) => (type === null ? String(size) : `${size} (${type})`);
     out.push(table(['#', 'name', 'type', 'key', 'value', 'max', 'flags', 'inner', 'pinning', 'source'],
-      d.maps.map((m) => [String(m.index), m.name, m.type, String(m.keySize), String(m.valueSize), String(m.maxEntries),
+      d.maps.map((m) => [String(m.index), m.name, m.type, typed(m.keySize, m.keyType), typed(m.valueSize, m.valueType), String(m.maxEntries),
         `0x${m.flags.toString(16)}`, m.innerMap ?? '-', m.pinning, `${m.source} (${m.section})`])));
+  }
+  if (d.variables.length > 0) {
+    out.push('', `Global variables (${d.variables.length}):`);
+    out.push(table(['section', 'offset', 'size', 'name', 'type'],
+      d.variables.map((v) => [v.section, String(v.offset), String(v.size), v.name, v.type ?? '-'])));
   }
 
   out.push('', `Programs (${d.programs.length}):`);

@@ -1,11 +1,15 @@
 import { toHex } from '../base/cursor.js';
+import type { Btf, BtfValue } from '../btf/index.js';
 import { decodeUnsigned, type MapHandle } from '../load/index.js';
 
-/** A map entry as the live view shows it: integers for 1/2/4/8-byte fields, hex otherwise. */
+/**
+ * A map entry as the live view shows it: decoded through BTF when the object describes the key or value (structs as
+ * objects, enums by name, char arrays as strings); otherwise integers for 1/2/4/8-byte fields and hex for the rest.
+ */
 export interface EntryView {
-  readonly key: number | string;
-  /** Summed over CPUs for per-CPU maps; an array per CPU with --per-cpu. */
-  readonly value: number | string | Array<number | string>;
+  readonly key: BtfValue;
+  /** Summed over CPUs for per-CPU integer maps; one value per CPU with --per-cpu or when values are not integers. */
+  readonly value: BtfValue;
 }
 
 export interface MapRound {
@@ -20,15 +24,30 @@ export function readRound(maps: readonly MapHandle[], perCpu: boolean): MapRound
   return maps.map((m) => {
     try {
       const entries: EntryView[] = [];
+      const btf = btfOf(m);
+      const decode = (id: number | undefined, bytes: Buffer): BtfValue =>
+        btf !== undefined && id !== undefined ? btf.formatValue(id, bytes) : field(bytes);
       for (const [key, value] of m.readAll()) {
         if (value.every((b) => b === 0)) continue;
-        entries.push({ key: field(key), value: m.perCpu ? cpuValues(m, value, perCpu) : field(value) });
+        const k = decode(m.spec.btfKeyTypeId, key);
+        if (m.perCpu && (btf === undefined || m.spec.btfValueTypeId === undefined)) {
+          entries.push({ key: k, value: cpuValues(m, value, perCpu) });
+        } else if (m.perCpu) {
+          entries.push({ key: k, value: m.perCpuValues(value).map((v) => decode(m.spec.btfValueTypeId, v)) });
+        } else {
+          entries.push({ key: k, value: decode(m.spec.btfValueTypeId, value) });
+        }
       }
       return { name: m.name, entries };
     } catch (e) {
       return { name: m.name, entries: [], unreadable: (e as Error).message };
     }
   });
+}
+
+/** The object's BTF when this map has BTF types (the live view decodes through it). */
+function btfOf(m: MapHandle): Btf | undefined {
+  return m.spec.btfKeyTypeId !== undefined || m.spec.btfValueTypeId !== undefined ? m.btf : undefined;
 }
 
 function cpuValues(m: MapHandle, value: Buffer, split: boolean): EntryView['value'] {
@@ -63,7 +82,12 @@ export function renderRound(round: number, maps: readonly MapRound[]): string {
       continue;
     }
     lines.push(`${m.name}:`);
-    for (const e of m.entries) lines.push(`  ${String(e.key).padStart(6)} → ${Array.isArray(e.value) ? `[${e.value.join(', ')}]` : e.value}`);
+    for (const e of m.entries) lines.push(`  ${show(e.key).padStart(6)} → ${show(e.value)}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Compact text of a decoded value: numbers and strings as they are, structures as JSON. */
+function show(v: BtfValue): string {
+  return typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
 }

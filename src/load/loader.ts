@@ -1,14 +1,18 @@
+import { existsSync, mkdirSync } from 'node:fs';
 import { endianness, release } from 'node:os';
+import { dirname, join } from 'node:path';
 import { BpfLoadError, withContext } from '../base/errors.js';
 import { attachTypeValue, MapFlags, mapTypeValue, progTypeValue, type MapTypeName } from '../base/uapi.js';
 import type { BpfObjectSpec, MapSpec, ProgramSpec } from '../object/index.js';
 import {
-  closeFd, Errno, mapCreate, mapFreeze, mapInfo, mapUpdateElem, possibleCpuCount, progInfo, progLoad, SysError,
+  closeFd, Errno, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin, possibleCpuCount, progInfo, progLoad, SysError,
   type ProgInfo,
 } from '../sys/index.js';
+import { coreRelocationCount, loadObjectBtf, programBtfInfo } from './btf.js';
 import { VerifierError } from './errors.js';
 import { MapHandle } from './map-handle.js';
-import { RelocationError, relocateProgram } from './relocate.js';
+import { ensureBpffs } from './pin.js';
+import { RelocationError, relocateProgram, type RelocatedProgram } from './relocate.js';
 
 /** A step of loading failed; the message says which object, map or program, and why. */
 export class LoadError extends BpfLoadError {
@@ -34,8 +38,10 @@ export interface LoadOptions {
   kernVersion?: number;
   /** What to do when a program cannot be loaded: 'throw' (default, as bpf_load.c) or 'skip' it and go on. */
   onProgramError?: 'throw' | 'skip';
-  /** Non-fatal notes: programs skipped, tail-call slots without a prog array, … */
+  /** Non-fatal notes: programs skipped, tail-call slots without a prog array, BTF the kernel refused, … */
   onWarning?: (message: string) => void;
+  /** Where maps with pinning "by name" are pinned and looked up (default /sys/fs/bpf). */
+  pinRoot?: string;
 }
 
 export interface LoadedProgram {
@@ -136,8 +142,9 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
   const programs: LoadedProgram[] = [];
   const skipped: SkippedProgram[] = [];
   const warn = options.onWarning ?? (() => {});
+  const btfFd = loadObjectBtf(spec, warn);
   try {
-    createMaps(spec, options, maps);
+    createMaps(spec, options, maps, btfFd, warn);
     const kernVersion = spec.kernVersion ?? options.kernVersion ?? runningKernelVersion();
     for (const program of spec.programs) {
       if (program.type === 'unspecified') {
@@ -147,7 +154,7 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
         continue;
       }
       try {
-        programs.push(loadProgram(spec, program, maps, kernVersion, options.logLevel ?? 1));
+        programs.push(loadProgram(spec, program, maps, kernVersion, options.logLevel ?? 1, btfFd));
       } catch (e) {
         if (options.onProgramError !== 'skip' || !(e instanceof BpfLoadError)) throw e;
         skipped.push({ spec: program, reason: e.message, error: e });
@@ -155,6 +162,7 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
       }
     }
     fillTailCalls(spec, maps, programs, warn);
+    fillInitialSlots(spec, maps, programs);
     return new LoadedObject(spec, maps, programs, skipped);
   } catch (e) {
     for (const p of programs) closeQuietly(p.fd);
@@ -166,6 +174,9 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
       }
     }
     throw e;
+  } finally {
+    // Maps and programs hold their own references to the BTF object.
+    if (btfFd !== undefined) closeQuietly(btfFd);
   }
 }
 
@@ -177,11 +188,11 @@ function closeQuietly(fd: number): void {
   }
 }
 
-function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[]): void {
+function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void): void {
   const cpus = possibleCpuCount();
   const fixups = spec.maps.map((m): MapFixup => ({
     name: m.name, index: m.index, spec: m, fd: undefined,
-    def: { type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, numaNode: m.numaNode, innerMapIndex: m.innerMapIndex },
+    def: kernelDefaults({ type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, numaNode: m.numaNode, innerMapIndex: m.innerMapIndex }, cpus),
   }));
   for (const f of fixups) options.fixupMap?.(f, f.index);
 
@@ -194,27 +205,52 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[])
     if (creating.has(f.index)) throw new LoadError(withContext(where, 'inner map references form a cycle'));
     creating.add(f.index);
     let innerMapFd: number | undefined;
+    let innerTemplateFd: number | undefined;
     const innerIndex = f.def.innerMapIndex;
     if (innerIndex !== undefined && isMapInMap(f.def.type)) {
       const inner = fixups[innerIndex];
       if (inner === undefined) throw new LoadError(withContext(where, `inner map index ${innerIndex} is out of range`));
       innerMapFd = create(inner).fd;
+    } else if (f.spec.innerDefinition !== undefined) {
+      // BTF map-in-map: the inner definition is only a template for the kernel; it is closed once the outer exists.
+      const d = f.spec.innerDefinition;
+      try {
+        innerTemplateFd = createKernelMap({ ...d, numaNode: d.numaNode }, undefined, undefined, kernelObjectName(d.name), warn);
+      } catch (e) {
+        throw wrap(e, [...where, 'inner map template']);
+      }
+      innerMapFd = innerTemplateFd;
     }
     let handle: MapHandle;
-    if (f.fd !== undefined) {
-      handle = new MapHandle({ spec: specWith(f), fd: f.fd, id: mapInfo(f.fd).id, cpus, owned: false });
+    const pinPath = f.spec.pinning === 'none' || f.spec.source === 'legacy' ? undefined : join(options.pinRoot ?? '/sys/fs/bpf', f.name);
+    const pinned = pinPath === undefined ? undefined : openPinnedMap(pinPath, f, where);
+    if (f.fd !== undefined || pinned !== undefined) {
+      const fd = (f.fd ?? pinned)!;
+      if (innerTemplateFd !== undefined) closeQuietly(innerTemplateFd);
+      handle = new MapHandle({ spec: specWith(f), fd, id: mapInfo(fd).id, cpus, owned: f.fd === undefined, btf: spec.btf });
+      out.push(handle);
     } else {
       let fd: number;
       try {
-        fd = mapCreate({
-          mapType: f.def.type, keySize: f.def.keySize, valueSize: f.def.valueSize, maxEntries: f.def.maxEntries,
-          mapFlags: f.def.flags, ...(innerMapFd === undefined ? {} : { innerMapFd }),
-          // numa_node is only read with BPF_F_NUMA_NODE; bpf_load.c passed it the same way.
-          ...((f.def.flags & MapFlags.NUMA_NODE) !== 0 ? { numaNode: f.def.numaNode } : {}),
-          mapName: kernelObjectName(f.name),
-        });
+        // Definitions the kernel defaults rewrote describe records, not map entries: their BTF types do not apply.
+        const noBtf = f.def.keySize !== f.spec.keySize || f.def.valueSize !== f.spec.valueSize;
+        const btf = noBtf || btfFd === undefined || (f.spec.btfKeyTypeId === undefined && f.spec.btfValueTypeId === undefined)
+          ? undefined : { fd: btfFd, key: f.spec.btfKeyTypeId ?? 0, value: f.spec.btfValueTypeId ?? 0 };
+        fd = createKernelMap({ ...f.def, mapExtra: f.spec.mapExtra ?? 0n }, innerMapFd, btf, kernelObjectName(f.name), warn);
       } catch (e) {
         throw wrap(e, where);
+      } finally {
+        if (innerTemplateFd !== undefined) closeQuietly(innerTemplateFd);
+      }
+      if (pinPath !== undefined) {
+        try {
+          ensureBpffs(dirname(pinPath));
+          mkdirSync(dirname(pinPath), { recursive: true });
+          objPin(fd, pinPath);
+        } catch (e) {
+          closeQuietly(fd);
+          throw wrap(e, [...where, `pin by name at ${pinPath}`]);
+        }
       }
       let id: number;
       try {
@@ -223,7 +259,7 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[])
         closeQuietly(fd);
         throw wrap(e, where);
       }
-      handle = new MapHandle({ spec: specWith(f), fd, id, cpus, owned: true });
+      handle = new MapHandle({ spec: specWith(f), fd, id, cpus, owned: true, btf: spec.btf });
       out.push(handle);
       try {
         fillDataMap(handle);
@@ -231,13 +267,78 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[])
         throw wrap(e, where);
       }
     }
-    if (f.fd !== undefined) out.push(handle);
     created.set(f.index, handle);
     return handle;
   };
   for (const f of fixups) create(f);
   // Keep index order for users (inner maps may have been created early).
   out.sort((a, b) => a.spec.index - b.spec.index);
+}
+
+/**
+ * What the kernel wants where definitions leave things to the loader (libbpf's and cilium/ebpf's rules): perf event
+ * arrays hold 4-byte fds, one per CPU by default; ring buffers have no keys or values. A value type declared for
+ * either only documents the records sent through it.
+ */
+function kernelDefaults(def: MapFixup['def'], cpus: number): MapFixup['def'] {
+  if (def.type === mapTypeValue('perf_event_array')) {
+    return { ...def, keySize: 4, valueSize: 4, maxEntries: def.maxEntries || cpus };
+  }
+  if (def.type === mapTypeValue('ringbuf') || def.type === mapTypeValue('user_ringbuf')) return { ...def, keySize: 0, valueSize: 0 };
+  return def;
+}
+
+/**
+ * BPF_MAP_CREATE. With BTF key/value types when given; a kernel that refuses them for this map (some map types take
+ * none) gets the map without them, as libbpf does.
+ */
+function createKernelMap(
+  def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags: number; numaNode: number; mapExtra?: bigint },
+  innerMapFd: number | undefined, btf: { fd: number; key: number; value: number } | undefined, mapName: string,
+  warn: (m: string) => void,
+): number {
+  const attr = {
+    mapType: def.type, keySize: def.keySize, valueSize: def.valueSize, maxEntries: def.maxEntries, mapFlags: def.flags,
+    ...(innerMapFd === undefined ? {} : { innerMapFd }),
+    // numa_node is only read with BPF_F_NUMA_NODE; bpf_load.c passed it the same way.
+    ...((def.flags & MapFlags.NUMA_NODE) !== 0 ? { numaNode: def.numaNode } : {}),
+    ...(def.mapExtra === undefined || def.mapExtra === 0n ? {} : { mapExtra: def.mapExtra }),
+    mapName,
+  };
+  if (btf === undefined) return mapCreate(attr);
+  try {
+    return mapCreate({ ...attr, btfFd: btf.fd, btfKeyTypeId: btf.key, btfValueTypeId: btf.value });
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    const fd = mapCreate(attr);
+    warn(`map ${mapName}: the kernel refused its BTF key/value types (${e.code}); created without them`);
+    return fd;
+  }
+}
+
+/**
+ * Pinning by name: a map already pinned at `path` is reused when it matches the definition; one that differs is an
+ * error naming the field. Undefined when nothing is pinned there yet.
+ */
+function openPinnedMap(path: string, f: MapFixup, where: ReadonlyArray<string | undefined>): number | undefined {
+  if (!existsSync(path)) return undefined;
+  let fd: number;
+  try {
+    fd = objGet(path);
+  } catch (e) {
+    throw wrap(e, [...where, `pinned at ${path}`]);
+  }
+  const info = mapInfo(fd);
+  const fields: Array<[string, number, number]> = [
+    ['type', info.type, f.def.type], ['key_size', info.keySize, f.def.keySize], ['value_size', info.valueSize, f.def.valueSize],
+    ['max_entries', info.maxEntries, f.def.maxEntries], ['map_flags', info.mapFlags, f.def.flags],
+  ];
+  const diff = fields.find(([, have, want]) => have !== want);
+  if (diff !== undefined) {
+    closeQuietly(fd);
+    throw new LoadError(withContext([...where, `pinned at ${path}`], `the pinned map is incompatible: ${diff[0]} is ${diff[1]}, the object wants ${diff[2]}`));
+  }
+  return fd;
 }
 
 function specWith(f: MapFixup): MapSpec {
@@ -260,19 +361,31 @@ function fillDataMap(handle: MapHandle): void {
   if (handle.spec.readOnly === true) mapFreeze(handle.fd);
 }
 
-function loadProgram(spec: BpfObjectSpec, program: ProgramSpec, maps: readonly MapHandle[], kernVersion: number, logLevel: 1 | 2): LoadedProgram {
+/** Program types the kernel only loads with attach_btf_id (a function in vmlinux BTF, or another program). */
+const NEEDS_ATTACH_TARGET: ReadonlySet<string> = new Set(['tracing', 'ext', 'lsm', 'struct_ops']);
+
+function loadProgram(
+  spec: BpfObjectSpec, program: ProgramSpec, maps: readonly MapHandle[], kernVersion: number, logLevel: 1 | 2, btfFd: number | undefined,
+): LoadedProgram {
   const where = [spec.file, `program ${program.name} (section ${program.section})`];
   const byName = new Map(maps.map((m) => [m.name, m]));
-  let insns: Uint8Array;
+  let relocated: RelocatedProgram;
   try {
-    insns = relocateProgram(spec, program, {
+    relocated = relocateProgram(spec, program, {
       mapFd: (name) => byName.get(name)?.fd,
       dataMapFd: (section) => maps.find((m) => m.spec.source === 'data' && m.spec.section === section)?.fd,
-    }).insns;
+    });
   } catch (e) {
     if (e instanceof RelocationError) throw new LoadError(withContext(where, e.message), { cause: e });
     throw e;
   }
+  if (NEEDS_ATTACH_TARGET.has(program.type)) {
+    throw new LoadError(withContext(where, `${program.type} programs are verified against their attach target's BTF (${program.section}); resolving kernel BTF targets is not supported yet`));
+  }
+  const core = coreRelocationCount(spec, relocated.layout);
+  if (core > 0) throw new LoadError(withContext(where, `${core} CO-RE relocation(s): CO-RE is not supported yet, and loading unrelocated field accesses would read the wrong memory`));
+  const insns = relocated.insns;
+  const btfInfo = btfFd === undefined ? undefined : programBtfInfo(spec, relocated.layout);
   const attr = {
     progType: progTypeValue(program.type as Exclude<ProgramSpec['type'], 'unspecified'>),
     insns,
@@ -280,6 +393,9 @@ function loadProgram(spec: BpfObjectSpec, program: ProgramSpec, maps: readonly M
     kernVersion,
     progName: kernelObjectName(program.name),
     ...(program.expectedAttachType === undefined ? {} : { expectedAttachType: attachTypeValue(program.expectedAttachType) }),
+    ...(btfInfo === undefined ? {} : {
+      progBtfFd: btfFd!, funcInfoRecSize: 8, funcInfo: btfInfo.funcInfo, lineInfoRecSize: 16, lineInfo: btfInfo.lineInfo,
+    }),
   };
   let fd: number;
   try {
@@ -333,6 +449,24 @@ function fillTailCalls(spec: BpfObjectSpec, maps: readonly MapHandle[], programs
       mapUpdateElem(target.fd, u32(p.spec.tailCallSlot!), u32(p.fd));
     } catch (e) {
       throw wrap(e, [spec.file, `program ${p.name}`, `tail-call slot ${p.spec.tailCallSlot} of ${target.name}`]);
+    }
+  }
+}
+
+/** Static initial contents of BTF prog arrays and map-of-maps (`__array(values, …) = { [1] = &prog }`). */
+function fillInitialSlots(spec: BpfObjectSpec, maps: readonly MapHandle[], programs: readonly LoadedProgram[]): void {
+  for (const m of maps) {
+    for (const slot of m.spec.initialSlots ?? []) {
+      const where = [spec.file, `map ${m.name}`, `values[${slot.key}] = ${slot.target}`];
+      const fd = m.type === 'prog_array'
+        ? programs.find((p) => p.name === slot.target)?.fd
+        : maps.find((x) => x.name === slot.target)?.fd;
+      if (fd === undefined) throw new LoadError(withContext(where, `${slot.target} was not loaded`));
+      try {
+        mapUpdateElem(m.fd, u32(slot.key), u32(fd));
+      } catch (e) {
+        throw wrap(e, where);
+      }
     }
   }
 }

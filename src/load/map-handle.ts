@@ -1,5 +1,6 @@
 import { BpfLoadError } from '../base/errors.js';
 import { MAP_IN_MAP_TYPES, mapTypeName, PER_CPU_MAP_TYPES, type MapTypeName } from '../base/uapi.js';
+import type { Btf } from '../btf/index.js';
 import type { MapSpec } from '../object/index.js';
 import {
   batchUnsupported, closeFd, mapDeleteElem, mapGetNextKey, mapLookupBatch, mapLookupElem, mapUpdateElem, UpdateFlags,
@@ -35,7 +36,11 @@ export class MapHandle {
   private closed = false;
   private batchWorks = true;
 
-  constructor(init: { spec: MapSpec; fd: number; id: number; cpus: number; owned: boolean }) {
+  /** The object's BTF, for decoding keys and values when the spec names their types. */
+  readonly btf: Btf | undefined;
+
+  constructor(init: { spec: MapSpec; fd: number; id: number; cpus: number; owned: boolean; btf?: Btf | undefined }) {
+    this.btf = init.btf;
     this.spec = init.spec;
     this.name = init.spec.name;
     this.fd = init.fd;

@@ -57,10 +57,11 @@ export function relocateProgram(spec: BpfObjectSpec, program: ProgramSpec, targe
   const calls: Array<{ at: number; callee: Fn; kind: 'call' | 'func_addr' }> = [];
   for (let i = 0; i < layout.length; i++) {
     const { fn, start } = layout[i]!;
-    const relocated = new Set<number>();
+    // Every relocated instruction is accounted for by its relocation (externs included: clang emits their calls with
+    // src=1 too), so the scan below only sees calls clang resolved itself.
+    const relocated = new Set(fn.relocations.map((r) => r.insn));
     for (const r of fn.relocations) {
       if (r.kind !== 'call' && r.kind !== 'func_addr') continue;
-      relocated.add(r.insn);
       const callee = findFunction(functions, r, spec);
       calls.push({ at: start + (r.insn - fn.offset / INSN), callee, kind: r.kind });
       place(callee);

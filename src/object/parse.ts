@@ -1,13 +1,17 @@
 import { decodeName } from '../base/cursor.js';
+import { MapFlags, mapTypeValue } from '../base/uapi.js';
 import {
   BpfReloc, readElf, SectionFlags, SectionType, SpecialSection, SymbolBind, SymbolType,
   type ElfFile, type ElfSection, type ElfSymbol,
 } from '../elf/index.js';
+import { BtfError, parseBtf, parseBtfExt, withDatasecFixups, type Btf, type BtfExt } from '../btf/index.js';
+import { readBtfMaps } from './btf-maps.js';
 import { ObjectError } from './errors.js';
 import { isLegacyMapsSection, readLegacyMaps } from './legacy-maps.js';
 import { matchSection } from './section-table.js';
 import type {
   BpfObjectSpec, MapSpec, ProgramSpec, RelocationKind, RelocationSpec, SectionRole, SectionSpec, SubprogramSpec,
+  VariableSpec,
 } from './spec.js';
 
 export interface ParseOptions {
@@ -30,7 +34,11 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
 
   const license = readLicense(elf);
   const kernVersion = readVersion(elf);
+  const { btf, btfExt, btfProblem } = readBtf(elf);
   const maps: MapSpec[] = readLegacyMaps(elf, 0);
+  maps.push(...readBtfMaps(elf, btf, maps.length));
+  maps.push(...readDataMaps(elf, btf, maps.length));
+  const variables = readVariables(elf, btf, maps);
 
   const functions = collectFunctions(elf);
   const relocations = collectRelocations(elf, functions, maps);
@@ -83,7 +91,86 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
     programs: Object.freeze(programs),
     subprograms: Object.freeze(subprograms),
     relocations: Object.freeze(relocations.list),
+    variables: Object.freeze(variables),
+    btf,
+    btfExt,
+    btfProblem,
   });
+}
+
+/**
+ * The object's BTF, with clang's zero DATASEC sizes and offsets fixed from the ELF sections and symbols. BTF is
+ * optional for legacy objects: when it cannot be parsed the problem is recorded and the object loads without it
+ * (BTF-defined maps then fail with their own error).
+ */
+function readBtf(elf: ElfFile): { btf: Btf | undefined; btfExt: BtfExt | undefined; btfProblem: string | undefined } {
+  const section = elf.section('.BTF');
+  if (section === undefined) return { btf: undefined, btfExt: undefined, btfProblem: undefined };
+  try {
+    const sizes = new Map(elf.sections.filter((s) => s.name !== '').map((s) => [s.name, s.size] as const));
+    const offsetOf = (sectionName: string, varName: string) => {
+      const sec = elf.section(sectionName);
+      return sec === undefined ? undefined : elf.symbols.find((sym) => sym.shndx === sec.index && sym.name === varName)?.value;
+    };
+    const btf = withDatasecFixups(parseBtf(section.data, elf.littleEndian, { file: elf.file }), sizes, offsetOf);
+    const ext = elf.section('.BTF.ext');
+    const btfExt = ext === undefined ? undefined : parseBtfExt(ext.data, elf.littleEndian, btf, { file: elf.file });
+    return { btf, btfExt, btfProblem: undefined };
+  } catch (e) {
+    if (!(e instanceof BtfError)) throw e;
+    return { btf: undefined, btfExt: undefined, btfProblem: e.message };
+  }
+}
+
+/** Global variables: from BTF DATASECs when present (typed), else from the ELF symbols of the data sections. */
+function readVariables(elf: ElfFile, btf: Btf | undefined, maps: readonly MapSpec[]): VariableSpec[] {
+  const out: VariableSpec[] = [];
+  for (const m of maps) {
+    if (m.source !== 'data') continue;
+    const datasec = btf?.findByName('datasec', m.section);
+    if (btf !== undefined && datasec !== undefined) {
+      for (const v of datasec.vars) {
+        const t = btf.type(v.type);
+        if (t.kind !== 'var') continue;
+        out.push({ name: t.name, section: m.section, offset: v.offset, size: v.size, btfTypeId: t.type, readOnly: m.readOnly === true });
+      }
+      continue;
+    }
+    const sec = elf.section(m.section)!;
+    for (const sym of elf.symbols) {
+      if (sym.shndx !== sec.index || sym.type !== SymbolType.OBJECT || sym.name === '') continue;
+      out.push({ name: sym.name, section: m.section, offset: sym.value, size: sym.size, btfTypeId: undefined, readOnly: m.readOnly === true });
+    }
+  }
+  return out;
+}
+
+/**
+ * Global data: every allocated .data*, .rodata* and .bss* section becomes a one-entry array map holding the
+ * section's bytes (as libbpf does); ld_imm64 references to its variables become BPF_PSEUDO_MAP_VALUE at load.
+ */
+function readDataMaps(elf: ElfFile, btf: Btf | undefined, firstIndex: number): MapSpec[] {
+  const out: MapSpec[] = [];
+  for (const s of elf.sections) {
+    const role = dataSectionRole(s.name);
+    if (role === undefined || s.size === 0 || (s.flags & SectionFlags.ALLOC) === 0) continue;
+    const contents = s.type === SectionType.NOBITS ? new Uint8Array(s.size) : s.data;
+    out.push({
+      name: s.name, index: firstIndex + out.length, source: 'data', section: s.name, offset: 0,
+      type: ARRAY_MAP, typeName: 'array', keySize: 4, valueSize: s.size, maxEntries: 1,
+      flags: role === 'rodata' ? MapFlags.RDONLY_PROG : 0, numaNode: 0, innerMapIndex: undefined, innerMap: undefined,
+      pinning: 'none', definitionSize: 0, definition: new Uint8Array(0), contents, readOnly: role === 'rodata',
+      // libbpf's convention: the value type of a global data map is its DATASEC.
+      ...(datasecId(btf, s.name) === undefined ? {} : { btfValueTypeId: datasecId(btf, s.name)! }),
+    });
+  }
+  return out;
+}
+
+const ARRAY_MAP = mapTypeValue('array');
+
+function datasecId(btf: Btf | undefined, section: string): number | undefined {
+  return btf?.findByName('datasec', section)?.id;
 }
 
 function readLicense(elf: ElfFile): string {
@@ -251,8 +338,10 @@ function resolveTarget(
   }
   if (section.name === '.maps') {
     if (!isLdImm64) throw invalid('map references must be ld_imm64 instructions');
-    if (isSection) throw invalid('.maps references must name the map symbol');
-    return { kind: 'map', target: symbol.name, offset: 0 };
+    const offset = isSection ? imm : symbol.value;
+    const map = maps.find((m) => m.section === '.maps' && m.offset === offset);
+    if (map === undefined) throw invalid(`no BTF map is defined at offset ${offset} of .maps`);
+    return { kind: 'map', target: map.name, offset: 0 };
   }
   if (dataSectionRole(section.name) !== undefined) {
     if (!isLdImm64) throw invalid('global variable references must be ld_imm64 instructions');

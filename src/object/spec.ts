@@ -1,4 +1,5 @@
 import type { AttachTypeName, MapTypeName, ProgTypeName } from '../base/uapi.js';
+import type { Btf, BtfExt } from '../btf/index.js';
 import type { AttachKind } from './section-table.js';
 
 /** What a section is for, as the spec understands it (shown by --dump). */
@@ -54,6 +55,8 @@ export interface MapSpec {
   readonly btfKeyTypeId?: number;
   readonly btfValueTypeId?: number;
   readonly mapExtra?: bigint;
+  /** BTF map-in-map: the inner map definition (`__array(values, struct {…})`), created as the template. */
+  readonly innerDefinition?: MapSpec;
   /** Static initial contents of prog arrays / map-of-maps: key → program or map name. */
   readonly initialSlots?: ReadonlyArray<{ readonly key: number; readonly target: string }>;
 }
@@ -139,4 +142,22 @@ export interface BpfObjectSpec {
   readonly subprograms: readonly SubprogramSpec[];
   /** Every relocation of code, in section order. */
   readonly relocations: readonly RelocationSpec[];
+  /** Global variables of .data/.rodata/.bss sections (typed when BTF names them). */
+  readonly variables: readonly VariableSpec[];
+  /** The object's BTF with DATASEC sizes and offsets fixed up (what BPF_BTF_LOAD receives), when it has one. */
+  readonly btf: Btf | undefined;
+  readonly btfExt: BtfExt | undefined;
+  /** Why the object's BTF could not be used, when it has one we could not parse (legacy objects load without it). */
+  readonly btfProblem: string | undefined;
+}
+
+/** A global variable: where it lives in its data map, and its BTF type when known. */
+export interface VariableSpec {
+  readonly name: string;
+  /** Data section, which is also the name of the map holding it. */
+  readonly section: string;
+  readonly offset: number;
+  readonly size: number;
+  readonly btfTypeId: number | undefined;
+  readonly readOnly: boolean;
 }

@@ -168,7 +168,11 @@ describe('cilium corpus', () => {
   it.runIf(files !== undefined)('loader objects: programs, subprograms, maps and relocation kinds', () => {
     const path = files!.find((f) => f.endsWith('loader_nobtf-el.elf'))!;
     const spec = parseObject(readFileSync(path));
-    expect(spec.maps.map((m) => m.name)).toEqual(['hash_map', 'hash_map2', 'perf_event_array']);
+    expect(spec.maps.filter((m) => m.source === 'legacy').map((m) => m.name)).toEqual(['hash_map', 'hash_map2', 'perf_event_array']);
+    const data = spec.maps.filter((m) => m.source === 'data');
+    expect(data.map((m) => m.name)).toEqual(['.bss', '.data', '.rodata', '.rodata.test', '.data.test', '.rodata.cst32']);
+    expect(data.find((m) => m.name === '.bss')!.contents!.every((b) => b === 0)).toBe(true);
+    expect(data.filter((m) => m.readOnly).map((m) => m.name)).toEqual(['.rodata', '.rodata.test', '.rodata.cst32']);
     expect(spec.subprograms.map((s) => s.name).sort()).toEqual(['global_fn', 'global_fn2']);
     const kinds = new Set(spec.relocations.map((r) => r.kind));
     expect([...kinds].sort()).toEqual(['call', 'data', 'extern', 'map']);

@@ -1,0 +1,138 @@
+import { toHex } from '../base/cursor.js';
+import { mapTypeName } from '../base/uapi.js';
+import { SectionType } from '../elf/index.js';
+import { decodeInsns, formatInsn, insnSlots } from '../insn/index.js';
+import type { BpfObjectSpec, ProgramSpec, RelocationSpec, SectionRole, SubprogramSpec } from './spec.js';
+
+/** One instruction as --dump shows it. `text` is exactly llvm-objdump's; `annotation` is what we add. */
+export interface InsnDump {
+  /** Index within the section, in 8-byte slots, as llvm-objdump numbers them. */
+  readonly index: number;
+  /** Hex of the instruction's bytes in file order (16 bytes for ld_imm64). */
+  readonly raw: string;
+  readonly text: string;
+  /** Relocation target, e.g. `map[my_map]`, `call add`, `.bss+0x8`. */
+  readonly annotation?: string;
+}
+
+export interface ObjectDump {
+  readonly file: string | null;
+  readonly byteOrder: 'little' | 'big';
+  readonly machine: string;
+  readonly license: string;
+  readonly kernVersion: number | null;
+  readonly sections: ReadonlyArray<{ index: number; name: string; type: string; size: number; flags: string; role: SectionRole }>;
+  readonly maps: ReadonlyArray<{
+    name: string; index: number; source: string; section: string; type: string; keySize: number; valueSize: number;
+    maxEntries: number; flags: number; innerMap: string | null; pinning: string;
+    /** C-like BTF type names of key and value, when the object's BTF describes them. */
+    keyType: string | null; valueType: string | null;
+  }>;
+  readonly variables: ReadonlyArray<{ name: string; section: string; offset: number; size: number; type: string | null }>;
+  readonly programs: ReadonlyArray<{
+    section: string; name: string; type: string; attachType: string | null; attach: string; attachTarget: string;
+    tailCallSlot: number | null; insnCount: number; insns: InsnDump[];
+  }>;
+  readonly subprograms: ReadonlyArray<{ section: string; name: string; global: boolean; insnCount: number; insns: InsnDump[] }>;
+  readonly relocations: ReadonlyArray<{ section: string; insn: number; program: string; symbol: string; kind: string; target: string }>;
+}
+
+const SECTION_TYPE_NAMES = new Map<number, string>(Object.entries(SectionType).map(([k, v]) => [v, k]));
+
+/** Everything --dump shows, as plain data (the CLI prints it as text or JSON). Pure. */
+export function describeObject(spec: BpfObjectSpec): ObjectDump {
+  return {
+    file: spec.file ?? null,
+    byteOrder: spec.littleEndian ? 'little' : 'big',
+    machine: spec.machine === 247 ? 'bpf' : spec.machine === 0 ? 'none' : String(spec.machine),
+    license: spec.license,
+    kernVersion: spec.kernVersion ?? null,
+    sections: spec.sections.map((s) => ({
+      index: s.index, name: s.name, type: SECTION_TYPE_NAMES.get(s.type) ?? `0x${s.type.toString(16)}`, size: s.size,
+      flags: sectionFlagLetters(s.flags), role: s.role,
+    })),
+    maps: spec.maps.map((m) => ({
+      name: m.name, index: m.index, source: m.source, section: m.section, type: mapTypeName(m.type), keySize: m.keySize,
+      valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags,
+      innerMap: m.innerMap ?? (m.innerDefinition === undefined ? null : `${m.innerDefinition.typeName} (inline)`), pinning: m.pinning,
+      keyType: btfTypeName(spec, m.btfKeyTypeId), valueType: m.source === 'data' ? null : btfTypeName(spec, m.btfValueTypeId),
+    })),
+    variables: spec.variables.map((v) => ({ name: v.name, section: v.section, offset: v.offset, size: v.size, type: btfTypeName(spec, v.btfTypeId) })),
+    programs: spec.programs.map((p) => {
+      const insns = disassemble(p);
+      return {
+        section: p.section, name: p.name, type: p.type, attachType: p.attachType ?? null, attach: p.attach,
+        attachTarget: p.attachTarget, tailCallSlot: p.tailCallSlot ?? null, insnCount: insns.length, insns,
+      };
+    }),
+    subprograms: spec.subprograms.map((s) => {
+      const insns = disassemble(s);
+      return { section: s.section, name: s.name, global: s.global, insnCount: insns.length, insns };
+    }),
+    relocations: spec.relocations.map((r) => ({
+      section: r.section, insn: r.insn, program: r.program, symbol: r.symbol, kind: r.kind, target: r.target,
+    })),
+  };
+}
+
+function btfTypeName(spec: BpfObjectSpec, id: number | undefined): string | null {
+  if (id === undefined || spec.btf === undefined) return null;
+  try {
+    return spec.btf.typeName(id);
+  } catch {
+    return null;
+  }
+}
+
+/** Disassembles a program or subprogram; instruction indices count slots from the start of the section. */
+export function disassemble(fn: ProgramSpec | SubprogramSpec): InsnDump[] {
+  const relocs = new Map<number, RelocationSpec>(fn.relocations.map((r) => [r.insn, r]));
+  const out: InsnDump[] = [];
+  let slot = fn.offset / 8;
+  let byte = 0;
+  for (const insn of decodeInsns(fn.bytes, fn.littleEndian)) {
+    const size = insn.truncated?.byteLength ?? insnSlots(insn) * 8;
+    const raw = toHex(fn.bytes.subarray(byte, byte + size));
+    const reloc = relocs.get(slot);
+    const text = formatInsn(insn, fn.littleEndian);
+    out.push(reloc === undefined ? { index: slot, raw, text } : { index: slot, raw, text, annotation: annotate(reloc) });
+    slot += Math.ceil(size / 8);
+    byte += size;
+  }
+  return out;
+}
+
+/** What a relocation makes of its instruction, e.g. `map[my_map]`. */
+export function annotate(r: RelocationSpec): string {
+  switch (r.kind) {
+    case 'map':
+      return `map[${r.target}]`;
+    case 'data':
+      return `${r.target}+0x${r.targetOffset.toString(16)}`;
+    case 'call':
+      return `call ${r.target}`;
+    case 'func_addr':
+      return `func[${r.target}]`;
+    case 'extern':
+      return `extern[${r.target}]`;
+  }
+}
+
+/** The instruction text with the relocation folded in (`r1 = map[my_map] ll`), for human-readable output. */
+export function annotatedText(insn: InsnDump): string {
+  if (insn.annotation === undefined) return insn.text;
+  const ld = /^(r\d+) = .* ll$/.exec(insn.text);
+  if (ld !== null) return `${ld[1]} = ${insn.annotation} ll`;
+  if (insn.annotation.startsWith('call ') && insn.text.startsWith('call')) return insn.annotation;
+  return `${insn.text}  ; ${insn.annotation}`;
+}
+
+function sectionFlagLetters(flags: number): string {
+  let s = '';
+  if (flags & 0x1) s += 'W';
+  if (flags & 0x2) s += 'A';
+  if (flags & 0x4) s += 'X';
+  if (flags & 0x10) s += 'M';
+  if (flags & 0x20) s += 'S';
+  return s;
+}
