@@ -1,0 +1,33 @@
+import type { LoadedProgram } from '../load/index.js';
+import { attachSocketFilter, closeFd, detachSocketFilter, openRawSocket } from '../sys/index.js';
+import { checkSafeName, type AttachOptions, type Link } from './link.js';
+
+/**
+ * sockex1_user.c's way: a raw AF_PACKET socket bound to the interface, with the program attached by SO_ATTACH_BPF.
+ * The program sees every frame on the interface for as long as the socket is open.
+ */
+export function attachSocket(program: LoadedProgram, options: AttachOptions): Link {
+  const iface = checkSafeName(options.iface ?? 'lo', `program ${program.name}: interface`);
+  const sock = openRawSocket(iface);
+  try {
+    attachSocketFilter(sock, program.fd);
+  } catch (e) {
+    closeFd(sock);
+    throw e;
+  }
+  let attached = true;
+  return {
+    kind: 'socket',
+    program: program.name,
+    target: iface,
+    detach() {
+      if (!attached) return;
+      attached = false;
+      try {
+        detachSocketFilter(sock);
+      } finally {
+        closeFd(sock);
+      }
+    },
+  };
+}

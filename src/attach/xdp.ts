@@ -1,0 +1,371 @@
+/**
+ * XDP: a program on an interface's receive path.
+ *
+ * Two kernel interfaces exist. A BPF link (BPF_LINK_CREATE, attach type xdp, 5.9+) is preferred: it cannot displace
+ * anything (the kernel refuses while any program is attached), only its owner can remove it, and the kernel removes it
+ * by itself when the link fd is closed, so even a crashed loader leaves the interface clean. rtnetlink (RTM_SETLINK
+ * with IFLA_XDP, bpf_load.c's set_link_xdp_fd) is used to replace a foreign program when the caller insists (`force`;
+ * a link cannot replace) and on kernels without XDP links.
+ */
+import { ByteReader, decodeName } from '../base/cursor.js';
+import { withContext } from '../base/errors.js';
+import { attachTypeValue } from '../base/uapi.js';
+import type { LoadedProgram } from '../load/index.js';
+import {
+  closeFd, Errno, ifNameToIndex, linkCreate, linkDetach, netlinkReceive, netlinkSend, openNetlinkSocket, progGetFdById,
+  progInfo, SysError, type SysErrorInit,
+} from '../sys/index.js';
+import { AttachError, checkSafeName, type AttachOptions, type Link } from './link.js';
+
+/** XDP_FLAGS_* (linux/if_link.h). */
+export const XdpFlags = { UPDATE_IF_NOEXIST: 1, SKB_MODE: 2, DRV_MODE: 4, HW_MODE: 8, REPLACE: 16 } as const;
+
+export type XdpMode = NonNullable<AttachOptions['xdpMode']>;
+const MODE_FLAG: Readonly<Record<XdpMode, number>> = { skb: XdpFlags.SKB_MODE, drv: XdpFlags.DRV_MODE, hw: XdpFlags.HW_MODE };
+
+/** rtnetlink and netlink constants (linux/netlink.h, linux/rtnetlink.h, linux/if_link.h). */
+const Nl = {
+  HDRLEN: 16,
+  ERROR: 2,
+  DONE: 3,
+  F_REQUEST: 1,
+  F_ACK: 4,
+  F_CAPPED: 0x100,
+  F_ACK_TLVS: 0x200,
+  ATTR_F_NESTED: 0x8000,
+  ATTR_TYPE_MASK: 0x3fff,
+  ERR_ATTR_MSG: 1,
+} as const;
+const Rtm = { NEWLINK: 16, GETLINK: 18, SETLINK: 19 } as const;
+const IFINFOMSG_LEN = 16;
+const IFINFOMSG_INDEX = 4;
+const IFLA_XDP = 43;
+const IflaXdp = { FD: 1, ATTACHED: 2, FLAGS: 3, PROG_ID: 4, DRV_PROG_ID: 5, SKB_PROG_ID: 6, HW_PROG_ID: 7, EXPECTED_FD: 8 } as const;
+
+/** A failed rtnetlink request, with the kernel's extended-ack message appended when it sent one. */
+export class NetlinkError extends SysError {
+  override name = 'NetlinkError';
+  /** The kernel's explanation (NLMSGERR_ATTR_MSG), e.g. "Can't replace active BPF XDP link". */
+  readonly extack: string | undefined;
+
+  constructor(init: SysErrorInit & { readonly extack?: string | undefined }) {
+    super(init);
+    this.extack = init.extack;
+    if (init.extack !== undefined && init.extack !== '') this.message = `${this.message}: ${init.extack}`;
+  }
+}
+
+/** What rtnetlink reports about XDP on one interface; ids are 0 where nothing is attached. */
+export interface XdpState {
+  readonly ifindex: number;
+  /** XDP_ATTACHED_*: 0 none, 1 drv, 2 skb, 3 hw, 4 several modes. */
+  readonly attached: number;
+  readonly skbProgId: number;
+  readonly drvProgId: number;
+  readonly hwProgId: number;
+}
+
+/** Ids of every XDP program on the interface (one per mode at most). */
+export function xdpProgramIds(state: XdpState): number[] {
+  return [state.skbProgId, state.drvProgId, state.hwProgId].filter((id) => id !== 0);
+}
+
+/** RTM_GETLINK: which XDP programs `ifname` runs, by mode. */
+export function queryXdp(ifname: string): XdpState {
+  checkSafeName(ifname, 'interface');
+  return queryXdpByIndex(ifNameToIndex(ifname), ifname);
+}
+
+/** By index: what detach uses, so a renamed interface is still the same one. */
+function queryXdpByIndex(ifindex: number, label: string): XdpState {
+  const reply = rtnetlinkRequest(Rtm.GETLINK, Nl.F_REQUEST, ifindex, new Uint8Array(0), label);
+  if (reply === undefined) throw new NetlinkError({ syscall: 'netlink', command: 'RTM_GETLINK', errno: Errno.EPROTO, detail: label, extack: 'no RTM_NEWLINK in the reply' });
+  return parseXdpState(reply, ifindex, label);
+}
+
+/** Parses an RTM_NEWLINK payload (struct ifinfomsg + attributes) for its IFLA_XDP nest. */
+export function parseXdpState(payload: Uint8Array, ifindex: number, ifname = `ifindex ${ifindex}`): XdpState {
+  const ids = { attached: 0, skb: 0, drv: 0, hw: 0, single: 0 };
+  const xdp = attributes(payload, IFINFOMSG_LEN, `RTM_NEWLINK for ${ifname}`).get(IFLA_XDP);
+  if (xdp !== undefined) {
+    const nested = attributes(xdp, 0, `RTM_NEWLINK for ${ifname}: IFLA_XDP`);
+    const u32 = (type: number) => {
+      const v = nested.get(type);
+      return v === undefined ? 0 : reader(v, 'IFLA_XDP attribute').u32(0);
+    };
+    const attachedAttr = nested.get(IflaXdp.ATTACHED);
+    ids.attached = attachedAttr === undefined ? 0 : reader(attachedAttr, 'IFLA_XDP_ATTACHED').u8(0);
+    ids.single = u32(IflaXdp.PROG_ID);
+    ids.skb = u32(IflaXdp.SKB_PROG_ID);
+    ids.drv = u32(IflaXdp.DRV_PROG_ID);
+    ids.hw = u32(IflaXdp.HW_PROG_ID);
+  }
+  // With one mode in use the kernel reports only IFLA_XDP_PROG_ID; IFLA_XDP_ATTACHED says which mode it is.
+  if (ids.single !== 0 && ids.skb === 0 && ids.drv === 0 && ids.hw === 0) {
+    if (ids.attached === 1) ids.drv = ids.single;
+    else if (ids.attached === 3) ids.hw = ids.single;
+    else ids.skb = ids.single;
+  }
+  return { ifindex, attached: ids.attached, skbProgId: ids.skb, drvProgId: ids.drv, hwProgId: ids.hw };
+}
+
+/**
+ * Attaches an xdp program to `options.iface` (default lo) in `options.xdpMode` (default skb, which every interface
+ * supports). A program already there (ours or not) is an AttachError naming its id, unless `options.force`, which
+ * replaces it through rtnetlink; detach then leaves the interface without XDP.
+ */
+export function attachXdp(program: LoadedProgram, options: AttachOptions): Link {
+  const where = `program ${program.name} (section ${program.section})`;
+  const iface = checkSafeName(options.iface ?? 'lo', `${where}: interface`);
+  const mode: XdpMode = options.xdpMode ?? 'skb';
+  const modeFlag = MODE_FLAG[mode];
+  if (modeFlag === undefined) throw new AttachError(`${where}: XDP mode ${JSON.stringify(mode)} is not one of skb, drv, hw`);
+  const target = `${iface} (xdp ${mode} mode)`;
+  const fail = (e: unknown): never => {
+    if (e instanceof SysError) throw new AttachError(withContext([where, target], e.message), { cause: e });
+    throw e;
+  };
+
+  let state: XdpState;
+  try {
+    state = queryXdp(iface);
+  } catch (e) {
+    return fail(e);
+  }
+  const present = xdpProgramIds(state);
+  if (present.length > 0 && options.force !== true) {
+    throw new AttachError(withContext([where, target],
+      `${iface} already runs XDP ${describePrograms(present, program.id)}; pass force to replace it`));
+  }
+
+  if (present.length === 0) {
+    let linkFd: number | undefined;
+    try {
+      linkFd = linkCreate({ progFd: program.fd, targetIfindex: state.ifindex, attachType: attachTypeValue('xdp'), flags: modeFlag });
+    } catch (e) {
+      if (!(e instanceof SysError)) throw e;
+      if (e.errno === Errno.EBUSY || e.errno === Errno.EEXIST) {
+        throw new AttachError(withContext([where, target], `${e.message}: another XDP program was attached meanwhile (${describeNow(iface, program.id)})`), { cause: e });
+      }
+      // Kernels without XDP links (before 5.9) say EINVAL; a mode the driver lacks is EOPNOTSUPP. rtnetlink then
+      // either works or fails with the kernel's own explanation, which bpf(2) cannot carry.
+      if (!LINK_FALLBACK_ERRNOS.includes(e.errno)) return fail(e);
+    }
+    if (linkFd !== undefined) return xdpLink(program, target, linkFd);
+  }
+
+  // rtnetlink: without force, UPDATE_IF_NOEXIST makes the kernel refuse to replace anything (no race with others).
+  const flags = modeFlag | (options.force === true ? 0 : XdpFlags.UPDATE_IF_NOEXIST);
+  try {
+    setXdp(iface, state.ifindex, { fd: program.fd, flags });
+  } catch (e) {
+    return fail(e);
+  }
+  return netlinkLink(program, target, iface, state.ifindex, modeFlag);
+}
+
+const LINK_FALLBACK_ERRNOS: readonly number[] = [Errno.EINVAL, Errno.EOPNOTSUPP, Errno.ENOTSUPP];
+
+function xdpLink(program: LoadedProgram, target: string, linkFd: number): Link {
+  let attached = true;
+  return {
+    kind: 'xdp',
+    program: program.name,
+    target,
+    detach() {
+      if (!attached) return;
+      attached = false;
+      // LINK_DETACH removes the program even if someone duplicated the fd; close releases the link itself.
+      try {
+        linkDetach(linkFd);
+      } finally {
+        closeFd(linkFd);
+      }
+    },
+  };
+}
+
+function netlinkLink(program: LoadedProgram, target: string, iface: string, ifindex: number, modeFlag: number): Link {
+  let attached = true;
+  return {
+    kind: 'xdp',
+    program: program.name,
+    target,
+    detach() {
+      if (!attached) return;
+      attached = false;
+      let state: XdpState;
+      try {
+        state = queryXdpByIndex(ifindex, iface);
+      } catch (e) {
+        if (e instanceof SysError && e.errno === Errno.ENODEV) return; // the interface is gone, and our program with it
+        throw e;
+      }
+      // Someone replaced ours (or removed it) since: theirs stays.
+      if (!xdpProgramIds(state).includes(program.id)) return;
+      try {
+        // REPLACE + EXPECTED_FD (5.7+): the kernel removes the program only if it is still ours, atomically.
+        setXdp(iface, ifindex, { fd: -1, flags: modeFlag | XdpFlags.REPLACE, expectedFd: program.fd });
+      } catch (e) {
+        if (!(e instanceof SysError)) throw e;
+        if (e.errno === Errno.EEXIST) return; // replaced between the query and the request
+        if (e.errno !== Errno.EINVAL) throw e;
+        setXdp(iface, ifindex, { fd: -1, flags: modeFlag }); // kernel without XDP_FLAGS_REPLACE
+      }
+    },
+  };
+}
+
+function describePrograms(ids: readonly number[], ownId: number): string {
+  return ids.map((id) => (id === ownId ? `program id ${id} (this program, already attached)` : `program id ${id}${programName(id)}`)).join(' and ');
+}
+
+function describeNow(iface: string, ownId: number): string {
+  try {
+    const ids = xdpProgramIds(queryXdp(iface));
+    return ids.length === 0 ? 'gone again' : describePrograms(ids, ownId);
+  } catch {
+    return 'could not ask which';
+  }
+}
+
+/** ` "name"` of a program id, for messages; empty when it cannot be read (it may be gone already). */
+function programName(id: number): string {
+  try {
+    const fd = progGetFdById(id);
+    try {
+      const name = progInfo(fd).name;
+      return name === '' ? '' : ` "${name}"`;
+    } finally {
+      closeFd(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+/** RTM_SETLINK with IFLA_XDP { FD, FLAGS [, EXPECTED_FD] }; throws NetlinkError with the kernel's message. */
+function setXdp(iface: string, ifindex: number, xdp: { fd: number; flags: number; expectedFd?: number }): void {
+  const nested = [attribute(IflaXdp.FD, i32(xdp.fd)), attribute(IflaXdp.FLAGS, i32(xdp.flags))];
+  if (xdp.expectedFd !== undefined) nested.push(attribute(IflaXdp.EXPECTED_FD, i32(xdp.expectedFd)));
+  const attrs = attribute(IFLA_XDP | Nl.ATTR_F_NESTED, Buffer.concat(nested));
+  rtnetlinkRequest(Rtm.SETLINK, Nl.F_REQUEST | Nl.F_ACK, ifindex, attrs, iface);
+}
+
+let sequence = 0;
+
+/**
+ * Sends one rtnetlink link request (nlmsghdr + ifinfomsg + attributes) on a fresh socket and reads until the reply
+ * with our sequence number: the RTM_NEWLINK payload for a GETLINK, undefined for a plain ack. NLMSG_ERROR with a
+ * non-zero code becomes a NetlinkError.
+ */
+function rtnetlinkRequest(type: number, flags: number, ifindex: number, attrs: Uint8Array, ifname: string): Uint8Array | undefined {
+  const command = type === Rtm.GETLINK ? 'RTM_GETLINK' : 'RTM_SETLINK';
+  const seq = (sequence = (sequence + 1) >>> 0);
+  const length = Nl.HDRLEN + IFINFOMSG_LEN + attrs.byteLength;
+  const message = Buffer.alloc(length);
+  message.writeUInt32LE(length, 0);
+  message.writeUInt16LE(type, 4);
+  message.writeUInt16LE(flags, 6);
+  message.writeUInt32LE(seq, 8);
+  // ifinfomsg: family AF_UNSPEC, type 0, index, flags 0, change 0.
+  message.writeInt32LE(ifindex, Nl.HDRLEN + IFINFOMSG_INDEX);
+  message.set(attrs, Nl.HDRLEN + IFINFOMSG_LEN);
+
+  const fd = openNetlinkSocket();
+  try {
+    netlinkSend(fd, message);
+    for (;;) {
+      for (const reply of netlinkMessages(netlinkReceive(fd), command)) {
+        if (reply.seq !== seq) continue; // not ours (cannot happen on a fresh socket, but cheap to be sure)
+        if (reply.type === Nl.ERROR) {
+          const error = parseNetlinkError(reply, command);
+          if (error.errno === 0) return undefined;
+          throw new NetlinkError({ syscall: 'netlink', command, errno: error.errno, detail: ifname, extack: error.extack });
+        }
+        if (reply.type === Nl.DONE) return undefined;
+        if (reply.type === Rtm.NEWLINK) return reply.payload;
+      }
+    }
+  } finally {
+    closeFd(fd);
+  }
+}
+
+interface NetlinkMessage {
+  readonly type: number;
+  readonly flags: number;
+  readonly seq: number;
+  readonly payload: Uint8Array;
+}
+
+function reader(bytes: Uint8Array, what: string): ByteReader {
+  return new ByteReader(bytes, true, (field, offset, size, limit) =>
+    new NetlinkError({ syscall: 'netlink', errno: Errno.EPROTO, detail: what, extack: `${field} at ${offset}+${size} lies outside the ${limit}-byte message` }));
+}
+
+/** Splits a datagram into netlink messages (each 4-byte aligned), checking every length against the datagram. */
+export function netlinkMessages(datagram: Uint8Array, what = 'netlink reply'): NetlinkMessage[] {
+  const r = reader(datagram, what);
+  const out: NetlinkMessage[] = [];
+  let offset = 0;
+  while (offset + Nl.HDRLEN <= datagram.byteLength) {
+    const length = r.u32(offset, 'nlmsg_len');
+    if (length < Nl.HDRLEN) {
+      throw new NetlinkError({ syscall: 'netlink', errno: Errno.EPROTO, detail: what, extack: `nlmsg_len ${length} at ${offset} is below the header size` });
+    }
+    out.push({
+      type: r.u16(offset + 4, 'nlmsg_type'),
+      flags: r.u16(offset + 6, 'nlmsg_flags'),
+      seq: r.u32(offset + 8, 'nlmsg_seq'),
+      payload: r.sub(offset + Nl.HDRLEN, length - Nl.HDRLEN, 'nlmsg payload'),
+    });
+    offset += align4(length);
+  }
+  return out;
+}
+
+/** struct nlmsgerr (error code, then the request's header or all of it), then the extended-ack attributes. */
+function parseNetlinkError(reply: NetlinkMessage, command: string): { errno: number; extack: string | undefined } {
+  const r = reader(reply.payload, `${command} NLMSG_ERROR`);
+  const errno = -r.i32(0, 'error');
+  if ((reply.flags & Nl.F_ACK_TLVS) === 0) return { errno, extack: undefined };
+  // The echoed request: its header only when the kernel capped it, else the whole message.
+  const echoed = (reply.flags & Nl.F_CAPPED) !== 0 ? Nl.HDRLEN : r.u32(4, 'echoed nlmsg_len');
+  const message = attributes(reply.payload, 4 + align4(echoed), `${command} extended ack`).get(Nl.ERR_ATTR_MSG);
+  if (message === undefined) return { errno, extack: undefined };
+  const end = message.indexOf(0);
+  return { errno, extack: decodeName(end < 0 ? message : message.subarray(0, end)) };
+}
+
+/** rtattr / nlattr list from `start`: type (flags masked off) → payload. Later duplicates win. */
+function attributes(bytes: Uint8Array, start: number, what: string): Map<number, Uint8Array> {
+  const r = reader(bytes, what);
+  const out = new Map<number, Uint8Array>();
+  let offset = start;
+  while (offset + 4 <= bytes.byteLength) {
+    const length = r.u16(offset, 'rta_len');
+    if (length < 4) break; // malformed tail: stop rather than loop
+    out.set(r.u16(offset + 2, 'rta_type') & Nl.ATTR_TYPE_MASK, r.sub(offset + 4, length - 4, 'attribute payload'));
+    offset += align4(length);
+  }
+  return out;
+}
+
+function attribute(type: number, payload: Uint8Array): Buffer {
+  const out = Buffer.alloc(align4(4 + payload.byteLength));
+  out.writeUInt16LE(4 + payload.byteLength, 0);
+  out.writeUInt16LE(type, 2);
+  out.set(payload, 4);
+  return out;
+}
+
+function i32(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(value | 0, 0);
+  return b;
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}

@@ -1,0 +1,179 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { describe, expect } from 'vitest';
+import { loadObject, LoadError, type LoadedObject } from '../../src/load/index.js';
+import { parseObject, type BpfObjectSpec } from '../../src/object/index.js';
+import { closeFd, mapCreate, objPin, progGetFdById, SysError } from '../../src/sys/index.js';
+import { runCli } from '../helpers/cli.js';
+import { corpusFiles, eventually, isExecutable, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
+
+const BPFFS = '/sys/fs/bpf';
+const sample = (name: string): BpfObjectSpec => parseObject(readFileSync(join(SAMPLES_DIR, name)), { name });
+
+function programExists(id: number): boolean {
+  try {
+    closeFd(progGetFdById(id));
+    return true;
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/** A fresh directory on bpffs for pins, removed (with everything pinned in it) by the returned cleanup. */
+function pinRoot(): { dir: string; cleanup: () => void } {
+  if (!existsSync(BPFFS)) throw new Error(`${BPFFS} is missing`);
+  const dir = mkdtempSync(join(BPFFS, 'bpf-load-test-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Reasons a corpus program may legitimately stay unloaded on this kernel: the kernel's refusal, or a named gap. */
+const ACCEPTED_SKIP = /verifier rejected it|CO-RE is not supported yet|not supported yet|names no known program type/;
+
+describe('BTF objects against the kernel', () => {
+  const corpus = corpusFiles('cilium', (n) => /^loader-clang-\d+-el\.elf$/.test(n) || n === 'bpf_bpfel.o' || n === 'bpf_x86_bpfel.o');
+
+  kernelTest('corpus loader-*-el and examples/* load; every program left out names why', () => {
+    if (corpus === undefined) return;
+    expect(corpus.length).toBeGreaterThan(10);
+    const pins = pinRoot();
+    const before = openFdCount();
+    try {
+      for (const path of corpus) {
+        const spec = parseObject(readFileSync(path), { name: path });
+        const o = loadObject(spec, { onProgramError: 'skip', pinRoot: pins.dir });
+        try {
+          expect(o.programs.length + o.skipped.length, path).toBe(spec.programs.length);
+          for (const s of o.skipped) expect(s.reason, `${path}: ${s.spec.name}`).toMatch(ACCEPTED_SKIP);
+          if (basename(path).startsWith('loader-')) {
+            expect(o.programs.map((p) => p.name).sort(), path).toEqual(['anon_const', 'data_sections', 'no_relocation', 'xdp_prog']);
+            expect(o.map('btf_outer_map').spec.innerDefinition?.typeName).toBe('hash');
+          }
+        } finally {
+          o.close();
+        }
+      }
+    } finally {
+      pins.cleanup();
+    }
+    expect(openFdCount()).toBe(before);
+  }, 60_000);
+
+  kernelTest('btf_map_init: the prog array and the map of maps are filled as declared', () => {
+    const path = corpusFiles('cilium', (n) => n === 'btf_map_init-el.elf')?.[0];
+    if (path === undefined) return;
+    const o = loadObject(parseObject(readFileSync(path), { name: path }));
+    try {
+      expect(o.map('prog_array_init').get(1)!.readUInt32LE(0)).toBe(o.program('tail_1').id);
+      expect(o.map('prog_array_init').get(0)).toBeUndefined();
+      expect(o.map('outer_map_init').get(1)!.readUInt32LE(0)).toBe(o.map('inner_map').id);
+    } finally {
+      o.close();
+    }
+  });
+
+  kernelTest('pinning by name: created and pinned, reused by the next load, an incompatible pin is refused', () => {
+    const path = corpusFiles('cilium', (n) => n === 'bpf_bpfel.o' && true)?.find((p) => p.includes('kprobepin'));
+    if (path === undefined) return;
+    const spec = parseObject(readFileSync(path), { name: path });
+    const pins = pinRoot();
+    try {
+      const first = loadObject(spec, { pinRoot: pins.dir });
+      const firstId = first.map('kprobe_map').id;
+      first.map('kprobe_map').set(0, 42n);
+      first.close();
+      expect(existsSync(join(pins.dir, 'kprobe_map'))).toBe(true);
+      const second = loadObject(spec, { pinRoot: pins.dir });
+      try {
+        expect(second.map('kprobe_map').id).toBe(firstId);
+        expect(second.map('kprobe_map').get(0)!.readBigUInt64LE(0)).toBe(42n);
+      } finally {
+        second.close();
+      }
+      rmSync(join(pins.dir, 'kprobe_map'));
+      const odd = mapCreate({ mapType: 2, keySize: 4, valueSize: 4, maxEntries: 1 });
+      try {
+        objPin(odd, join(pins.dir, 'kprobe_map'));
+      } finally {
+        closeFd(odd);
+      }
+      expect(() => loadObject(spec, { pinRoot: pins.dir })).toThrow(/kprobe_map: pinned at .*: the pinned map is incompatible: value_size is 4, the object wants 8/);
+    } finally {
+      pins.cleanup();
+    }
+  });
+
+  kernelTest('globals: kernel tags equal those bpftool gets for the same object', () => {
+    const bpftool = ['/usr/sbin/bpftool', '/usr/bin/bpftool'].find(isExecutable);
+    if (bpftool === undefined) throw new Error('bpftool is required (.ci/run installs it)');
+    const pins = pinRoot();
+    let ours: LoadedObject | undefined;
+    try {
+      const dir = join(pins.dir, 'progs');
+      const r = spawnSync(bpftool, ['prog', 'loadall', join(SAMPLES_DIR, 'globals_kern.o'), dir], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const theirs = new Map<string, string>();
+      for (const name of readdirSync(dir)) {
+        const show = spawnSync(bpftool, ['-j', 'prog', 'show', 'pinned', join(dir, name)], { encoding: 'utf8' });
+        const info = JSON.parse(show.stdout) as { name: string; tag: string };
+        theirs.set(info.name, info.tag);
+      }
+      ours = loadObject(sample('globals_kern.o'));
+      expect(ours.programs.length).toBe(2);
+      for (const p of ours.programs) expect(p.tag, p.name).toBe(theirs.get(p.name.slice(0, 15)));
+    } finally {
+      ours?.close();
+      pins.cleanup();
+    }
+  });
+
+  kernelTest('BTF reaches the kernel: maps carry key/value type ids, programs carry func info', () => {
+    const o = loadObject(sample('sockex1_modern_kern.o'));
+    try {
+      const m = o.map('my_map');
+      expect(m.spec.source).toBe('btf');
+      expect(m.btf?.typeName(m.spec.btfKeyTypeId!)).toBe('u32');
+      expect(o.programs[0]!.info.btfId).toBeGreaterThan(0);
+      expect(o.programs[0]!.info.nrFuncInfo).toBe(1);
+    } finally {
+      o.close();
+    }
+  });
+
+  kernelTest('an object that needs what we do not support yet fails with a reason, leaking nothing', () => {
+    const path = corpusFiles('cilium', (n) => n === 'kconfig-el.elf')?.[0];
+    if (path === undefined) return;
+    const before = openFdCount();
+    expect(() => loadObject(parseObject(readFileSync(path), { name: path }))).toThrow(LoadError);
+    expect(() => loadObject(parseObject(readFileSync(path), { name: path }))).toThrow(/symbol LINUX_KERNEL_VERSION is not defined in this object/);
+    expect(openFdCount()).toBe(before);
+  });
+});
+
+describe('BTF in what users see', () => {
+  kernelTest('--dump shows BTF map types, global variables and subprograms', () => {
+    const modern = runCli(['--dump', 'c-samples/sockex1_modern_kern.o']);
+    expect(modern.status, modern.stderr).toBe(0);
+    expect(modern.stdout).toMatch(/my_map\s+array\s+4 \(u32\)\s+8 \(long\)\s+256/);
+    const globals = JSON.parse(runCli(['--dump', '--json', 'c-samples/globals_kern.o']).stdout);
+    expect(globals.variables.map((v: { name: string; type: string }) => [v.name, v.type]).sort()).toEqual([['data_var', 'int'], ['hits', '__u64'], ['threshold', 'const volatile int']]);
+    expect(globals.subprograms.map((s: { name: string }) => s.name)).toEqual(['add']);
+  });
+
+  kernelTest('the live view decodes global data through BTF', () => {
+    const r = runCli(['c-samples/globals_kern.o', '--count', '1', '--interval', '0.2', '--json', '--no-attach']);
+    expect(r.status, r.stderr).toBe(0);
+    const round = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(round.maps['.data']).toEqual([{ key: 0, value: { data_var: 7 } }]);
+    expect(round.maps['.rodata']).toEqual([{ key: 0, value: { threshold: 3 } }]);
+    expect(round.maps['.bss']).toEqual([]);
+  });
+
+  kernelTest('closing leaves no program behind', () => {
+    const o = loadObject(sample('globals_kern.o'));
+    const ids = o.programs.map((p) => p.id);
+    o.close();
+    for (const id of ids) expect(eventually(() => !programExists(id))).toBe(true);
+  });
+});
