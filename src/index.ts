@@ -5,7 +5,7 @@
  */
 import { readUserFile } from './base/file.js';
 import { attachAll, attachProgram, type AttachAllOptions, type AttachOptions, type AttachResult, type Link } from './attach/index.js';
-import { loadObject, type LoadedObject, type LoadedProgram, type LoadOptions, type MapHandle } from './load/index.js';
+import { loadObject, type LoadedObject, type LoadedProgram, type LoadOptions, type MapHandle, type VariableHandle } from './load/index.js';
 import { parseObject, type BpfObjectSpec } from './object/index.js';
 
 export { BpfLoadError } from './base/errors.js';
@@ -20,6 +20,7 @@ export { describeObject, type ObjectDump, type InsnDump } from './object/describ
 export { SysError, KernelFeatureError } from './sys/index.js';
 export {
   loadObject, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
+  VariableHandle, VariableError,
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
 export { attachProgram, attachAll, AttachError, type AttachOptions, type AttachAllOptions, type AttachResult, type Link } from './attach/index.js';
@@ -45,6 +46,10 @@ export class BpfObject implements Disposable {
   }
   program(name: string): LoadedProgram {
     return this.loaded.program(name);
+  }
+  /** A global variable (.data/.bss read and write, .rodata read; set .rodata with LoadOptions.globals). */
+  variable(name: string): VariableHandle {
+    return this.loaded.variable(name);
   }
   /** Attaches one program (by name, section or handle) where its section says. */
   attach(program: string | LoadedProgram, options: AttachOptions = {}): Link {

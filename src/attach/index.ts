@@ -1,5 +1,6 @@
 import { BpfLoadError, withContext } from '../base/errors.js';
 import type { LoadedObject, LoadedProgram } from '../load/index.js';
+import { KernelFeatureError } from '../sys/index.js';
 import type { AttachKind } from '../object/index.js';
 import { attachCgroup } from './cgroup.js';
 import { attachKprobe } from './kprobe.js';
@@ -46,6 +47,8 @@ export function attachProgram(object: LoadedObject, program: LoadedProgram, opti
   try {
     link = attacher(program, options, object);
   } catch (e) {
+    // A missing kernel feature already names the section and is the error callers test for: keep its type.
+    if (e instanceof KernelFeatureError) throw e;
     if (e instanceof BpfLoadError && !e.message.startsWith(`program ${program.name}`)) {
       throw new AttachError(withContext([`program ${program.name} (section ${program.section})`], e.message), { cause: e });
     }

@@ -120,10 +120,7 @@ function appendLine(file: string, line: string): void {
 }
 
 function noKprobeSupport(section: string): KernelFeatureError {
-  const error = new KernelFeatureError('kprobe support', section);
-  // KernelFeatureError words its message "this kernel lacks …"; this one names both interfaces that are missing.
-  error.message = `${section}: this kernel has no kprobe support (no kprobe PMU, no kprobe_events)`;
-  return error;
+  return new KernelFeatureError('kprobe support', section, { message: 'this kernel has no kprobe support (no kprobe PMU, no kprobe_events)' });
 }
 
 interface ProbeAttachment {

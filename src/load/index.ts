@@ -3,3 +3,4 @@ export { MapHandle, MapHandleError, encode, decodeUnsigned, type MapBytes } from
 export { relocateProgram, RelocationError, type RelocatedProgram, type RelocationTargets } from './relocate.js';
 export { VerifierError } from './errors.js';
 export { ensureBpffs, pinObject, PinError } from './pin.js';
+export { VariableHandle, VariableError } from './variables.js';

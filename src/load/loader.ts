@@ -10,7 +10,8 @@ import {
 } from '../sys/index.js';
 import { coreRelocationCount, loadObjectBtf, programBtfInfo } from './btf.js';
 import { VerifierError } from './errors.js';
-import { MapHandle } from './map-handle.js';
+import { MapHandle, type MapBytes } from './map-handle.js';
+import { dataContentsWithGlobals, unknownGlobals, variableNotFound, VariableHandle } from './variables.js';
 import { ensureBpffs } from './pin.js';
 import { RelocationError, relocateProgram, type RelocatedProgram } from './relocate.js';
 
@@ -42,6 +43,8 @@ export interface LoadOptions {
   onWarning?: (message: string) => void;
   /** Where maps with pinning "by name" are pinned and looked up (default /sys/fs/bpf). */
   pinRoot?: string;
+  /** Initial values of global variables by name, written before their maps are created (the way to set .rodata). */
+  globals?: Readonly<Record<string, MapBytes>>;
 }
 
 export interface LoadedProgram {
@@ -83,6 +86,13 @@ export class LoadedObject implements Disposable {
     const m = this.maps.find((x) => x.name === name);
     if (m === undefined) throw new LoadError(withContext([this.spec.file], `no map named ${name} (maps: ${this.maps.map((x) => x.name).join(', ') || 'none'})`));
     return m;
+  }
+
+  /** A global variable (.data, .bss; .rodata read-only), typed through BTF when the object has it. */
+  variable(name: string): VariableHandle {
+    const v = this.spec.variables.find((x) => x.name === name);
+    if (v === undefined) throw variableNotFound(this.spec, name);
+    return new VariableHandle(v, this.map(v.section));
   }
 
   program(name: string): LoadedProgram {
@@ -142,6 +152,8 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
   const programs: LoadedProgram[] = [];
   const skipped: SkippedProgram[] = [];
   const warn = options.onWarning ?? (() => {});
+  const unknown = unknownGlobals(spec, options.globals ?? {});
+  if (unknown.length > 0) throw new LoadError(withContext([spec.file], `globals: no variable named ${unknown.join(', ')} (variables: ${spec.variables.map((v) => v.name).join(', ') || 'none'})`));
   const btfFd = loadObjectBtf(spec, warn);
   try {
     createMaps(spec, options, maps, btfFd, warn);
@@ -262,7 +274,7 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[],
       handle = new MapHandle({ spec: specWith(f), fd, id, cpus, owned: true, btf: spec.btf });
       out.push(handle);
       try {
-        fillDataMap(handle);
+        fillDataMap(handle, dataContentsWithGlobals(spec, handle.spec, options.globals ?? {}));
       } catch (e) {
         throw wrap(e, where);
       }
@@ -354,8 +366,7 @@ function isMapInMap(type: number): boolean {
 }
 
 /** Global data maps start with the section's bytes; .rodata is then frozen so the verifier can trust it. */
-function fillDataMap(handle: MapHandle): void {
-  const contents = handle.spec.contents;
+function fillDataMap(handle: MapHandle, contents: Uint8Array | undefined): void {
   if (contents === undefined) return;
   handle.set(0, contents);
   if (handle.spec.readOnly === true) mapFreeze(handle.fd);

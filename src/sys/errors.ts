@@ -99,8 +99,9 @@ export class KernelFeatureError extends BpfLoadError {
   override name = 'KernelFeatureError';
   readonly feature: string;
 
-  constructor(feature: string, detail?: string, options?: { cause?: unknown }) {
-    super(withContext([detail], `this kernel lacks ${feature}`), options);
+  /** `options.message` words what is missing when "this kernel lacks <feature>" would say too little. */
+  constructor(feature: string, detail?: string, options?: { cause?: unknown; message?: string }) {
+    super(withContext([detail], options?.message ?? `this kernel lacks ${feature}`), options);
     this.feature = feature;
   }
 }

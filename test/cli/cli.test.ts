@@ -97,8 +97,8 @@ describe('bad input: one line on stderr, non-zero exit, no stack trace', () => {
 });
 
 describe('bpf-load FILE against the kernel', () => {
-  kernelTest('sockex1 end to end: TCP, UDP (and ICMP) byte counts grow by at least what the test sends over lo', async () => {
-    const cli = new CliProcess(['c-samples/sockex1_kern.o', '--count', '3', '--json', '--interval', '1']);
+  for (const object of ['sockex1_kern.o', 'sockex1_modern_kern.o']) kernelTest(`${object} end to end: TCP, UDP (and ICMP) byte counts grow by at least what the test sends over lo`, async () => {
+    const cli = new CliProcess([`c-samples/${object}`, '--count', '3', '--json', '--interval', '1']);
     const report = JSON.parse(await cli.waitForLine((l) => l.startsWith('{"file"')));
     expect(report.programs).toEqual([expect.objectContaining({ name: 'bpf_prog1', section: 'socket1', type: 'socket_filter', attached: true, kind: 'socket', target: 'lo' })]);
     expect(report.programs[0].id).toBeGreaterThan(0);

@@ -5,6 +5,7 @@ import { describe, expect } from 'vitest';
 import { loadObject, LoadError, type LoadedObject } from '../../src/load/index.js';
 import { parseObject, type BpfObjectSpec } from '../../src/object/index.js';
 import { closeFd, mapCreate, objPin, progGetFdById, SysError } from '../../src/sys/index.js';
+import { openObject } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { corpusFiles, eventually, isExecutable, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
 
@@ -148,6 +149,30 @@ describe('BTF objects against the kernel', () => {
     expect(() => loadObject(parseObject(readFileSync(path), { name: path }))).toThrow(LoadError);
     expect(() => loadObject(parseObject(readFileSync(path), { name: path }))).toThrow(/symbol LINUX_KERNEL_VERSION is not defined in this object/);
     expect(openFdCount()).toBe(before);
+  });
+});
+
+describe('global variables through the library', () => {
+  kernelTest('the library reads a .bss counter that a tracepoint program increments', () => {
+    using obj = openObject(join(SAMPLES_DIR, 'globals_kern.o'));
+    obj.attach('count_getpid');
+    const hits = obj.variable('hits');
+    const start = Number(hits.get());
+    // Each fresh node process calls getpid while starting.
+    for (let i = 0; i < 5; i++) spawnSync(process.execPath, ['-e', ''], { timeout: 10_000 });
+    expect(Number(hits.get())).toBeGreaterThanOrEqual(start + 5);
+    hits.set(0n);
+    expect(hits.get()).toBe(0);
+    expect(obj.variable('data_var').get()).toBe(7);
+    expect(() => obj.variable('threshold').set(1)).toThrow(/frozen after load/);
+    expect(() => obj.variable('nope')).toThrow(/no global variable named nope/);
+  });
+
+  kernelTest('.rodata is set before load through globals; unknown names are refused', () => {
+    using obj = openObject(join(SAMPLES_DIR, 'globals_kern.o'), { globals: { threshold: 9, data_var: 11 } });
+    expect(obj.variable('threshold').get()).toBe(9);
+    expect(obj.variable('data_var').get()).toBe(11);
+    expect(() => openObject(join(SAMPLES_DIR, 'globals_kern.o'), { globals: { thresold: 1 } })).toThrow(/globals: no variable named thresold/);
   });
 });
 

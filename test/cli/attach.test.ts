@@ -1,0 +1,94 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, expect } from 'vitest';
+import { cgroup2Root } from '../../src/attach/cgroup.js';
+import { CliProcess } from '../helpers/cli.js';
+import { eventually, kernelTest } from '../helpers/kernel.js';
+import { cgroupAttachedIds, linksOfPrograms, programExists, xdpProgramOn } from '../helpers/leftovers.js';
+
+interface ReportProgram { name: string; section: string; id: number; attached: boolean; kind?: string; target?: string; error?: string; skipped?: string }
+
+/** Makes the getpid syscall happen: a fresh node process calls it while starting (Node caches process.pid after). */
+function callGetpid(): number {
+  return spawnSync(process.execPath, ['-e', ''], { timeout: 10_000 }).pid;
+}
+
+/** Proves through the kernel that nothing of the run remains: programs, links, XDP on lo, cgroup attachments. */
+function expectNothingLeft(programs: readonly ReportProgram[]): void {
+  const ids = programs.map((p) => p.id);
+  for (const p of programs) expect(eventually(() => !programExists(p.id)), `program ${p.name} (id ${p.id})`).toBe(true);
+  expect(linksOfPrograms(ids)).toEqual([]);
+  const onLo = xdpProgramOn('lo');
+  expect(onLo === undefined || !ids.includes(onLo)).toBe(true);
+  const root = cgroup2Root();
+  for (const type of ['cgroup_inet_ingress', 'cgroup_inet_sock_create', 'cgroup_sock_ops'] as const) {
+    expect(cgroupAttachedIds(root, type).filter((id) => ids.includes(id)), type).toEqual([]);
+  }
+  const kprobeEvents = '/sys/kernel/tracing/kprobe_events';
+  try {
+    expect(readFileSync(kprobeEvents, 'utf8')).not.toContain('bpf_load');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+describe('bpf-load FILE attaches by section and detaches on every exit', () => {
+  kernelTest('--trace-pipe prints the tracepoint hello lines', async () => {
+    const cli = new CliProcess(['c-samples/trace_hello_kern.o', '--trace-pipe', '--count', '3', '--interval', '0.5']);
+    await cli.waitForLine((l) => l.includes('attached') && l.includes('trace_getpid'));
+    // Only lines from children of this test count (the trace buffer may hold lines of earlier runs).
+    const pids = new Set<number>();
+    const poke = setInterval(() => pids.add(callGetpid()), 200);
+    try {
+      const line = await cli.waitForLine((l) => l.startsWith('trace: ') && [...pids].some((pid) => l.includes(`bpf-load hello pid ${pid}`)), 10_000);
+      expect(line).toMatch(/bpf-load hello pid \d+/);
+    } finally {
+      clearInterval(poke);
+    }
+    expect((await cli.exited).code, cli.stderr).toBe(0);
+  }, 30_000);
+
+  kernelTest('the all-kinds object: every kind this kernel supports is attached, the kprobe says why it cannot be', async () => {
+    const cli = new CliProcess(['c-samples/all_kinds_kern.o', '--json', '--interval', '0.3']);
+    const report = JSON.parse(await cli.waitForLine((l) => l.startsWith('{"file"'))) as { programs: ReportProgram[] };
+    try {
+      const byName = new Map(report.programs.map((p) => [p.name, p]));
+      const attached = report.programs.filter((p) => p.attached).map((p) => p.kind).sort();
+      expect(attached).toEqual(['cgroup', 'cgroup', 'cgroup', 'perf_event', 'raw_tracepoint', 'socket', 'sockmap', 'sockmap', 'sockmap', 'tracepoint', 'xdp']);
+      expect(byName.get('all_kprobe')).toMatchObject({ attached: false, error: 'kprobe/do_nanosleep: this kernel has no kprobe support (no kprobe PMU, no kprobe_events)' });
+      expect(byName.get('all_xdp')).toMatchObject({ kind: 'xdp', target: expect.stringContaining('lo') });
+      expect(xdpProgramOn('lo')).toBe(byName.get('all_xdp')!.id);
+      // The counters array has one slot per kind; the kinds that fire on their own (syscalls, CPU clock) move.
+      callGetpid();
+      await cli.waitForLine((l) => {
+        if (!l.startsWith('{"round"')) return false;
+        const counters = new Map((JSON.parse(l).maps.counters as Array<{ key: number }>).map((e) => [e.key, e]));
+        return counters.has(1) && counters.has(2) && counters.has(4);
+      }, 10_000);
+    } finally {
+      cli.kill('SIGINT');
+    }
+    expect((await cli.exited).code, cli.stderr).toBe(0);
+    expectNothingLeft(report.programs);
+  }, 40_000);
+
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    kernelTest(`${signal} mid-run leaves nothing attached (all kinds)`, async () => {
+      const cli = new CliProcess(['c-samples/all_kinds_kern.o', '--json', '--interval', '0.2']);
+      const report = JSON.parse(await cli.waitForLine((l) => l.startsWith('{"file"'))) as { programs: ReportProgram[] };
+      await cli.waitForLine((l) => l.startsWith('{"round":1'));
+      cli.kill(signal);
+      expect((await cli.exited).code, cli.stderr).toBe(0);
+      expectNothingLeft(report.programs);
+    }, 30_000);
+  }
+
+  kernelTest('--skip and --no-attach leave programs loaded but unattached', async () => {
+    const cli = new CliProcess(['c-samples/all_kinds_kern.o', '--json', '--count', '0', '--skip', 'xdp', '--skip', 'cgroup', '--skip', 'sockmap', '--skip', 'kprobe']);
+    const report = JSON.parse(await cli.waitForLine((l) => l.startsWith('{"file"'))) as { programs: ReportProgram[] };
+    expect((await cli.exited).code, cli.stderr).toBe(0);
+    const skipped = report.programs.filter((p) => p.skipped?.startsWith('--skip')).map((p) => p.name).sort();
+    expect(skipped).toEqual(['all_cgroup_skb', 'all_cgroup_sock', 'all_kprobe', 'all_sk_msg', 'all_sk_skb_parser', 'all_sk_skb_verdict', 'all_sockops', 'all_xdp']);
+    expectNothingLeft(report.programs);
+  }, 30_000);
+});
