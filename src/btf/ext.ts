@@ -1,0 +1,146 @@
+import { ByteReader } from '../base/cursor.js';
+import { BtfError } from './errors.js';
+import type { Btf } from './parse.js';
+import {
+  BTF_MAGIC, BTF_VERSION, CORE_RELO_KINDS,
+  type BtfCoreRelo, type BtfExt, type BtfExtHeader, type BtfFuncInfo, type BtfLineInfo,
+} from './types.js';
+
+export interface ParseBtfExtOptions {
+  /** Name used in error messages (a path or a display name). */
+  file?: string | undefined;
+}
+
+/** Header up to line_info_len: the oldest layout. */
+const EXT_HEADER_MIN = 24;
+/** Header including core_relo_off/len. */
+const EXT_HEADER_CORE = 32;
+const FUNC_INFO_SIZE = 8;
+const LINE_INFO_SIZE = 16;
+const CORE_RELO_SIZE = 16;
+/** Instructions are 8 bytes; .BTF.ext in an object counts offsets in bytes. */
+const INSN_SIZE = 8;
+
+type Fail = (where: { offset?: number; typeId?: number }, cause: string) => BtfError;
+
+/**
+ * Parses a .BTF.ext section against the .BTF it belongs to (section names, file names, source lines and access
+ * strings live in the BTF string table). Strict: every table, record and reference is bounds-checked; a record larger
+ * than the one known here (a newer writer) is read at the known size and its extra bytes skipped.
+ */
+export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, options: ParseBtfExtOptions = {}): BtfExt {
+  const file = options.file ?? btf.file;
+  const fail: Fail = (where, cause) => new BtfError({ file, section: '.BTF.ext', ...where }, cause);
+  const r = new ByteReader(bytes, littleEndian, (what, offset, size, limit) =>
+    fail({ offset }, `${what} (${size} bytes) extends past the end of the section (${limit} bytes)`));
+
+  r.check('BTF.ext header', 0, EXT_HEADER_MIN);
+  const magic = r.u16(0);
+  if (magic !== BTF_MAGIC) throw fail({ offset: 0 }, `bad magic 0x${magic.toString(16)} (expected 0x${BTF_MAGIC.toString(16)})`);
+  const version = r.u8(2);
+  if (version !== BTF_VERSION) throw fail({ offset: 2 }, `unsupported version ${version} (expected ${BTF_VERSION})`);
+  const flags = r.u8(3);
+  if (flags !== 0) throw fail({ offset: 3 }, `unsupported header flags 0x${flags.toString(16)}`);
+  const hdrLen = r.u32(4);
+  if (hdrLen < EXT_HEADER_MIN) throw fail({ offset: 4 }, `hdr_len ${hdrLen} is shorter than the ${EXT_HEADER_MIN}-byte header`);
+  r.check(`BTF.ext header (hdr_len ${hdrLen})`, 0, hdrLen);
+  const hasCore = hdrLen >= EXT_HEADER_CORE;
+  const header: BtfExtHeader = Object.freeze({
+    magic, version, flags, hdrLen,
+    funcInfoOff: r.u32(8), funcInfoLen: r.u32(12), lineInfoOff: r.u32(16), lineInfoLen: r.u32(20),
+    coreReloOff: hasCore ? r.u32(24) : 0, coreReloLen: hasCore ? r.u32(28) : 0,
+  });
+
+  const str = (offset: number, where: { offset: number; typeId?: number }, what: string): string => {
+    if (!btf.hasString(offset)) {
+      throw fail(where, `${what} offset ${offset} is outside the BTF string table (${btf.header.strLen} bytes)`);
+    }
+    return btf.string(offset);
+  };
+  const typeId = (id: number, where: { offset: number }, what: string): void => {
+    if (id >= btf.types.length) {
+      throw fail({ ...where, typeId: id }, `${what} refers to type [${id}], but the last type is [${btf.types.length - 1}]`);
+    }
+  };
+  const insnOff = (o: number): number => {
+    const v = r.u32(o);
+    if (v % INSN_SIZE !== 0) throw fail({ offset: o }, `insn_off ${v} is not a multiple of ${INSN_SIZE}`);
+    return v;
+  };
+
+  const table = <T>(
+    name: string, off: number, len: number, headerField: number, minRecSize: number, record: (o: number) => T,
+  ): { records: ReadonlyMap<string, readonly T[]>; recSize: number } => {
+    const records = new Map<string, readonly T[]>();
+    if (len === 0) return { records, recSize: 0 };
+    if (off % 4 !== 0) throw fail({ offset: headerField }, `${name} offset ${off} is not 4-byte aligned`);
+    const start = hdrLen + off;
+    const end = start + len;
+    r.check(name, start, len);
+    if (len < 4) throw fail({ offset: start }, `${name} (${len} bytes) has no room for rec_size`);
+    const recSize = r.u32(start);
+    if (recSize < minRecSize || recSize % 4 !== 0) {
+      throw fail({ offset: start }, `${name} rec_size ${recSize} (must be a multiple of 4 and at least ${minRecSize})`);
+    }
+    let p = start + 4;
+    while (p < end) {
+      if (p + 8 > end) throw fail({ offset: p }, `${name} section header (8 bytes) extends past the end of the table`);
+      const secName = str(r.u32(p), { offset: p }, `${name} section name`);
+      const count = r.u32(p + 4);
+      if (count === 0) throw fail({ offset: p }, `${name} for section ${secName}: zero records`);
+      if (records.has(secName)) throw fail({ offset: p }, `${name} for section ${secName} appears twice`);
+      p += 8;
+      if (p + count * recSize > end) {
+        throw fail({ offset: p }, `${name} for section ${secName}: ${count} records of ${recSize} bytes extend past the end of the table`);
+      }
+      const list: T[] = [];
+      for (let i = 0; i < count; i++) list.push(Object.freeze(record(p + i * recSize)));
+      records.set(secName, Object.freeze(list));
+      p += count * recSize;
+    }
+    return { records, recSize };
+  };
+
+  const funcInfo = table<BtfFuncInfo>('func_info', header.funcInfoOff, header.funcInfoLen, 8, FUNC_INFO_SIZE, (o) => {
+    const id = r.u32(o + 4);
+    typeId(id, { offset: o }, 'func_info');
+    const kind = btf.types[id]!.kind;
+    if (kind !== 'func') throw fail({ offset: o, typeId: id }, `func_info refers to a ${kind}, not a func`);
+    return { insnOff: insnOff(o), typeId: id };
+  });
+
+  const lineInfo = table<BtfLineInfo>('line_info', header.lineInfoOff, header.lineInfoLen, 16, LINE_INFO_SIZE, (o) => {
+    const fileNameOff = r.u32(o + 4);
+    const lineOff = r.u32(o + 8);
+    const lineCol = r.u32(o + 12);
+    return {
+      insnOff: insnOff(o),
+      fileName: str(fileNameOff, { offset: o + 4 }, 'line_info file name'),
+      line: str(lineOff, { offset: o + 8 }, 'line_info line'),
+      // line_col packs the line number over a 10-bit column (BPF_LINE_INFO_LINE_NUM / _LINE_COL).
+      lineNumber: lineCol >>> 10,
+      column: lineCol & 0x3ff,
+      fileNameOff, lineOff,
+    };
+  });
+
+  const coreRelos = table<BtfCoreRelo>('core_relo', header.coreReloOff, header.coreReloLen, 24, CORE_RELO_SIZE, (o) => {
+    const id = r.u32(o + 4);
+    typeId(id, { offset: o + 4 }, 'CO-RE relocation');
+    const accessStrOff = r.u32(o + 8);
+    const kindValue = r.u32(o + 12);
+    const kind = CORE_RELO_KINDS[kindValue];
+    if (kind === undefined) throw fail({ offset: o + 12, typeId: id }, `unknown CO-RE relocation kind ${kindValue}`);
+    return {
+      insnOff: insnOff(o), typeId: id,
+      access: str(accessStrOff, { offset: o + 8, typeId: id }, 'CO-RE access string'),
+      accessStrOff, kind, kindValue,
+    };
+  });
+
+  return Object.freeze({
+    file, header,
+    funcInfo: funcInfo.records, lineInfo: lineInfo.records, coreRelos: coreRelos.records,
+    funcInfoRecSize: funcInfo.recSize, lineInfoRecSize: lineInfo.recSize, coreReloRecSize: coreRelos.recSize,
+  });
+}
