@@ -146,7 +146,7 @@ describe('cilium corpus', () => {
     for (const path of files!) {
       const name = basename(path);
       const parse = () => parseObject(readFileSync(path), { name: path });
-      if (name.startsWith('invalid_map')) {
+      if (name.startsWith('invalid_map') || name.startsWith('invalid_btf_map_init')) {
         expect(parse, path).toThrow(ObjectError);
         continue;
       }
@@ -163,6 +163,24 @@ describe('cilium corpus', () => {
     const bad = files!.find((f) => f.endsWith('invalid_map-el.elf'))!;
     expect(() => parseObject(readFileSync(bad), { name: 'invalid_map-el.elf' }))
       .toThrow(/symbol invalid_map: definition is 24 bytes and holds a non-zero value at offset 20/);
+  });
+
+  it.runIf(files !== undefined)('BTF maps: definitions, inline inner maps, static slots; bytes in .maps are refused', () => {
+    const loader = parseObject(readFileSync(files!.find((f) => f.endsWith('loader-clang-22-el.elf'))!));
+    const btfMaps = loader.maps.filter((m) => m.source === 'btf');
+    expect(btfMaps.map((m) => [m.name, m.typeName, m.keySize, m.valueSize, m.maxEntries, m.pinning])).toEqual([
+      ['hash_map', 'hash', 4, 8, 1, 'none'], ['hash_map2', 'hash', 4, 8, 2, 'none'], ['btf_pin', 'hash', 4, 8, 1, 'by_name'],
+      ['btf_outer_map', 'array_of_maps', 4, 4, 1, 'none'], ['btf_outer_map_anon', 'array_of_maps', 4, 4, 1, 'none'],
+      ['perf_event_array', 'perf_event_array', 0, 16, 4096, 'none'], ['btf_typedef_map', 'array', 4, 8, 1, 'none'],
+      ['btf_decl_map', 'array', 4, 8, 1, 'none'],
+    ]);
+    expect(loader.maps.find((m) => m.name === 'btf_outer_map')!.innerDefinition).toMatchObject({ typeName: 'hash', keySize: 4, valueSize: 4 });
+    const init = parseObject(readFileSync(files!.find((f) => f.endsWith('btf_map_init-el.elf'))!));
+    expect(init.maps.find((m) => m.name === 'prog_array_init')!.initialSlots).toEqual([{ key: 1, target: 'tail_1' }]);
+    expect(init.maps.find((m) => m.name === 'outer_map_init')!.initialSlots).toEqual([{ key: 1, target: 'inner_map' }]);
+    const bad = files!.find((f) => f.endsWith('invalid_btf_map_init-el.elf'))!;
+    expect(() => parseObject(readFileSync(bad), { name: 'invalid_btf_map_init-el.elf' }))
+      .toThrow(/^invalid_btf_map_init-el\.elf: section \.maps: symbol hash_map: non-zero byte at offset \d+ of the definition/);
   });
 
   it.runIf(files !== undefined)('loader objects: programs, subprograms, maps and relocation kinds', () => {
