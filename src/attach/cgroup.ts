@@ -16,7 +16,7 @@ import {
   AttachFlags, closeFd, Errno, linkCreate, linkDetach, MountFlags, mount, parseMounts, progAttach, progDetach, progQuery,
   SysError,
 } from '../sys/index.js';
-import { AttachError, checkSafeName, type AttachOptions, type Link } from './link.js';
+import { AttachError, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
 
 /** statfs(2) f_type of a cgroup v2 file system (linux/magic.h). */
 export const CGROUP2_SUPER_MAGIC = 0x63677270;
@@ -129,27 +129,23 @@ function explain(e: SysError, cgroupFd: number, attachType: number): string {
 }
 
 function cgroupLink(program: LoadedProgram, target: string, cgroupFd: number, attachType: number, linkFd: number | undefined): Link {
-  let attached = true;
-  return {
+  return onceLink({
     kind: 'cgroup',
     program: program.name,
     target,
-    detach() {
-      if (!attached) return;
-      attached = false;
-      try {
-        if (linkFd === undefined) {
-          progDetach({ targetFd: cgroupFd, attachType, attachBpfFd: program.fd });
-        } else {
-          try {
-            linkDetach(linkFd);
-          } finally {
-            closeFd(linkFd);
-          }
+  }, () => {
+    try {
+      if (linkFd === undefined) {
+        progDetach({ targetFd: cgroupFd, attachType, attachBpfFd: program.fd });
+      } else {
+        try {
+          linkDetach(linkFd);
+        } finally {
+          closeFd(linkFd);
         }
-      } finally {
-        closeSync(cgroupFd);
       }
-    },
-  };
+    } finally {
+      closeSync(cgroupFd);
+    }
+  });
 }

@@ -27,7 +27,7 @@ const ATTACHERS: Partial<Record<AttachKind, Attacher>> = {
   perf_event: (p, o) => attachPerfEvent(p, o),
   xdp: (p, o) => attachXdp(p, o),
   cgroup: (p, o) => attachCgroup(p, o),
-  sockmap: (p, o, obj) => attachSockmap(p, obj),
+  sockmap: (p, _options, obj) => attachSockmap(p, obj),
 };
 
 /** Kinds a user can opt out of (`--skip`): the attach kinds, with cgroup covering every cgroup attach type. */

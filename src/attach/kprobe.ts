@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { BpfLoadError, withContext } from '../base/errors.js';
 import type { LoadedProgram } from '../load/index.js';
 import { cString, KernelFeatureError, type PerfEventAttr } from '../sys/index.js';
-import { AttachError, checkSafeName, type AttachOptions } from './link.js';
+import { AttachError, checkSafeName, type AttachOptions, onceLink } from './link.js';
 import { openPerfEventWithProgram, type PerfAttachment, type PerfLink } from './perf-event.js';
 import { tracefsRoot, tracepointId } from './tracefs.js';
 import { tracepointEventAttr } from './tracepoint.js';
@@ -155,18 +155,14 @@ export function attachKprobe(program: LoadedProgram, options: AttachOptions, env
   }
 
   const probe = firstThatAttaches(section, symbols, attachOne);
-  let attached = true;
-  return {
+  return onceLink({
     kind,
     program: program.name,
     target: `${kind} ${probe.symbol}`,
     fds: [probe.fd],
-    detach() {
-      if (!attached) return;
-      attached = false;
-      probe.detach();
-    },
-  };
+  }, () => {
+    probe.detach();
+  });
 }
 
 /** The tracefs root when it has kprobe_events, else undefined (kernel without CONFIG_KPROBE_EVENTS, or no tracefs). */

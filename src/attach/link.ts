@@ -42,3 +42,16 @@ export function checkSafeName(value: string, what: string): string {
   }
   return value;
 }
+
+/** A Link whose detach runs `undo` once: later calls (close() after an explicit detach, say) do nothing. */
+export function onceLink<T extends Omit<Link, 'detach'>>(fields: T, undo: () => void): T & Link {
+  let attached = true;
+  return {
+    ...fields,
+    detach() {
+      if (!attached) return;
+      attached = false;
+      undo();
+    },
+  };
+}

@@ -10,7 +10,7 @@ import {
   closeFd, Errno, linkCreate, parseCpuList, PerfAttrFlag, perfEventEnable, perfEventOpen, perfEventSetBpf,
   PerfSwConfig, PerfType, SysError, type PerfEventAttr,
 } from '../sys/index.js';
-import { AttachError, type AttachOptions, type Link } from './link.js';
+import { AttachError, type AttachOptions, type Link, onceLink } from './link.js';
 
 /** A link whose program runs on perf events; `fds` are the perf event fds (bpf_load.c's event_fd). */
 export interface PerfLink extends Link {
@@ -146,16 +146,12 @@ export function attachPerfEvent(program: LoadedProgram, options: AttachOptions):
     closeAll(attachments);
     throw e;
   }
-  let attached = true;
-  return {
+  return onceLink({
     kind: 'perf_event',
     program: program.name,
     target: `cpu-clock at ${freq} Hz on CPUs ${cpus.join(',')}`,
     fds: attachments.map((a) => a.fd),
-    detach() {
-      if (!attached) return;
-      attached = false;
-      closeAll(attachments);
-    },
-  };
+  }, () => {
+    closeAll(attachments);
+  });
 }

@@ -1,7 +1,7 @@
 import { withContext } from '../base/errors.js';
 import type { LoadedProgram } from '../load/index.js';
 import { closeFd, rawTracepointOpen } from '../sys/index.js';
-import { AttachError, checkSafeName, type Link } from './link.js';
+import { AttachError, checkSafeName, type Link, onceLink } from './link.js';
 
 /**
  * `raw_tracepoint/<name>` and `raw_tp/<name>`: BPF_RAW_TRACEPOINT_OPEN by name. No tracefs and no perf event: the
@@ -13,15 +13,11 @@ export function attachRawTracepoint(program: LoadedProgram): Link {
     throw new AttachError(withContext([program.section], `raw tracepoint ${JSON.stringify(name)}: must not contain "/"`));
   }
   const linkFd = rawTracepointOpen(name, program.fd);
-  let attached = true;
-  return {
+  return onceLink({
     kind: 'raw_tracepoint',
     program: program.name,
     target: `raw_tracepoint ${name}`,
-    detach() {
-      if (!attached) return;
-      attached = false;
-      closeFd(linkFd);
-    },
-  };
+  }, () => {
+    closeFd(linkFd);
+  });
 }

@@ -1,6 +1,6 @@
 import type { LoadedProgram } from '../load/index.js';
 import { attachSocketFilter, closeFd, detachSocketFilter, openRawSocket } from '../sys/index.js';
-import { checkSafeName, type AttachOptions, type Link } from './link.js';
+import { checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
 
 /**
  * sockex1_user.c's way: a raw AF_PACKET socket bound to the interface, with the program attached by SO_ATTACH_BPF.
@@ -15,19 +15,15 @@ export function attachSocket(program: LoadedProgram, options: AttachOptions): Li
     closeFd(sock);
     throw e;
   }
-  let attached = true;
-  return {
+  return onceLink({
     kind: 'socket',
     program: program.name,
     target: iface,
-    detach() {
-      if (!attached) return;
-      attached = false;
-      try {
-        detachSocketFilter(sock);
-      } finally {
-        closeFd(sock);
-      }
-    },
-  };
+  }, () => {
+    try {
+      detachSocketFilter(sock);
+    } finally {
+      closeFd(sock);
+    }
+  });
 }

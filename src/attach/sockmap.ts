@@ -6,7 +6,7 @@ import { withContext } from '../base/errors.js';
 import { attachTypeValue, type AttachTypeName } from '../base/uapi.js';
 import type { LoadedObject, LoadedProgram, MapHandle } from '../load/index.js';
 import { progAttach, progDetach, progQuery, SysError } from '../sys/index.js';
-import { AttachError, type Link } from './link.js';
+import { AttachError, type Link, onceLink } from './link.js';
 
 const SOCK_MAP_TYPES: ReadonlySet<string> = new Set(['sockmap', 'sockhash']);
 
@@ -73,15 +73,11 @@ export function attachSockmap(program: LoadedProgram, object: LoadedObject): Lin
     if (e instanceof SysError) throw new AttachError(withContext([where, target], e.message), { cause: e });
     throw e;
   }
-  let attached = true;
-  return {
+  return onceLink({
     kind: 'sockmap',
     program: program.name,
     target,
-    detach() {
-      if (!attached) return;
-      attached = false;
-      progDetach({ targetFd: map.fd, attachType, attachBpfFd: program.fd });
-    },
-  };
+  }, () => {
+    progDetach({ targetFd: map.fd, attachType, attachBpfFd: program.fd });
+  });
 }

@@ -1,7 +1,7 @@
 import { withContext } from '../base/errors.js';
 import type { LoadedProgram } from '../load/index.js';
 import { PerfSample, PerfType, type PerfEventAttr } from '../sys/index.js';
-import { AttachError, checkSafeName, type AttachOptions } from './link.js';
+import { AttachError, checkSafeName, type AttachOptions, onceLink } from './link.js';
 import { openPerfEventWithProgram, type PerfLink } from './perf-event.js';
 import { tracefsRoot, tracepointId } from './tracefs.js';
 
@@ -23,16 +23,12 @@ export function attachTracepoint(program: LoadedProgram, options: AttachOptions)
   }
   const id = tracepointId(tracefsRoot(options), category, name);
   const event = openPerfEventWithProgram({ attr: tracepointEventAttr(id), pid: -1, cpu: 0, progFd: program.fd });
-  let attached = true;
-  return {
+  return onceLink({
     kind: 'tracepoint',
     program: program.name,
     target: `tracepoint ${category}/${name}`,
     fds: [event.fd],
-    detach() {
-      if (!attached) return;
-      attached = false;
-      event.close();
-    },
-  };
+  }, () => {
+    event.close();
+  });
 }

@@ -15,7 +15,7 @@ import {
   closeFd, Errno, ifNameToIndex, linkCreate, linkDetach, netlinkReceive, netlinkSend, openNetlinkSocket, progGetFdById,
   progInfo, SysError, type SysErrorInit,
 } from '../sys/index.js';
-import { AttachError, checkSafeName, type AttachOptions, type Link } from './link.js';
+import { AttachError, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
 
 /** XDP_FLAGS_* (linux/if_link.h). */
 export const XdpFlags = { UPDATE_IF_NOEXIST: 1, SKB_MODE: 2, DRV_MODE: 4, HW_MODE: 8, REPLACE: 16 } as const;
@@ -167,53 +167,45 @@ export function attachXdp(program: LoadedProgram, options: AttachOptions): Link 
 const LINK_FALLBACK_ERRNOS: readonly number[] = [Errno.EINVAL, Errno.EOPNOTSUPP, Errno.ENOTSUPP];
 
 function xdpLink(program: LoadedProgram, target: string, linkFd: number): Link {
-  let attached = true;
-  return {
+  return onceLink({
     kind: 'xdp',
     program: program.name,
     target,
-    detach() {
-      if (!attached) return;
-      attached = false;
-      // LINK_DETACH removes the program even if someone duplicated the fd; close releases the link itself.
-      try {
-        linkDetach(linkFd);
-      } finally {
-        closeFd(linkFd);
-      }
-    },
-  };
+  }, () => {
+    // LINK_DETACH removes the program even if someone duplicated the fd; close releases the link itself.
+    try {
+      linkDetach(linkFd);
+    } finally {
+      closeFd(linkFd);
+    }
+  });
 }
 
 function netlinkLink(program: LoadedProgram, target: string, iface: string, ifindex: number, modeFlag: number): Link {
-  let attached = true;
-  return {
+  return onceLink({
     kind: 'xdp',
     program: program.name,
     target,
-    detach() {
-      if (!attached) return;
-      attached = false;
-      let state: XdpState;
-      try {
-        state = queryXdpByIndex(ifindex, iface);
-      } catch (e) {
-        if (e instanceof SysError && e.errno === Errno.ENODEV) return; // the interface is gone, and our program with it
-        throw e;
-      }
-      // Someone replaced ours (or removed it) since: theirs stays.
-      if (!xdpProgramIds(state).includes(program.id)) return;
-      try {
-        // REPLACE + EXPECTED_FD (5.7+): the kernel removes the program only if it is still ours, atomically.
-        setXdp(iface, ifindex, { fd: -1, flags: modeFlag | XdpFlags.REPLACE, expectedFd: program.fd });
-      } catch (e) {
-        if (!(e instanceof SysError)) throw e;
-        if (e.errno === Errno.EEXIST) return; // replaced between the query and the request
-        if (e.errno !== Errno.EINVAL) throw e;
-        setXdp(iface, ifindex, { fd: -1, flags: modeFlag }); // kernel without XDP_FLAGS_REPLACE
-      }
-    },
-  };
+  }, () => {
+    let state: XdpState;
+    try {
+      state = queryXdpByIndex(ifindex, iface);
+    } catch (e) {
+      if (e instanceof SysError && e.errno === Errno.ENODEV) return; // the interface is gone, and our program with it
+      throw e;
+    }
+    // Someone replaced ours (or removed it) since: theirs stays.
+    if (!xdpProgramIds(state).includes(program.id)) return;
+    try {
+      // REPLACE + EXPECTED_FD (5.7+): the kernel removes the program only if it is still ours, atomically.
+      setXdp(iface, ifindex, { fd: -1, flags: modeFlag | XdpFlags.REPLACE, expectedFd: program.fd });
+    } catch (e) {
+      if (!(e instanceof SysError)) throw e;
+      if (e.errno === Errno.EEXIST) return; // replaced between the query and the request
+      if (e.errno !== Errno.EINVAL) throw e;
+      setXdp(iface, ifindex, { fd: -1, flags: modeFlag }); // kernel without XDP_FLAGS_REPLACE
+    }
+  });
 }
 
 function describePrograms(ids: readonly number[], ownId: number): string {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  attachKprobe, DEFAULT_KPROBE_ENVIRONMENT, KPROBE_EVENT_GROUP, kprobeSymbols, syscallWrapperPrefix, type KprobeEnvironment,
+  attachKprobe, DEFAULT_KPROBE_ENVIRONMENT, kprobeSymbols, syscallWrapperPrefix, type KprobeEnvironment,
 } from '../../src/attach/kprobe.js';
 import { AttachError } from '../../src/attach/link.js';
 import { attachPerfEvent, onlineCpus, openPerfEventWithProgram, type PerfAttachment } from '../../src/attach/perf-event.js';
@@ -14,10 +14,10 @@ import { attachTracepoint } from '../../src/attach/tracepoint.js';
 import { loadObject, type LoadedObject, type LoadedProgram } from '../../src/load/index.js';
 import { parseObject, type ProgramSpec } from '../../src/object/index.js';
 import {
-  closeFd, Errno, KernelFeatureError, linkGetFdById, linkGetNextId, linkInfo, PerfAttrFlag, PerfSwConfig, PerfType,
-  progGetFdById, SysError, type LinkInfo, type PerfEventAttr,
+  Errno, KernelFeatureError, PerfAttrFlag, PerfSwConfig, PerfType, SysError, type PerfEventAttr,
 } from '../../src/sys/index.js';
-import { kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
+import { eventually, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
+import { linksOfPrograms, programExists } from '../helpers/leftovers.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -25,40 +25,9 @@ function load(file: string): LoadedObject {
   return loadObject(parseObject(readFileSync(join(SAMPLES_DIR, file)), { name: file }));
 }
 
-/** Links in the kernel whose program is one of `progIds`. Links can vanish while we walk: those are skipped. */
-function linksOf(progIds: readonly number[]): LinkInfo[] {
-  const found: LinkInfo[] = [];
-  for (let id = linkGetNextId(0); id !== undefined; id = linkGetNextId(id)) {
-    let fd: number;
-    try {
-      fd = linkGetFdById(id);
-    } catch (e) {
-      if (e instanceof SysError && e.errno === Errno.ENOENT) continue;
-      throw e;
-    }
-    try {
-      const info = linkInfo(fd);
-      if (progIds.includes(info.progId)) found.push(info);
-    } finally {
-      closeFd(fd);
-    }
-  }
-  return found;
-}
-
-/** Waits (up to 2 s: the last reference may be dropped from a work queue) until the program id no longer exists. */
-async function expectProgramGone(id: number): Promise<void> {
-  let last = '';
-  for (const deadline = Date.now() + 2000; Date.now() < deadline; await sleep(20)) {
-    try {
-      closeFd(progGetFdById(id));
-      last = 'still exists';
-    } catch (e) {
-      if (e instanceof SysError && e.errno === Errno.ENOENT) return;
-      throw e;
-    }
-  }
-  expect.fail(`program id ${id}: ${last} after close()`);
+/** Waits until the program id no longer exists (the last reference may be dropped from a work queue). */
+function expectProgramGone(id: number): void {
+  expect(eventually(() => !programExists(id), 2000), `program id ${id} still exists after close()`).toBe(true);
 }
 
 /**
@@ -74,8 +43,8 @@ async function withObject(file: string, body: (object: LoadedObject) => Promise<
   } finally {
     object.close();
   }
-  expect(linksOf(progIds)).toEqual([]);
-  for (const id of progIds) await expectProgramGone(id);
+  expect(linksOfPrograms(progIds)).toEqual([]);
+  for (const id of progIds) expectProgramGone(id);
   expect(openFdCount()).toBe(fdsBefore);
 }
 
@@ -110,7 +79,7 @@ describe('tracepoint', () => {
     expect(link).toMatchObject({ kind: 'tracepoint', program: 'trace_getpid', target: 'tracepoint syscalls/sys_enter_getpid' });
     expect(link.fds).toHaveLength(1);
     // This kernel has perf links: the program hangs off one, visible by id.
-    expect(linksOf([program.id])).toEqual([expect.objectContaining({ typeName: 'perf_event', progId: program.id })]);
+    expect(linksOfPrograms([program.id])).toEqual([expect.objectContaining({ typeName: 'perf_event', progId: program.id })]);
 
     const controller = new AbortController();
     const childPids = new Set<number>();
@@ -140,7 +109,7 @@ describe('tracepoint', () => {
 
     link.detach();
     link.detach(); // idempotent
-    expect(linksOf([program.id])).toEqual([]);
+    expect(linksOfPrograms([program.id])).toEqual([]);
   }), 20_000);
 
   kernelTest('an unknown tracepoint is an AttachError naming the tracefs path looked up', () => withObject('trace_hello_kern.o', (object) => {
@@ -171,14 +140,14 @@ describe('raw_tracepoint', () => {
     const program = object.program('count_sys_enter');
     const link = attachRawTracepoint(program);
     expect(link).toMatchObject({ kind: 'raw_tracepoint', target: 'raw_tracepoint sys_enter' });
-    expect(linksOf([program.id])).toEqual([expect.objectContaining({ typeName: 'raw_tracepoint', tpName: 'sys_enter' })]);
+    expect(linksOfPrograms([program.id])).toEqual([expect.objectContaining({ typeName: 'raw_tracepoint', tpName: 'sys_enter' })]);
 
     const before = counter(object, 'raw_tp_count', 0);
     makeSyscalls(200);
     expect(counter(object, 'raw_tp_count', 0) - before).toBeGreaterThanOrEqual(200n);
 
     link.detach();
-    expect(linksOf([program.id])).toEqual([]);
+    expect(linksOfPrograms([program.id])).toEqual([]);
     await sleep(20); // a call already inside the program on another CPU may still finish
     const detached = counter(object, 'raw_tp_count', 0);
     makeSyscalls(200);
@@ -202,7 +171,7 @@ describe('perf_event', () => {
     expect(link.kind).toBe('perf_event');
     expect(link.fds).toHaveLength(cpus.length);
     expect(new Set(link.fds).size).toBe(cpus.length);
-    const links = linksOf([program.id]);
+    const links = linksOfPrograms([program.id]);
     expect(links).toHaveLength(cpus.length);
     for (const l of links) expect(l.typeName).toBe('perf_event');
 
@@ -219,7 +188,7 @@ describe('perf_event', () => {
     cpus.forEach((cpu, i) => expect(grown[i], `cpu ${cpu}`).toBeGreaterThan(start[i] ?? 0n));
 
     link.detach();
-    expect(linksOf([program.id])).toEqual([]);
+    expect(linksOfPrograms([program.id])).toEqual([]);
     await sleep(20);
     const stopped = hits();
     await sleep(100);
@@ -234,7 +203,7 @@ describe('perf_event', () => {
     const event = openPerfEventWithProgram({ attr, pid: -1, cpu, progFd: program.fd, mode: 'ioctl' });
     try {
       expect(event.linkFd).toBeUndefined();
-      expect(linksOf([program.id])).toEqual([]);
+      expect(linksOfPrograms([program.id])).toEqual([]);
       const before = counter(object, 'cpu_hits', cpu);
       for (const deadline = Date.now() + 3000; counter(object, 'cpu_hits', cpu) === before && Date.now() < deadline;) await sleep(20);
       expect(counter(object, 'cpu_hits', cpu)).toBeGreaterThan(before);

@@ -5,19 +5,10 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { closeFd, progGetFdById, SysError } from '../../src/sys/index.js';
 import { CliProcess, runCli } from '../helpers/cli.js';
+import { programExists } from '../helpers/leftovers.js';
 import { eventually, isExecutable, kernelTest } from '../helpers/kernel.js';
 
-function programExists(id: number): boolean {
-  try {
-    closeFd(progGetFdById(id));
-    return true;
-  } catch (e) {
-    if (e instanceof SysError && e.code === 'ENOENT') return false;
-    throw e;
-  }
-}
 
 describe('bpf-load --dump', () => {
   it('shows the socket1 program, my_map, the relocation and annotated disassembly', () => {

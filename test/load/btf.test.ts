@@ -4,23 +4,15 @@ import { basename, join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { loadObject, LoadError, type LoadedObject } from '../../src/load/index.js';
 import { parseObject, type BpfObjectSpec } from '../../src/object/index.js';
-import { closeFd, mapCreate, objPin, progGetFdById, SysError } from '../../src/sys/index.js';
+import { closeFd, mapCreate, objPin } from '../../src/sys/index.js';
 import { openObject } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
+import { programExists } from '../helpers/leftovers.js';
 import { corpusFiles, eventually, isExecutable, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
 
 const BPFFS = '/sys/fs/bpf';
 const sample = (name: string): BpfObjectSpec => parseObject(readFileSync(join(SAMPLES_DIR, name)), { name });
 
-function programExists(id: number): boolean {
-  try {
-    closeFd(progGetFdById(id));
-    return true;
-  } catch (e) {
-    if (e instanceof SysError && e.code === 'ENOENT') return false;
-    throw e;
-  }
-}
 
 /** A fresh directory on bpffs for pins, removed (with everything pinned in it) by the returned cleanup. */
 function pinRoot(): { dir: string; cleanup: () => void } {

@@ -8,17 +8,9 @@ import {
 } from '../../src/load/index.js';
 import { parseObject, type BpfObjectSpec } from '../../src/object/index.js';
 import { closeFd, mapCreate, progGetFdById, progInfo, SysError } from '../../src/sys/index.js';
+import { programExists } from '../helpers/leftovers.js';
 import { eventually, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
 
-function programExists(id: number): boolean {
-  try {
-    closeFd(progGetFdById(id));
-    return true;
-  } catch (e) {
-    if (e instanceof SysError && e.code === 'ENOENT') return false;
-    throw e;
-  }
-}
 
 const spec = (name: string): BpfObjectSpec => parseObject(readFileSync(join(SAMPLES_DIR, name)), { name });
 const loadable = () => readdirSync(SAMPLES_DIR).filter((f) => f.endsWith('.o') && !f.includes('.eb.') && !f.startsWith('bad_verifier') && !f.startsWith('sockex1_modern'));
