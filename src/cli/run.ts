@@ -19,7 +19,7 @@ export async function runObject(options: CliOptions): Promise<number> {
   const spec = parseObject(readUserFile(file), { name: file });
   let object: LoadedObject;
   try {
-    object = loadObject(spec, { logLevel: options.verbose ? 2 : 1, onWarning: err });
+    object = loadObject(spec, { logLevel: options.verbose ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
   } catch (e) {
     if (e instanceof VerifierError && options.verbose) process.stderr.write(`${e.log}\n`);
     throw e;

@@ -107,6 +107,24 @@ describe('bpf-load FILE against the kernel', () => {
     expect(eventually(() => !programExists(report.programs[0].id))).toBe(true);
   }, 30_000);
 
+  kernelTest('--pin DIR pins programs and maps so they outlive the process; removing the pins frees them', () => {
+    const dir = mkdtempSync(join('/sys/fs/bpf', 'bpf-load-pin-'));
+    try {
+      const r = runCli(['c-samples/sockex3_kern.o', '--count', '0', '--no-attach', '--json', '--pin', dir]);
+      expect(r.status, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout.trim().split('\n')[0]!);
+      expect(report.pinned.sort()).toEqual([
+        join(dir, 'dispatch'), join(dir, 'maps', 'jmp_table'), join(dir, 'maps', 'slot_hits'),
+        join(dir, 'slot_other'), join(dir, 'slot_tcp'), join(dir, 'slot_udp'),
+      ]);
+      for (const p of report.programs) expect(programExists(p.id), p.name).toBe(true);
+      rmSync(dir, { recursive: true });
+      for (const p of report.programs) expect(eventually(() => !programExists(p.id)), p.name).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   kernelTest('--count 0 loads, reports and exits; --no-attach says so', () => {
     const r = runCli(['c-samples/sockex3_kern.o', '--count', '0', '--no-attach']);
     expect(r.status, r.stderr).toBe(0);
