@@ -26,6 +26,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (options.file === undefined) throw new UsageError('missing the object FILE to load');
     if (options.dump) {
+      // `bpf-load --dump x.o | head`: a closed pipe is the reader's choice, not an error. (Run mode handles it itself,
+      // detaching first.)
+      process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EPIPE') process.exit(0);
+      });
       const spec = parseObject(readUserFile(options.file), { name: options.file });
       const dump = describeObject(spec);
       process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump));

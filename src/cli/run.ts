@@ -42,6 +42,23 @@ export async function runObject(options: CliOptions): Promise<number> {
   };
   const signalNames: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signalNames) process.on(s, onSignal);
+  // An error nobody caught (a callback, a stream) must not leave programs attached: detach, report, exit 1.
+  const onUncaught = (e: unknown) => {
+    try {
+      object.close();
+    } finally {
+      process.stderr.write(`bpf-load: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\nbpf-load: detached and closed everything\n`);
+      process.exit(1);
+    }
+  };
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onUncaught);
+  // A closed stdout (`| head`) ends the watch like a signal does.
+  const onStdoutError = (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') stop.abort('EPIPE');
+    else onUncaught(e);
+  };
+  process.stdout.on('error', onStdoutError);
 
   try {
     const attached: AttachResult[] = options.attach
@@ -72,6 +89,9 @@ export async function runObject(options: CliOptions): Promise<number> {
     return 0;
   } finally {
     for (const s of signalNames) process.off(s, onSignal);
+    process.off('uncaughtException', onUncaught);
+    process.off('unhandledRejection', onUncaught);
+    process.stdout.off('error', onStdoutError);
     object.close();
     if (!options.json && signals > 0) err('detached and closed everything');
   }

@@ -154,7 +154,8 @@ export function matchSection(name: string): SectionMatch | undefined {
   for (const d of SECTION_DEFS) {
     if (!matches(d, name)) continue;
     const rest = name.slice(d.prefix.length);
-    const target = rest.startsWith('/') ? rest.slice(1) : rest;
+    // `socket1`, `xdp_pass`: bpf_load.c-style suffixes only tell programs apart; a target follows a slash.
+    const target = d.prefix.endsWith('/') ? rest : rest.startsWith('/') ? rest.slice(1) : '';
     return { def: d, target, tailCallSlot: d.tailCalls === true ? tailCallSlot(d.prefix, rest) : undefined };
   }
   return undefined;

@@ -63,6 +63,9 @@ describe('section-name matcher', () => {
   it('gives the attach target after the prefix', () => {
     expect(matchSection('tracepoint/sched/sched_switch')?.target).toBe('sched/sched_switch');
     expect(matchSection('kprobe/do_nanosleep')?.target).toBe('do_nanosleep');
+    expect(matchSection('socket1')?.target).toBe('');
+    expect(matchSection('xdp_pass')?.target).toBe('');
+    expect(matchSection('socket/3')?.target).toBe('3');
   });
 });
 
