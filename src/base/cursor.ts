@@ -26,10 +26,8 @@ export class ByteReader {
 
   /** Throws unless [offset, offset+size) lies inside the window. Safe against negative and non-integer inputs. */
   check(what: string, offset: number, size: number): void {
-    if (
-      !Number.isSafeInteger(offset) || !Number.isSafeInteger(size) ||
-      offset < 0 || size < 0 || offset + size > this.bytes.byteLength
-    ) {
+    // NaN fails every comparison; anything beyond the window (including > 2^53) fails the last one.
+    if (!(offset >= 0 && size >= 0 && offset + size <= this.bytes.byteLength) || offset % 1 !== 0 || size % 1 !== 0) {
       throw this.fail(what, offset, size, this.bytes.byteLength);
     }
   }
@@ -56,9 +54,12 @@ export class ByteReader {
   }
   /** A 64-bit field that must fit a JS number (file offsets, sizes): larger values are out of bounds by definition. */
   u64n(offset: number, what = 'u64'): number {
-    const v = this.u64(offset, what);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw this.fail(what, offset, 8, this.bytes.byteLength);
-    return Number(v);
+    this.check(what, offset, 8);
+    // Two 32-bit halves: no BigInt on the hot path of every header and symbol.
+    const lo = this.view.getUint32(this.littleEndian ? offset : offset + 4, this.littleEndian);
+    const hi = this.view.getUint32(this.littleEndian ? offset + 4 : offset, this.littleEndian);
+    if (hi > 0x1fffff) throw this.fail(what, offset, 8, this.bytes.byteLength);
+    return hi * 0x1_0000_0000 + lo;
   }
 
   /** A view (not a copy) of [offset, offset+size). */
@@ -80,6 +81,16 @@ const decoder = new TextDecoder('utf-8', { fatal: false });
 
 /** Section and symbol names are bytes; decode as UTF-8 (ASCII in practice) without throwing. */
 export function decodeName(bytes: Uint8Array): string {
+  // ASCII fast path: TextDecoder costs far more than the handful of bytes a name has.
+  if (bytes.byteLength <= 64) {
+    let s = '';
+    for (let i = 0; i < bytes.byteLength; i++) {
+      const b = bytes[i]!;
+      if (b >= 0x80) return decoder.decode(bytes);
+      s += String.fromCharCode(b);
+    }
+    return s;
+  }
   return decoder.decode(bytes);
 }
 

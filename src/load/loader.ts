@@ -60,6 +60,39 @@ export interface LoadedProgram {
   readonly insns: Uint8Array;
 }
 
+/**
+ * A loaded program. Its id, tag and info are asked of the kernel on first use (libbpf does not ask at load time
+ * either): read them while the object is open.
+ */
+class KernelProgram implements LoadedProgram {
+  readonly spec: ProgramSpec;
+  readonly name: string;
+  readonly section: string;
+  readonly type: string;
+  readonly fd: number;
+  readonly insns: Uint8Array;
+  #info: ProgInfo | undefined;
+
+  constructor(spec: ProgramSpec, fd: number, insns: Uint8Array) {
+    this.spec = spec;
+    this.name = spec.name;
+    this.section = spec.section;
+    this.type = spec.type;
+    this.fd = fd;
+    this.insns = insns;
+  }
+
+  get info(): ProgInfo {
+    return (this.#info ??= progInfo(this.fd));
+  }
+  get id(): number {
+    return this.info.id;
+  }
+  get tag(): string {
+    return this.info.tag;
+  }
+}
+
 export interface SkippedProgram {
   readonly spec: ProgramSpec;
   readonly reason: string;
@@ -239,7 +272,7 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[],
     if (f.fd !== undefined || pinned !== undefined) {
       const fd = (f.fd ?? pinned)!;
       if (innerTemplateFd !== undefined) closeQuietly(innerTemplateFd);
-      handle = new MapHandle({ spec: specWith(f), fd, id: mapInfo(fd).id, cpus, owned: f.fd === undefined, btf: spec.btf });
+      handle = new MapHandle({ spec: specWith(f), fd, cpus, owned: f.fd === undefined, btf: spec.btf });
       out.push(handle);
     } else {
       let fd: number;
@@ -264,14 +297,7 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[],
           throw wrap(e, [...where, `pin by name at ${pinPath}`]);
         }
       }
-      let id: number;
-      try {
-        id = mapInfo(fd).id;
-      } catch (e) {
-        closeQuietly(fd);
-        throw wrap(e, where);
-      }
-      handle = new MapHandle({ spec: specWith(f), fd, id, cpus, owned: true, btf: spec.btf });
+      handle = new MapHandle({ spec: specWith(f), fd, cpus, owned: true, btf: spec.btf });
       out.push(handle);
       try {
         fillDataMap(handle, dataContentsWithGlobals(spec, handle.spec, options.globals ?? {}));
@@ -432,13 +458,7 @@ function loadProgram(
       }
     }
   }
-  try {
-    const info = progInfo(fd);
-    return { spec: program, name: program.name, section: program.section, type: program.type, fd, id: info.id, tag: info.tag, info, insns };
-  } catch (e) {
-    closeQuietly(fd);
-    throw wrap(e, where);
-  }
+  return new KernelProgram(program, fd, insns);
 }
 
 /**

@@ -3,7 +3,7 @@ import { MAP_IN_MAP_TYPES, mapTypeName, PER_CPU_MAP_TYPES, type MapTypeName } fr
 import type { Btf } from '../btf/index.js';
 import type { MapSpec } from '../object/index.js';
 import {
-  batchUnsupported, closeFd, mapDeleteElem, mapGetNextKey, mapLookupBatch, mapLookupElem, mapUpdateElem, UpdateFlags,
+  batchUnsupported, closeFd, mapDeleteElem, mapGetNextKey, mapInfo, mapLookupBatch, mapLookupElem, mapUpdateElem, UpdateFlags,
 } from '../sys/index.js';
 
 /** A key or value: raw bytes, or a number encoded little-endian (host order) in the map's key/value size. */
@@ -21,7 +21,6 @@ export class MapHandle {
   readonly spec: MapSpec;
   readonly name: string;
   readonly fd: number;
-  readonly id: number;
   readonly type: MapTypeName | `unknown(${number})`;
   readonly keySize: number;
   readonly valueSize: number;
@@ -35,16 +34,20 @@ export class MapHandle {
   readonly owned: boolean;
   private closed = false;
   private batchWorks = true;
+  /** Reused for number keys and as the lookup destination: a map call costs about as much as allocating a buffer. */
+  private readonly scratchKey: Buffer;
+  private readonly scratchValue: Buffer;
 
   /** The object's BTF, for decoding keys and values when the spec names their types. */
   readonly btf: Btf | undefined;
 
-  constructor(init: { spec: MapSpec; fd: number; id: number; cpus: number; owned: boolean; btf?: Btf | undefined }) {
+  #id: number | undefined;
+
+  constructor(init: { spec: MapSpec; fd: number; cpus: number; owned: boolean; btf?: Btf | undefined }) {
     this.btf = init.btf;
     this.spec = init.spec;
     this.name = init.spec.name;
     this.fd = init.fd;
-    this.id = init.id;
     this.type = mapTypeName(init.spec.type) as MapHandle['type'];
     this.keySize = init.spec.keySize;
     // Map-in-map and prog-array values are written as fds but read back as ids: both 4 bytes.
@@ -54,16 +57,29 @@ export class MapHandle {
     this.cpuStride = this.perCpu ? Math.ceil(this.valueSize / 8) * 8 : this.valueSize;
     this.valueBytes = this.perCpu ? this.cpuStride * this.cpus : this.valueSize;
     this.owned = init.owned;
+    this.scratchKey = Buffer.alloc(this.keySize);
+    this.scratchValue = Buffer.alloc(this.valueBytes);
+  }
+
+  /** The kernel's id for the map, asked on first use (while the map is open). */
+  get id(): number {
+    return (this.#id ??= mapInfo(this.fd).id);
   }
 
   /** The value at `key`, or undefined when absent. */
   get(key: MapBytes): Buffer | undefined {
-    const value = Buffer.alloc(this.valueBytes);
-    return mapLookupElem(this.fd, this.key(key), value) ? value : undefined;
+    if (!mapLookupElem(this.fd, this.key(key), this.scratchValue)) return undefined;
+    return Buffer.from(this.scratchValue);
+  }
+
+  /** Looks `key` up into `out` (valueBytes long) without allocating; false when absent. */
+  getInto(key: MapBytes, out: Uint8Array): boolean {
+    if (out.byteLength < this.valueBytes) throw new MapHandleError(`map ${this.name}: output buffer of ${out.byteLength} bytes, values need ${this.valueBytes}`);
+    return mapLookupElem(this.fd, this.key(key), out);
   }
 
   has(key: MapBytes): boolean {
-    return this.get(key) !== undefined;
+    return mapLookupElem(this.fd, this.key(key), this.scratchValue);
   }
 
   /** Writes `value` (per-CPU maps: a full per-CPU buffer, or one value that every CPU gets). */
@@ -100,38 +116,83 @@ export class MapHandle {
    * two per entry. Falls back to entries() for map types or kernels without batch support.
    */
   readAll(chunk = 4096): Array<[Buffer, Buffer]> {
-    if (this.batchWorks && !MAP_IN_MAP_TYPES.has(this.type as MapTypeName)) {
-      try {
-        return this.readBatched(chunk);
-      } catch (e) {
-        if (!batchUnsupported(e)) throw e;
-        this.batchWorks = false;
+    const out: Array<[Buffer, Buffer]> = [];
+    for (const b of this.batches(chunk)) {
+      // One copy per chunk (the batch buffers are reused); entries are views into it.
+      const keys = Buffer.from(b.keys.subarray(0, b.count * this.keySize));
+      const values = Buffer.from(b.values.subarray(0, b.count * this.valueBytes));
+      for (let i = 0; i < b.count; i++) {
+        out.push([keys.subarray(i * this.keySize, (i + 1) * this.keySize), values.subarray(i * this.valueBytes, (i + 1) * this.valueBytes)]);
       }
     }
-    return [...this.entries()];
+    return out;
   }
 
-  private readBatched(chunk: number): Array<[Buffer, Buffer]> {
-    const out: Array<[Buffer, Buffer]> = [];
-    const keys = Buffer.alloc(chunk * this.keySize);
-    const values = Buffer.alloc(chunk * this.valueBytes);
-    const batchSize = Math.max(this.keySize, 4);
-    let inBatch: Buffer | null = null;
-    for (;;) {
-      const outBatch = Buffer.alloc(batchSize);
-      const { count, done } = mapLookupBatch({
-        mapFd: this.fd, inBatch, outBatch, keys, values, keySize: this.keySize, valueStride: this.valueBytes,
-      });
-      for (let i = 0; i < count; i++) {
-        // Copies: the chunk buffers are reused for the next batch.
-        out.push([
-          Buffer.from(keys.subarray(i * this.keySize, (i + 1) * this.keySize)),
-          Buffer.from(values.subarray(i * this.valueBytes, (i + 1) * this.valueBytes)),
-        ]);
-      }
-      if (done) return out;
-      inBatch = outBatch;
+  /**
+   * Every entry as two column buffers (`count` keys of keySize bytes, `count` values of valueBytes bytes): no object
+   * per entry, for reading big maps fast.
+   */
+  readAllRaw(chunk = 16384): { keys: Buffer; values: Buffer; count: number } {
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
+    let count = 0;
+    // Fresh buffers per chunk, so the kernel writes straight into what we keep; one concat at the end.
+    for (const b of this.batches(chunk, true)) {
+      keys.push(b.keys.subarray(0, b.count * this.keySize));
+      values.push(b.values.subarray(0, b.count * this.valueBytes));
+      count += b.count;
     }
+    return { keys: keys.length === 1 ? keys[0]! : Buffer.concat(keys), values: values.length === 1 ? values[0]! : Buffer.concat(values), count };
+  }
+
+  /**
+   * The entries, a chunk at a time: views into buffers that the next chunk reuses (unless `fresh`, which gives every
+   * chunk its own). BPF_MAP_LOOKUP_BATCH where the map type and kernel support it (one syscall per chunk), else
+   * get_next_key + lookup per entry.
+   */
+  *batches(chunk = 4096, fresh = false): Generator<{ keys: Buffer; values: Buffer; count: number }> {
+    let keys = Buffer.alloc(chunk * this.keySize);
+    let values = Buffer.alloc(chunk * this.valueBytes);
+    const renew = () => {
+      if (!fresh) return;
+      keys = Buffer.allocUnsafeSlow(chunk * this.keySize);
+      values = Buffer.allocUnsafeSlow(chunk * this.valueBytes);
+    };
+    if (this.batchWorks && !MAP_IN_MAP_TYPES.has(this.type as MapTypeName)) {
+      const batchSize = Math.max(this.keySize, 4);
+      let inBatch: Buffer | null = null;
+      let first = true;
+      for (;;) {
+        const outBatch = Buffer.alloc(batchSize);
+        let result;
+        try {
+          result = mapLookupBatch({ mapFd: this.fd, inBatch, outBatch, keys, values, keySize: this.keySize, valueStride: this.valueBytes });
+        } catch (e) {
+          // Only a first call may fall back: after that, entries were already produced.
+          if (!first || !batchUnsupported(e)) throw e;
+          this.batchWorks = false;
+          break;
+        }
+        first = false;
+        if (result.count > 0) {
+          yield { keys, values, count: result.count };
+          renew();
+        }
+        if (result.done) return;
+        inBatch = outBatch;
+      }
+    }
+    let count = 0;
+    for (const [k, v] of this.entries()) {
+      keys.set(k, count * this.keySize);
+      values.set(v, count * this.valueBytes);
+      if (++count === chunk) {
+        yield { keys, values, count };
+        renew();
+        count = 0;
+      }
+    }
+    if (count > 0) yield { keys, values, count };
   }
 
   /** Per-CPU maps: the value split into one Buffer per CPU (each valueSize bytes). */
@@ -149,7 +210,14 @@ export class MapHandle {
   }
 
   private key(key: MapBytes): Uint8Array {
-    return encode(key, this.keySize, `map ${this.name}: key`);
+    if (key instanceof Uint8Array) return encode(key, this.keySize, `map ${this.name}: key`);
+    // The common case, a u32 key given as a number, without going through BigInt.
+    if (typeof key === 'number' && this.keySize === 4 && Number.isInteger(key) && key >= 0 && key <= 0xffffffff) {
+      this.scratchKey.writeUInt32LE(key, 0);
+    } else {
+      this.scratchKey.set(encode(key, this.keySize, `map ${this.name}: key`));
+    }
+    return this.scratchKey;
   }
 
   private value(value: MapBytes): Uint8Array {

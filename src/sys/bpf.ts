@@ -9,7 +9,7 @@
 import { ByteReader, decodeName, toHex } from '../base/cursor.js';
 import { progTypeName, mapTypeName, attachTypeName } from '../base/uapi.js';
 import { Errno, SysArgumentError, SysError } from './errors.js';
-import { AttrWriter, cString, rawBpf, rawClose } from './ffi.js';
+import { AttrWriter, bufferAddress, cString, rawBpf, rawClose } from './ffi.js';
 
 /** enum bpf_cmd. */
 export const BpfCommand = {
@@ -207,12 +207,31 @@ export function mapCreate(a: MapCreateAttr): number {
   return bpfCall('MAP_CREATE', encodeMapCreate(a), NONE_TOLERATED, a.mapName);
 }
 
-/** The element commands are the hot path (one call per map element): they share one writer, see AttrWriter.reuse(). */
-const elemScratch = new AttrWriter(BPF_ATTR.mapElem.size);
+/**
+ * The element commands are the hot path: one bpf(2) call per map element, where the cost of building the attr is
+ * of the order of the system call itself. So they share one preallocated attr whose every field is written on each
+ * call (no zeroing), take their addresses from a small identity cache (map handles reuse their scratch buffers), and
+ * skip the generic writer. The key and value buffers are live arguments for the whole synchronous call, so nothing
+ * needs pinning.
+ */
+const ELEM = BPF_ATTR.mapElem;
+const elemAttrBytes = Buffer.alloc(ELEM.size);
+const elemView = new DataView(elemAttrBytes.buffer, elemAttrBytes.byteOffset, ELEM.size);
+/** One element command; returns the raw result (≥ 0, or -errno). */
+function elemCall(cmd: number, mapFd: number, key: Uint8Array | null, value: Uint8Array | null, flags: number): number {
+  elemView.setUint32(ELEM.map_fd, mapFd, true);
+  elemView.setUint32(ELEM.map_fd + 4, 0, true);
+  elemView.setBigUint64(ELEM.key, bufferAddress(key), true);
+  elemView.setBigUint64(ELEM.value, bufferAddress(value), true);
+  elemView.setUint32(ELEM.flags, flags >>> 0, true);
+  elemView.setUint32(ELEM.flags + 4, 0, true);
+  return rawBpf(cmd, elemAttrBytes, ELEM.size);
+}
 
-function elemAttr(mapFd: number, key: Uint8Array | null, value: Uint8Array | null, flags: number): AttrWriter {
-  const L = BPF_ATTR.mapElem;
-  return elemScratch.reuse().u32(L.map_fd, mapFd).pointer(L.key, key).pointer(L.value, value).u64(L.flags, flags);
+function elemResult(ret: number, cmd: BpfCommandName, mapFd: number, absentIsFalse: boolean): boolean {
+  if (ret >= 0) return true;
+  if (absentIsFalse && ret === -Errno.ENOENT) return false;
+  throw new SysError({ syscall: 'bpf', command: `BPF_${cmd}`, errno: -ret, detail: `map fd ${mapFd}` });
 }
 
 /*
@@ -223,22 +242,22 @@ function elemAttr(mapFd: number, key: Uint8Array | null, value: Uint8Array | nul
 
 /** BPF_MAP_LOOKUP_ELEM into `value`; false when the key is absent. */
 export function mapLookupElem(mapFd: number, key: Uint8Array, value: Uint8Array, flags = 0): boolean {
-  return bpfCall('MAP_LOOKUP_ELEM', elemAttr(mapFd, key, value, flags), [Errno.ENOENT]) >= 0;
+  return elemResult(elemCall(BpfCommand.MAP_LOOKUP_ELEM, mapFd, key, value, flags), 'MAP_LOOKUP_ELEM', mapFd, true);
 }
 
 /** BPF_MAP_UPDATE_ELEM; `flags` is one of UpdateFlags (BPF_ANY by default). */
 export function mapUpdateElem(mapFd: number, key: Uint8Array, value: Uint8Array, flags: number = UpdateFlags.ANY): void {
-  bpfCall('MAP_UPDATE_ELEM', elemAttr(mapFd, key, value, flags));
+  elemResult(elemCall(BpfCommand.MAP_UPDATE_ELEM, mapFd, key, value, flags), 'MAP_UPDATE_ELEM', mapFd, false);
 }
 
 /** BPF_MAP_DELETE_ELEM; false when the key was absent. */
 export function mapDeleteElem(mapFd: number, key: Uint8Array): boolean {
-  return bpfCall('MAP_DELETE_ELEM', elemAttr(mapFd, key, null, 0), [Errno.ENOENT]) >= 0;
+  return elemResult(elemCall(BpfCommand.MAP_DELETE_ELEM, mapFd, key, null, 0), 'MAP_DELETE_ELEM', mapFd, true);
 }
 
 /** BPF_MAP_GET_NEXT_KEY: `key` null asks for the first key. Writes `nextKey`; false when there is none. */
 export function mapGetNextKey(mapFd: number, key: Uint8Array | null, nextKey: Uint8Array): boolean {
-  return bpfCall('MAP_GET_NEXT_KEY', elemAttr(mapFd, key, nextKey, 0), [Errno.ENOENT]) >= 0;
+  return elemResult(elemCall(BpfCommand.MAP_GET_NEXT_KEY, mapFd, key, nextKey, 0), 'MAP_GET_NEXT_KEY', mapFd, true);
 }
 
 /** BPF_MAP_FREEZE: no more writes from user space. */

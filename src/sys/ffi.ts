@@ -151,6 +151,27 @@ export function rawUmount(target: string, flags: number): number {
  * addresses, so `pointer()` keeps every referenced buffer in this writer until `release()`, which the caller runs
  * after the system call returned: the writer stays reachable for the whole call, and so do the buffers.
  */
+const cachedBuffers: Array<Uint8Array | undefined> = [undefined, undefined, undefined, undefined];
+const cachedAddresses: bigint[] = [0n, 0n, 0n, 0n];
+let nextCacheSlot = 0;
+
+/**
+ * koffi.address() of a buffer (its data pointer, byteOffset included), remembered for the last few buffers seen:
+ * hot paths reuse scratch buffers. Safe: once a typed array's address has been taken its backing store is off the
+ * V8 heap and never moves.
+ */
+export function bufferAddress(bytes: Uint8Array | null): bigint {
+  if (bytes === null || bytes.byteLength === 0) return 0n;
+  for (let i = 0; i < cachedBuffers.length; i++) if (cachedBuffers[i] === bytes) return cachedAddresses[i]!;
+  const address = BigInt(koffi.address(bytes) as bigint | number);
+  // Only small buffers are remembered: the cache holds them alive, and big ones (batch buffers) are not reused.
+  if (bytes.byteLength > 4096) return address;
+  cachedBuffers[nextCacheSlot] = bytes;
+  cachedAddresses[nextCacheSlot] = address;
+  nextCacheSlot = (nextCacheSlot + 1) % cachedBuffers.length;
+  return address;
+}
+
 export class AttrWriter {
   readonly bytes: Buffer;
   readonly view: DataView;
@@ -175,19 +196,24 @@ export class AttrWriter {
     return this;
   }
   u64(offset: number, value: number | bigint): this {
-    this.view.setBigUint64(offset, BigInt.asUintN(64, BigInt(value)), true);
+    if (typeof value === 'number') {
+      // Two 32-bit halves: no BigInt allocation on hot paths. Two's complement for negative safe integers.
+      this.view.setUint32(offset, value >>> 0, true);
+      this.view.setUint32(offset + 4, Math.floor(value / 0x1_0000_0000) >>> 0, true);
+    } else {
+      this.view.setBigUint64(offset, BigInt.asUintN(64, value), true);
+    }
     return this;
   }
 
   /**
-   * Writes the address of `bytes` (0 for null or empty) into a u64 field and pins `bytes` until release(). This is
-   * the only place that turns a JS buffer into an address: koffi.address() returns the data pointer of a Buffer or
-   * typed array (byteOffset included), whose backing store V8 never moves.
+   * Writes the address of `bytes` (0 for null or empty) into a u64 field and pins `bytes` until release().
+   * bufferAddress() is the only place that turns a JS buffer into an address.
    */
   pointer(offset: number, bytes: Uint8Array | null | undefined): this {
     if (bytes === null || bytes === undefined || bytes.byteLength === 0) return this.u64(offset, 0n);
     this.#pinned.push(bytes);
-    return this.u64(offset, koffi.address(bytes));
+    return this.u64(offset, bufferAddress(bytes));
   }
 
   /** A fixed char[size] field (map_name, prog_name): UTF-8, truncated so that a NUL always fits. */

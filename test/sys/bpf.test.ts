@@ -248,7 +248,7 @@ describe('programs', () => {
   kernelTest('a SysError for a bad fd names the command and errno', () => {
     const err = catchSysError(() => mapLookupElem(1_000_000, u32(0), Buffer.alloc(8)));
     expect(err).toMatchObject({ syscall: 'bpf', command: 'BPF_MAP_LOOKUP_ELEM', errno: Errno.EBADF, code: 'EBADF' });
-    expect(err.message).toBe('bpf(BPF_MAP_LOOKUP_ELEM): Bad file descriptor (EBADF)');
+    expect(err.message).toBe('bpf(BPF_MAP_LOOKUP_ELEM): map fd 1000000: Bad file descriptor (EBADF)');
     expect(catchSysError(() => closeFd(1_000_000)).message).toBe('close: fd 1000000: Bad file descriptor (EBADF)');
   });
 });
