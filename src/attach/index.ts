@@ -10,6 +10,7 @@ import { attachRawTracepoint } from './raw-tracepoint.js';
 import { attachSocket } from './socket.js';
 import { attachSockmap } from './sockmap.js';
 import { attachTracepoint } from './tracepoint.js';
+import { attachTracing } from './tracing.js';
 import { attachXdp } from './xdp.js';
 
 export { AttachError, checkSafeName, type AttachOptions, type Link } from './link.js';
@@ -28,6 +29,8 @@ const ATTACHERS: Partial<Record<AttachKind, Attacher>> = {
   xdp: (p, o) => attachXdp(p, o),
   cgroup: (p, o) => attachCgroup(p, o),
   sockmap: (p, _options, obj) => attachSockmap(p, obj),
+  tracing: (p) => attachTracing(p),
+  lsm: (p) => attachTracing(p),
 };
 
 /** Kinds a user can opt out of (`--skip`): the attach kinds, with cgroup covering every cgroup attach type. */

@@ -1,6 +1,11 @@
 import { BpfLoadError, withContext } from '../base/errors.js';
 import { SysError } from '../sys/index.js';
 
+/** A step of loading failed; the message says which object, map or program, and why. */
+export class LoadError extends BpfLoadError {
+  override name = 'LoadError';
+}
+
 /**
  * The verifier refused a program. `message` is one line: program, section, errno, the log line that says why, and how
  * many lines were left out; `log` holds the whole verifier log (printed by --verbose).

@@ -3,22 +3,20 @@ import { endianness, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BpfLoadError, withContext } from '../base/errors.js';
 import { attachTypeValue, MapFlags, mapTypeValue, progTypeValue, type MapTypeName } from '../base/uapi.js';
+import type { Btf } from '../btf/index.js';
 import type { BpfObjectSpec, MapSpec, ProgramSpec } from '../object/index.js';
 import {
   closeFd, Errno, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin, possibleCpuCount, progInfo, progLoad, SysError,
   type ProgInfo,
 } from '../sys/index.js';
 import { coreRelocationCount, loadObjectBtf, programBtfInfo } from './btf.js';
-import { VerifierError } from './errors.js';
+import { LoadError, VerifierError } from './errors.js';
+import { attachBtfId, runningKernelBtf } from './kernel-btf.js';
 import { MapHandle, type MapBytes } from './map-handle.js';
 import { dataContentsWithGlobals, unknownGlobals, variableNotFound, VariableHandle } from './variables.js';
 import { ensureBpffs } from './pin.js';
 import { RelocationError, relocateProgram, type RelocatedProgram } from './relocate.js';
 
-/** A step of loading failed; the message says which object, map or program, and why. */
-export class LoadError extends BpfLoadError {
-  override name = 'LoadError';
-}
 
 /** A map definition as bpf_load.c's fixup_map callback saw it: edit it, or set `fd` to use an existing map. */
 export interface MapFixup {
@@ -45,6 +43,8 @@ export interface LoadOptions {
   pinRoot?: string;
   /** Initial values of global variables by name, written before their maps are created (the way to set .rodata). */
   globals?: Readonly<Record<string, MapBytes>>;
+  /** The kernel's BTF, for programs that attach to a kernel function by BTF id (default: /sys/kernel/btf/vmlinux). */
+  kernelBtf?: () => Btf;
 }
 
 export interface LoadedProgram {
@@ -187,6 +187,8 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
   const warn = options.onWarning ?? (() => {});
   const unknown = unknownGlobals(spec, options.globals ?? {});
   if (unknown.length > 0) throw new LoadError(withContext([spec.file], `globals: no variable named ${unknown.join(', ')} (variables: ${spec.variables.map((v) => v.name).join(', ') || 'none'})`));
+  const structOps = spec.sections.filter((x) => x.role === 'struct_ops').map((x) => x.name);
+  if (structOps.length > 0) warn(`${structOps.join(', ')}: struct_ops maps are not supported yet; not created`);
   const btfFd = loadObjectBtf(spec, warn);
   try {
     createMaps(spec, options, maps, btfFd, warn);
@@ -199,7 +201,7 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
         continue;
       }
       try {
-        programs.push(loadProgram(spec, program, maps, kernVersion, options.logLevel ?? 1, btfFd));
+        programs.push(loadProgram(spec, program, maps, kernVersion, options.logLevel ?? 1, btfFd, options.kernelBtf ?? runningKernelBtf));
       } catch (e) {
         if (options.onProgramError !== 'skip' || !(e instanceof BpfLoadError)) throw e;
         skipped.push({ spec: program, reason: e.message, error: e });
@@ -398,11 +400,16 @@ function fillDataMap(handle: MapHandle, contents: Uint8Array | undefined): void 
   if (handle.spec.readOnly === true) mapFreeze(handle.fd);
 }
 
-/** Program types the kernel only loads with attach_btf_id (a function in vmlinux BTF, or another program). */
-const NEEDS_ATTACH_TARGET: ReadonlySet<string> = new Set(['tracing', 'ext', 'lsm', 'struct_ops']);
+/** Program types the kernel verifies against a function or type of its own BTF (attach_btf_id in vmlinux). */
+const NEEDS_KERNEL_TARGET: ReadonlySet<string> = new Set(['tracing', 'lsm']);
+/** Program types verified against another BPF program (freplace) or a struct_ops type: not resolved yet. */
+const NEEDS_PROGRAM_TARGET: ReadonlySet<string> = new Set(['ext', 'struct_ops']);
+
+const BPF_F_SLEEPABLE = 1 << 4;
 
 function loadProgram(
   spec: BpfObjectSpec, program: ProgramSpec, maps: readonly MapHandle[], kernVersion: number, logLevel: 1 | 2, btfFd: number | undefined,
+  kernelBtf: () => Btf,
 ): LoadedProgram {
   const where = [spec.file, `program ${program.name} (section ${program.section})`];
   const byName = new Map(maps.map((m) => [m.name, m]));
@@ -416,9 +423,10 @@ function loadProgram(
     if (e instanceof RelocationError) throw new LoadError(withContext(where, e.message), { cause: e });
     throw e;
   }
-  if (NEEDS_ATTACH_TARGET.has(program.type)) {
-    throw new LoadError(withContext(where, `${program.type} programs are verified against their attach target's BTF (${program.section}); resolving kernel BTF targets is not supported yet`));
+  if (NEEDS_PROGRAM_TARGET.has(program.type)) {
+    throw new LoadError(withContext(where, `${program.type} programs are verified against another program or a struct_ops type (${program.section}); that is not supported yet`));
   }
+  const targetBtfId = NEEDS_KERNEL_TARGET.has(program.type) ? attachBtfId(program, kernelBtf(), spec.file) : undefined;
   const core = coreRelocationCount(spec, relocated.layout);
   if (core > 0) throw new LoadError(withContext(where, `${core} CO-RE relocation(s): CO-RE is not supported yet, and loading unrelocated field accesses would read the wrong memory`));
   const insns = relocated.insns;
@@ -430,6 +438,8 @@ function loadProgram(
     kernVersion,
     progName: kernelObjectName(program.name),
     ...(program.expectedAttachType === undefined ? {} : { expectedAttachType: attachTypeValue(program.expectedAttachType) }),
+    ...(targetBtfId === undefined ? {} : { attachBtfId: targetBtfId }),
+    ...(program.sleepable ? { progFlags: BPF_F_SLEEPABLE } : {}),
     ...(btfInfo === undefined ? {} : {
       progBtfFd: btfFd!, funcInfoRecSize: 8, funcInfo: btfInfo.funcInfo, lineInfoRecSize: 16, lineInfo: btfInfo.lineInfo,
     }),

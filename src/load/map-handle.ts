@@ -3,7 +3,8 @@ import { MAP_IN_MAP_TYPES, mapTypeName, PER_CPU_MAP_TYPES, type MapTypeName } fr
 import type { Btf } from '../btf/index.js';
 import type { MapSpec } from '../object/index.js';
 import {
-  batchUnsupported, closeFd, mapDeleteElem, mapGetNextKey, mapInfo, mapLookupBatch, mapLookupElem, mapUpdateElem, UpdateFlags,
+  batchUnsupported, closeFd, Errno, mapDeleteElem, mapGetNextKey, mapInfo, mapLookupBatch, mapLookupElem, mapUpdateElem, SysError,
+  UpdateFlags,
 } from '../sys/index.js';
 
 /** A key or value: raw bytes, or a number encoded little-endian (host order) in the map's key/value size. */
@@ -168,6 +169,13 @@ export class MapHandle {
         try {
           result = mapLookupBatch({ mapFd: this.fd, inBatch, outBatch, keys, values, keySize: this.keySize, valueStride: this.valueBytes });
         } catch (e) {
+          // A hash bucket holding more entries than the chunk: ENOSPC. Retry from the same place with room for it.
+          if (e instanceof SysError && e.errno === Errno.ENOSPC) {
+            chunk *= 2;
+            keys = Buffer.alloc(chunk * this.keySize);
+            values = Buffer.alloc(chunk * this.valueBytes);
+            continue;
+          }
           // Only a first call may fall back: after that, entries were already produced.
           if (!first || !batchUnsupported(e)) throw e;
           this.batchWorks = false;

@@ -76,6 +76,7 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
       attach: match?.def.attach ?? 'none',
       attachTarget: match?.target ?? '',
       tailCallSlot: match?.tailCallSlot,
+      sleepable: match?.def.sleepable === true,
       isSubprogram: false as const,
     }));
   }
@@ -211,6 +212,7 @@ function sectionRole(s: ElfSection): SectionRole {
   if (s.type === SectionType.STRTAB) return 'strings';
   if (isLegacyMapsSection(s.name)) return 'maps';
   if (s.name === '.maps') return 'btf_maps';
+  if (s.name === '.struct_ops' || s.name === '.struct_ops.link') return 'struct_ops';
   if (s.name === 'license') return 'license';
   if (s.name === 'version') return 'version';
   if (s.name === '.BTF') return 'btf';

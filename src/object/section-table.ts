@@ -28,13 +28,15 @@ export interface SectionDef {
   readonly attach: AttachKind;
   /** `<section>/<N>` puts the program into the object's prog array at key N (bpf_load.c's tail-call rule). */
   readonly tailCalls?: boolean;
+  /** Loaded with BPF_F_SLEEPABLE (libbpf's `.s/` sections). */
+  readonly sleepable?: boolean;
   /** Where the name comes from, for --dump and docs. */
   readonly origin: 'bpf_load' | 'libbpf';
 }
 
 const def = (
   prefix: string, match: MatchMode, progType: ProgTypeName, attach: AttachKind,
-  extra: Partial<Pick<SectionDef, 'expectedAttachType' | 'attachType' | 'tailCalls'>> = {}, origin: SectionDef['origin'] = 'libbpf',
+  extra: Partial<Pick<SectionDef, 'expectedAttachType' | 'attachType' | 'tailCalls' | 'sleepable'>> = {}, origin: SectionDef['origin'] = 'libbpf',
 ): SectionDef => Object.freeze({ prefix, match, progType, attach, origin, ...extra });
 
 /**
@@ -53,16 +55,16 @@ export const SECTION_DEFS: readonly SectionDef[] = Object.freeze([
   def('usdt', 'exact', 'kprobe', 'none'),
   def('tp_btf/', 'target', 'tracing', 'tracing', { expectedAttachType: 'trace_raw_tp' }),
   def('fentry/', 'target', 'tracing', 'tracing', { expectedAttachType: 'trace_fentry' }),
-  def('fentry.s/', 'target', 'tracing', 'tracing', { expectedAttachType: 'trace_fentry' }),
+  def('fentry.s/', 'target', 'tracing', 'tracing', { expectedAttachType: 'trace_fentry', sleepable: true }),
   def('fexit/', 'target', 'tracing', 'tracing', { expectedAttachType: 'trace_fexit' }),
-  def('fexit.s/', 'target', 'tracing', 'tracing', { expectedAttachType: 'trace_fexit' }),
+  def('fexit.s/', 'target', 'tracing', 'tracing', { expectedAttachType: 'trace_fexit', sleepable: true }),
   def('fmod_ret/', 'target', 'tracing', 'tracing', { expectedAttachType: 'modify_return' }),
-  def('fmod_ret.s/', 'target', 'tracing', 'tracing', { expectedAttachType: 'modify_return' }),
+  def('fmod_ret.s/', 'target', 'tracing', 'tracing', { expectedAttachType: 'modify_return', sleepable: true }),
   def('iter/', 'target', 'tracing', 'none', { expectedAttachType: 'trace_iter' }),
-  def('iter.s/', 'target', 'tracing', 'none', { expectedAttachType: 'trace_iter' }),
+  def('iter.s/', 'target', 'tracing', 'none', { expectedAttachType: 'trace_iter', sleepable: true }),
   def('freplace/', 'target', 'ext', 'none'),
   def('lsm/', 'target', 'lsm', 'lsm', { expectedAttachType: 'lsm_mac' }),
-  def('lsm.s/', 'target', 'lsm', 'lsm', { expectedAttachType: 'lsm_mac' }),
+  def('lsm.s/', 'target', 'lsm', 'lsm', { expectedAttachType: 'lsm_mac', sleepable: true }),
   def('lsm_cgroup/', 'target', 'lsm', 'none', { expectedAttachType: 'lsm_cgroup' }),
   def('struct_ops/', 'target', 'struct_ops', 'struct_ops'),
   def('struct_ops.s/', 'target', 'struct_ops', 'struct_ops'),

@@ -4,7 +4,7 @@ import type { AttachKind } from './section-table.js';
 
 /** What a section is for, as the spec understands it (shown by --dump). */
 export type SectionRole =
-  | 'program' | 'subprograms' | 'maps' | 'btf_maps' | 'data' | 'rodata' | 'bss' | 'license' | 'version'
+  | 'program' | 'subprograms' | 'maps' | 'btf_maps' | 'struct_ops' | 'data' | 'rodata' | 'bss' | 'license' | 'version'
   | 'btf' | 'btf_ext' | 'relocations' | 'symbols' | 'strings' | 'debug' | 'other';
 
 export interface SectionSpec {
@@ -109,6 +109,8 @@ export interface ProgramSpec {
   /** What follows the section prefix: tracepoint `sched/sched_switch`, kprobe `do_nanosleep` … */
   readonly attachTarget: string;
   readonly tailCallSlot: number | undefined;
+  /** Loaded with BPF_F_SLEEPABLE (`fentry.s/`, `lsm.s/` …). */
+  readonly sleepable: boolean;
   /** Relocations inside this program's instructions; `insn` is relative to the section, as everywhere. */
   readonly relocations: readonly RelocationSpec[];
   /** A global function that is also a program entry (several programs per section, or global functions in .text). */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { BpfLoadError, withContext } from '../base/errors.js';
 
 /**
@@ -53,6 +54,23 @@ export function errnoText(errno: number): string {
 const PRIVILEGE_HINT = 'run as root or grant CAP_BPF (CAP_NET_ADMIN / CAP_PERFMON to attach)';
 // Before 5.11 maps and programs were charged to RLIMIT_MEMLOCK and exceeding it surfaced as EPERM.
 const MEMLOCK_HINT = 'on kernels before 5.11 also raise RLIMIT_MEMLOCK';
+const PRIVILEGED_EPERM_HINT =
+  'refused although this process has CAP_SYS_ADMIN: the kernel does not allow it (lockdown, or a feature this kernel lacks)';
+
+const CAP_SYS_ADMIN = 21n;
+let privileged: boolean | undefined;
+
+/** Whether this process has CAP_SYS_ADMIN (read once from /proc/self/status; false when it cannot be read). */
+function isPrivileged(): boolean {
+  if (privileged !== undefined) return privileged;
+  try {
+    const capEff = /CapEff:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    privileged = capEff !== undefined && ((BigInt(`0x${capEff}`) >> CAP_SYS_ADMIN) & 1n) === 1n;
+  } catch {
+    privileged = false;
+  }
+  return privileged;
+}
 
 export interface SysErrorInit {
   /** The system call: 'bpf', 'perf_event_open', 'socket', … */
@@ -86,6 +104,8 @@ export class SysError extends BpfLoadError {
 function describeErrno(command: string, errno: number): string {
   const base = `${errnoText(errno)} (${errnoName(errno)})`;
   if (errno === Errno.EPERM) {
+    // Root being told to run as root helps nobody: a privileged process's EPERM is the kernel's own refusal.
+    if (isPrivileged()) return `${base} — ${PRIVILEGED_EPERM_HINT}`;
     const memlock = command === 'BPF_MAP_CREATE' || command === 'BPF_PROG_LOAD' ? `; ${MEMLOCK_HINT}` : '';
     return `${base} — ${PRIVILEGE_HINT}${memlock}`;
   }
