@@ -147,7 +147,7 @@ export class LoadedObject implements Disposable {
     return this.closed;
   }
 
-  /** Undoes attachments, then closes every program and map fd. Safe to call twice. Throws the first failure last. */
+  /** Undoes attachments, then closes every program and map fd, trying all of them; then throws the first failure. Safe to call twice. */
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -37,7 +37,7 @@ export function kernelTest(name: string, fn: () => unknown | Promise<unknown>, t
     });
   } else {
     console.warn(`skipping kernel test "${name}": ${reason}`);
-    it.skip(name, fn);
+    it.skip(name, fn); // unprivileged and not required: the reason is printed just above
   }
 }
 
