@@ -65,7 +65,7 @@ export function programBtfInfo(spec: BpfObjectSpec, layout: ReadonlyArray<{ fn: 
   return { funcInfo, lineInfo };
 }
 
-/** CO-RE relocation records inside the program's functions: the loader does not apply them yet, so it refuses. */
+/** CO-RE relocation records inside the program's functions (the loader applies them only when there are some). */
 export function coreRelocationCount(spec: BpfObjectSpec, layout: ReadonlyArray<{ fn: ProgramSpec | SubprogramSpec }>): number {
   const ext = spec.btfExt;
   if (ext === undefined) return 0;

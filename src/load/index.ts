@@ -5,3 +5,4 @@ export { LoadError, VerifierError } from './errors.js';
 export { attachBtfId, runningKernelBtf } from './kernel-btf.js';
 export { ensureBpffs, pinObject, PinError } from './pin.js';
 export { VariableHandle, VariableError } from './variables.js';
+export { applyCoreRelocations, CoreError, type CoreResult } from './core.js';

@@ -10,6 +10,7 @@ import {
   type ProgInfo,
 } from '../sys/index.js';
 import { coreRelocationCount, loadObjectBtf, programBtfInfo } from './btf.js';
+import { applyCoreRelocations, CORE_POISON_HELPER } from './core.js';
 import { LoadError, VerifierError } from './errors.js';
 import { attachBtfId, runningKernelBtf } from './kernel-btf.js';
 import { MapHandle, type MapBytes } from './map-handle.js';
@@ -427,8 +428,10 @@ function loadProgram(
     throw new LoadError(withContext(where, `${program.type} programs are verified against another program or a struct_ops type (${program.section}); that is not supported yet`));
   }
   const targetBtfId = NEEDS_KERNEL_TARGET.has(program.type) ? attachBtfId(program, kernelBtf(), spec.file) : undefined;
-  const core = coreRelocationCount(spec, relocated.layout);
-  if (core > 0) throw new LoadError(withContext(where, `${core} CO-RE relocation(s): CO-RE is not supported yet, and loading unrelocated field accesses would read the wrong memory`));
+  // CO-RE: field offsets, sizes, type ids and enum values rewritten for the running kernel's BTF.
+  const core = coreRelocationCount(spec, relocated.layout) > 0
+    ? applyCoreRelocations(spec, relocated.layout, relocated.insns, kernelBtf())
+    : undefined;
   const insns = relocated.insns;
   const btfInfo = btfFd === undefined ? undefined : programBtfInfo(spec, relocated.layout);
   const attr = {
@@ -464,7 +467,12 @@ function loadProgram(
           continue;
         }
         if (log.trim() === '' && e.errno !== Errno.EACCES && e.errno !== Errno.EINVAL) throw wrap(e, where);
-        throw new VerifierError({ file: spec.file, program: program.name, section: program.section, cause: e, log, truncated: e.errno === Errno.ENOSPC });
+        const verifierError = new VerifierError({ file: spec.file, program: program.name, section: program.section, cause: e, log, truncated: e.errno === Errno.ENOSPC });
+        // A poisoned CO-RE relocation that the verifier reached: say which access the kernel lacks.
+        if (core !== undefined && core.poisoned.length > 0 && log.includes(`unknown#${CORE_POISON_HELPER}`)) {
+          throw new LoadError(withContext(where, core.poisoned.map((p) => p.message).join('; ')), { cause: verifierError });
+        }
+        throw verifierError;
       }
     }
   }

@@ -134,6 +134,33 @@ describe('BTF objects against the kernel', () => {
     }
   });
 
+  kernelTest('CO-RE: every manyprogs program is relocated against the running kernel\'s BTF and loads', () => {
+    const path = corpusFiles('cilium', (n) => n === 'manyprogs-el.elf')?.[0];
+    if (path === undefined) return;
+    const spec = parseObject(readFileSync(path), { name: path });
+    const o = loadObject(spec);
+    try {
+      expect(o.programs).toHaveLength(30);
+      expect(spec.btfExt!.coreRelos.size).toBeGreaterThan(0);
+    } finally {
+      o.close();
+    }
+  });
+
+  kernelTest('CO-RE: an access the kernel lacks is named, not loaded half-right', () => {
+    const path = corpusFiles('cilium', (n) => n === 'errors-el.elf')?.[0];
+    if (path === undefined) return;
+    const spec = parseObject(readFileSync(path), { name: 'errors-el.elf' });
+    const o = loadObject(spec, { onProgramError: 'skip' });
+    try {
+      const reasons = new Map(o.skipped.map((x) => [x.spec.name, x.reason]));
+      expect(reasons.get('poisoned_single')).toMatch(/^errors-el\.elf: program poisoned_single \(section socket\): .*nonexist/);
+      expect(reasons.get('poisoned_double')).toMatch(/nonexist_enum/);
+    } finally {
+      o.close();
+    }
+  });
+
   kernelTest('an object that needs what we do not support yet fails with a reason, leaking nothing', () => {
     const path = corpusFiles('cilium', (n) => n === 'kconfig-el.elf')?.[0];
     if (path === undefined) return;
