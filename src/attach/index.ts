@@ -9,6 +9,7 @@ import { attachPerfEvent } from './perf-event.js';
 import { attachRawTracepoint } from './raw-tracepoint.js';
 import { attachSocket } from './socket.js';
 import { attachSockmap } from './sockmap.js';
+import { attachTc } from './tc.js';
 import { attachTracepoint } from './tracepoint.js';
 import { attachTracing } from './tracing.js';
 import { attachXdp } from './xdp.js';
@@ -29,6 +30,7 @@ const ATTACHERS: Partial<Record<AttachKind, Attacher>> = {
   xdp: (p, o) => attachXdp(p, o),
   cgroup: (p, o) => attachCgroup(p, o),
   sockmap: (p, _options, obj) => attachSockmap(p, obj),
+  tc: (p, o) => attachTc(p, o),
   tracing: (p) => attachTracing(p),
   lsm: (p) => attachTracing(p),
 };

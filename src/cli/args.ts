@@ -9,13 +9,13 @@ export const USAGE = `Usage:
 Options:
       --dump             inspect the object instead of loading it
       --json             machine-readable output (one document for --dump; a report then one line per round)
-  -i, --iface NAME       interface for socket and XDP programs (default: lo)
+  -i, --iface NAME       interface for socket, XDP and tc programs (default: lo)
       --interval SEC     seconds between map reports (default: 1)
   -c, --count N          stop after N reports (0: load, report, exit)
       --per-cpu          show per-CPU map values separately instead of summed
       --no-attach        load programs and maps without attaching anything
-      --skip KIND        do not attach programs of this kind (repeatable: socket, xdp, tracepoint, raw_tracepoint,
-                         kprobe, kretprobe, perf_event, cgroup, sockmap)
+      --skip KIND        do not attach programs of this kind (repeatable: socket, xdp, tc, tracepoint,
+                         raw_tracepoint, tracing, lsm, kprobe, kretprobe, perf_event, cgroup, sockmap)
       --cgroup PATH      cgroup v2 directory for cgroup programs (default: the cgroup2 mount)
       --xdp-mode MODE    skb (default), drv or hw
       --force            replace an XDP program already attached to the interface
@@ -56,7 +56,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const SKIP_KINDS = ['socket', 'xdp', 'tracepoint', 'raw_tracepoint', 'kprobe', 'kretprobe', 'perf_event', 'cgroup', 'sockmap'];
+const SKIP_KINDS = ['socket', 'xdp', 'tc', 'tracepoint', 'raw_tracepoint', 'tracing', 'lsm', 'kprobe', 'kretprobe', 'perf_event', 'cgroup', 'sockmap'];
 
 export function parseCli(argv: readonly string[]): CliOptions {
   let parsed;
