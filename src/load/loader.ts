@@ -1,9 +1,11 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { endianness, release } from 'node:os';
 import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { BpfLoadError, withContext } from '../base/errors.js';
 import { attachTypeValue, MapFlags, mapTypeValue, progTypeValue, type MapTypeName } from '../base/uapi.js';
 import type { Btf } from '../btf/index.js';
+import { sanitizeExternsForKernel } from '../btf/sanitize.js';
 import type { BpfObjectSpec, MapSpec, ProgramSpec } from '../object/index.js';
 import {
   closeFd, Errno, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin, possibleCpuCount, progInfo, progLoad, SysError,
@@ -12,6 +14,7 @@ import {
 import { coreRelocationCount, loadObjectBtf, programBtfInfo } from './btf.js';
 import { applyCoreRelocations, CORE_POISON_HELPER } from './core.js';
 import { LoadError, VerifierError } from './errors.js';
+import { resolveExterns, type ExternResolution } from './externs.js';
 import { attachBtfId, runningKernelBtf } from './kernel-btf.js';
 import { MapHandle, type MapBytes } from './map-handle.js';
 import { dataContentsWithGlobals, unknownGlobals, variableNotFound, VariableHandle } from './variables.js';
@@ -46,6 +49,10 @@ export interface LoadOptions {
   globals?: Readonly<Record<string, MapBytes>>;
   /** The kernel's BTF, for programs that attach to a kernel function by BTF id (default: /sys/kernel/btf/vmlinux). */
   kernelBtf?: () => Btf;
+  /** Text of /proc/kallsyms, for untyped ksyms (default: read when an object needs it). */
+  kallsyms?: () => string;
+  /** Text of the kernel's .config for .kconfig externs (default: /proc/config.gz, else /boot/config-<release>). */
+  kernelConfig?: () => string | undefined;
 }
 
 export interface LoadedProgram {
@@ -190,9 +197,18 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
   if (unknown.length > 0) throw new LoadError(withContext([spec.file], `globals: no variable named ${unknown.join(', ')} (variables: ${spec.variables.map((v) => v.name).join(', ') || 'none'})`));
   const structOps = spec.sections.filter((x) => x.role === 'struct_ops').map((x) => x.name);
   if (structOps.length > 0) warn(`${structOps.join(', ')}: struct_ops maps are not supported yet; not created`);
-  const btfFd = loadObjectBtf(spec, warn);
+  const externs = resolveExterns(spec, {
+    kernelBtf: options.kernelBtf ?? runningKernelBtf,
+    kallsyms: options.kallsyms ?? readKallsyms,
+    kconfig: options.kernelConfig ?? readKernelConfig,
+    kernelVersion: runningKernelVersion(),
+  });
+  // The kernel refuses extern linkage in BTF: it gets the sanitized copy; maps and variables keep the object's.
+  const btfFd = loadObjectBtf(spec.btf === undefined ? spec
+    : { ...spec, btf: sanitizeExternsForKernel(spec.btf, externs.kconfig?.offsets, externs.kconfig?.contents.byteLength) }, warn);
   try {
     createMaps(spec, options, maps, btfFd, warn);
+    createKconfigMap(spec, externs, maps, btfFd, warn);
     const kernVersion = spec.kernVersion ?? options.kernVersion ?? runningKernelVersion();
     for (const program of spec.programs) {
       if (program.type === 'unspecified') {
@@ -202,7 +218,7 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
         continue;
       }
       try {
-        programs.push(loadProgram(spec, program, maps, kernVersion, options.logLevel ?? 1, btfFd, options.kernelBtf ?? runningKernelBtf));
+        programs.push(loadProgram(spec, program, maps, kernVersion, options.logLevel ?? 1, btfFd, options.kernelBtf ?? runningKernelBtf, externs));
       } catch (e) {
         if (options.onProgramError !== 'skip' || !(e instanceof BpfLoadError)) throw e;
         skipped.push({ spec: program, reason: e.message, error: e });
@@ -401,6 +417,59 @@ function fillDataMap(handle: MapHandle, contents: Uint8Array | undefined): void 
   if (handle.spec.readOnly === true) mapFreeze(handle.fd);
 }
 
+/**
+ * libbpf's `.kconfig` map: a one-entry array read-only to programs and frozen, holding the values of the object's
+ * .kconfig externs (kernel version, config options) at the offsets the extern resolution laid out.
+ */
+function createKconfigMap(spec: BpfObjectSpec, externs: ExternResolution, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void): void {
+  if (externs.kconfig === undefined) return;
+  const contents = externs.kconfig.contents;
+  const datasec = spec.btf?.findByName('datasec', '.kconfig')?.id;
+  const mapSpec: MapSpec = {
+    name: '.kconfig', index: spec.maps.length, source: 'data', section: '.kconfig', offset: 0,
+    type: mapTypeValue('array'), typeName: 'array', keySize: 4, valueSize: contents.byteLength, maxEntries: 1,
+    flags: MapFlags.RDONLY_PROG, numaNode: 0, innerMapIndex: undefined, innerMap: undefined, pinning: 'none',
+    definitionSize: 0, definition: new Uint8Array(0), contents, readOnly: true,
+    ...(datasec === undefined ? {} : { btfValueTypeId: datasec }),
+  };
+  const btf = btfFd === undefined || datasec === undefined ? undefined : { fd: btfFd, key: 0, value: datasec };
+  let fd: number;
+  try {
+    fd = createKernelMap(mapSpec, undefined, btf, kernelObjectName(mapSpec.name), warn);
+  } catch (e) {
+    throw wrap(e, [spec.file, 'map .kconfig']);
+  }
+  const handle = new MapHandle({ spec: mapSpec, fd, cpus: possibleCpuCount(), owned: true, btf: spec.btf });
+  out.push(handle);
+  try {
+    fillDataMap(handle, contents);
+  } catch (e) {
+    throw wrap(e, [spec.file, 'map .kconfig']);
+  }
+}
+
+function readKallsyms(): string {
+  try {
+    return readFileSync('/proc/kallsyms', 'utf8');
+  } catch (e) {
+    throw new LoadError(`/proc/kallsyms: ${(e as NodeJS.ErrnoException).code ?? String(e)}: needed for untyped ksyms`);
+  }
+}
+
+/** The running kernel's config, as libbpf finds it; undefined when this kernel exposes none. */
+function readKernelConfig(): string | undefined {
+  try {
+    return gunzipSync(readFileSync('/proc/config.gz')).toString('utf8');
+  } catch {
+    // Not built with CONFIG_IKCONFIG_PROC (or unreadable): try the distribution's copy.
+  }
+  try {
+    return readFileSync(`/boot/config-${release()}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Program types the kernel verifies against a function or type of its own BTF (attach_btf_id in vmlinux). */
 const NEEDS_KERNEL_TARGET: ReadonlySet<string> = new Set(['tracing', 'lsm']);
 /** Program types verified against another BPF program (freplace) or a struct_ops type: not resolved yet. */
@@ -410,7 +479,7 @@ const BPF_F_SLEEPABLE = 1 << 4;
 
 function loadProgram(
   spec: BpfObjectSpec, program: ProgramSpec, maps: readonly MapHandle[], kernVersion: number, logLevel: 1 | 2, btfFd: number | undefined,
-  kernelBtf: () => Btf,
+  kernelBtf: () => Btf, externs: ExternResolution,
 ): LoadedProgram {
   const where = [spec.file, `program ${program.name} (section ${program.section})`];
   const byName = new Map(maps.map((m) => [m.name, m]));
@@ -419,6 +488,7 @@ function loadProgram(
     relocated = relocateProgram(spec, program, {
       mapFd: (name) => byName.get(name)?.fd,
       dataMapFd: (section) => maps.find((m) => m.spec.source === 'data' && m.spec.section === section)?.fd,
+      extern: (name) => externs.targets.get(name),
     });
   } catch (e) {
     if (e instanceof RelocationError) throw new LoadError(withContext(where, e.message), { cause: e });

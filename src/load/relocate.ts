@@ -1,11 +1,13 @@
 import { BpfLoadError, withContext } from '../base/errors.js';
 import { PseudoSrc } from '../base/uapi.js';
 import type { BpfObjectSpec, ProgramSpec, RelocationSpec, SubprogramSpec } from '../object/index.js';
+import { undeclaredExtern, type ExternTarget } from './externs.js';
 
 const INSN = 8;
 const OP_LD_IMM64 = 0x18;
 const OP_CALL = 0x85;
 const CALL_SRC_PSEUDO = 1;
+const CALL_SRC_KFUNC = 2;
 
 /** A relocation the loader cannot satisfy: unknown map, extern symbol, missing callee. */
 export class RelocationError extends BpfLoadError {
@@ -18,6 +20,8 @@ export interface RelocationTargets {
   mapFd(name: string): number | undefined;
   /** fd of the one-entry array map holding this data section (.data, .rodata, .bss …). */
   dataMapFd(section: string): number | undefined;
+  /** What an extern symbol (kfunc, ksym, .kconfig) resolved to; undefined when the object does not declare it. */
+  extern?(name: string): ExternTarget | undefined;
 }
 
 type Fn = ProgramSpec | SubprogramSpec;
@@ -139,11 +143,61 @@ function applyDataRelocation(view: DataView, at: number, r: RelocationSpec, targ
       return;
     }
     case 'extern':
-      throw new RelocationError(withContext(where,
-        `symbol ${r.target} is not defined in this object (kfuncs, ksyms and .kconfig externs are not supported yet)`));
+      applyExtern(view, at, r, targets, where);
+      return;
     case 'call':
     case 'func_addr':
       return;
+  }
+}
+
+function applyExtern(view: DataView, at: number, r: RelocationSpec, targets: RelocationTargets, where: string[]): void {
+  const target = targets.extern?.(r.target);
+  if (target === undefined) throw new RelocationError(withContext(where, undeclaredExtern(r.target)));
+  const isCall = view.getUint8(at * INSN) === OP_CALL;
+  const setImm64 = (src: number, lo: number, hi: number) => {
+    setSrc(view, at, src);
+    view.setInt32(at * INSN + 4, lo, true);
+    view.setInt32((at + 1) * INSN + 4, hi, true);
+  };
+  switch (target.kind) {
+    case 'unresolved':
+      throw new RelocationError(withContext(where, target.reason));
+    case 'kernel_func':
+      if (isCall) {
+        // off 0: the function is in vmlinux (module kfuncs would name their BTF's fd index here).
+        setSrc(view, at, CALL_SRC_KFUNC);
+        view.setInt16(at * INSN + 2, 0, true);
+        view.setInt32(at * INSN + 4, target.btfId, true);
+      } else {
+        setImm64(PseudoSrc.BTF_ID, target.btfId, 0);
+      }
+      return;
+    case 'absent':
+      if (isCall) {
+        // libbpf's poisoned kfunc call: fine in dead code (`if (bpf_ksym_exists(f))`), named by the verifier otherwise.
+        setSrc(view, at, 0);
+        view.setInt16(at * INSN + 2, 0, true);
+        view.setInt32(at * INSN + 4, target.poison, true);
+      } else {
+        setImm64(0, 0, 0);
+      }
+      return;
+  }
+  if (isCall) throw new RelocationError(withContext(where, `call to ${r.target}, which is a variable, not a kfunc`));
+  switch (target.kind) {
+    case 'kernel_var':
+      setImm64(PseudoSrc.BTF_ID, target.btfId, 0);
+      return;
+    case 'address':
+      setImm64(0, Number(BigInt.asIntN(32, target.value)), Number(BigInt.asIntN(32, target.value >> 32n)));
+      return;
+    case 'kconfig': {
+      const fd = targets.dataMapFd('.kconfig');
+      if (fd === undefined) throw new RelocationError(withContext(where, `no .kconfig map holds ${r.target}`));
+      setImm64(PseudoSrc.MAP_VALUE, fd, target.offset);
+      return;
+    }
   }
 }
 

@@ -303,6 +303,7 @@ function collectRelocations(elf: ElfFile, functions: readonly Function[], maps: 
       const spec: RelocationSpec = Object.freeze({
         section: target.name, sectionIndex: target.index, insn, program: fn?.name ?? '', symbol: symbolName(elf, symbol),
         kind: resolved.kind, target: resolved.target, targetOffset: resolved.offset, relocType: rel.type,
+        weak: symbol.bind === SymbolBind.WEAK,
       });
       list.push(spec);
       if (fn !== undefined) owner.set(spec, fn);

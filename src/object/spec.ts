@@ -89,6 +89,8 @@ export interface RelocationSpec {
   readonly targetOffset: number;
   /** ELF relocation type (BpfReloc.*). */
   readonly relocType: number;
+  /** The symbol is weak: a missing 'extern' resolves to 0 (or a poisoned call) instead of failing the load. */
+  readonly weak: boolean;
 }
 
 export interface ProgramSpec {
