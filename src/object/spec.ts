@@ -93,16 +93,23 @@ export interface RelocationSpec {
   readonly weak: boolean;
 }
 
-export interface ProgramSpec {
+/** What programs and subprograms share: a function's code and where it lives. */
+export interface FunctionSpec {
   /** The function's symbol name, or the section name for old objects without function symbols. */
   readonly name: string;
   readonly section: string;
   readonly sectionIndex: number;
-  /** Byte offset of the program inside its section. */
+  /** Byte offset of the function inside its section. */
   readonly offset: number;
   /** Instructions as they are in the file (a view; never mutated — the loader works on a copy). */
   readonly bytes: Uint8Array;
   readonly littleEndian: boolean;
+  /** Relocations inside this function's instructions; `insn` is relative to the section, as everywhere. */
+  readonly relocations: readonly RelocationSpec[];
+}
+
+/** A program: an entry point the kernel loads, typed by its section name. */
+export interface ProgramSpec extends FunctionSpec {
   /** 'unspecified' for executable sections no table entry matches: --dump shows them, load skips them. */
   readonly type: ProgTypeName | 'unspecified';
   readonly expectedAttachType: AttachTypeName | undefined;
@@ -113,22 +120,12 @@ export interface ProgramSpec {
   readonly tailCallSlot: number | undefined;
   /** Loaded with BPF_F_SLEEPABLE (`fentry.s/`, `lsm.s/` …). */
   readonly sleepable: boolean;
-  /** Relocations inside this program's instructions; `insn` is relative to the section, as everywhere. */
-  readonly relocations: readonly RelocationSpec[];
-  /** A global function that is also a program entry (several programs per section, or global functions in .text). */
   readonly isSubprogram: false;
 }
 
 /** A function in .text (or a static function in a program section) that programs call. */
-export interface SubprogramSpec {
-  readonly name: string;
-  readonly section: string;
-  readonly sectionIndex: number;
-  readonly offset: number;
-  readonly bytes: Uint8Array;
-  readonly littleEndian: boolean;
+export interface SubprogramSpec extends FunctionSpec {
   readonly global: boolean;
-  readonly relocations: readonly RelocationSpec[];
   readonly isSubprogram: true;
 }
 
