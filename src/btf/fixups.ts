@@ -1,5 +1,5 @@
-import { BTF_TYPE_SIZE, type BtfVarSecinfo } from './types.js';
-import { parseBtf, type Btf } from './parse.js';
+import { BTF_TYPE_SIZE, type BtfDatasec, type BtfVarSecinfo } from './types.js';
+import type { Btf } from './parse.js';
 
 /**
  * Extern sections have no ELF section behind them: their sizes and offsets are assigned when externs are resolved,
@@ -13,7 +13,7 @@ const EXTERN_DATASECS: ReadonlySet<string> = new Set(['.kconfig', '.ksyms']);
  * from `symbolOffsets` (its ELF symbol value), then (for every DATASEC) orders the entries by offset, which the
  * kernel requires. Objects that went through a static linker already carry sizes and offsets, which are kept.
  *
- * Returns a new Btf parsed from patched bytes, so `raw` is exactly what BPF_BTF_LOAD must receive.
+ * Returns a new Btf over patched bytes, so `raw` is exactly what BPF_BTF_LOAD must receive.
  */
 export function withDatasecFixups(
   btf: Btf,
@@ -21,6 +21,7 @@ export function withDatasecFixups(
   symbolOffsets: (sectionName: string, varName: string) => number | undefined,
 ): Btf {
   const raw = btf.raw.slice();
+  const patched = new Map<number, BtfDatasec>();
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const le = btf.littleEndian;
 
@@ -60,6 +61,7 @@ export function withDatasecFixups(
       view.setUint32(entry + 4, v.offset, le);
       view.setUint32(entry + 8, v.size, le);
     });
+    patched.set(t.id, Object.freeze({ ...t, size, vars: Object.freeze(vars.map((v) => Object.freeze({ ...v }))) }));
   }
-  return parseBtf(raw, le, { file: btf.file });
+  return btf.withDatasecs(raw, patched);
 }

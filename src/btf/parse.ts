@@ -4,7 +4,7 @@ import { formatBtfValue } from './format.js';
 import { renderTypeName } from './name.js';
 import {
   BTF_HEADER_SIZE, BTF_LINKAGES, BTF_MAGIC, BTF_TYPE_SIZE, BTF_VERSION, BtfIntEncoding, BtfKind,
-  type BtfHeader, type BtfKindName, type BtfMember, type BtfType, type BtfTypeOfKind, type BtfValue,
+  type BtfDatasec, type BtfHeader, type BtfKindName, type BtfMember, type BtfType, type BtfTypeOfKind, type BtfValue,
 } from './types.js';
 
 export interface ParseBtfOptions {
@@ -64,7 +64,7 @@ export interface BtfLayout {
 
 /**
  * Parsed .BTF: an immutable array of types (index = type id, 0 = void) over the exact bytes it came from.
- * Built only by parseBtf (and withDatasecFixups, which re-parses patched bytes).
+ * Built only by parseBtf (and withDatasecs, for DATASEC fixups patched into a copy of the bytes).
  */
 export class Btf {
   readonly file: string | undefined;
@@ -88,6 +88,16 @@ export class Btf {
     this.types = types;
     this.layout = layout;
     this.header = layout.header;
+  }
+
+  /**
+   * This BTF over `raw`, a copy of its bytes in which only the given DATASEC records changed (sizes, offsets, order):
+   * the layout and strings are the same, so nothing needs parsing again.
+   */
+  withDatasecs(raw: Uint8Array, datasecs: ReadonlyMap<number, BtfDatasec>): Btf {
+    if (raw.byteLength !== this.raw.byteLength) throw this.error({}, 'patched BTF must keep its size');
+    const types = this.types.map((t) => datasecs.get(t.id) ?? t);
+    return new Btf(raw, this.littleEndian, this.file, Object.freeze(types), this.layout, this.strings);
   }
 
   /** Error located in this BTF (file and '.BTF' filled in). */
