@@ -218,6 +218,8 @@ export class MapHandle {
   }
 
   private key(key: MapBytes): Uint8Array {
+    // Checked inline: this runs once per lookup, and the error text is only needed on error.
+    if (key instanceof Uint8Array && key.byteLength === this.keySize) return key;
     if (key instanceof Uint8Array) return encode(key, this.keySize, `map ${this.name}: key`);
     // The common case, a u32 key given as a number, without going through BigInt.
     if (typeof key === 'number' && this.keySize === 4 && Number.isInteger(key) && key >= 0 && key <= 0xffffffff) {
