@@ -1,4 +1,5 @@
 import { toHex } from '../base/cursor.js';
+import { UNLISTABLE_MAP_TYPES, type MapTypeName } from '../base/uapi.js';
 import type { Btf, BtfValue } from '../btf/index.js';
 import { decodeUnsigned, type MapHandle } from '../load/index.js';
 
@@ -22,6 +23,8 @@ export interface MapRound {
 /** Reads every map once, keeping the entries whose value is not all zeros. */
 export function readRound(maps: readonly MapHandle[], perCpu: boolean): MapRound[] {
   return maps.map((m) => {
+    const unlistable = UNLISTABLE_MAP_TYPES.get(m.type as MapTypeName);
+    if (unlistable !== undefined) return { name: m.name, entries: [], unreadable: `${m.type}: ${unlistable}` };
     try {
       const entries: EntryView[] = [];
       const btf = btfOf(m);
@@ -69,12 +72,15 @@ function jsonNumber(n: number | bigint): number | string {
   return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
 }
 
+/** The terminal view shows this many entries per map; JSON rounds carry them all. */
+const TEXT_ENTRIES_PER_MAP = 32;
+
 /** Text form of one round for the terminal. */
 export function renderRound(round: number, maps: readonly MapRound[]): string {
   const lines = [`--- round ${round} (${new Date().toLocaleTimeString()}) ---`];
   for (const m of maps) {
     if (m.unreadable !== undefined) {
-      lines.push(`${m.name}: (unreadable: ${m.unreadable})`);
+      lines.push(`${m.name}: (not shown: ${m.unreadable})`);
       continue;
     }
     if (m.entries.length === 0) {
@@ -82,7 +88,9 @@ export function renderRound(round: number, maps: readonly MapRound[]): string {
       continue;
     }
     lines.push(`${m.name}:`);
-    for (const e of m.entries) lines.push(`  ${show(e.key).padStart(6)} → ${show(e.value)}`);
+    for (const e of m.entries.slice(0, TEXT_ENTRIES_PER_MAP)) lines.push(`  ${show(e.key).padStart(6)} → ${show(e.value)}`);
+    const more = m.entries.length - TEXT_ENTRIES_PER_MAP;
+    if (more > 0) lines.push(`  … ${more} more (--json shows every entry)`);
   }
   return `${lines.join('\n')}\n`;
 }
