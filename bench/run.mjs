@@ -11,7 +11,7 @@
  * bench/c are compiled here with `cc … -lbpf` into bench/.build. Anything missing (root, compiler, libbpf, bpftool,
  * bpffs) skips only the rows that need it, with the reason printed. Ratios are always ours / theirs (time per job).
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process'; // spawns oracles and our CLI with argument arrays: no shell
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';

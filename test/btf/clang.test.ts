@@ -2,7 +2,7 @@
  * The compiler as the oracle: a C file with known initialisers, bitfields, CO-RE accesses and line structure is built
  * for both byte orders; what we parse and decode must match what the source says.
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process'; // spawns oracles and our CLI with argument arrays: no shell
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

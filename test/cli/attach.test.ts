@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process'; // spawns oracles and our CLI with argument arrays: no shell
 import { readFileSync } from 'node:fs';
 import { describe, expect } from 'vitest';
 import { cgroup2Root } from '../../src/attach/cgroup.js';

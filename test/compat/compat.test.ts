@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process'; // spawns oracles and our CLI with argument arrays: no shell
 import { createSocket } from 'node:dgram';
 import { describe, expect } from 'vitest';
 import {

@@ -2,7 +2,7 @@
  * Kernel-state oracles for tests: each reads the kernel itself (or an independent tool) to prove that nothing a test
  * attached or loaded remains. They never go through the attach layer's own bookkeeping.
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process'; // spawns oracles and our CLI with argument arrays: no shell
 import { closeSync, constants, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { attachTypeValue, type AttachTypeName } from '../../src/base/uapi.js';

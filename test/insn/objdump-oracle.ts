@@ -2,7 +2,7 @@
  * llvm-objdump as an oracle for the instruction formatter: runs `llvm-objdump -d` on an object, parses its listing
  * per section and compares every instruction line with what decodeInsns + formatInsn produce for the same bytes.
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process'; // spawns oracles and our CLI with argument arrays: no shell
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
