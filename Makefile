@@ -29,7 +29,7 @@ MULTIARCH ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -
 SAMPLES_DIR := c-samples
 
 LEGACY := sockex1 countmap trace_hello sockex3 xdp1 raw_tp perf_event cgroup sockmap map_in_map kprobe \
-	bad_verifier all_kinds
+	bad_verifier all_kinds iproute2 fixups partial
 MODERN := sockex1_modern globals btf_targets
 
 LEGACY_OBJS := $(foreach s,$(LEGACY),$(addprefix $(SAMPLES_DIR)/$(s)_kern,.o .btf.o .eb.o))

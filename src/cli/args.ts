@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { USER_PROGRAM_TYPES } from '../object/index.js';
 
 export const USAGE = `Usage:
   bpf-load [options] FILE        load every program and map of FILE, attach each program where its section says,
@@ -23,6 +24,11 @@ Options:
       --trace-pipe       stream trace_pipe lines beside the live maps
       --pin DIR          pin programs and maps under DIR (a bpffs directory) so they outlive this process
       --pin-root DIR     where maps with pinning "by name" live (default: /sys/fs/bpf)
+      --type [SECTION=]TYPE  program type of every section whose name names none, or of one section
+                         (repeatable): sched_cls, xdp, socket_filter, lwt_in … or tc, xdp, socket …
+      --max-entries NAME=N   create map NAME with N entries (repeatable; for maps declared with 0)
+      --program NAME     load only this program, the code it calls and the maps it uses (repeatable)
+      --keep-going       load and attach every program the kernel accepts; report each refusal (exit 1)
   -v, --verbose          show verifier logs
   -h, --help             show this help
   -V, --version          show the version
@@ -47,6 +53,13 @@ export interface CliOptions {
   pin: string | undefined;
   pinRoot: string;
   verbose: boolean;
+  /** --type: the default type and per-section types (parseObject's programTypes). */
+  programTypes: { default?: string; sections: Record<string, string> };
+  /** --max-entries NAME=N. */
+  maxEntries: Record<string, number>;
+  /** --program NAME (undefined: every program). */
+  programs: string[] | undefined;
+  keepGoing: boolean;
   help: boolean;
   version: boolean;
 }
@@ -82,6 +95,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
         pin: { type: 'string' },
         'pin-root': { type: 'string', default: '/sys/fs/bpf' },
         verbose: { type: 'boolean', short: 'v', default: false },
+        type: { type: 'string', multiple: true, default: [] },
+        'max-entries': { type: 'string', multiple: true, default: [] },
+        program: { type: 'string', multiple: true },
+        'keep-going': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'V', default: false },
       },
@@ -112,6 +129,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
     pin: v.pin,
     pinRoot: v['pin-root'],
     verbose: v.verbose,
+    programTypes: programTypes(v.type),
+    maxEntries: maxEntries(v['max-entries']),
+    programs: v.program,
+    keepGoing: v['keep-going'],
     help: v.help,
     version: v.version,
   };
@@ -123,4 +144,39 @@ function number(flag: string, text: string, rule: { min: number; integer?: boole
     throw new UsageError(`${flag} expects ${rule.integer === true ? 'a whole number' : 'a number'} ≥ ${rule.min}, not "${text}"`);
   }
   return n;
+}
+
+/** `--type TYPE` (at most once) and `--type SECTION=TYPE`; a section name may itself hold `=` only before the last one. */
+function programTypes(values: readonly string[]): CliOptions['programTypes'] {
+  const out: CliOptions['programTypes'] = { sections: {} };
+  for (const value of values) {
+    const eq = value.lastIndexOf('=');
+    const section = eq < 0 ? undefined : value.slice(0, eq);
+    const type = eq < 0 ? value : value.slice(eq + 1);
+    if (!USER_PROGRAM_TYPES.includes(type)) {
+      throw new UsageError(`--type ${value}: unknown program type "${type}" (one of ${USER_PROGRAM_TYPES.join(', ')})`);
+    }
+    if (section === undefined) {
+      if (out.default !== undefined && out.default !== type) throw new UsageError(`--type ${type}: the default type is already ${out.default}`);
+      out.default = type;
+    } else if (section === '') {
+      throw new UsageError(`--type ${value}: empty section name`);
+    } else {
+      out.sections[section] = type;
+    }
+  }
+  return out;
+}
+
+/** `--max-entries NAME=N`, N a whole number ≥ 1. */
+function maxEntries(values: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const value of values) {
+    const eq = value.lastIndexOf('=');
+    if (eq <= 0) throw new UsageError(`--max-entries ${value}: expected NAME=N`);
+    const n = number(`--max-entries ${value.slice(0, eq)}`, value.slice(eq + 1), { min: 1, integer: true });
+    if (n > 0xffffffff) throw new UsageError(`--max-entries ${value}: at most ${0xffffffff} (a u32)`);
+    out[value.slice(0, eq)] = n;
+  }
+  return out;
 }

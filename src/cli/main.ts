@@ -31,7 +31,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.on('error', (e: NodeJS.ErrnoException) => {
         if (e.code === 'EPIPE') process.exit(0);
       });
-      const spec = parseObject(readUserFile(options.file), { name: options.file });
+      const spec = parseObject(readUserFile(options.file), { name: options.file, programTypes: options.programTypes });
       const dump = describeObject(spec);
       process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump));
       return EXIT_OK;

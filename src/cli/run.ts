@@ -2,9 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readUserFile } from '../base/file.js';
 import { attachAll, type AttachResult } from '../attach/index.js';
 import { readTracePipe } from '../attach/tracefs.js';
-import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
-import { parseObject } from '../object/index.js';
-import type { CliOptions } from './args.js';
+import { loadObject, pinObject, VerifierError, type LoadedObject, type LoadOptions } from '../load/index.js';
+import { parseObject, type BpfObjectSpec } from '../object/index.js';
+import { UsageError, type CliOptions } from './args.js';
 import { readRound, renderRound } from './watch.js';
 
 const out = (line: string) => process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
@@ -16,10 +16,16 @@ const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
  */
 export async function runObject(options: CliOptions): Promise<number> {
   const file = options.file!;
-  const spec = parseObject(readUserFile(file), { name: file });
+  const spec = parseObject(readUserFile(file), { name: file, programTypes: options.programTypes });
+  const fixupMap = maxEntriesFixup(spec, options.maxEntries);
   let object: LoadedObject;
   try {
-    object = loadObject(spec, { logLevel: options.verbose ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
+    object = loadObject(spec, {
+      logLevel: options.verbose ? 2 : 1, onWarning: err, pinRoot: options.pinRoot,
+      ...(fixupMap === undefined ? {} : { fixupMap }),
+      ...(options.programs === undefined ? {} : { programs: options.programs }),
+      ...(options.keepGoing ? { onProgramError: 'skip' as const } : {}),
+    });
   } catch (e) {
     if (e instanceof VerifierError && options.verbose) process.stderr.write(`${e.log}\n`);
     throw e;
@@ -86,7 +92,8 @@ export async function runObject(options: CliOptions): Promise<number> {
     }
     stop.abort('done');
     await tracing;
-    return 0;
+    // A requested program the kernel refused (--keep-going went on without it) fails the run.
+    return object.skipped.some((s) => s.error !== undefined || options.programs !== undefined) ? 1 : 0;
   } finally {
     for (const s of signalNames) process.off(s, onSignal);
     process.off('uncaughtException', onUncaught);
@@ -95,6 +102,21 @@ export async function runObject(options: CliOptions): Promise<number> {
     object.close();
     if (!options.json && signals > 0) err('detached and closed everything');
   }
+}
+
+/** `--max-entries NAME=N` as a fixupMap hook; a name no map has is a usage error that lists the maps. */
+function maxEntriesFixup(spec: BpfObjectSpec, maxEntries: Readonly<Record<string, number>>): LoadOptions['fixupMap'] {
+  const names = Object.keys(maxEntries);
+  if (names.length === 0) return undefined;
+  for (const name of names) {
+    if (!spec.maps.some((m) => m.name === name)) {
+      throw new UsageError(`--max-entries ${name}: ${spec.file} has no map named ${name} (maps: ${spec.maps.map((m) => m.name).join(', ') || 'none'})`);
+    }
+  }
+  return (map) => {
+    const n = maxEntries[map.name];
+    if (n !== undefined) map.def.maxEntries = n;
+  };
 }
 
 function report(object: LoadedObject, attached: readonly AttachResult[], options: CliOptions, pinned: readonly string[]): void {
@@ -127,6 +149,8 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
     else if (a?.error !== undefined) out(`  FAILED    ${what}: ${a.error.message}`);
     else out(`  loaded    ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
   }
+  if (options.verbose) for (const s of object.skipped) if (s.error instanceof VerifierError) process.stderr.write(`${s.error.log}\n`);
+  for (const s of object.skipped) out(`  ${s.error === undefined ? 'skipped' : 'FAILED '}   ${s.spec.name} (${s.spec.section}): ${s.reason}`);
   for (const m of object.maps) out(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
   for (const path of pinned) out(`  pinned    ${path}`);
   if (options.count !== 0) out('showing non-zero map entries; Ctrl-C to detach and exit');

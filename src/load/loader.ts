@@ -3,10 +3,10 @@ import { endianness, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { BpfLoadError, withContext } from '../base/errors.js';
-import { attachTypeValue, MapFlags, mapTypeValue, progTypeValue, type MapTypeName } from '../base/uapi.js';
+import { attachTypeValue, MapFlags, mapTypeName, mapTypeValue, progTypeValue, type MapTypeName } from '../base/uapi.js';
 import type { Btf } from '../btf/index.js';
 import { sanitizeExternsForKernel } from '../btf/sanitize.js';
-import type { BpfObjectSpec, MapSpec, ProgramSpec } from '../object/index.js';
+import { selectPrograms, type BpfObjectSpec, type MapSpec, type ProgramSelection, type ProgramSpec } from '../object/index.js';
 import {
   closeFd, Errno, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin, possibleCpuCount, progInfo, progLoad, SysError,
   type ProgInfo,
@@ -39,6 +39,11 @@ export interface LoadOptions {
   logLevel?: 1 | 2;
   /** kern_version sent with programs when the object has no `version` section (default: the running kernel's). */
   kernVersion?: number;
+  /**
+   * Load only these programs (by name or section name), the subprograms they call and the maps they use (CLI
+   * `--program`). Default: every program.
+   */
+  programs?: readonly string[];
   /** What to do when a program cannot be loaded: 'throw' (default, as bpf_load.c) or 'skip' it and go on. */
   onProgramError?: 'throw' | 'skip';
   /** Non-fatal notes: programs skipped, tail-call slots without a prog array, BTF the kernel refused, … */
@@ -207,12 +212,15 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
   const btfFd = loadObjectBtf(spec.btf === undefined ? spec
     : { ...spec, btf: sanitizeExternsForKernel(spec.btf, externs.kconfig?.offsets, externs.kconfig?.contents.byteLength) }, warn);
   try {
-    createMaps(spec, options, maps, btfFd, warn);
+    const selection = options.programs === undefined ? undefined : wrapSelection(spec, options.programs);
+    createMaps(spec, options, maps, btfFd, warn, selection);
     createKconfigMap(spec, externs, maps, btfFd, warn);
+    fillIpRoute2InnerSlots(spec, maps);
     const kernVersion = spec.kernVersion ?? options.kernVersion ?? runningKernelVersion();
     for (const program of spec.programs) {
+      if (selection !== undefined && !selection.programs.has(program)) continue;
       if (program.type === 'unspecified') {
-        const reason = `section ${program.section} names no known program type`;
+        const reason = `section ${program.section} names no known program type (give one: CLI --type, library programTypes)`;
         skipped.push({ spec: program, reason });
         warn(`skipping ${program.name}: ${reason}`);
         continue;
@@ -226,7 +234,7 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
       }
     }
     fillTailCalls(spec, maps, programs, warn);
-    fillInitialSlots(spec, maps, programs);
+    fillInitialSlots(spec, maps, programs, skipped, selection, warn);
     return new LoadedObject(spec, maps, programs, skipped);
   } catch (e) {
     for (const p of programs) closeQuietly(p.fd);
@@ -252,7 +260,19 @@ function closeQuietly(fd: number): void {
   }
 }
 
-function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void): void {
+function wrapSelection(spec: BpfObjectSpec, names: readonly string[]): ProgramSelection {
+  try {
+    return selectPrograms(spec, names);
+  } catch (e) {
+    throw wrap(e, []);
+  }
+}
+
+function createMaps(
+  spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void,
+  selection: ProgramSelection | undefined,
+): void {
+  const wanted = (m: MapSpec) => selection === undefined || selection.maps.has(m.name);
   const cpus = possibleCpuCount();
   const fixups = spec.maps.map((m): MapFixup => ({
     name: m.name, index: m.index, spec: m, fd: undefined,
@@ -285,8 +305,12 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[],
       }
       innerMapFd = innerTemplateFd;
     }
+    if (isMapInMap(f.def.type) && innerMapFd === undefined && f.fd === undefined) {
+      const ref = f.spec.iproute2 !== undefined && f.spec.iproute2.innerId !== 0 ? `: its inner_id ${f.spec.iproute2.innerId} is the id of no map in the object` : '';
+      throw new LoadError(withContext(where, `a map-in-map needs an inner map to take its shape from${ref}`));
+    }
     let handle: MapHandle;
-    const pinPath = f.spec.pinning === 'none' || f.spec.source === 'legacy' ? undefined : join(options.pinRoot ?? '/sys/fs/bpf', f.name);
+    const pinPath = mapPinPath(spec, f.spec, options.pinRoot ?? DEFAULT_PIN_ROOT, warn);
     const pinned = pinPath === undefined ? undefined : openPinnedMap(pinPath, f, where);
     if (f.fd !== undefined || pinned !== undefined) {
       const fd = (f.fd ?? pinned)!;
@@ -302,6 +326,9 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[],
           ? undefined : { fd: btfFd, key: f.spec.btfKeyTypeId ?? 0, value: f.spec.btfValueTypeId ?? 0 };
         fd = createKernelMap({ ...f.def, mapExtra: f.spec.mapExtra ?? 0n }, innerMapFd, btf, kernelObjectName(f.name), warn);
       } catch (e) {
+        if (f.def.maxEntries === 0 && e instanceof SysError && e.errno === Errno.EINVAL) {
+          throw new LoadError(withContext(where, `max_entries is 0, which the object's own loader sets at run time: set it (CLI --max-entries ${f.name}=N, library fixupMap)`), { cause: e });
+        }
         throw wrap(e, where);
       } finally {
         if (innerTemplateFd !== undefined) closeQuietly(innerTemplateFd);
@@ -327,9 +354,28 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[],
     created.set(f.index, handle);
     return handle;
   };
-  for (const f of fixups) create(f);
+  for (const f of fixups) if (wanted(f.spec)) create(f);
   // Keep index order for users (inner maps may have been created early).
   out.sort((a, b) => a.spec.index - b.spec.index);
+}
+
+/**
+ * iproute2's map-in-map filling: a map with an id (and no inner_id of its own) goes into slot inner_idx of every
+ * map-in-map whose inner_id is that id; inner_idx 0xffffffff keeps it out.
+ */
+function fillIpRoute2InnerSlots(spec: BpfObjectSpec, maps: readonly MapHandle[]): void {
+  for (const inner of maps) {
+    const ids = inner.spec.iproute2;
+    if (ids === undefined || ids.id === 0 || ids.innerId !== 0 || ids.innerIdx === 0xffffffff) continue;
+    for (const outer of maps) {
+      if (!isMapInMap(outer.spec.type) || outer.spec.iproute2?.innerId !== ids.id) continue;
+      try {
+        mapUpdateElem(outer.fd, u32(ids.innerIdx), u32(inner.fd));
+      } catch (e) {
+        throw wrap(e, [spec.file, `map ${outer.name}`, `inner_idx ${ids.innerIdx} = ${inner.name}`]);
+      }
+    }
+  }
 }
 
 /**
@@ -393,9 +439,34 @@ function openPinnedMap(path: string, f: MapFixup, where: ReadonlyArray<string | 
   const diff = fields.find(([, have, want]) => have !== want);
   if (diff !== undefined) {
     closeQuietly(fd);
-    throw new LoadError(withContext([...where, `pinned at ${path}`], `the pinned map is incompatible: ${diff[0]} is ${diff[1]}, the object wants ${diff[2]}`));
+    const describe = (pick: (field: [string, number, number]) => number) =>
+      fields.map((field) => `${field[0]} ${field[0] === 'type' ? mapTypeName(pick(field)) : pick(field)}`).join(', ');
+    throw new LoadError(withContext([...where, `pinned at ${path}`],
+      `the pinned map is incompatible: ${diff[0]} is ${diff[1]}, the object wants ${diff[2]} (pinned: ${describe((x) => x[1])}; object: ${describe((x) => x[2])})`));
   }
   return fd;
+}
+
+const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
+
+/**
+ * Where a map is pinned, if anywhere: `.maps` pinning by name at `<root>/<name>`; iproute2 (`struct bpf_elf_map`)
+ * PIN_GLOBAL_NS at `<root>/tc/globals/<name>` and PIN_OBJECT_NS at `<root>/tc/<SHA-1 of the object>/<name>`, the
+ * directories `tc` and `ip` use. A pinning value no convention defines is refused: its own loader knows the place.
+ */
+function mapPinPath(spec: BpfObjectSpec, map: MapSpec, root: string, warn: (m: string) => void): string | undefined {
+  const where = [spec.file, `map ${map.name}`];
+  if (map.pinning === 'none') return undefined;
+  if (map.pinning.startsWith('unknown(')) {
+    const known = map.source === 'btf' ? '0 none, 1 by name' : '0 none, 1 object namespace, 2 global namespace';
+    throw new LoadError(withContext(where, `pinning ${map.pinning.slice(8, -1)} is no convention bpf-load knows (${known}); the object's own loader decides where such maps live`));
+  }
+  if (map.pinning === 'by_name') return join(root, map.name);
+  if (map.iproute2 === undefined) {
+    warn(`map ${map.name}: gobpf pinning (${map.pinning}) is not honoured; the map is created unpinned`);
+    return undefined;
+  }
+  return map.pinning === 'global_ns' ? join(root, 'tc', 'globals', map.name) : join(root, 'tc', spec.iproute2ObjectId!, map.name);
 }
 
 function specWith(f: MapFixup): MapSpec {
@@ -554,7 +625,22 @@ function loadProgram(
  * it created; so do we, and say so when there are several.
  */
 function fillTailCalls(spec: BpfObjectSpec, maps: readonly MapHandle[], programs: readonly LoadedProgram[], warn: (m: string) => void): void {
-  const slotted = programs.filter((p) => p.spec.tailCallSlot !== undefined);
+  // iproute2 `ID/KEY` sections name their prog array by its bpf_elf_map id.
+  for (const p of programs) {
+    const id = p.spec.tailCallMapId;
+    if (id === undefined) continue;
+    const target = maps.find((m) => m.spec.iproute2?.id === id);
+    if (target === undefined) {
+      warn(`${p.section}: tail-call section for the map with id ${id}, but no map has that id; ${p.name} is loaded, not stored`);
+      continue;
+    }
+    try {
+      mapUpdateElem(target.fd, u32(p.spec.tailCallSlot!), u32(p.fd));
+    } catch (e) {
+      throw wrap(e, [spec.file, `program ${p.name}`, `tail-call slot ${p.spec.tailCallSlot} of ${target.name} (id ${id})`]);
+    }
+  }
+  const slotted = programs.filter((p) => p.spec.tailCallSlot !== undefined && p.spec.tailCallMapId === undefined);
   if (slotted.length === 0) return;
   const arrays = maps.filter((m) => m.type === ('prog_array' satisfies MapTypeName));
   const target = arrays.at(-1);
@@ -573,13 +659,23 @@ function fillTailCalls(spec: BpfObjectSpec, maps: readonly MapHandle[], programs
 }
 
 /** Static initial contents of BTF prog arrays and map-of-maps (`__array(values, …) = { [1] = &prog }`). */
-function fillInitialSlots(spec: BpfObjectSpec, maps: readonly MapHandle[], programs: readonly LoadedProgram[]): void {
+function fillInitialSlots(
+  spec: BpfObjectSpec, maps: readonly MapHandle[], programs: readonly LoadedProgram[], skipped: readonly SkippedProgram[],
+  selection: ProgramSelection | undefined, warn: (m: string) => void,
+): void {
   for (const m of maps) {
     for (const slot of m.spec.initialSlots ?? []) {
       const where = [spec.file, `map ${m.name}`, `values[${slot.key}] = ${slot.target}`];
       const fd = m.type === 'prog_array'
         ? programs.find((p) => p.name === slot.target)?.fd
         : maps.find((x) => x.name === slot.target)?.fd;
+      // A program left out on request, or refused under onProgramError 'skip', leaves its slot empty.
+      const leftOut = m.type === 'prog_array' && (skipped.some((p) => p.spec.name === slot.target) ||
+        (selection !== undefined && ![...selection.programs].some((p) => p.name === slot.target)));
+      if (fd === undefined && leftOut) {
+        warn(`${withContext(where, `${slot.target} was not loaded; the slot stays empty`)}`);
+        continue;
+      }
       if (fd === undefined) throw new LoadError(withContext(where, `${slot.target} was not loaded`));
       try {
         mapUpdateElem(m.fd, u32(slot.key), u32(fd));
