@@ -452,14 +452,16 @@ const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
 /**
  * Where a map is pinned, if anywhere: `.maps` pinning by name at `<root>/<name>`; iproute2 (`struct bpf_elf_map`)
  * PIN_GLOBAL_NS at `<root>/tc/globals/<name>` and PIN_OBJECT_NS at `<root>/tc/<SHA-1 of the object>/<name>`, the
- * directories `tc` and `ip` use. A pinning value no convention defines is refused: its own loader knows the place.
+ * directories `tc` and `ip` use. A pinning value no convention defines leaves the map unpinned, with a warning.
  */
 function mapPinPath(spec: BpfObjectSpec, map: MapSpec, root: string, warn: (m: string) => void): string | undefined {
   const where = [spec.file, `map ${map.name}`];
   if (map.pinning === 'none') return undefined;
   if (map.pinning.startsWith('unknown(')) {
+    // The object's own loader decides where such maps live; the programs still load against an unpinned map.
     const known = map.source === 'btf' ? '0 none, 1 by name' : '0 none, 1 object namespace, 2 global namespace';
-    throw new LoadError(withContext(where, `pinning ${map.pinning.slice(8, -1)} is no convention bpf-load knows (${known}); the object's own loader decides where such maps live`));
+    warn(withContext(where, `pinning ${map.pinning.slice(8, -1)} is no convention bpf-load knows (${known}); the map is created unpinned`));
+    return undefined;
   }
   if (map.pinning === 'by_name') return join(root, map.name);
   if (map.iproute2 === undefined) {

@@ -93,8 +93,8 @@ function mapNotes(spec: BpfObjectSpec, m: MapSpec): string[] {
   const mapInMap = m.typeName === 'array_of_maps' || m.typeName === 'hash_of_maps';
   // Perf event arrays default to one entry per CPU; local storages must be 0.
   const zeroIsFine = ['perf_event_array', 'sk_storage', 'inode_storage', 'task_storage', 'cgrp_storage', 'cgroup_storage', 'percpu_cgroup_storage'];
-  if (m.maxEntries === 0 && !zeroIsFine.includes(m.typeName)) notes.push('max_entries 0: its own loader sets it at run time (--max-entries NAME=N)');
-  if (m.pinning.startsWith('unknown(')) notes.push(`pinning ${m.pinning.slice(8, -1)} is no convention bpf-load knows: loading refuses it`);
+  if (m.maxEntries === 0 && !zeroIsFine.includes(m.typeName)) notes.push(`max_entries 0: its own loader sets it at run time (--max-entries ${m.name}=N)`);
+  if (m.pinning.startsWith('unknown(')) notes.push(`pinning ${m.pinning.slice(8, -1)} is no convention bpf-load knows: loading creates it unpinned`);
   if (m.pinning === 'object_ns' && m.iproute2 !== undefined) notes.push(`pinned in iproute2's object namespace: <pin root>/tc/${spec.iproute2ObjectId}/${m.name}`);
   if (m.pinning === 'global_ns' && m.iproute2 !== undefined) notes.push(`pinned in iproute2's global namespace: <pin root>/tc/globals/${m.name}`);
   if (m.iproute2 !== undefined && mapInMap && m.iproute2.innerId !== 0 && m.innerMap === undefined) {

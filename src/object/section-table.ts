@@ -204,7 +204,8 @@ const KERNEL_TYPE_SECTIONS: Readonly<Partial<Record<ProgTypeName, string>>> = {
  */
 export const USER_PROGRAM_TYPES: readonly string[] = Object.freeze([...new Set([
   ...Object.keys(KERNEL_TYPE_SECTIONS),
-  ...SECTION_DEFS.filter((d) => d.match !== 'target' && !d.prefix.endsWith('/')).map((d) => d.prefix),
+  // uprobe/usdt sections are typed kprobe and need a binary and symbol no section name here gives.
+  ...SECTION_DEFS.filter((d) => d.match !== 'target' && !d.prefix.endsWith('/') && d.progType !== 'kprobe').map((d) => d.prefix),
 ])]);
 
 /** The table entry a user-given type stands for (no target, no tail-call slot); undefined for names it does not know. */
