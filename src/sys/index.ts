@@ -32,3 +32,7 @@ export {
   MountFlags, UnmountFlags, mount, unmount, type MountEntry, parseMounts, mountedFsType, parseCpuList,
   possibleCpuCount,
 } from './fs.js';
+export {
+  Nl, NetlinkError, type NetlinkMessage, netlinkRequest, netlinkReader, netlinkMessages, netlinkAttributes, netlinkAttribute,
+  netlinkString, align4,
+} from './netlink.js';
