@@ -24,6 +24,8 @@ Options:
       --trace-pipe       stream trace_pipe lines beside the live maps
       --pin DIR          pin programs and maps under DIR (a bpffs directory) so they outlive this process
       --pin-root DIR     where maps with pinning "by name" live (default: /sys/fs/bpf)
+      --tc-mode MODE     tc programs: auto (default: tcx links where the kernel has them), tcx, or classic
+                         (a clsact qdisc and a cls_bpf filter, as "tc filter add … bpf da")
       --type [SECTION=]TYPE  program type of every section whose name names none, or of one section
                          (repeatable): sched_cls, xdp, socket_filter, lwt_in … or tc, xdp, socket …
       --max-entries NAME=N   create map NAME with N entries (repeatable; for maps declared with 0)
@@ -60,6 +62,7 @@ export interface CliOptions {
   /** --program NAME (undefined: every program). */
   programs: string[] | undefined;
   keepGoing: boolean;
+  tcMode: 'auto' | 'tcx' | 'classic';
   help: boolean;
   version: boolean;
 }
@@ -99,6 +102,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
         'max-entries': { type: 'string', multiple: true, default: [] },
         program: { type: 'string', multiple: true },
         'keep-going': { type: 'boolean', default: false },
+        'tc-mode': { type: 'string', default: 'auto' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'V', default: false },
       },
@@ -133,6 +137,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     maxEntries: maxEntries(v['max-entries']),
     programs: v.program,
     keepGoing: v['keep-going'],
+    tcMode: tcMode(v['tc-mode']),
     help: v.help,
     version: v.version,
   };
@@ -179,4 +184,9 @@ function maxEntries(values: readonly string[]): Record<string, number> {
     out[value.slice(0, eq)] = n;
   }
   return out;
+}
+
+function tcMode(value: string): CliOptions['tcMode'] {
+  if (value !== 'auto' && value !== 'tcx' && value !== 'classic') throw new UsageError(`--tc-mode must be auto, tcx or classic, not "${value}"`);
+  return value;
 }

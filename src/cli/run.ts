@@ -69,7 +69,7 @@ export async function runObject(options: CliOptions): Promise<number> {
   try {
     const attached: AttachResult[] = options.attach
       ? attachAll(object, {
-        iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
+        iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq, tcMode: options.tcMode,
         skip: options.skip, ...(options.cgroup === undefined ? {} : { cgroup: options.cgroup }),
       })
       : [];

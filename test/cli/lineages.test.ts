@@ -20,6 +20,8 @@ describe('bpf-load --type, --max-entries, --program, --keep-going', () => {
     expect(r.stderr).toMatch(/^bpf-load: --type classifer: unknown program type "classifer" \(one of socket_filter, sched_cls, sched_act, xdp, .*, tc, classifier, action, .*, socket, sockops\)\nTry 'bpf-load --help'\.\n$/);
     expect(runCli(['--type', 'tc', '--type', 'xdp', 'c-samples/iproute2_kern.o']).stderr).toContain('--type xdp: the default type is already tc');
     expect(runCli(['--max-entries', 'm=0', 'c-samples/fixups_kern.o']).stderr).toContain('--max-entries m expects a whole number ≥ 1, not "0"');
+    const mode = runCli(['--tc-mode', 'legacy', 'c-samples/iproute2_kern.o']);
+    expect([mode.status, mode.stderr]).toEqual([2, 'bpf-load: --tc-mode must be auto, tcx or classic, not "legacy"\nTry \'bpf-load --help\'.\n']);
   });
 
   it('--dump --type shows the types loading would use, and iproute2 tail calls by map id', () => {
