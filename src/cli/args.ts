@@ -23,7 +23,8 @@ Options:
       --sample-freq HZ   perf_event sampling frequency (default: 99)
       --trace-pipe       stream trace_pipe lines beside the live maps
       --pin DIR          pin programs and maps under DIR (a bpffs directory) so they outlive this process
-      --pin-root DIR     where maps with pinning "by name" live (default: /sys/fs/bpf)
+      --pin-root DIR     where pinned maps live (default: /sys/fs/bpf): by name at DIR/<map>, iproute2's
+                         namespaces at DIR/tc/globals/<map> and DIR/tc/<SHA-1 of FILE>/<map>
       --tc-mode MODE     tc programs: auto (default: tcx links where the kernel has them), tcx, or classic
                          (a clsact qdisc and a cls_bpf filter, as "tc filter add … bpf da")
       --type [SECTION=]TYPE  program type of every section whose name names none, or of one section

@@ -7,7 +7,7 @@ import { progTypeName } from '../../src/base/uapi.js';
 import { loadObject, VerifierError, type LoadedObject } from '../../src/load/index.js';
 import { describeObject } from '../../src/object/describe.js';
 import { parseObject, type BpfObjectSpec, type ProgramTypes } from '../../src/object/index.js';
-import { closeFd, mapCreate, mapInfo, mapLookupElem, objPin, progGetFdById, progInfo } from '../../src/sys/index.js';
+import { closeFd, mapCreate, mapInfo, mapLookupElem, objGet, objPin, progGetFdById, progInfo } from '../../src/sys/index.js';
 import { eventually, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
 import { programExists } from '../helpers/leftovers.js';
 import { expectedTag } from '../helpers/tags.js';
@@ -316,6 +316,54 @@ describe('inspection never refuses for load-time policy', () => {
         'x.o: map outer: a map-in-map needs an inner map to take its shape from: its inner_id 3 is the id of no map in the object');
     } finally {
       pins.cleanup();
+    }
+  });
+});
+
+describe('tc (iproute2 on libbpf) as the oracle for what it can load', () => {
+  /** Runs a system tool (ip, tc, mount) with an argument array; its failure fails the test with its stderr. */
+  const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): string => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', env });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  kernelTest('tc_modern_kern.o: tc and bpf-load share the pin tc makes (tc/globals), and the kernel gives both the same tag', () => {
+    // A private bpffs (TC_BPF_MNT) and a veth pair of our own: nothing shared is touched.
+    const mnt = mkdtempSync(join('/tmp', `bpf-load-tc-oracle-${process.pid}-`));
+    const dev = `bl9o-${process.pid % 100000}`;
+    run('mount', ['-t', 'bpf', 'bpf', mnt]);
+    try {
+      run('ip', ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]);
+      try {
+        run('tc', ['qdisc', 'add', 'dev', dev, 'clsact']);
+        run('tc', ['filter', 'add', 'dev', dev, 'ingress', 'bpf', 'da', 'obj', join(SAMPLES_DIR, 'tc_modern_kern.o'), 'sec', 'ingress'], { ...process.env, TC_BPF_MNT: mnt });
+        const shown = run('tc', ['filter', 'show', 'dev', dev, 'ingress']);
+        const theirTag = /name count_packets tag ([0-9a-f]{16})/.exec(shown)?.[1];
+        expect(theirTag, shown).toBeDefined();
+        const pin = join(mnt, 'tc', 'globals', 'packets');
+        expect(existsSync(pin), 'tc pins BTF maps by name under <bpffs>/tc/globals').toBe(true);
+        const pinnedFd = objGet(pin);
+        let pinnedId: number;
+        try {
+          pinnedId = mapInfo(pinnedFd).id;
+        } finally {
+          closeFd(pinnedFd);
+        }
+        const o = loadObject(spec('tc_modern_kern.o', { default: 'sched_cls' }), { pinRoot: join(mnt, 'tc', 'globals') });
+        try {
+          expect(o.map('packets').id, 'bpf-load reuses the map tc pinned').toBe(pinnedId);
+          expect(o.program('count_packets').tag).toBe(theirTag);
+          expect(progTypeName(progInfo(o.program('count_packets').fd).type)).toBe('sched_cls');
+        } finally {
+          o.close();
+        }
+      } finally {
+        run('ip', ['link', 'del', dev]);
+      }
+    } finally {
+      run('umount', [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
     }
   });
 });

@@ -19,7 +19,8 @@ const spec = (name: string): BpfObjectSpec => parseObject(readFileSync(join(SAMP
  */
 const loadable = () => readdirSync(SAMPLES_DIR).filter((f) => f.endsWith('.o') && !f.includes('.eb.') && !f.startsWith('bad_verifier') && !f.startsWith('btf_targets') &&
   // These need the user's help (--type, --max-entries) or hold a program the verifier must refuse: test/load/lineages.
-  !f.startsWith('iproute2_') && !f.startsWith('fixups_') && !f.startsWith('partial_') && !f.startsWith('loader_policy_'));
+  !f.startsWith('iproute2_') && !f.startsWith('fixups_') && !f.startsWith('partial_') && !f.startsWith('loader_policy_') &&
+  !f.startsWith('tc_modern_'));
 
 /** Runs `fn` with a loaded object and proves nothing leaked: fds back to where they were, programs gone from the kernel. */
 function withLoaded(name: string, fn: (o: LoadedObject) => void, options: Parameters<typeof loadObject>[1] = {}): void {
