@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CliProcess, runCli } from '../helpers/cli.js';
 import { programExists } from '../helpers/leftovers.js';
-import { eventually, isExecutable, kernelTest } from '../helpers/kernel.js';
+import { bpffsTempDir, eventually, isExecutable, kernelTest } from '../helpers/kernel.js';
 
 
 describe('bpf-load --dump', () => {
@@ -108,7 +108,7 @@ describe('bpf-load FILE against the kernel', () => {
   }, 30_000);
 
   kernelTest('--pin DIR pins programs and maps so they outlive the process; removing the pins frees them', () => {
-    const dir = mkdtempSync(join('/sys/fs/bpf', 'bpf-load-pin-'));
+    const dir = bpffsTempDir('bpf-load-pin-');
     try {
       const r = runCli(['c-samples/sockex3_kern.o', '--count', '0', '--no-attach', '--json', '--pin', dir]);
       expect(r.status, r.stderr).toBe(0);
