@@ -161,3 +161,8 @@ export function closeFd(fd: number): void {
   const ret = rawClose(fd);
   if (ret < 0) throw new SysError({ syscall: 'close', errno: -ret, detail: `fd ${fd}` });
 }
+
+/** close(2) during cleanup, when an earlier error is the one to report: a failure here is ignored. */
+export function closeFdQuietly(fd: number): void {
+  rawClose(fd);
+}

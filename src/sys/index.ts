@@ -7,7 +7,7 @@ export { AttrWriter, cString, SYSCALL_NUMBERS, type SyscallTable, syscallNumbers
 export {
   BpfCommand, type BpfCommandName, UpdateFlags, FileFlags, AttachFlags, QueryFlags, LINK_TYPE_NAMES, linkTypeName,
   BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, BPF_ATTR, BPF_PROG_INFO, BPF_MAP_INFO, BPF_LINK_INFO,
-  bpfCall, closeFd,
+  bpfCall, closeFd, closeFdQuietly,
 } from './bpf.js';
 export {
   type MapCreateAttr, encodeMapCreate, mapCreate, mapLookupElem, mapUpdateElem, mapDeleteElem, mapGetNextKey, mapFreeze,
