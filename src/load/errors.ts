@@ -53,3 +53,9 @@ function summaryLine(lines: readonly string[]): string | undefined {
   }
   return undefined;
 }
+
+/** A BpfLoadError from a lower layer, as a LoadError with `where` in front; anything else unchanged. */
+export function withLoadContext(e: unknown, where: ReadonlyArray<string | undefined>): unknown {
+  if (e instanceof BpfLoadError) return new LoadError(withContext(where, e.message), { cause: e });
+  return e;
+}
