@@ -21,8 +21,10 @@ export async function runObject(options: CliOptions): Promise<number> {
   try {
     object = loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
   } catch (e) {
-    if (e instanceof VerifierError && options.verbose > 0) process.stderr.write(`${e.log}\n`);
-    throw e;
+    if (!(e instanceof VerifierError)) throw e;
+    if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
+    err(options.verbose > 0 ? e.message : `${e.message}; -v prints the verifier log`);
+    return EXIT.failure;
   }
 
   const stop = new AbortController();
