@@ -6,7 +6,6 @@ import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { parseCli, USAGE, UsageError } from './args.js';
 import { renderDump } from './dump.js';
-import { runObject } from './run.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -36,6 +35,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump));
       return EXIT_OK;
     }
+    // Imported here so that --dump never loads the loader, the attach kinds or the FFI.
+    const { runObject } = await import('./run.js');
     return await runObject(options);
   } catch (e) {
     if (e instanceof UsageError) {
