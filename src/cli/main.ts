@@ -6,7 +6,6 @@ import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
 import { renderDump } from './dump.js';
-import { runObject } from './run.js';
 
 /** `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. */
 const VERB_HANDLERS: Record<Verb, (options: CliOptions) => Promise<number>> = {
@@ -40,6 +39,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump));
       return EXIT.ok;
     }
+    // Imported here so that --dump never loads the loader, the attach kinds or the FFI.
+    const { runObject } = await import('./run.js');
     return await runObject(options);
   } catch (e) {
     if (e instanceof UsageError) {
