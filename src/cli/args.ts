@@ -5,6 +5,8 @@ export const USAGE = `Usage:
                                  show the maps live until Ctrl-C, then detach everything
   bpf-load --dump [--json] FILE  inspect FILE without root or a kernel: sections, maps, programs, relocations,
                                  disassembly
+  bpf-load gen FILE [--out PATH] [--name NAME] [--embed]
+                                 write a typed TypeScript skeleton of FILE (see bpf-load gen --help)
 
 Options:
       --dump             inspect the object instead of loading it
