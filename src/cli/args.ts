@@ -8,6 +8,7 @@ export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
  * the verb's usage line in --help. A file named like a verb is reached as `./<name>`.
  */
 export const VERBS = {
+  gen: 'FILE [--out PATH] [--name NAME] [--embed]\n                                 write a typed TypeScript skeleton of FILE',
 } as const satisfies Record<string, string>;
 export type Verb = keyof typeof VERBS;
 
@@ -53,6 +54,9 @@ export const FLAGS = {
   pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
   'pin-root': { type: 'string', value: 'DIR', modes: LOAD, help: 'where maps with pinning "by name" live (default: /sys/fs/bpf)' },
   verbose: { type: 'boolean', short: 'v', multiple: true, modes: LOAD, help: 'show verifier logs' },
+  out: { type: 'string', short: 'o', value: 'PATH', modes: ['gen'], help: 'gen: write the module to PATH (default: standard output)' },
+  name: { type: 'string', value: 'NAME', modes: ['gen'], help: "gen: base of the skeleton's class name (default: from FILE's name)" },
+  embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at run time' },
   help: { type: 'boolean', short: 'h', modes: 'all', help: 'show this help' },
   version: { type: 'boolean', short: 'V', modes: 'all', help: 'show the version' },
 } as const satisfies Record<string, FlagSpec>;
@@ -80,6 +84,10 @@ export interface CliOptions {
   pinRoot: string;
   /** -v: 1, -vv: 2. */
   verbose: number;
+  /** gen: where the module goes (undefined: stdout), its class-name base, whether the object is embedded. */
+  out: string | undefined;
+  name: string | undefined;
+  embed: boolean;
   help: boolean;
   version: boolean;
 }
@@ -127,6 +135,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
     pin: text('pin'),
     pinRoot: text('pin-root') ?? '/sys/fs/bpf',
     verbose: (values.verbose as boolean[] | undefined)?.length ?? 0,
+    out: text('out'),
+    name: text('name'),
+    embed: flag('embed'),
     help: flag('help'),
     version: flag('version'),
   };

@@ -6,9 +6,11 @@ import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
 import { renderDump } from './dump.js';
+import { runGen } from './gen.js';
 
 /** `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. */
 const VERB_HANDLERS: Record<Verb, (options: CliOptions) => Promise<number>> = {
+  gen: async (options) => runGen(options),
 };
 
 /** The CLI: argv in, exit status out. Everything real happens in the library. */
