@@ -6,10 +6,16 @@ import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
 import { renderDump } from './dump.js';
+import { linkVerb } from './link.js';
+import { mapVerb } from './map.js';
+import { progVerb } from './prog.js';
 import { runObject } from './run.js';
 
 /** `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. */
 const VERB_HANDLERS: Record<Verb, (options: CliOptions) => Promise<number>> = {
+  prog: progVerb,
+  map: mapVerb,
+  link: linkVerb,
 };
 
 /** The CLI: argv in, exit status out. Everything real happens in the library. */

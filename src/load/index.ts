@@ -6,3 +6,7 @@ export { attachBtfId, runningKernelBtf } from './kernel-btf.js';
 export { ensureBpffs, pinObject, PinError } from './pin.js';
 export { VariableHandle, VariableError } from './variables.js';
 export { applyCoreRelocations, CoreError, type CoreResult } from './core.js';
+export {
+  listPrograms, listMaps, listLinks, dumpProgram, disassembleXlated, helperCallName, openMap, InspectError,
+  type KernelProgram, type KernelLink, type KernelObjectRef, type ProgramDump, type XlatedInsn, type XlatedContext,
+} from './inspect.js';

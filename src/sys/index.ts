@@ -19,6 +19,7 @@ export {
   type LinkCreateAttr, linkCreate, linkDetach,
   type BtfLoadAttr, btfLoad,
 } from './bpf.js';
+export { type ProgInstructions, progInstructions, btfGetFdById, btfRawData } from './inspect.js';
 export {
   PerfType, PerfSwConfig, PerfHwConfig, PerfSample, PerfAttrFlag, PerfOpenFlags, PerfIoctl, PERF_EVENT_ATTR,
   type PerfEventAttr, encodePerfEventAttr, perfEventOpen, perfEventEnable, perfEventDisable, perfEventReset,
