@@ -4,12 +4,15 @@ import { parseArgs } from 'node:util';
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 /**
- * Verbs: `bpf-load <verb> …`, each handled by its own module src/cli/<verb>.ts (dispatched in main.ts). The text is
- * the verb's usage line in --help. A file named like a verb is reached as `./<name>`.
+ * Verbs: `bpf-load <verb> …`, each handled by its own module src/cli/<verb>.ts (dispatched in main.ts), with its
+ * usage and help line for --help. A file named like a verb is reached as `./<name>`.
  */
 export const VERBS = {
-  gen: 'FILE [--out PATH] [--name NAME] [--embed]\n                                 write a typed TypeScript skeleton of FILE',
-} as const satisfies Record<string, string>;
+  prog: ['[list] | dump ID|PINNED', 'programs in the kernel, or one program\'s instructions as the kernel runs them'],
+  map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
+  link: ['[list]', 'BPF links in the kernel: program and attach point'],
+  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE'],
+} as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
 
 /** What a command line asks for: load a FILE (`load`), inspect one (`dump`), or a verb. */
@@ -212,7 +215,9 @@ export function usage(): string {
   const width = Math.max(...Object.entries(FLAGS).map(([name, f]) => flagColumn(name, f).length)) + 2;
   const flags = Object.entries(FLAGS).map(([name, f]: [string, FlagSpec]) =>
     `  ${flagColumn(name, f).padEnd(width)}${f.help.split('\n').join(`\n  ${' '.repeat(width)}`)}`);
-  const verbs = Object.entries(VERBS).map(([verb, line]) => `  bpf-load ${verb} ${line}`);
+  const verbLines = Object.entries(VERBS).map(([verb, [args, help]]) => [`bpf-load ${verb} ${args}`, help] as const);
+  const verbWidth = Math.max(0, ...verbLines.map(([u]) => u.length)) + 2;
+  const verbs = verbLines.map(([u, help]) => `  ${u.padEnd(verbWidth)}${help}`);
   return [
     'Usage:',
     '  bpf-load [options] FILE        load every program and map of FILE, attach each program where its section says,',

@@ -7,9 +7,15 @@ import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
 import { renderDump } from './dump.js';
 import { runGen } from './gen.js';
+import { linkVerb } from './link.js';
+import { mapVerb } from './map.js';
+import { progVerb } from './prog.js';
 
 /** `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. */
 const VERB_HANDLERS: Record<Verb, (options: CliOptions) => Promise<number>> = {
+  prog: progVerb,
+  map: mapVerb,
+  link: linkVerb,
   gen: async (options) => runGen(options),
 };
 

@@ -31,6 +31,7 @@ export interface ObjectDump {
   readonly variables: ReadonlyArray<{ name: string; section: string; offset: number; size: number; type: string | null }>;
   readonly programs: ReadonlyArray<{
     section: string; name: string; type: string; attachType: string | null; attach: string; attachTarget: string;
+    /** In 8-byte slots (a 64-bit immediate load is two), as the listing's indexes and the kernel count them. */
     tailCallSlot: number | null; insnCount: number; insns: InsnDump[];
   }>;
   readonly subprograms: ReadonlyArray<{ section: string; name: string; global: boolean; insnCount: number; insns: InsnDump[] }>;
@@ -62,12 +63,12 @@ export function describeObject(spec: BpfObjectSpec): ObjectDump {
       const insns = disassemble(p);
       return {
         section: p.section, name: p.name, type: p.type, attachType: p.attachType ?? null, attach: p.attach,
-        attachTarget: p.attachTarget, tailCallSlot: p.tailCallSlot ?? null, insnCount: insns.length, insns,
+        attachTarget: p.attachTarget, tailCallSlot: p.tailCallSlot ?? null, insnCount: Math.ceil(p.bytes.byteLength / 8), insns,
       };
     }),
     subprograms: spec.subprograms.map((s) => {
       const insns = disassemble(s);
-      return { section: s.section, name: s.name, global: s.global, insnCount: insns.length, insns };
+      return { section: s.section, name: s.name, global: s.global, insnCount: Math.ceil(s.bytes.byteLength / 8), insns };
     }),
     relocations: spec.relocations.map((r) => ({
       section: r.section, insn: r.insn, program: r.program, symbol: r.symbol, kind: r.kind, target: r.target,
