@@ -5,7 +5,7 @@ import { readUserFile } from '../base/file.js';
 import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { parseCli, USAGE, UsageError } from './args.js';
-import { renderDump } from './dump.js';
+import { writeDump } from './dump.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -31,8 +31,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         if (e.code === 'EPIPE') process.exit(0);
       });
       const spec = parseObject(readUserFile(options.file), { name: options.file });
-      const dump = describeObject(spec);
-      process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump));
+      if (options.json) process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
+      else writeDump(spec, (chunk) => process.stdout.write(chunk));
       return EXIT_OK;
     }
     // Imported here so that --dump never loads the loader, the attach kinds or the FFI.
