@@ -5,7 +5,7 @@ import { readUserFile } from '../base/file.js';
 import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
-import { renderDump } from './dump.js';
+import { writeDump } from './dump.js';
 import { runGen } from './gen.js';
 import { linkVerb } from './link.js';
 import { mapVerb } from './map.js';
@@ -43,8 +43,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         if (e.code === 'EPIPE') process.exit(EXIT.ok);
       });
       const spec = parseObject(readUserFile(options.file), { name: options.file });
-      const dump = describeObject(spec);
-      process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump));
+      if (options.json) process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
+      else writeDump(spec, (chunk) => process.stdout.write(chunk));
       return EXIT.ok;
     }
     // Imported here so that --dump never loads the loader, the attach kinds or the FFI.
