@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { ATTACHABLE_KINDS, isAttachableKind } from '../attach/kinds.js';
 
 export const USAGE = `Usage:
   bpf-load [options] FILE        load every program and map of FILE, attach each program where its section says,
@@ -56,7 +57,6 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const SKIP_KINDS = ['socket', 'xdp', 'tc', 'tracepoint', 'raw_tracepoint', 'tracing', 'lsm', 'kprobe', 'kretprobe', 'perf_event', 'cgroup', 'sockmap'];
 
 export function parseCli(argv: readonly string[]): CliOptions {
   let parsed;
@@ -93,7 +93,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (parsed.positionals.length > 1) throw new UsageError(`expected one object file, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
   const xdpMode = v['xdp-mode'];
   if (xdpMode !== 'skb' && xdpMode !== 'drv' && xdpMode !== 'hw') throw new UsageError(`--xdp-mode must be skb, drv or hw, not "${xdpMode}"`);
-  for (const k of v.skip) if (!SKIP_KINDS.includes(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${SKIP_KINDS.join(', ')})`);
+  for (const k of v.skip) if (!isAttachableKind(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${ATTACHABLE_KINDS.join(', ')})`);
   return {
     file: parsed.positionals[0],
     dump: v.dump,
