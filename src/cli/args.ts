@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { ATTACHABLE_KINDS, isAttachableKind } from '../attach/kinds.js';
 
 /** Exit status, one rule for every mode: see the end of USAGE. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -47,7 +48,7 @@ export const FLAGS = {
   'no-attach': { type: 'boolean', modes: LOAD, help: 'load programs and maps without attaching anything' },
   skip: {
     type: 'string', multiple: true, value: 'KIND', modes: LOAD,
-    help: 'do not attach programs of this kind (repeatable: socket, xdp, tc, tracepoint,\nraw_tracepoint, tracing, lsm, kprobe, kretprobe, perf_event, cgroup, sockmap)',
+    help: `do not attach programs of this kind (repeatable):\n${ATTACHABLE_KINDS.join(', ')}`,
   },
   cgroup: { type: 'string', value: 'PATH', modes: LOAD, help: 'cgroup v2 directory for cgroup programs (default: the cgroup2 mount)' },
   'xdp-mode': { type: 'string', value: 'MODE', modes: LOAD, help: 'skb (default), drv or hw' },
@@ -100,7 +101,6 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const SKIP_KINDS = ['socket', 'xdp', 'tc', 'tracepoint', 'raw_tracepoint', 'tracing', 'lsm', 'kprobe', 'kretprobe', 'perf_event', 'cgroup', 'sockmap'];
 
 export function parseCli(argv: readonly string[]): CliOptions {
   const { values, positionals } = parseFlags(argv);
@@ -117,7 +117,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const xdpMode = text('xdp-mode') ?? 'skb';
   if (xdpMode !== 'skb' && xdpMode !== 'drv' && xdpMode !== 'hw') throw new UsageError(`--xdp-mode must be skb, drv or hw, not "${xdpMode}"`);
   const skip = list('skip');
-  for (const k of skip) if (!SKIP_KINDS.includes(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${SKIP_KINDS.join(', ')})`);
+  for (const k of skip) if (!isAttachableKind(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${ATTACHABLE_KINDS.join(', ')})`);
   const count = text('count');
   return {
     mode,
