@@ -14,7 +14,7 @@ import { attachTracepoint } from './tracepoint.js';
 import { attachTracing } from './tracing.js';
 import { attachXdp } from './xdp.js';
 
-export { AttachError, checkSafeName, type AttachOptions, type Link } from './link.js';
+export { AttachConflictError, AttachError, checkSafeName, type AttachOptions, type Link } from './link.js';
 export { attachSocket } from './socket.js';
 
 type Attacher = (program: LoadedProgram, options: AttachOptions, object: LoadedObject) => Link;

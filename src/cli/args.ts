@@ -52,9 +52,10 @@ export const FLAGS = {
   },
   cgroup: { type: 'string', value: 'PATH', modes: LOAD, help: 'cgroup v2 directory for cgroup programs (default: the cgroup2 mount)' },
   'xdp-mode': { type: 'string', value: 'MODE', modes: LOAD, help: 'skb (default), drv or hw' },
-  force: { type: 'boolean', modes: LOAD, help: 'replace an XDP program already attached to the interface' },
+  force: { type: 'boolean', modes: LOAD, help: 'replace an XDP program someone attached through netlink (not one a BPF link holds)' },
   'sample-freq': { type: 'string', value: 'HZ', modes: LOAD, help: 'perf_event sampling frequency (default: 99)' },
   'trace-pipe': { type: 'boolean', modes: LOAD, help: 'stream trace_pipe lines beside the live maps' },
+  'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
   pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
   'pin-root': { type: 'string', value: 'DIR', modes: LOAD, help: 'where maps with pinning "by name" live (default: /sys/fs/bpf)' },
   verbose: { type: 'boolean', short: 'v', multiple: true, modes: LOAD, help: 'show verifier logs' },
@@ -84,6 +85,7 @@ export interface CliOptions {
   force: boolean;
   sampleFreq: number;
   tracePipe: boolean;
+  allMaps: boolean;
   pin: string | undefined;
   pinRoot: string;
   /** -v: 1, -vv: 2. */
@@ -135,6 +137,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     force: flag('force'),
     sampleFreq: number('--sample-freq', text('sample-freq') ?? '99', { min: 1, integer: true }),
     tracePipe: flag('trace-pipe'),
+    allMaps: flag('all-maps'),
     pin: text('pin'),
     pinRoot: text('pin-root') ?? '/sys/fs/bpf',
     verbose: (values.verbose as boolean[] | undefined)?.length ?? 0,

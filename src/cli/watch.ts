@@ -2,6 +2,7 @@ import { toHex } from '../base/cursor.js';
 import { mapTypeTraits } from '../base/map-types.js';
 import type { Btf, BtfValue } from '../btf/index.js';
 import { decodeUnsigned, type MapHandle } from '../load/index.js';
+import { clockTime } from './table.js';
 
 /**
  * A map entry as the live view shows it: decoded through BTF when the object describes the key or value (structs as
@@ -85,7 +86,7 @@ const TEXT_ENTRIES_PER_MAP = 32;
 
 /** Text form of one round for the terminal. */
 export function renderRound(round: number, maps: readonly MapRound[]): string {
-  const lines = [`--- round ${round} (${new Date().toLocaleTimeString()}) ---`];
+  const lines = [`--- round ${round} (${clockTime(new Date())}) ---`];
   for (const m of maps) {
     if (m.unreadable !== undefined) {
       lines.push(`${m.name}: (not shown: ${m.unreadable})`);
