@@ -12,7 +12,7 @@ export const VERBS = {
   prog: ['[list] | dump ID|PINNED', 'programs in the kernel, or one program\'s instructions as the kernel runs them'],
   map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
   link: ['[list]', 'BPF links in the kernel: program and attach point'],
-  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE'],
+  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
 } as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
 
@@ -61,7 +61,7 @@ export const FLAGS = {
   verbose: { type: 'boolean', short: 'v', multiple: true, modes: LOAD, help: 'show verifier logs' },
   out: { type: 'string', short: 'o', value: 'PATH', modes: ['gen'], help: 'gen: write the module to PATH (default: standard output)' },
   name: { type: 'string', value: 'NAME', modes: ['gen'], help: "gen: base of the skeleton's class name (default: from FILE's name)" },
-  embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at run time' },
+  embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at open()' },
   help: { type: 'boolean', short: 'h', modes: 'all', help: 'show this help' },
   version: { type: 'boolean', short: 'V', modes: 'all', help: 'show the version' },
 } as const satisfies Record<string, FlagSpec>;
@@ -90,7 +90,7 @@ export interface CliOptions {
   pinRoot: string;
   /** -v: 1, -vv: 2. */
   verbose: number;
-  /** gen: where the module goes (undefined: stdout), its class-name base, whether the object is embedded. */
+  /** gen: --out, --name, --embed. */
   out: string | undefined;
   name: string | undefined;
   embed: boolean;

@@ -6,17 +6,16 @@ import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
 import { writeDump } from './dump.js';
-import { runGen } from './gen.js';
-import { linkVerb } from './link.js';
-import { mapVerb } from './map.js';
-import { progVerb } from './prog.js';
 
-/** `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. */
+/**
+ * `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. Imported on
+ * use, so start-up loads only what the command needs.
+ */
 const VERB_HANDLERS: Record<Verb, (options: CliOptions) => Promise<number>> = {
-  prog: progVerb,
-  map: mapVerb,
-  link: linkVerb,
-  gen: async (options) => runGen(options),
+  prog: async (options) => (await import('./prog.js')).progVerb(options),
+  map: async (options) => (await import('./map.js')).mapVerb(options),
+  link: async (options) => (await import('./link.js')).linkVerb(options),
+  gen: async (options) => (await import('./gen.js')).runGen(options),
 };
 
 /** The CLI: argv in, exit status out. Everything real happens in the library. */

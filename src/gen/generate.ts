@@ -106,7 +106,7 @@ class SkeletonWriter {
     const out: string[] = [];
     if (this.declarations.length > 0) out.push(`// ---- Types, from the object's BTF\n\n${this.declarations.join('\n\n')}`);
     if (this.functions.length > 0) out.push(`// ---- Codecs: generated reads and writes of each type, in the object's byte order\n\n${this.functions.join('\n\n')}`);
-    if (this.codecs.length > 0) out.push(this.codecs.join('\n'));
+    if (this.codecs.length > 0) out.push(`// ---- Codecs of keys, values and variables, exported for raw bytes (a pinned map's values, records)\n\n${this.codecs.join('\n')}`);
     out.push(this.objectSource());
     out.push(programs.length === 0 ? 'export type ProgramName = never;' : `/** The object's programs. */\nexport type ProgramName = ${programs.map((p) => JSON.stringify(p)).join(' | ')};\nexport const PROGRAMS: readonly ProgramName[] = [${programs.map((p) => JSON.stringify(p)).join(', ')}];`);
     if (rodata.length > 0) {
@@ -232,7 +232,7 @@ class SkeletonWriter {
     if (name === undefined) {
       name = this.claim(`${camel(codecBaseName(typed ? btf : undefined, typeId, shape, size))}Codec`);
       this.codecNames.set(key, name);
-      this.codecs.push(`const ${name}: Codec<${shape.ts}> = ${body}`);
+      this.codecs.push(`export const ${name}: Codec<${shape.ts}> = ${body}`);
     }
     return { shape, codec: name };
   }
