@@ -75,6 +75,9 @@ export const MapFlags = {
   MMAPABLE: 1 << 10,
 } as const;
 
+/** Bytes in one instruction slot; a ld_imm64 takes two. */
+export const INSN_SLOT_SIZE = 8;
+
 /** src_reg values of a ld_imm64 (BPF_PSEUDO_*): what the 64-bit immediate means. */
 export const PseudoSrc = {
   MAP_FD: 1,
