@@ -200,13 +200,11 @@ class SkeletonWriter {
     const lines: string[] = [];
     lines.push(`/** ${this.objectName} loaded: typed maps and globals; programs by name for attach(). Close it (or \`using\`) to release everything. */`);
     lines.push(`export class ${className} extends Skeleton<ProgramName> {`);
-    lines.push(`  readonly maps: {`);
-    for (const m of maps) lines.push(`${doc(m.comment, '    ')}    readonly ${propertyKey(m.property)}: ${m.ts};`);
-    lines.push(`  };`);
+    if (maps.length === 0) lines.push(`  readonly maps: Record<string, never>;`);
+    else lines.push(`  readonly maps: {`, ...maps.map((m) => `${doc(m.comment, '    ')}    readonly ${propertyKey(m.property)}: ${m.ts};`), `  };`);
     lines.push(`  /** Global variables: \`.bss\` and \`.data\` read and written live, \`.rodata\` read (set it with open({ rodata })). */`);
-    lines.push(`  readonly globals: {`);
-    for (const v of variables) lines.push(`${doc(v.comment, '    ')}    readonly ${propertyKey(v.property)}: ${varType(v)};`);
-    lines.push(`  };`);
+    if (variables.length === 0) lines.push(`  readonly globals: Record<string, never>;`);
+    else lines.push(`  readonly globals: {`, ...variables.map((v) => `${doc(v.comment, '    ')}    readonly ${propertyKey(v.property)}: ${varType(v)};`), `  };`);
     lines.push(``);
     lines.push(`  constructor(object: LoadedObject) {`);
     lines.push(`    super(object);`);
