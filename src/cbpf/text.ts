@@ -4,7 +4,7 @@
  * `{ code, jt, jf, k },`). Every parsed program is checked like the kernel checks it.
  */
 import { ClassicFilterError } from './errors.js';
-import { checkClassicProgram, type SockFilter } from './program.js';
+import { checkClassicProgram, type ClassicParseOptions, type SockFilter } from './program.js';
 
 /** Which form a text is in; `expression` means none of the bytecode forms (a pcap-filter expression, presumably). */
 export type ClassicTextForm = 'decimal' | 'c-array' | 'expression';
@@ -40,11 +40,6 @@ function insnFrom(fields: readonly string[], fail: (cause: string) => never): So
   if (jf === undefined) fail(`jf ${JSON.stringify(fields[2])} is not an 8-bit number`);
   if (k === undefined) fail(`k ${JSON.stringify(fields[3])} is not a 32-bit number`);
   return { code: code!, jt: jt!, jf: jf!, k: k! };
-}
-
-export interface ClassicParseOptions {
-  /** Check the program like the kernel does (default true); off to read programs only tcpdump runs, e.g. protochain's loops. */
-  readonly kernelCheck?: boolean;
 }
 
 function checked(program: SockFilter[], source: string | undefined, options: ClassicParseOptions): SockFilter[] {

@@ -6,3 +6,4 @@ export { attachBtfId, runningKernelBtf } from './kernel-btf.js';
 export { ensureBpffs, pinObject, PinError } from './pin.js';
 export { VariableHandle, VariableError } from './variables.js';
 export { applyCoreRelocations, CoreError, type CoreResult } from './core.js';
+export { loadClassicFilter, KernelClassicMatcher, type ClassicLoadOptions } from './classic.js';
