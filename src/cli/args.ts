@@ -5,6 +5,9 @@ export const USAGE = `Usage:
                                  show the maps live until Ctrl-C, then detach everything
   bpf-load --dump [--json] FILE  inspect FILE without root or a kernel: sections, maps, programs, relocations,
                                  disassembly
+  bpf-load --filter EXPR [--dump | --pcap CAPTURE | -i IFACE]
+                                 a classic (tcpdump) filter: show it, run it over a capture, or attach it to a
+                                 packet socket and print the packets it passes
 
 Options:
       --dump             inspect the object instead of loading it
@@ -24,6 +27,14 @@ Options:
       --pin DIR          pin programs and maps under DIR (a bpffs directory) so they outlive this process
       --pin-root DIR     where maps with pinning "by name" live (default: /sys/fs/bpf)
   -v, --verbose          show verifier logs
+      --filter TEXT      classic filter: a pcap-filter expression (compiled by the system's libpcap), tcpdump -ddd
+                         output, its comma form (iptables/tc bytecode) or tcpdump -dd's C array
+      --filter-file F    the same, read from F (raw struct sock_filter bytes too)
+      --pcap CAPTURE     run the filter over a pcap/pcapng file: one line per matching packet, then a count
+      --ebpf             --dump --filter: also show the eBPF translation
+      --lock             attach the filter with SO_LOCK_FILTER
+      --link-type DLT    link type an expression is compiled for (default: the capture's, else EN10MB)
+      --engine js|kernel --pcap: compiled JavaScript (default) or one BPF_PROG_TEST_RUN per packet
   -h, --help             show this help
   -V, --version          show the version
 
@@ -47,6 +58,14 @@ export interface CliOptions {
   pin: string | undefined;
   pinRoot: string;
   verbose: boolean;
+  /** Classic filter mode (src/cli/filter.ts). */
+  filter: string | undefined;
+  filterFile: string | undefined;
+  pcap: string | undefined;
+  ebpf: boolean;
+  lock: boolean;
+  linkType: string | undefined;
+  engine: 'js' | 'kernel';
   help: boolean;
   version: boolean;
 }
@@ -82,6 +101,13 @@ export function parseCli(argv: readonly string[]): CliOptions {
         pin: { type: 'string' },
         'pin-root': { type: 'string', default: '/sys/fs/bpf' },
         verbose: { type: 'boolean', short: 'v', default: false },
+        filter: { type: 'string' },
+        'filter-file': { type: 'string' },
+        pcap: { type: 'string' },
+        ebpf: { type: 'boolean', default: false },
+        lock: { type: 'boolean', default: false },
+        'link-type': { type: 'string' },
+        engine: { type: 'string', default: 'js' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'V', default: false },
       },
@@ -93,6 +119,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (parsed.positionals.length > 1) throw new UsageError(`expected one object file, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
   const xdpMode = v['xdp-mode'];
   if (xdpMode !== 'skb' && xdpMode !== 'drv' && xdpMode !== 'hw') throw new UsageError(`--xdp-mode must be skb, drv or hw, not "${xdpMode}"`);
+  const engine = v.engine;
+  if (engine !== 'js' && engine !== 'kernel') throw new UsageError(`--engine must be js or kernel, not "${engine}"`);
+  if (v.filter !== undefined && v['filter-file'] !== undefined) throw new UsageError('--filter and --filter-file: give one filter');
+  if (v.pcap !== undefined && v.filter === undefined && v['filter-file'] === undefined) throw new UsageError('--pcap needs --filter or --filter-file');
   for (const k of v.skip) if (!SKIP_KINDS.includes(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${SKIP_KINDS.join(', ')})`);
   return {
     file: parsed.positionals[0],
@@ -112,6 +142,13 @@ export function parseCli(argv: readonly string[]): CliOptions {
     pin: v.pin,
     pinRoot: v['pin-root'],
     verbose: v.verbose,
+    filter: v.filter,
+    filterFile: v['filter-file'],
+    pcap: v.pcap,
+    ebpf: v.ebpf,
+    lock: v.lock,
+    linkType: v['link-type'],
+    engine,
     help: v.help,
     version: v.version,
   };

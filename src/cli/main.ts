@@ -6,6 +6,7 @@ import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { parseCli, USAGE, UsageError } from './args.js';
 import { renderDump } from './dump.js';
+import { runClassicFilter } from './filter.js';
 import { runObject } from './run.js';
 
 export const EXIT_OK = 0;
@@ -24,6 +25,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`bpf-load ${packageVersion()}\n`);
       return EXIT_OK;
     }
+    if (options.filter !== undefined || options.filterFile !== undefined) return await runClassicFilter(options);
     if (options.file === undefined) throw new UsageError('missing the object FILE to load');
     if (options.dump) {
       // `bpf-load --dump x.o | head`: a closed pipe is the reader's choice, not an error. (Run mode handles it itself,
