@@ -76,7 +76,7 @@ export function parseClassicCArray(text: string, source?: string, options: Class
   for (let m = entry.exec(body); m !== null; m = entry.exec(body)) {
     const between = body.slice(last, m.index);
     if (!/^[\s,]*$/.test(between)) {
-      throw new ClassicFilterError(source, program.length, `unexpected text ${JSON.stringify(between.trim().slice(0, 40))} before the entry`);
+      throw new ClassicFilterError(source, program.length, `unexpected text ${JSON.stringify(between.replace(/^[\s,]+|[\s,]+$/g, '').slice(0, 40))} before the entry`);
     }
     const index = program.length;
     program.push(insnFrom(m[1]!.split(',').map((f) => f.trim()).filter((f, i, all) => f !== '' || i < all.length - 1), (cause) => {
@@ -85,6 +85,6 @@ export function parseClassicCArray(text: string, source?: string, options: Class
     last = m.index + m[0].length;
   }
   const rest = body.slice(last);
-  if (!/^[\s,]*$/.test(rest)) throw new ClassicFilterError(source, undefined, `unexpected text ${JSON.stringify(rest.trim().slice(0, 40))} after the last entry`);
+  if (!/^[\s,]*$/.test(rest)) throw new ClassicFilterError(source, undefined, `unexpected text ${JSON.stringify(rest.replace(/^[\s,]+|[\s,]+$/g, '').slice(0, 40))} after the last entry`);
   return checked(program, source, options);
 }
