@@ -22,6 +22,9 @@ export function attachClassicFilter(socketFd: number, program: ClassicProgram, o
   if (options.lock === true) lockSocketFilter(socketFd);
 }
 
+/** ARPHRD_LOOPBACK (linux/if_arp.h): the type /sys/class/net/lo/type reports. */
+const ARPHRD_LOOPBACK = 772;
+
 const REJECT_ALL: ClassicProgram = [{ code: 0x06, jt: 0, jf: 0, k: 0 }];
 
 export interface SocketPacket extends ReceivedPacket {
@@ -57,7 +60,7 @@ export class PacketSocket implements Disposable {
       closeFd(this.fd);
       throw e;
     }
-    this.#loopback = interfaceType(this.iface) === Sock.ARPHRD_LOOPBACK;
+    this.#loopback = interfaceType(this.iface) === ARPHRD_LOOPBACK;
   }
 
   /** The next queued frame, or undefined. On loopback each frame is seen leaving and arriving: like libpcap, only arriving counts. */

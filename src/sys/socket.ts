@@ -32,7 +32,6 @@ export const Sock = {
   PACKET_MULTICAST: 2,
   PACKET_OTHERHOST: 3,
   PACKET_OUTGOING: 4,
-  ARPHRD_LOOPBACK: 772,
 } as const;
 
 /** struct sockaddr_ll / sockaddr_nl offsets (linux/if_packet.h, linux/netlink.h). */
