@@ -240,16 +240,19 @@ rowGroup('(b) whole process', () => {
   addRow('(b) CLI --count 0 --no-attach [vs node -e 0]', `${oursMs.toFixed(1)} ms`, `${bareMs.toFixed(1)} ms`, oursMs / bareMs, undefined);
 });
 
+/** A fixupMap hook giving my_map another type and size. */
+function reshapeMyMap(type, maxEntries) {
+  return (m) => {
+    if (m.name !== 'my_map') return;
+    m.def.type = lib.mapTypeValue(type);
+    m.def.maxEntries = maxEntries;
+  };
+}
+
 /** Loads sockex1_modern_kern.o with my_map reshaped by the fixupMap hook; returns the object and the map handle. */
 function openReshaped(type, maxEntries) {
   const bytes = readFileSync(ARRAY_MAP_OBJECT);
-  const loaded = lib.loadObject(lib.parseObject(bytes, { name: ARRAY_MAP_OBJECT }), {
-    fixupMap: (m) => {
-      if (m.name !== 'my_map') return;
-      m.def.type = lib.mapTypeValue(type);
-      m.def.maxEntries = maxEntries;
-    },
-  });
+  const loaded = lib.loadObject(lib.parseObject(bytes, { name: ARRAY_MAP_OBJECT }), { fixupMap: reshapeMyMap(type, maxEntries) });
   const map = loaded.map('my_map');
   if (map.keySize !== 4 || map.valueSize !== 8) {
     loaded.close();
@@ -443,13 +446,7 @@ const skeletonModule = await importSkeleton().catch((e) => e);
 
 function openSkeleton(type, maxEntries) {
   if (skeletonModule instanceof Error) throw skeletonModule;
-  return skeletonModule.open({
-    fixupMap: (m) => {
-      if (m.name !== 'my_map') return;
-      m.def.type = lib.mapTypeValue(type);
-      m.def.maxEntries = maxEntries;
-    },
-  });
+  return skeletonModule.open({ fixupMap: reshapeMyMap(type, maxEntries) });
 }
 
 // (e1) decoding 1M hash entries: the same column buffers (read once) decoded by the generated codecs and by the
