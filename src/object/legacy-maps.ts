@@ -1,5 +1,6 @@
 import { ByteReader } from '../base/cursor.js';
-import { mapTypeName, mapTypeValue } from '../base/uapi.js';
+import { isMapInMap } from '../base/map-types.js';
+import { mapTypeName } from '../base/uapi.js';
 import { SpecialSection, SymbolBind, SymbolType, type ElfFile, type ElfSection, type ElfSymbol } from '../elf/index.js';
 import { ObjectError } from './errors.js';
 import type { MapSpec } from './spec.js';
@@ -10,8 +11,6 @@ const LAYOUT_BPF_LOAD = 28; // + inner_map_idx, numa_node (samples/bpf/bpf_load.
 const LAYOUT_IPROUTE2 = 36; // + id, pinning, inner_id, inner_idx (iproute2 struct bpf_elf_map)
 const LAYOUT_GOBPF = 280; // + pinning, namespace[256] (gobpf struct bpf_map_def)
 
-const MAP_TYPE_ARRAY_OF_MAPS = mapTypeValue('array_of_maps');
-const MAP_TYPE_HASH_OF_MAPS = mapTypeValue('hash_of_maps');
 
 const PINNING = ['none', 'object_ns', 'global_ns'] as const;
 
@@ -56,7 +55,7 @@ export function readLegacyMaps(elf: ElfFile, firstIndex: number): MapSpec[] {
   }
   // inner_map_idx (and iproute2's inner_id) is resolved once every map has its index.
   return maps.map((m) => {
-    if (m.iproute2 !== undefined && m.iproute2.innerId !== 0 && isMapInMapType(m.type)) {
+    if (m.iproute2 !== undefined && m.iproute2.innerId !== 0 && isMapInMap(m.type)) {
       // An inner_id that names no map is left unresolved: --dump shows it, loading names it.
       const inner = maps.find((x) => x !== m && x.iproute2?.id === m.iproute2!.innerId);
       return inner === undefined ? m : { ...m, innerMapIndex: inner.index, innerMap: inner.name };
@@ -91,7 +90,7 @@ function readDefinition(elf: ElfFile, section: ElfSection, symbol: ElfSymbol, si
   let known = LAYOUT_BASIC;
   if (size === LAYOUT_BPF_LOAD) {
     // bpf_load.c read inner_map_idx only for map-in-map types, where 0 is simply the first map.
-    if (isMapInMapType(type)) innerMapIndex = r.u32(20, 'inner_map_idx');
+    if (isMapInMap(type)) innerMapIndex = r.u32(20, 'inner_map_idx');
     numaNode = r.u32(24, 'numa_node');
     known = LAYOUT_BPF_LOAD;
   } else if (size === LAYOUT_IPROUTE2) {
@@ -122,7 +121,7 @@ function readDefinition(elf: ElfFile, section: ElfSection, symbol: ElfSymbol, si
     keySize: r.u32(4, 'key_size'),
     // The kernel samples declare map-in-maps without a value size: the value is an inner map fd, and bpf_load.c
     // created them with 4 (bpf_create_map_in_map_node takes no value size).
-    valueSize: valueSize === 0 && isMapInMapType(type) ? 4 : valueSize,
+    valueSize: valueSize === 0 && isMapInMap(type) ? 4 : valueSize,
     maxEntries: r.u32(12, 'max_entries'),
     flags: r.u32(16, 'map_flags'),
     numaNode,
@@ -140,6 +139,3 @@ function pinningName(value: number): MapSpec['pinning'] {
   return PINNING[value] ?? `unknown(${value})`;
 }
 
-function isMapInMapType(type: number): boolean {
-  return type === MAP_TYPE_ARRAY_OF_MAPS || type === MAP_TYPE_HASH_OF_MAPS;
-}
