@@ -28,8 +28,8 @@ describe('bpf-load --type, --max-entries, --program, --keep-going', () => {
     const r = runCli(['--dump', '--type', 'sched_cls', '--type', 'egress_mark=tc/egress', 'c-samples/iproute2_kern.o']);
     expect(r.status, r.stderr).toBe(0);
     const programs = r.stdout.slice(r.stdout.indexOf('Programs (3):'), r.stdout.indexOf('Load notes'));
-    expect(programs).toMatch(/ingress +cls_ingress +sched_cls \(--type\) +- +tc +16 +-/);
-    expect(programs).toMatch(/1\/1 +tail_one +sched_cls \(--type\) +- +tc +43 +map id 1 slot 1/);
+    expect(programs).toMatch(/ingress +cls_ingress +sched_cls \(--type\) +- +tc +18 +-/);
+    expect(programs).toMatch(/1\/1 +tail_one +sched_cls \(--type\) +- +tc +47 +map id 1 slot 1/);
     expect(programs).toMatch(/egress_mark +cls_egress +sched_cls \(--type\) +tcx_egress +tc +4 +-/);
     expect(r.stdout).toContain('map inner_counts: stored into outer[1] (iproute2 inner_idx)');
     expect(r.stdout).toContain('program tail_one: goes into jmp_table[1] (iproute2 tail-call section)');
