@@ -6,7 +6,7 @@
 import { readUserFile } from './base/file.js';
 import { attachAll, attachProgram, type AttachAllOptions, type AttachOptions, type AttachResult, type Link } from './attach/index.js';
 import { loadObject, type LoadedObject, type LoadedProgram, type LoadOptions, type MapHandle, type VariableHandle } from './load/index.js';
-import { parseObject, type BpfObjectSpec } from './object/index.js';
+import { parseObject, type BpfObjectSpec, type ProgramTypes } from './object/index.js';
 
 // The public API, by name. Every error class is here so callers can `instanceof` it; internal tables are not.
 export { BpfLoadError } from './base/errors.js';
@@ -20,9 +20,10 @@ export { readElf, ElfError, type ElfFile, type ElfSection, type ElfSymbol, type 
 export { parseBtf, parseBtfExt, Btf, BtfError, type BtfType, type BtfValue } from './btf/index.js';
 export { decodeInsns, encodeInsns, formatInsn, InsnError, type Insn } from './insn/index.js';
 export { parseObject, ObjectError, matchSection, SECTION_DEFS, type ParseOptions } from './object/index.js';
+export { USER_PROGRAM_TYPES, selectPrograms, type ProgramTypes, type ProgramSelection } from './object/index.js';
 export type {
   BpfObjectSpec, SectionSpec, SectionRole, MapSpec, ProgramSpec, SubprogramSpec, FunctionSpec, RelocationSpec,
-  RelocationKind, VariableSpec,
+  RelocationKind, VariableSpec, IpRoute2MapFields,
 } from './object/spec.js';
 export type { AttachKind, SectionDef, SectionMatch } from './object/index.js';
 export { describeObject, type ObjectDump, type InsnDump } from './object/describe.js';
@@ -86,7 +87,13 @@ export class BpfObject implements Disposable {
   }
 }
 
+/** openObject's options: loading's, plus the program types section names do not give (`--type`). */
+export interface OpenOptions extends LoadOptions {
+  programTypes?: ProgramTypes;
+}
+
 /** Reads, parses and loads an object file. */
-export function openObject(path: string, options: LoadOptions = {}): BpfObject {
-  return new BpfObject(loadObject(parseObject(readUserFile(path), { name: path }), options));
+export function openObject(path: string, options: OpenOptions = {}): BpfObject {
+  const { programTypes, ...load } = options;
+  return new BpfObject(loadObject(parseObject(readUserFile(path), { name: path, programTypes }), load));
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { attachProgram } from '../../src/attach/index.js';
+import { openObject } from '../../src/index.js';
 import { progTypeName } from '../../src/base/uapi.js';
 import { loadObject, VerifierError, type LoadedObject } from '../../src/load/index.js';
 import { describeObject } from '../../src/object/describe.js';
@@ -195,6 +196,16 @@ describe('iproute2 objects (iproute2_kern.o)', () => {
       pins.cleanup();
     }
   }, 20_000);
+
+  kernelTest('openObject takes programTypes beside the load options', () => {
+    const o = openObject(join(SAMPLES_DIR, 'iproute2_kern.o'), { programTypes: { default: 'sched_cls' }, programs: ['cls_egress'] });
+    try {
+      expect(o.programs.map((p) => [p.name, p.type])).toEqual([['cls_egress', 'sched_cls']]);
+      expect(o.maps).toEqual([]);
+    } finally {
+      o.close();
+    }
+  });
 
   kernelTest('without a type, the freely named sections are skipped and say how to give one', () => {
     const pins = pinRoot();
