@@ -7,7 +7,7 @@ import { openObject } from '../../src/index.js';
 import { progTypeName } from '../../src/base/uapi.js';
 import { loadObject, VerifierError, type LoadedObject } from '../../src/load/index.js';
 import { describeObject } from '../../src/object/describe.js';
-import { parseObject, type BpfObjectSpec, type ProgramTypes } from '../../src/object/index.js';
+import { parseObject, selectPrograms, type BpfObjectSpec, type ProgramTypes } from '../../src/object/index.js';
 import { closeFd, mapCreate, mapInfo, mapLookupElem, objGet, objPin, progGetFdById, progInfo } from '../../src/sys/index.js';
 import { eventually, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
 import { programExists } from '../helpers/leftovers.js';
@@ -241,6 +241,27 @@ describe('per-program control (partial_kern.o)', () => {
     }
     expect(() => loadObject(spec('partial_kern.o'), { programs: ['nope'] })).toThrow(
       'partial_kern.o: no program named nope (programs: good_a, good_b, rejected)');
+  });
+
+  it('selection follows calls into subprograms and global data to exactly the maps used', () => {
+    const s = spec('globals_kern.o');
+    const pick = (name: string) => [...selectPrograms(s, [name]).maps].sort();
+    expect(pick('count_getpid')).toEqual(['.bss']);
+    expect(pick('keep_prefix')).toEqual(['.data', '.rodata']);
+    // iproute2: a tail-call section brings the prog array it goes into; a map-in-map the maps that fill it.
+    const ip = spec('iproute2_kern.o', { default: 'sched_cls' });
+    expect([...selectPrograms(ip, ['tail_one']).maps].sort()).toEqual(['counts', 'inner_counts', 'jmp_table', 'outer', 'seen']);
+    expect([...selectPrograms(ip, ['1/1']).programs].map((p) => p.name)).toEqual(['tail_one']);
+  });
+
+  kernelTest('programs: a program calling a subprogram loads with it; its data maps only', () => {
+    const o = loadObject(spec('globals_kern.o'), { programs: ['count_getpid'] });
+    try {
+      expect(o.programs.map((p) => p.name)).toEqual(['count_getpid']);
+      expect(o.maps.map((m) => m.name)).toEqual(['.bss']);
+    } finally {
+      o.close();
+    }
   });
 
   kernelTest('onProgramError skip: what the verifier accepts loads, the refusal is reported with the verifier\'s reason', () => {
