@@ -33,11 +33,15 @@ export {
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
 export {
-  attachProgram, attachAll, AttachError, ATTACHABLE_KINDS,
+  attachProgram, attachAll, AttachError, AttachConflictError, ATTACHABLE_KINDS,
   type AttachOptions, type AttachAllOptions, type AttachResult, type Link, type AttachableKind,
 } from './attach/index.js';
 export { NetlinkError } from './attach/xdp.js';
 export { readTracePipe } from './attach/tracefs.js';
+export { InspectError } from './load/index.js';
+export { ClassicFilterError } from './cbpf/index.js';
+export { CaptureError } from './pcap/index.js';
+export { PcapError } from './sys/pcap.js';
 export { generateTypes, generateSkeleton, GenerateError, type GenerateOptions, type GeneratedSkeleton } from './gen/generate.js';
 export {
   Skeleton, TypedMap, PerCpuMap, TypedVariable, SkeletonError, loadSkeletonObject, encodeGlobals, enumValue, checkArray, checkBigInt,
