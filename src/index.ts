@@ -25,6 +25,12 @@ export {
 } from './load/index.js';
 export { attachProgram, attachAll, AttachError, type AttachOptions, type AttachAllOptions, type AttachResult, type Link } from './attach/index.js';
 export { readTracePipe } from './attach/tracefs.js';
+export { generateTypes, generateSkeleton, GenerateError, type GenerateOptions, type GeneratedSkeleton } from './gen/generate.js';
+export {
+  Skeleton, TypedMap, PerCpuMap, TypedVariable, SkeletonError, loadSkeletonObject, encodeGlobals, enumValue, checkArray, checkBigInt,
+  checkInt, checkNumber, getBits, getBitsBig, getBytes, getCString, getInt128, setBits, setBitsBig, setBytes, setCString, setInt128,
+  type Codec, type ReadonlyVariable, type SkeletonSource,
+} from './gen/runtime.js';
 
 /** A loaded object with attach methods. Closing it (or `using` it) detaches every link, then closes every fd. */
 export class BpfObject implements Disposable {

@@ -6,7 +6,7 @@ export interface Link {
   readonly kind: AttachKind;
   /** Program name. */
   readonly program: string;
-  /** Where it is attached, for people: `lo`, `tracepoint syscalls/sys_enter_getpid`, `/sys/fs/cgroup (ingress)` … */
+  /** Where it is attached, for people, without repeating the kind: `lo`, `syscalls/sys_enter_getpid`, `/sys/fs/cgroup (ingress)` … */
   readonly target: string;
   detach(): void;
 }

@@ -1,4 +1,5 @@
 /** BTF wire constants (include/uapi/linux/btf.h) and the shapes the parser produces. */
+import type { BtfError } from './errors.js';
 
 export const BTF_MAGIC = 0xeb9f;
 export const BTF_VERSION = 1;
@@ -202,4 +203,16 @@ export interface BtfExt {
   readonly funcInfoRecSize: number;
   readonly lineInfoRecSize: number;
   readonly coreReloRecSize: number;
+}
+
+/**
+ * The lookups naming and formatting a type need of a parsed BTF. Btf implements it; name.ts and format.ts take this
+ * instead of Btf so that Btf, which calls them, and they do not import each other.
+ */
+export interface BtfTypeLookup {
+  type(id: number): BtfType;
+  resolve(id: number): number;
+  sizeof(id: number): number;
+  typeName(id: number): string;
+  error(where: { offset?: number; typeId?: number }, cause: string): BtfError;
 }

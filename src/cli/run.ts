@@ -4,7 +4,7 @@ import { attachAll, type AttachResult } from '../attach/index.js';
 import { readTracePipe } from '../attach/tracefs.js';
 import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
 import { parseObject } from '../object/index.js';
-import type { CliOptions } from './args.js';
+import { EXIT, type CliOptions } from './args.js';
 import { readRound, renderRound } from './watch.js';
 
 const out = (line: string) => process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
@@ -19,10 +19,12 @@ export async function runObject(options: CliOptions): Promise<number> {
   const spec = parseObject(readUserFile(file), { name: file });
   let object: LoadedObject;
   try {
-    object = loadObject(spec, { logLevel: options.verbose ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
+    object = loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
   } catch (e) {
-    if (e instanceof VerifierError && options.verbose) process.stderr.write(`${e.log}\n`);
-    throw e;
+    if (!(e instanceof VerifierError)) throw e;
+    if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
+    err(options.verbose > 0 ? e.message : `${e.message}; -v prints the verifier log`);
+    return EXIT.failure;
   }
 
   const stop = new AbortController();
@@ -69,6 +71,9 @@ export async function runObject(options: CliOptions): Promise<number> {
       : [];
     const pinned = options.pin === undefined ? [] : pinObject(object, options.pin);
     report(object, attached, options, pinned);
+    // The exit status tells scripts what the FAILED rows tell people; the programs that did attach keep running.
+    const failed = attached.filter((a) => a.error !== undefined);
+    for (const a of failed) err(a.error!.message);
 
     const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal) : undefined;
     for (let round = 1; options.count === undefined || round <= options.count; round++) {
@@ -79,14 +84,18 @@ export async function runObject(options: CliOptions): Promise<number> {
       }
       const maps = readRound(object.maps, options.perCpu);
       if (options.json) {
-        out(JSON.stringify({ round, maps: Object.fromEntries(maps.map((m) => [m.name, m.unreadable === undefined ? m.entries : { unreadable: m.unreadable }])) }));
+        const unreadable = maps.filter((m) => m.unreadable !== undefined);
+        out(JSON.stringify({
+          round, maps: Object.fromEntries(maps.map((m) => [m.name, m.entries])),
+          ...(unreadable.length > 0 ? { unreadable: Object.fromEntries(unreadable.map((m) => [m.name, m.unreadable])) } : {}),
+        }));
       } else {
         out(renderRound(round, maps));
       }
     }
     stop.abort('done');
     await tracing;
-    return 0;
+    return failed.length > 0 ? EXIT.failure : EXIT.ok;
   } finally {
     for (const s of signalNames) process.off(s, onSignal);
     process.off('uncaughtException', onUncaught);
@@ -129,7 +138,7 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
   }
   for (const m of object.maps) out(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
   for (const path of pinned) out(`  pinned    ${path}`);
-  if (options.count !== 0) out('showing non-zero map entries; Ctrl-C to detach and exit');
+  if (options.count === undefined) out('showing non-zero map entries; Ctrl-C to detach and exit');
 }
 
 async function streamTracePipe(json: boolean, signal: AbortSignal): Promise<void> {

@@ -26,26 +26,34 @@ export function readRound(maps: readonly MapHandle[], perCpu: boolean): MapRound
     const unlistable = UNLISTABLE_MAP_TYPES.get(m.type as MapTypeName);
     if (unlistable !== undefined) return { name: m.name, entries: [], unreadable: `${m.type}: ${unlistable}` };
     try {
-      const entries: EntryView[] = [];
-      const btf = btfOf(m);
-      const decode = (id: number | undefined, bytes: Buffer): BtfValue =>
-        btf !== undefined && id !== undefined ? btf.formatValue(id, bytes) : field(bytes);
-      for (const [key, value] of m.readAll()) {
-        if (value.every((b) => b === 0)) continue;
-        const k = decode(m.spec.btfKeyTypeId, key);
-        if (m.perCpu && (btf === undefined || m.spec.btfValueTypeId === undefined)) {
-          entries.push({ key: k, value: cpuValues(m, value, perCpu) });
-        } else if (m.perCpu) {
-          entries.push({ key: k, value: m.perCpuValues(value).map((v) => decode(m.spec.btfValueTypeId, v)) });
-        } else {
-          entries.push({ key: k, value: decode(m.spec.btfValueTypeId, value) });
-        }
-      }
-      return { name: m.name, entries };
+      return { name: m.name, entries: decodeEntries(m, { perCpu, nonZeroOnly: true }) };
     } catch (e) {
       return { name: m.name, entries: [], unreadable: (e as Error).message };
     }
   });
+}
+
+/**
+ * Every entry of a map (batched reads), decoded. Per-CPU values are summed when they are integers, unless `perCpu`
+ * asks for them one per CPU; `nonZeroOnly` leaves out entries whose value is all zeros.
+ */
+export function decodeEntries(m: MapHandle, options: { perCpu: boolean; nonZeroOnly: boolean }): EntryView[] {
+  const entries: EntryView[] = [];
+  const btf = btfOf(m);
+  const decode = (id: number | undefined, bytes: Buffer): BtfValue =>
+    btf !== undefined && id !== undefined ? btf.formatValue(id, bytes) : field(bytes);
+  for (const [key, value] of m.readAll()) {
+    if (options.nonZeroOnly && value.every((b) => b === 0)) continue;
+    const k = decode(m.spec.btfKeyTypeId, key);
+    if (m.perCpu && (btf === undefined || m.spec.btfValueTypeId === undefined)) {
+      entries.push({ key: k, value: cpuValues(m, value, options.perCpu) });
+    } else if (m.perCpu) {
+      entries.push({ key: k, value: m.perCpuValues(value).map((v) => decode(m.spec.btfValueTypeId, v)) });
+    } else {
+      entries.push({ key: k, value: decode(m.spec.btfValueTypeId, value) });
+    }
+  }
+  return entries;
 }
 
 /** The object's BTF when this map has BTF types (the live view decodes through it). */

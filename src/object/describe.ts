@@ -1,7 +1,7 @@
 import { toHex } from '../base/cursor.js';
 import { mapTypeName } from '../base/uapi.js';
 import { SectionType } from '../elf/index.js';
-import { countInsns, decodeInsns, formatInsn, type Insn, insnSlots } from '../insn/index.js';
+import { decodeInsns, formatInsn, type Insn, insnSlots } from '../insn/index.js';
 import type { BpfObjectSpec, ProgramSpec, RelocationSpec, SectionRole, SubprogramSpec } from './spec.js';
 
 /** One instruction as --dump shows it. `text` is exactly llvm-objdump's; `annotation` is what we add. */
@@ -31,6 +31,7 @@ export interface ObjectDump {
   readonly variables: ReadonlyArray<{ name: string; section: string; offset: number; size: number; type: string | null }>;
   readonly programs: ReadonlyArray<{
     section: string; name: string; type: string; attachType: string | null; attach: string; attachTarget: string;
+    /** In 8-byte slots (a 64-bit immediate load is two), as the listing's indexes and the kernel count them. */
     tailCallSlot: number | null; insnCount: number; insns: InsnDump[];
   }>;
   readonly subprograms: ReadonlyArray<{ section: string; name: string; global: boolean; insnCount: number; insns: InsnDump[] }>;
@@ -41,7 +42,7 @@ const SECTION_TYPE_NAMES = new Map<number, string>(Object.entries(SectionType).m
 
 export interface DescribeOptions {
   /**
-   * false: every `insns` is left empty (insnCount still counts them), for callers that disassemble one function at a
+   * false: every `insns` is left empty (insnCount still says how many slots), for callers that disassemble one function at a
    * time instead of holding the whole object's disassembly (the streamed text --dump).
    */
   readonly disassembly?: boolean;
@@ -51,7 +52,6 @@ export interface DescribeOptions {
 export function describeObject(spec: BpfObjectSpec, options: DescribeOptions = {}): ObjectDump {
   const withInsns = options.disassembly ?? true;
   const insnsOf = (fn: ProgramSpec | SubprogramSpec) => (withInsns ? disassemble(fn) : []);
-  const countOf = (fn: ProgramSpec | SubprogramSpec, insns: InsnDump[]) => (withInsns ? insns.length : countInsns(fn.bytes));
   return {
     file: spec.file ?? null,
     byteOrder: spec.littleEndian ? 'little' : 'big',
@@ -73,12 +73,12 @@ export function describeObject(spec: BpfObjectSpec, options: DescribeOptions = {
       const insns = insnsOf(p);
       return {
         section: p.section, name: p.name, type: p.type, attachType: p.attachType ?? null, attach: p.attach,
-        attachTarget: p.attachTarget, tailCallSlot: p.tailCallSlot ?? null, insnCount: countOf(p, insns), insns,
+        attachTarget: p.attachTarget, tailCallSlot: p.tailCallSlot ?? null, insnCount: Math.ceil(p.bytes.byteLength / 8), insns,
       };
     }),
     subprograms: spec.subprograms.map((s) => {
       const insns = insnsOf(s);
-      return { section: s.section, name: s.name, global: s.global, insnCount: countOf(s, insns), insns };
+      return { section: s.section, name: s.name, global: s.global, insnCount: Math.ceil(s.bytes.byteLength / 8), insns };
     }),
     relocations: spec.relocations.map((r) => ({
       section: r.section, insn: r.insn, program: r.program, symbol: r.symbol, kind: r.kind, target: r.target,
