@@ -284,9 +284,11 @@ function collectRelocations(elf: ElfFile, functions: readonly Function[], maps: 
       if (rel.type === BpfReloc.NONE) continue;
       const insn = rel.offset / INSN_SIZE;
       const symbol = elf.symbols[rel.symbol]!;
-      const where = { file: elf.file, section: target.name, insn, symbol: symbolName(elf, symbol) };
+      const name = symbolName(elf, symbol);
+      // Built only for an error: a large object has tens of thousands of relocations.
+      const where = () => ({ file: elf.file, section: target.name, insn, symbol: name });
       if (rel.offset % INSN_SIZE !== 0 || rel.offset + INSN_SIZE > target.size) {
-        throw new ObjectError(where, `relocation offset 0x${rel.offset.toString(16)} is not at an instruction`);
+        throw new ObjectError(where(), `relocation offset 0x${rel.offset.toString(16)} is not at an instruction`);
       }
       const opcode = view.getUint8(rel.offset);
       const regs = view.getUint8(rel.offset + 1);
@@ -298,10 +300,10 @@ function collectRelocations(elf: ElfFile, functions: readonly Function[], maps: 
 
       const resolved = resolveTarget(elf, symbol, opcode, src, imm, maps, functions, where);
       if (opcode === OP_LD_IMM64 && rel.offset + 2 * INSN_SIZE > target.size) {
-        throw new ObjectError(where, 'ld_imm64 instruction is cut off by the end of the section');
+        throw new ObjectError(where(), 'ld_imm64 instruction is cut off by the end of the section');
       }
       const spec: RelocationSpec = Object.freeze({
-        section: target.name, sectionIndex: target.index, insn, program: fn?.name ?? '', symbol: symbolName(elf, symbol),
+        section: target.name, sectionIndex: target.index, insn, program: fn?.name ?? '', symbol: name,
         kind: resolved.kind, target: resolved.target, targetOffset: resolved.offset, relocType: rel.type,
         weak: symbol.bind === SymbolBind.WEAK,
       });
@@ -318,10 +320,12 @@ function symbolName(elf: ElfFile, symbol: ElfSymbol): string {
 
 function resolveTarget(
   elf: ElfFile, symbol: ElfSymbol, opcode: number, src: number, imm: number, maps: readonly MapSpec[],
-  functions: readonly Function[], where: ConstructorParameters<typeof ObjectError>[0],
+  functions: readonly Function[], where: () => ConstructorParameters<typeof ObjectError>[0] & { insn: number },
 ): { kind: RelocationKind; target: string; offset: number } {
-  const invalid = (what: string) =>
-    new ObjectError(where, `invalid relocation for insn[${where.insn}].code 0x${opcode.toString(16)}: ${what}`);
+  const invalid = (what: string) => {
+    const at = where();
+    return new ObjectError(at, `invalid relocation for insn[${at.insn}].code 0x${opcode.toString(16)}: ${what}`);
+  };
   const isLdImm64 = opcode === OP_LD_IMM64;
   const isSection = symbol.type === SymbolType.SECTION;
 
