@@ -1,7 +1,9 @@
 import { ByteReader } from '../base/cursor.js';
+import { INSN_SLOT_SIZE } from '../base/uapi.js';
 import { BtfError } from './errors.js';
 import type { Btf } from './parse.js';
 import {
+  CORE_RELO_SIZE, FUNC_INFO_SIZE, LINE_INFO_SIZE,
   BTF_MAGIC, BTF_VERSION, CORE_RELO_KINDS,
   type BtfCoreRelo, type BtfExt, type BtfExtHeader, type BtfFuncInfo, type BtfLineInfo,
 } from './types.js';
@@ -15,11 +17,6 @@ export interface ParseBtfExtOptions {
 const EXT_HEADER_MIN = 24;
 /** Header including core_relo_off/len. */
 const EXT_HEADER_CORE = 32;
-const FUNC_INFO_SIZE = 8;
-const LINE_INFO_SIZE = 16;
-const CORE_RELO_SIZE = 16;
-/** Instructions are 8 bytes; .BTF.ext in an object counts offsets in bytes. */
-const INSN_SIZE = 8;
 
 type Fail = (where: { offset?: number; typeId?: number }, cause: string) => BtfError;
 
@@ -51,25 +48,20 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
     coreReloOff: hasCore ? r.u32(24) : 0, coreReloLen: hasCore ? r.u32(28) : 0,
   });
 
-  // Error locations are built only on failure: .BTF.ext of a large object holds ~10^5 records.
-  const str = (offset: number, at: number, what: string, typeId?: number): string => {
+  const str = (offset: number, where: { offset: number; typeId?: number }, what: string): string => {
     if (!btf.hasString(offset)) {
-      const where = typeId === undefined ? { offset: at } : { offset: at, typeId };
       throw fail(where, `${what} offset ${offset} is outside the BTF string table (${btf.header.strLen} bytes)`);
     }
     return btf.string(offset);
   };
-  const typeId = (id: number, at: number, what: string): void => {
+  const typeId = (id: number, where: { offset: number }, what: string): void => {
     if (id >= btf.types.length) {
-      throw fail({ offset: at, typeId: id }, `${what} refers to type [${id}], but the last type is [${btf.types.length - 1}]`);
+      throw fail({ ...where, typeId: id }, `${what} refers to type [${id}], but the last type is [${btf.types.length - 1}]`);
     }
   };
-  // Records are read with the view directly: table() has checked that every record lies inside the section.
-  const view = r.view;
-  const u32 = (o: number): number => view.getUint32(o, littleEndian);
   const insnOff = (o: number): number => {
-    const v = u32(o);
-    if (v % INSN_SIZE !== 0) throw fail({ offset: o }, `insn_off ${v} is not a multiple of ${INSN_SIZE}`);
+    const v = r.u32(o);
+    if (v % INSN_SLOT_SIZE !== 0) throw fail({ offset: o }, `insn_off ${v} is not a multiple of ${INSN_SLOT_SIZE}`);
     return v;
   };
 
@@ -90,7 +82,7 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
     let p = start + 4;
     while (p < end) {
       if (p + 8 > end) throw fail({ offset: p }, `${name} section header (8 bytes) extends past the end of the table`);
-      const secName = str(r.u32(p), p, `${name} section name`);
+      const secName = str(r.u32(p), { offset: p }, `${name} section name`);
       const count = r.u32(p + 4);
       if (count === 0) throw fail({ offset: p }, `${name} for section ${secName}: zero records`);
       if (records.has(secName)) throw fail({ offset: p }, `${name} for section ${secName} appears twice`);
@@ -107,21 +99,21 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
   };
 
   const funcInfo = table<BtfFuncInfo>('func_info', header.funcInfoOff, header.funcInfoLen, 8, FUNC_INFO_SIZE, (o) => {
-    const id = u32(o + 4);
-    typeId(id, o, 'func_info');
+    const id = r.u32(o + 4);
+    typeId(id, { offset: o }, 'func_info');
     const kind = btf.types[id]!.kind;
     if (kind !== 'func') throw fail({ offset: o, typeId: id }, `func_info refers to a ${kind}, not a func`);
     return { insnOff: insnOff(o), typeId: id };
   });
 
   const lineInfo = table<BtfLineInfo>('line_info', header.lineInfoOff, header.lineInfoLen, 16, LINE_INFO_SIZE, (o) => {
-    const fileNameOff = u32(o + 4);
-    const lineOff = u32(o + 8);
-    const lineCol = u32(o + 12);
+    const fileNameOff = r.u32(o + 4);
+    const lineOff = r.u32(o + 8);
+    const lineCol = r.u32(o + 12);
     return {
       insnOff: insnOff(o),
-      fileName: str(fileNameOff, o + 4, 'line_info file name'),
-      line: str(lineOff, o + 8, 'line_info line'),
+      fileName: str(fileNameOff, { offset: o + 4 }, 'line_info file name'),
+      line: str(lineOff, { offset: o + 8 }, 'line_info line'),
       // line_col packs the line number over a 10-bit column (BPF_LINE_INFO_LINE_NUM / _LINE_COL).
       lineNumber: lineCol >>> 10,
       column: lineCol & 0x3ff,
@@ -130,15 +122,15 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
   });
 
   const coreRelos = table<BtfCoreRelo>('core_relo', header.coreReloOff, header.coreReloLen, 24, CORE_RELO_SIZE, (o) => {
-    const id = u32(o + 4);
-    typeId(id, o + 4, 'CO-RE relocation');
-    const accessStrOff = u32(o + 8);
-    const kindValue = u32(o + 12);
+    const id = r.u32(o + 4);
+    typeId(id, { offset: o + 4 }, 'CO-RE relocation');
+    const accessStrOff = r.u32(o + 8);
+    const kindValue = r.u32(o + 12);
     const kind = CORE_RELO_KINDS[kindValue];
     if (kind === undefined) throw fail({ offset: o + 12, typeId: id }, `unknown CO-RE relocation kind ${kindValue}`);
     return {
       insnOff: insnOff(o), typeId: id,
-      access: str(accessStrOff, o + 8, 'CO-RE access string', id),
+      access: str(accessStrOff, { offset: o + 8, typeId: id }, 'CO-RE access string'),
       accessStrOff, kind, kindValue,
     };
   });

@@ -20,6 +20,11 @@ export const BtfIntEncoding = { SIGNED: 1, CHAR: 2, BOOL: 4 } as const;
 export const BTF_LINKAGES = ['static', 'global', 'extern'] as const;
 export type BtfLinkage = (typeof BTF_LINKAGES)[number];
 
+/** Record sizes of .BTF.ext tables as this uapi defines them (objects may use larger records) and as the kernel gets them. */
+export const FUNC_INFO_SIZE = 8;
+export const LINE_INFO_SIZE = 16;
+export const CORE_RELO_SIZE = 16;
+
 /** enum bpf_core_relo_kind, indexed by value. */
 export const CORE_RELO_KINDS = [
   'field_byte_offset', 'field_byte_size', 'field_exists', 'field_signed', 'field_lshift_u64', 'field_rshift_u64',

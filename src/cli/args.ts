@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { ATTACHABLE_KINDS, isAttachableKind } from '../attach/kinds.js';
 
 /** Exit status, one rule for every mode: see the end of USAGE. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -11,7 +12,7 @@ export const VERBS = {
   prog: ['[list] | dump ID|PINNED', 'programs in the kernel, or one program\'s instructions as the kernel runs them'],
   map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
   link: ['[list]', 'BPF links in the kernel: program and attach point'],
-  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE'],
+  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
 } as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
 
@@ -47,19 +48,20 @@ export const FLAGS = {
   'no-attach': { type: 'boolean', modes: LOAD, help: 'load programs and maps without attaching anything' },
   skip: {
     type: 'string', multiple: true, value: 'KIND', modes: LOAD,
-    help: 'do not attach programs of this kind (repeatable: socket, xdp, tc, tracepoint,\nraw_tracepoint, tracing, lsm, kprobe, kretprobe, perf_event, cgroup, sockmap)',
+    help: `do not attach programs of this kind (repeatable):\n${ATTACHABLE_KINDS.join(', ')}`,
   },
   cgroup: { type: 'string', value: 'PATH', modes: LOAD, help: 'cgroup v2 directory for cgroup programs (default: the cgroup2 mount)' },
   'xdp-mode': { type: 'string', value: 'MODE', modes: LOAD, help: 'skb (default), drv or hw' },
-  force: { type: 'boolean', modes: LOAD, help: 'replace an XDP program already attached to the interface' },
+  force: { type: 'boolean', modes: LOAD, help: 'replace an XDP program someone attached through netlink (not one a BPF link holds)' },
   'sample-freq': { type: 'string', value: 'HZ', modes: LOAD, help: 'perf_event sampling frequency (default: 99)' },
   'trace-pipe': { type: 'boolean', modes: LOAD, help: 'stream trace_pipe lines beside the live maps' },
+  'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
   pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
   'pin-root': { type: 'string', value: 'DIR', modes: LOAD, help: 'where maps with pinning "by name" live (default: /sys/fs/bpf)' },
   verbose: { type: 'boolean', short: 'v', multiple: true, modes: LOAD, help: 'show verifier logs' },
   out: { type: 'string', short: 'o', value: 'PATH', modes: ['gen'], help: 'gen: write the module to PATH (default: standard output)' },
   name: { type: 'string', value: 'NAME', modes: ['gen'], help: "gen: base of the skeleton's class name (default: from FILE's name)" },
-  embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at run time' },
+  embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at open()' },
   help: { type: 'boolean', short: 'h', modes: 'all', help: 'show this help' },
   version: { type: 'boolean', short: 'V', modes: 'all', help: 'show the version' },
 } as const satisfies Record<string, FlagSpec>;
@@ -83,11 +85,12 @@ export interface CliOptions {
   force: boolean;
   sampleFreq: number;
   tracePipe: boolean;
+  allMaps: boolean;
   pin: string | undefined;
   pinRoot: string;
   /** -v: 1, -vv: 2. */
   verbose: number;
-  /** gen: where the module goes (undefined: stdout), its class-name base, whether the object is embedded. */
+  /** gen: --out, --name, --embed. */
   out: string | undefined;
   name: string | undefined;
   embed: boolean;
@@ -100,7 +103,6 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const SKIP_KINDS = ['socket', 'xdp', 'tc', 'tracepoint', 'raw_tracepoint', 'tracing', 'lsm', 'kprobe', 'kretprobe', 'perf_event', 'cgroup', 'sockmap'];
 
 export function parseCli(argv: readonly string[]): CliOptions {
   const { values, positionals } = parseFlags(argv);
@@ -117,7 +119,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const xdpMode = text('xdp-mode') ?? 'skb';
   if (xdpMode !== 'skb' && xdpMode !== 'drv' && xdpMode !== 'hw') throw new UsageError(`--xdp-mode must be skb, drv or hw, not "${xdpMode}"`);
   const skip = list('skip');
-  for (const k of skip) if (!SKIP_KINDS.includes(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${SKIP_KINDS.join(', ')})`);
+  for (const k of skip) if (!isAttachableKind(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${ATTACHABLE_KINDS.join(', ')})`);
   const count = text('count');
   return {
     mode,
@@ -135,6 +137,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     force: flag('force'),
     sampleFreq: number('--sample-freq', text('sample-freq') ?? '99', { min: 1, integer: true }),
     tracePipe: flag('trace-pipe'),
+    allMaps: flag('all-maps'),
     pin: text('pin'),
     pinRoot: text('pin-root') ?? '/sys/fs/bpf',
     verbose: (values.verbose as boolean[] | undefined)?.length ?? 0,

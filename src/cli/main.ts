@@ -7,8 +7,10 @@ import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
 import { writeDump } from './dump.js';
 
-/** `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. */
-// Each verb's module is imported when that verb runs: start-up pays only for the mode in use.
+/**
+ * `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. Imported on
+ * use, so start-up loads only what the command needs.
+ */
 const VERB_HANDLERS: Record<Verb, (options: CliOptions) => Promise<number>> = {
   prog: async (options) => (await import('./prog.js')).progVerb(options),
   map: async (options) => (await import('./map.js')).mapVerb(options),

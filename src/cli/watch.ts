@@ -1,7 +1,8 @@
 import { toHex } from '../base/cursor.js';
-import { UNLISTABLE_MAP_TYPES, type MapTypeName } from '../base/uapi.js';
+import { mapTypeTraits } from '../base/map-types.js';
 import type { Btf, BtfValue } from '../btf/index.js';
 import { decodeUnsigned, type MapHandle } from '../load/index.js';
+import { clockTime } from './table.js';
 
 /**
  * A map entry as the live view shows it: decoded through BTF when the object describes the key or value (structs as
@@ -23,7 +24,7 @@ export interface MapRound {
 /** Reads every map once, keeping the entries whose value is not all zeros. */
 export function readRound(maps: readonly MapHandle[], perCpu: boolean): MapRound[] {
   return maps.map((m) => {
-    const unlistable = UNLISTABLE_MAP_TYPES.get(m.type as MapTypeName);
+    const unlistable = mapTypeTraits(m.spec.type).unlistable;
     if (unlistable !== undefined) return { name: m.name, entries: [], unreadable: `${m.type}: ${unlistable}` };
     try {
       return { name: m.name, entries: decodeEntries(m, { perCpu, nonZeroOnly: true }) };
@@ -85,7 +86,7 @@ const TEXT_ENTRIES_PER_MAP = 32;
 
 /** Text form of one round for the terminal. */
 export function renderRound(round: number, maps: readonly MapRound[]): string {
-  const lines = [`--- round ${round} (${new Date().toLocaleTimeString()}) ---`];
+  const lines = [`--- round ${round} (${clockTime(new Date())}) ---`];
   for (const m of maps) {
     if (m.unreadable !== undefined) {
       lines.push(`${m.name}: (not shown: ${m.unreadable})`);

@@ -228,10 +228,9 @@ function readRelocations(
   const out: ElfRelocation[] = [];
   for (let o = 0; o < section.size; o += entsize) {
     const offset = r.u64n(o, 'r_offset');
-    // r_info is ELF64_R_INFO(sym, type): symbol in the high 32 bits, type in the low. Two u32 reads, no BigInt.
-    r.check('r_info', o + 8, 8);
-    const symbol = r.view.getUint32(littleEndian ? o + 12 : o + 8, littleEndian);
-    const type = r.view.getUint32(littleEndian ? o + 8 : o + 12, littleEndian);
+    const info = r.u64(o + 8, 'r_info');
+    const symbol = Number(info >> 32n);
+    const type = Number(info & 0xffffffffn);
     if (symbol >= symbols.length) {
       throw fail({ section, offset: o }, `relocation refers to symbol ${symbol}, but the symbol table has ${symbols.length}`);
     }

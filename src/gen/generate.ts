@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BpfLoadError, withContext } from '../base/errors.js';
-import { PER_CPU_MAP_TYPES, UNLISTABLE_MAP_TYPES, type MapTypeName } from '../base/uapi.js';
+import { mapTypeTraits } from '../base/map-types.js';
 import type { Btf, BtfComposite, BtfEnum, BtfEnum64, BtfInt, BtfKindName, BtfType } from '../btf/index.js';
 import type { BpfObjectSpec, MapSpec, VariableSpec } from '../object/index.js';
 
@@ -106,7 +106,7 @@ class SkeletonWriter {
     const out: string[] = [];
     if (this.declarations.length > 0) out.push(`// ---- Types, from the object's BTF\n\n${this.declarations.join('\n\n')}`);
     if (this.functions.length > 0) out.push(`// ---- Codecs: generated reads and writes of each type, in the object's byte order\n\n${this.functions.join('\n\n')}`);
-    if (this.codecs.length > 0) out.push(this.codecs.join('\n'));
+    if (this.codecs.length > 0) out.push(`// ---- Codecs of keys, values and variables, exported for raw bytes (a pinned map's values, records)\n\n${this.codecs.join('\n')}`);
     out.push(this.objectSource());
     out.push(programs.length === 0 ? 'export type ProgramName = never;' : `/** The object's programs. */\nexport type ProgramName = ${programs.map((p) => JSON.stringify(p)).join(' | ')};\nexport const PROGRAMS: readonly ProgramName[] = [${programs.map((p) => JSON.stringify(p)).join(', ')}];`);
     if (rodata.length > 0) {
@@ -154,15 +154,15 @@ class SkeletonWriter {
   // ---- maps and globals
 
   private mapField(m: MapSpec): { property: string; ts: string; init: string; comment: string } {
-    const typeName = m.typeName as MapTypeName;
+    const traits = mapTypeTraits(m.typeName);
     const describe = `${m.typeName}, ${this.cTypeName(m.btfKeyTypeId, m.keySize)} → ${this.cTypeName(m.btfValueTypeId, m.valueSize)}, ${m.maxEntries} entries`;
-    const unlistable = UNLISTABLE_MAP_TYPES.get(typeName);
+    const unlistable = traits.unlistable;
     if (unlistable !== undefined || m.keySize === 0) {
       return { property: m.name, ts: 'MapHandle', init: `object.map(${JSON.stringify(m.name)})`, comment: `\`${m.name}\`: ${describe}. Not typed: ${unlistable ?? 'it has no keys'}.` };
     }
     const key = this.codecFor(m.btfKeyTypeId, m.keySize, `${m.name}_key`);
     const value = this.codecFor(m.btfValueTypeId, m.valueSize, `${m.name}_value`);
-    const perCpu = PER_CPU_MAP_TYPES.has(typeName);
+    const perCpu = traits.perCpu;
     const cls = perCpu ? 'PerCpuMap' : 'TypedMap';
     return {
       property: m.name,
@@ -200,13 +200,11 @@ class SkeletonWriter {
     const lines: string[] = [];
     lines.push(`/** ${this.objectName} loaded: typed maps and globals; programs by name for attach(). Close it (or \`using\`) to release everything. */`);
     lines.push(`export class ${className} extends Skeleton<ProgramName> {`);
-    lines.push(`  readonly maps: {`);
-    for (const m of maps) lines.push(`${doc(m.comment, '    ')}    readonly ${propertyKey(m.property)}: ${m.ts};`);
-    lines.push(`  };`);
+    if (maps.length === 0) lines.push(`  readonly maps: Record<string, never>;`);
+    else lines.push(`  readonly maps: {`, ...maps.map((m) => `${doc(m.comment, '    ')}    readonly ${propertyKey(m.property)}: ${m.ts};`), `  };`);
     lines.push(`  /** Global variables: \`.bss\` and \`.data\` read and written live, \`.rodata\` read (set it with open({ rodata })). */`);
-    lines.push(`  readonly globals: {`);
-    for (const v of variables) lines.push(`${doc(v.comment, '    ')}    readonly ${propertyKey(v.property)}: ${varType(v)};`);
-    lines.push(`  };`);
+    if (variables.length === 0) lines.push(`  readonly globals: Record<string, never>;`);
+    else lines.push(`  readonly globals: {`, ...variables.map((v) => `${doc(v.comment, '    ')}    readonly ${propertyKey(v.property)}: ${varType(v)};`), `  };`);
     lines.push(``);
     lines.push(`  constructor(object: LoadedObject) {`);
     lines.push(`    super(object);`);
@@ -232,7 +230,7 @@ class SkeletonWriter {
     if (name === undefined) {
       name = this.claim(`${camel(codecBaseName(typed ? btf : undefined, typeId, shape, size))}Codec`);
       this.codecNames.set(key, name);
-      this.codecs.push(`const ${name}: Codec<${shape.ts}> = ${body}`);
+      this.codecs.push(`export const ${name}: Codec<${shape.ts}> = ${body}`);
     }
     return { shape, codec: name };
   }

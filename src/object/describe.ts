@@ -42,7 +42,7 @@ const SECTION_TYPE_NAMES = new Map<number, string>(Object.entries(SectionType).m
 
 export interface DescribeOptions {
   /**
-   * false: every `insns` is left empty (insnCount still says how many slots), for callers that disassemble one function at a
+   * false: every `insns` is left empty (insnCount still counts their slots), for callers that disassemble one function at a
    * time instead of holding the whole object's disassembly (the streamed text --dump).
    */
   readonly disassembly?: boolean;

@@ -13,8 +13,11 @@ const TSC = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
  */
 export class ConsumerDir {
   readonly dir = mkdtempSync(join(tmpdir(), 'bpf-load-gen-'));
+  /** Where compiled JS goes: out/ by default, or beside each .ts (as `tsc` with no outDir does). */
+  readonly outDir: string;
 
-  constructor() {
+  constructor(options: { emitBesideSources?: boolean } = {}) {
+    this.outDir = options.emitBesideSources === true ? '.' : 'out';
     mkdirSync(join(this.dir, 'node_modules'));
     symlinkSync(PROJECT_ROOT, join(this.dir, 'node_modules', 'bpf-load'));
     writeFileSync(join(this.dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
@@ -24,7 +27,7 @@ export class ConsumerDir {
         types: ['node'], typeRoots: [join(PROJECT_ROOT, 'node_modules', '@types')],
         strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, noUnusedLocals: true,
         noUnusedParameters: true, noImplicitReturns: true, verbatimModuleSyntax: true, isolatedModules: true,
-        outDir: 'out', rootDir: '.', declaration: false, skipLibCheck: true,
+        ...(this.outDir === '.' ? {} : { outDir: this.outDir }), rootDir: '.', declaration: false, skipLibCheck: true,
       },
       include: ['*.ts'],
     }, null, 2));
@@ -42,9 +45,14 @@ export class ConsumerDir {
     return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
   }
 
-  /** The compiled module (out/<name>.js), imported. */
+  /** The compiled module (<outDir>/<name>.js), imported. */
   async import<T>(name: string): Promise<T> {
-    return (await import(pathToFileURL(join(this.dir, 'out', name.replace(/\.ts$/, '.js'))).href)) as T;
+    return (await import(pathToFileURL(this.compiled(name)).href)) as T;
+  }
+
+  /** Path of the JS that tsc emitted for `name`. */
+  compiled(name: string): string {
+    return join(this.dir, this.outDir, name.replace(/\.ts$/, '.js'));
   }
 
   remove(): void {
