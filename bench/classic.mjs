@@ -39,3 +39,48 @@ export function writeBenchCapture(writePcap) {
   writeFileSync(path, writePcap(packets));
   return { path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/**
+ * The (e) rows. `tools` are run.mjs's helpers (run, Skip, nowNs, median, addRow, requireRoot); `cli` the built CLI.
+ * Each side runs `runs` times, stdout to /dev/null; the medians of whole-process wall time are compared.
+ */
+export function benchClassicFilter({ run, Skip, nowNs, median, addRow, requireRoot, writePcap, cli, devNull, runs = 3 }) {
+  run('tcpdump', ['--version']);
+  const capture = writeBenchCapture(writePcap);
+  try {
+    const time = (cmd, args) => {
+      const start = nowNs();
+      const r = run(cmd, args, { stdio: ['ignore', devNull, 'pipe'] });
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+      return (nowNs() - start) / 1e6;
+    };
+    // The three must agree on the number of matches before their times mean anything.
+    const ours = run(process.execPath, [cli, '--filter', FILTER, '--pcap', capture.path, '--count', String(CAPTURE_PACKETS)]);
+    const oursMatched = Number(/^(\d+) of (\d+) packets matched/m.exec(ours.stdout)?.[1]);
+    const tcpdumpMatched = run('tcpdump', ['-n', '-r', capture.path, FILTER], { maxBuffer: 1 << 30 }).stdout.split('\n').filter((l) => l !== '').length;
+    if (oursMatched !== tcpdumpMatched) throw new Error(`bpf-load matched ${oursMatched} packets, tcpdump ${tcpdumpMatched}`);
+    const js = [];
+    const binary = [];
+    const text = [];
+    for (let i = 0; i < runs; i++) {
+      js.push(time(process.execPath, [cli, '--filter', FILTER, '--pcap', capture.path]));
+      binary.push(time('tcpdump', ['-r', capture.path, FILTER, '-w', '/dev/null']));
+      text.push(time('tcpdump', ['-n', '-r', capture.path, FILTER]));
+    }
+    const label = `1M-packet capture, ${FILTER}, ${oursMatched} matches`;
+    addRow(`(e) --filter --pcap, ${label}, one line per match [vs tcpdump -r FILE EXPR -w /dev/null]`, `${median(js).toFixed(0)} ms`,
+      `${median(binary).toFixed(0)} ms`, median(js) / median(binary), { max: 1.0, label: '≤ 1.0×' });
+    addRow('(e) the same [vs tcpdump -n -r FILE EXPR, one line per match too]', `${median(js).toFixed(0)} ms`, `${median(text).toFixed(0)} ms`,
+      median(js) / median(text), undefined);
+    try {
+      requireRoot();
+      const kernel = time(process.execPath, [cli, '--filter', FILTER, '--pcap', capture.path, '--engine', 'kernel']);
+      addRow('(e) the same with --engine kernel, one BPF_PROG_TEST_RUN per packet [vs tcpdump -w /dev/null]', `${kernel.toFixed(0)} ms`,
+        `${median(binary).toFixed(0)} ms`, kernel / median(binary), undefined);
+    } catch (e) {
+      if (!(e instanceof Skip)) throw e;
+    }
+  } finally {
+    capture.cleanup();
+  }
+}

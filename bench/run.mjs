@@ -6,6 +6,7 @@
  *   (c) array map lookups (u32 → u64, 1024 entries): MapHandle.get / raw mapLookupElem vs bpf_map_lookup_elem (C)
  *   (d) reading every entry of a 1M-entry hash map: MapHandle.readAllRaw() (batched, column buffers) and readAll()
  *       (an entry per pair of Buffers) vs `bpftool map dump id N` (plain text)
+ *   (e) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE` vs `tcpdump -r` (bench/classic.mjs)
  *
  * Plain ESM on the built library (../dist), so it runs on Node 20 without a TypeScript loader. C harnesses in
  * bench/c are compiled here with `cc … -lbpf` into bench/.build. Anything missing (root, compiler, libbpf, bpftool,
@@ -16,6 +17,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchClassicFilter } from './classic.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const BUILD_DIR = join(ROOT, 'bench', '.build');
@@ -41,9 +43,11 @@ class Skip extends Error {}
 
 let lib;
 let sys;
+let pcap;
 try {
   lib = await import('../dist/index.js');
   sys = await import('../dist/sys/index.js');
+  pcap = await import('../dist/pcap/index.js');
 } catch (e) {
   process.stderr.write(`bench: cannot import the built library from dist/ (${e.message}); run \`npm run build\` first\n`);
   process.exit(1);
@@ -415,6 +419,16 @@ rowGroup('(d) dump 1M-entry hash', () => {
   } finally {
     closeSync(devNull);
     loaded.close();
+  }
+});
+
+// (e) classic filters over a capture (bench/classic.mjs).
+rowGroup('(e) classic filter over a 1M-packet capture', () => {
+  const devNull = openSync('/dev/null', 'w');
+  try {
+    benchClassicFilter({ run, Skip, nowNs, median, addRow, requireRoot, writePcap: pcap.writePcap, cli: CLI, devNull });
+  } finally {
+    closeSync(devNull);
   }
 });
 
