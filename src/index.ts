@@ -25,6 +25,19 @@ export {
 } from './load/index.js';
 export { attachProgram, attachAll, AttachError, type AttachOptions, type AttachAllOptions, type AttachResult, type Link } from './attach/index.js';
 export { readTracePipe } from './attach/tracefs.js';
+// Classic BPF (tcpdump filters): model, checks, tcpdump syntax, eBPF translation; captures; sockets; the kernel's verdicts.
+export {
+  type SockFilter, type ClassicProgram, type ClassicParseOptions, ClassicFilterError, checkClassicProgram, decodeClassicProgram,
+  encodeClassicProgram, formatClassicProgram, formatClassicInsn, formatClassicC, formatClassicDecimal, formatClassicBytecode,
+  classicTextForm, parseClassicDecimal, parseClassicCArray, classicToEbpf, compileClassicToJs, type ClassicMatcher,
+} from './cbpf/index.js';
+export {
+  CaptureError, type CapturedPacket, CaptureCursor, type CaptureSource, readCapture, readCaptureHeader, writePcap,
+  summarizePacket, type PacketSummary,
+} from './pcap/index.js';
+export { pcapCompile, PcapError, LinkType, type PcapCompileOptions } from './sys/index.js';
+export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './attach/index.js';
+export { KernelClassicMatcher, loadClassicFilter, type ClassicLoadOptions } from './load/index.js';
 
 /** A loaded object with attach methods. Closing it (or `using` it) detaches every link, then closes every fd. */
 export class BpfObject implements Disposable {
