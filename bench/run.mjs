@@ -14,6 +14,9 @@
  *       committed) vs `llvm-objdump-19 -d`: wall time and peak RSS, whole process
  *   (g) loading that object (96 programs), whole process: `--count 0 --no-attach` vs `bpftool prog loadall`
  *   (h) global variables: obj.variable(name).get() / .set(), per operation
+ *   (d) reading every entry of a 1M-entry hash map: MapHandle.readAllRaw() (batched, column buffers) and readAll()
+ *       (an entry per pair of Buffers) vs `bpftool map dump id N` (plain text)
+ *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE` vs `tcpdump -r` (bench/classic.mjs)
  *
  * Plain ESM on the built library (../dist), so it runs on Node 20 without a TypeScript loader. C harnesses in
  * bench/c are compiled here with `cc … -lbpf` into bench/.build. Anything missing (root, compiler, libbpf, bpftool,
@@ -24,6 +27,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { cpus, release } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { benchClassicFilter } from './classic.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const BUILD_DIR = join(ROOT, 'bench', '.build');
@@ -64,9 +68,11 @@ class Skip extends Error {}
 
 let lib;
 let sys;
+let pcap;
 try {
   lib = await import('../dist/index.js');
   sys = await import('../dist/sys/index.js');
+  pcap = await import('../dist/pcap/index.js');
 } catch (e) {
   process.stderr.write(`bench: cannot import the built library from dist/ (${e.message}); run \`npm run build\` first\n`);
   process.exit(1);
@@ -715,6 +721,16 @@ rowGroup('(e) skeleton lookups', () => {
       { kind: 'ratio', max: 1.1, label: '≤ 1.10×' });
   } finally {
     skel.close();
+  }
+});
+
+// (i) classic filters over a capture (bench/classic.mjs).
+rowGroup('(i) classic filter over a 1M-packet capture', () => {
+  const devNull = openSync('/dev/null', 'w');
+  try {
+    benchClassicFilter({ run, Skip, nowNs, median, addRow, msFigure, requireRoot, writePcap: pcap.writePcap, cli: CLI, devNull });
+  } finally {
+    closeSync(devNull);
   }
 });
 

@@ -39,9 +39,6 @@ export {
 } from './attach/index.js';
 export { NetlinkError } from './attach/xdp.js';
 export { readTracePipe } from './attach/tracefs.js';
-export { ClassicFilterError } from './cbpf/index.js';
-export { CaptureError } from './pcap/index.js';
-export { PcapError } from './sys/pcap.js';
 export { generateTypes, generateSkeleton, GenerateError, type GenerateOptions, type GeneratedSkeleton } from './gen/generate.js';
 export {
   Skeleton, TypedMap, PerCpuMap, TypedVariable, SkeletonError, loadSkeletonObject, encodeGlobals, enumValue, checkArray, checkBigInt,
@@ -54,6 +51,19 @@ export {
   type KernelProgram, type KernelLink, type KernelObjectRef, type ProgramDump, type XlatedInsn,
 } from './load/index.js';
 export type { VerifierSource } from './load/errors.js';
+// Classic BPF (tcpdump filters): model, checks, tcpdump syntax, eBPF translation; captures; sockets; the kernel's verdicts.
+export {
+  type SockFilter, type ClassicProgram, type ClassicParseOptions, ClassicFilterError, checkClassicProgram, decodeClassicProgram,
+  encodeClassicProgram, formatClassicProgram, formatClassicInsn, formatClassicC, formatClassicDecimal, formatClassicBytecode,
+  classicTextForm, parseClassicDecimal, parseClassicCArray, classicToEbpf, compileClassicToJs, type ClassicMatcher,
+} from './cbpf/index.js';
+export {
+  CaptureError, type CapturedPacket, CaptureCursor, type CaptureSource, readCapture, readCaptureHeader, writePcap,
+  summarizePacket, type PacketSummary,
+} from './pcap/index.js';
+export { pcapCompile, PcapError, LinkType, type PcapCompileOptions } from './sys/index.js';
+export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './attach/index.js';
+export { KernelClassicMatcher, loadClassicFilter, type ClassicLoadOptions } from './load/index.js';
 
 /** A loaded object with attach methods. Closing it (or `using` it) detaches every link, then closes every fd. */
 export class BpfObject implements Disposable {
