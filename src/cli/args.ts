@@ -6,6 +6,7 @@ export const USAGE = `Usage:
                                  show the maps live until Ctrl-C, then detach everything
   bpf-load --dump [--json] FILE  inspect FILE without root or a kernel: sections, maps, programs, relocations,
                                  disassembly
+  bpf-load detach DIR            undo \`--pin DIR --keep-attached\`: detach and unpin what that run pinned
 
 Options:
       --dump             inspect the object instead of loading it
@@ -24,6 +25,7 @@ Options:
       --trace-pipe       stream trace_pipe lines beside the live maps
       --pin DIR          pin programs and maps under DIR (a bpffs directory) so they outlive this process
       --pin-root DIR     where maps with pinning "by name" live (default: /sys/fs/bpf)
+      --keep-attached    with --pin: also pin the links, then exit leaving everything attached
   -v, --verbose          show verifier logs
   -h, --help             show this help
   -V, --version          show the version
@@ -47,6 +49,7 @@ export interface CliOptions {
   tracePipe: boolean;
   pin: string | undefined;
   pinRoot: string;
+  keepAttached: boolean;
   verbose: boolean;
   help: boolean;
   version: boolean;
@@ -81,6 +84,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
         'trace-pipe': { type: 'boolean', default: false },
         pin: { type: 'string' },
         'pin-root': { type: 'string', default: '/sys/fs/bpf' },
+        'keep-attached': { type: 'boolean', default: false },
         verbose: { type: 'boolean', short: 'v', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'V', default: false },
@@ -93,6 +97,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (parsed.positionals.length > 1) throw new UsageError(`expected one object file, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
   const xdpMode = v['xdp-mode'];
   if (xdpMode !== 'skb' && xdpMode !== 'drv' && xdpMode !== 'hw') throw new UsageError(`--xdp-mode must be skb, drv or hw, not "${xdpMode}"`);
+  if (v['keep-attached'] && v.pin === undefined) throw new UsageError('--keep-attached needs --pin DIR: the pins are what keeps the programs attached');
+  if (v['keep-attached'] && v['no-attach']) throw new UsageError('--keep-attached and --no-attach contradict each other');
   for (const k of v.skip) if (!isAttachableKind(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${ATTACHABLE_KINDS.join(', ')})`);
   return {
     file: parsed.positionals[0],
@@ -111,6 +117,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     tracePipe: v['trace-pipe'],
     pin: v.pin,
     pinRoot: v['pin-root'],
+    keepAttached: v['keep-attached'],
     verbose: v.verbose,
     help: v.help,
     version: v.version,

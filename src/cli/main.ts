@@ -6,6 +6,7 @@ import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { parseCli, USAGE, UsageError } from './args.js';
 import { renderDump } from './dump.js';
+import { runDetach } from './detach.js';
 import { runObject } from './run.js';
 
 export const EXIT_OK = 0;
@@ -15,6 +16,8 @@ export const EXIT_USAGE = 2;
 /** The CLI: argv in, exit status out. Everything real happens in the library. */
 export async function main(argv: readonly string[]): Promise<number> {
   try {
+    // Verbs: `bpf-load detach DIR`. An object file named like a verb is reached as ./detach.
+    if (argv[0] === 'detach') return runDetach(argv.slice(1));
     const options = parseCli(argv);
     if (options.help) {
       process.stdout.write(`${USAGE}\n`);

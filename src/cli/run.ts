@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readUserFile } from '../base/file.js';
-import { attachAll, type AttachResult } from '../attach/index.js';
+import type { AttachResult } from '../attach/index.js';
+import { BpfObject } from '../attach/object.js';
 import { readTracePipe } from '../attach/tracefs.js';
-import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
+import { loadObject, VerifierError, type LoadedObject } from '../load/index.js';
 import { parseObject } from '../object/index.js';
 import type { CliOptions } from './args.js';
 import { readRound, renderRound } from './watch.js';
@@ -17,9 +18,9 @@ const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
 export async function runObject(options: CliOptions): Promise<number> {
   const file = options.file!;
   const spec = parseObject(readUserFile(file), { name: file });
-  let object: LoadedObject;
+  let object: BpfObject;
   try {
-    object = loadObject(spec, { logLevel: options.verbose ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
+    object = new BpfObject(loadObject(spec, { logLevel: options.verbose ? 2 : 1, onWarning: err, pinRoot: options.pinRoot }));
   } catch (e) {
     if (e instanceof VerifierError && options.verbose) process.stderr.write(`${e.log}\n`);
     throw e;
@@ -62,13 +63,23 @@ export async function runObject(options: CliOptions): Promise<number> {
 
   try {
     const attached: AttachResult[] = options.attach
-      ? attachAll(object, {
+      ? object.attachAll({
         iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
         skip: options.skip, ...(options.cgroup === undefined ? {} : { cgroup: options.cgroup }),
       })
       : [];
-    const pinned = options.pin === undefined ? [] : pinObject(object, options.pin);
-    report(object, attached, options, pinned);
+    if (options.keepAttached) {
+      // Everything stays or nothing does: a failed attachment undoes the whole run (close() below detaches).
+      const failed = attached.find((a) => a.error !== undefined);
+      if (failed?.error !== undefined) throw failed.error;
+    }
+    const pinned = options.pin === undefined ? undefined : object.pin(options.pin, { links: options.keepAttached });
+    report(object.loaded, attached, options, pinned === undefined ? [] : [...pinned.programs, ...pinned.maps, ...pinned.links]);
+    if (options.keepAttached) {
+      // close() in finally releases the pinned links (they stay attached) and closes our fds.
+      if (!options.json) out(`left attached; to undo: bpf-load detach ${options.pin}`);
+      return 0;
+    }
 
     const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal) : undefined;
     for (let round = 1; options.count === undefined || round <= options.count; round++) {
@@ -129,7 +140,7 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
   }
   for (const m of object.maps) out(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
   for (const path of pinned) out(`  pinned    ${path}`);
-  if (options.count !== 0) out('showing non-zero map entries; Ctrl-C to detach and exit');
+  if (options.count !== 0 && !options.keepAttached) out('showing non-zero map entries; Ctrl-C to detach and exit');
 }
 
 async function streamTracePipe(json: boolean, signal: AbortSignal): Promise<void> {

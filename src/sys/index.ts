@@ -18,11 +18,11 @@ export {
   objPin, objGet,
   progGetNextId, mapGetNextId, linkGetNextId, progGetFdById, mapGetFdById, linkGetFdById,
   objGetInfoByFd, type ProgInfo, type MapInfo, type LinkInfo, parseProgInfo, parseMapInfo, parseLinkInfo,
-  progInfo, mapInfo, linkInfo,
+  progInfo, mapInfo, linkInfo, bpfObjectKind,
 } from './bpf-object.js';
 export {
   type ProgAttachAttr, progAttach, progDetach, type ProgQueryResult, progQuery, rawTracepointOpen,
-  type LinkCreateAttr, linkCreate, linkDetach,
+  type LinkCreateAttr, linkCreate, linkDetach, linkUpdate,
 } from './bpf-attach.js';
 export {
   PerfType, PerfSwConfig, PerfHwConfig, PerfSample, PerfAttrFlag, PerfOpenFlags, PerfIoctl, PERF_EVENT_ATTR,
@@ -33,6 +33,7 @@ export {
   Sock, SOCKADDR_LL, SOCKADDR_NL, ifNameToIndex, openRawSocket, setSocketOption, getSocketOption,
   attachSocketFilter, detachSocketFilter, openNetlinkSocket, netlinkSend, netlinkReceive,
 } from './socket.js';
+export { Fd, type OpenFdRecord } from './fd.js';
 export {
   MountFlags, UnmountFlags, mount, unmount, type MountEntry, parseMounts, mountedFsType, parseCpuList,
   possibleCpuCount,
