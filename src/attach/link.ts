@@ -230,7 +230,8 @@ export function openPinnedLink(path: string): BpfLink {
   try {
     raw = objGet(path);
   } catch (e) {
-    if (e instanceof SysError) throw new AttachError(withContext([path], e.message), { cause: e });
+    // The SysError names the path already.
+    if (e instanceof SysError) throw new AttachError(e.message, { cause: e });
     throw e;
   }
   const fd = new Fd(raw, `link pinned at ${path}`);
