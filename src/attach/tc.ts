@@ -1,7 +1,7 @@
 import { attachTypeValue } from '../base/uapi.js';
 import type { LoadedProgram } from '../load/index.js';
-import { closeFd, Errno, ifNameToIndex, linkCreate, SysError } from '../sys/index.js';
-import { AttachError, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
+import { Errno, ifNameToIndex, linkCreate, SysError } from '../sys/index.js';
+import { AttachError, checkSafeName, type AttachOptions, bpfLink, type Link } from './link.js';
 import { attachTcClassic } from './tc-classic.js';
 
 /**
@@ -30,11 +30,5 @@ export function attachTc(program: LoadedProgram, options: AttachOptions): Link {
     if (mode === 'auto' && e instanceof SysError && e.errno === Errno.EINVAL) return attachTcClassic(program, iface, direction);
     throw e;
   }
-  return onceLink({
-    kind: 'tc',
-    program: program.name,
-    target: `${iface} (${direction})`,
-  }, () => {
-    closeFd(linkFd);
-  });
+  return bpfLink({ kind: 'tc', program: program.name, target: `${iface} (${direction})` }, linkFd);
 }

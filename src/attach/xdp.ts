@@ -11,10 +11,10 @@ import { withContext } from '../base/errors.js';
 import { attachTypeValue } from '../base/uapi.js';
 import { listLinks, type LoadedProgram } from '../load/index.js';
 import {
-  closeFd, Errno, ifNameToIndex, linkCreate, linkDetach, netlinkAttribute, netlinkAttributes, NetlinkError, netlinkReader,
+  closeFd, Errno, ifNameToIndex, linkCreate, netlinkAttribute, netlinkAttributes, NetlinkError, netlinkReader,
   netlinkRequest, Nl, progGetFdById, progInfo, SysError,
 } from '../sys/index.js';
-import { AttachConflictError, AttachError, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
+import { AttachConflictError, AttachError, bpfLink, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
 
 export { NetlinkError, netlinkMessages } from '../sys/index.js';
 
@@ -151,18 +151,7 @@ export function attachXdp(program: LoadedProgram, options: AttachOptions): Link 
 const LINK_FALLBACK_ERRNOS: readonly number[] = [Errno.EINVAL, Errno.EOPNOTSUPP, Errno.ENOTSUPP];
 
 function xdpLink(program: LoadedProgram, target: string, linkFd: number): Link {
-  return onceLink({
-    kind: 'xdp',
-    program: program.name,
-    target,
-  }, () => {
-    // LINK_DETACH removes the program even if someone duplicated the fd; close releases the link itself.
-    try {
-      linkDetach(linkFd);
-    } finally {
-      closeFd(linkFd);
-    }
-  });
+  return bpfLink({ kind: 'xdp', program: program.name, target }, linkFd);
 }
 
 function netlinkLink(program: LoadedProgram, target: string, iface: string, ifindex: number, modeFlag: number): Link {
