@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process'; // `ip` creates the test's veth 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect } from 'vitest';
-import { attachProgram } from '../../src/attach/index.js';
+import { attachProgram, type Link } from '../../src/attach/index.js';
 import { classicFilters } from '../../src/attach/tc-classic.js';
 import { loadObject, type LoadedObject } from '../../src/load/index.js';
 import { parseObject } from '../../src/object/index.js';
@@ -37,9 +37,10 @@ describe('classic tc: clsact + cls_bpf in direct-action mode', () => {
   kernelTest('on lo: the filter shows in `tc filter show`, counts our datagrams, and is gone after detach', async () => {
     const before = openFdCount();
     const o = loadClassifier(['cls_ingress']);
+    let link: Link | undefined;
     try {
       const program = o.program('cls_ingress');
-      const link = attachProgram(o, program, { iface: 'lo', tcMode: 'classic' });
+      link = attachProgram(o, program, { iface: 'lo', tcMode: 'classic' });
       expect(link.target).toBe('lo (ingress, classic tc)');
       expect(tc('filter', 'show', 'dev', 'lo', 'ingress')).toMatch(
         new RegExp(`bpf-load:${process.pid}:cls_ingress direct-action .*id ${program.id} name cls_ingress tag ${program.tag}`));
@@ -55,6 +56,7 @@ describe('classic tc: clsact + cls_bpf in direct-action mode', () => {
       // Classic filters are not BPF links: nothing of ours is left in the kernel's link list either.
       expect(linksOfPrograms([program.id])).toEqual([]);
     } finally {
+      link?.detach(); // a failed assertion must not leave our filter on the shared lo
       o.close();
     }
     expect(openFdCount()).toBe(before);

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process'; // sha1sum as an independent ora
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { attachProgram } from '../../src/attach/index.js';
+import { attachProgram, type Link } from '../../src/attach/index.js';
 import { openObject } from '../../src/index.js';
 import { progTypeName } from '../../src/base/uapi.js';
 import { loadObject, VerifierError, type LoadedObject } from '../../src/load/index.js';
@@ -68,10 +68,12 @@ describe('legacy map fixups (fixups_kern.o)', () => {
       expect(fromKernel('array_outer')).toMatchObject({ valueSize: 4, maxEntries: 2 });
       expect(fromKernel('hash_outer')).toMatchObject({ valueSize: 4, maxEntries: 8 });
       const inner = mapCreate({ mapType: 2, keySize: 4, valueSize: 8, maxEntries: 1 });
+      let link: Link | undefined;
       try {
         o.map('array_outer').set(0, u32(inner));
         o.map('hash_outer').set(7, u32(inner));
-        attachProgram(o, o.program('count_getpid'), {});
+        // The caller owns a link made through attachProgram: detached below, before the object closes.
+        link = attachProgram(o, o.program('count_getpid'), {});
         const child = spawnSync(process.execPath, ['-e', ''], { stdio: 'ignore' });
         expect(child.status).toBe(0);
         // The same inner map sits in both outer maps: each getpid() adds 2 to its [0].
@@ -83,6 +85,7 @@ describe('legacy map fixups (fixups_kern.o)', () => {
         expect(value.readBigUInt64LE(0), 'both outer maps reached the inner map').toBeGreaterThanOrEqual(2n);
         expect(o.map('sized_later').get(child.pid!)?.readBigUInt64LE(0)).toBeGreaterThanOrEqual(1n);
       } finally {
+        link?.detach();
         closeFd(inner);
       }
     } finally {
@@ -127,6 +130,7 @@ describe('iproute2 objects (iproute2_kern.o)', () => {
       const o = loadObject(s, { pinRoot: pins.dir });
       let jmpTableId: number;
       let tailId: number;
+      let link: Link | undefined;
       try {
         // Types and tags from the kernel; tags computed here from the file's instructions.
         for (const p of o.programs) {
@@ -153,7 +157,7 @@ describe('iproute2 objects (iproute2_kern.o)', () => {
         jmpTableId = o.map('jmp_table').id;
         tailId = o.program('tail_one').id;
 
-        attachProgram(o, o.program('cls_ingress'), { iface: 'lo' });
+        link = attachProgram(o, o.program('cls_ingress'), { iface: 'lo' });
         const counted = (map: string, key: number) => o.map(map).get(key)!.readBigUInt64LE(0);
         const start = [counted('counts', 0), counted('counts', 1), counted('inner_counts', 0)];
         await udpToSelf(10, 77);
@@ -164,6 +168,7 @@ describe('iproute2 objects (iproute2_kern.o)', () => {
         // 77 bytes of payload + 8 UDP + 20 IP + 14 Ethernet.
         expect(o.map('seen').get(119)!.readBigUInt64LE(0)).toBeGreaterThanOrEqual(10n);
       } finally {
+        link?.detach();
         // The pinned prog array keeps tail_one alive (as with iproute2) until the pin goes.
         expectReleased(o, before, ['tail_one']);
       }
