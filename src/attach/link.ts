@@ -31,6 +31,11 @@ export class AttachError extends BpfLoadError {
   override name = 'AttachError';
 }
 
+/** The target already runs a program that only `force` may replace (XDP on an interface). */
+export class AttachConflictError extends AttachError {
+  override name = 'AttachConflictError';
+}
+
 /**
  * Strings that reach tracefs, netlink or paths come from section names, i.e. from the object file. Only
  * `[A-Za-z0-9_.:/-]` is accepted and `..` path components are refused, so an object cannot inject tracefs commands

@@ -1,15 +1,19 @@
 import { parseArgs } from 'node:util';
+import { ATTACHABLE_KINDS, isAttachableKind } from '../attach/kinds.js';
 
 /** Exit status, one rule for every mode: see the end of USAGE. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 /**
- * Verbs: `bpf-load <verb> …`, each handled by its own module src/cli/<verb>.ts (dispatched in main.ts). The text is
- * the verb's usage line in --help. A file named like a verb is reached as `./<name>`.
+ * Verbs: `bpf-load <verb> …`, each handled by its own module src/cli/<verb>.ts (dispatched in main.ts), with its
+ * usage and help line for --help. A file named like a verb is reached as `./<name>`.
  */
 export const VERBS = {
-  gen: 'FILE [--out PATH] [--name NAME] [--embed]\n                                 write a typed TypeScript skeleton of FILE (maps, globals, programs)',
-} as const satisfies Record<string, string>;
+  prog: ['[list] | dump ID|PINNED', 'programs in the kernel, or one program\'s instructions as the kernel runs them'],
+  map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
+  link: ['[list]', 'BPF links in the kernel: program and attach point'],
+  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
+} as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
 
 /** What a command line asks for: load a FILE (`load`), inspect one (`dump`), or a verb. */
@@ -44,13 +48,14 @@ export const FLAGS = {
   'no-attach': { type: 'boolean', modes: LOAD, help: 'load programs and maps without attaching anything' },
   skip: {
     type: 'string', multiple: true, value: 'KIND', modes: LOAD,
-    help: 'do not attach programs of this kind (repeatable: socket, xdp, tc, tracepoint,\nraw_tracepoint, tracing, lsm, kprobe, kretprobe, perf_event, cgroup, sockmap)',
+    help: `do not attach programs of this kind (repeatable):\n${ATTACHABLE_KINDS.join(', ')}`,
   },
   cgroup: { type: 'string', value: 'PATH', modes: LOAD, help: 'cgroup v2 directory for cgroup programs (default: the cgroup2 mount)' },
   'xdp-mode': { type: 'string', value: 'MODE', modes: LOAD, help: 'skb (default), drv or hw' },
-  force: { type: 'boolean', modes: LOAD, help: 'replace an XDP program already attached to the interface' },
+  force: { type: 'boolean', modes: LOAD, help: 'replace an XDP program someone attached through netlink (not one a BPF link holds)' },
   'sample-freq': { type: 'string', value: 'HZ', modes: LOAD, help: 'perf_event sampling frequency (default: 99)' },
   'trace-pipe': { type: 'boolean', modes: LOAD, help: 'stream trace_pipe lines beside the live maps' },
+  'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
   pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
   'pin-root': { type: 'string', value: 'DIR', modes: LOAD, help: 'where maps with pinning "by name" live (default: /sys/fs/bpf)' },
   verbose: { type: 'boolean', short: 'v', multiple: true, modes: LOAD, help: 'show verifier logs' },
@@ -80,6 +85,7 @@ export interface CliOptions {
   force: boolean;
   sampleFreq: number;
   tracePipe: boolean;
+  allMaps: boolean;
   pin: string | undefined;
   pinRoot: string;
   /** -v: 1, -vv: 2. */
@@ -97,7 +103,6 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const SKIP_KINDS = ['socket', 'xdp', 'tc', 'tracepoint', 'raw_tracepoint', 'tracing', 'lsm', 'kprobe', 'kretprobe', 'perf_event', 'cgroup', 'sockmap'];
 
 export function parseCli(argv: readonly string[]): CliOptions {
   const { values, positionals } = parseFlags(argv);
@@ -114,7 +119,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const xdpMode = text('xdp-mode') ?? 'skb';
   if (xdpMode !== 'skb' && xdpMode !== 'drv' && xdpMode !== 'hw') throw new UsageError(`--xdp-mode must be skb, drv or hw, not "${xdpMode}"`);
   const skip = list('skip');
-  for (const k of skip) if (!SKIP_KINDS.includes(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${SKIP_KINDS.join(', ')})`);
+  for (const k of skip) if (!isAttachableKind(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${ATTACHABLE_KINDS.join(', ')})`);
   const count = text('count');
   return {
     mode,
@@ -132,6 +137,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     force: flag('force'),
     sampleFreq: number('--sample-freq', text('sample-freq') ?? '99', { min: 1, integer: true }),
     tracePipe: flag('trace-pipe'),
+    allMaps: flag('all-maps'),
     pin: text('pin'),
     pinRoot: text('pin-root') ?? '/sys/fs/bpf',
     verbose: (values.verbose as boolean[] | undefined)?.length ?? 0,
@@ -212,7 +218,9 @@ export function usage(): string {
   const width = Math.max(...Object.entries(FLAGS).map(([name, f]) => flagColumn(name, f).length)) + 2;
   const flags = Object.entries(FLAGS).map(([name, f]: [string, FlagSpec]) =>
     `  ${flagColumn(name, f).padEnd(width)}${f.help.split('\n').join(`\n  ${' '.repeat(width)}`)}`);
-  const verbs = Object.entries(VERBS).map(([verb, line]) => `  bpf-load ${verb} ${line}`);
+  const verbLines = Object.entries(VERBS).map(([verb, [args, help]]) => [`bpf-load ${verb} ${args}`, help] as const);
+  const verbWidth = Math.max(0, ...verbLines.map(([u]) => u.length)) + 2;
+  const verbs = verbLines.map(([u, help]) => `  ${u.padEnd(verbWidth)}${help}`);
   return [
     'Usage:',
     '  bpf-load [options] FILE        load every program and map of FILE, attach each program where its section says,',

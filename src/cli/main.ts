@@ -5,10 +5,16 @@ import { readUserFile } from '../base/file.js';
 import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
-import { renderDump } from './dump.js';
+import { writeDump } from './dump.js';
 
-/** `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. */
+/**
+ * `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. Imported on
+ * use, so start-up loads only what the command needs.
+ */
 const VERB_HANDLERS: Record<Verb, (options: CliOptions) => Promise<number>> = {
+  prog: async (options) => (await import('./prog.js')).progVerb(options),
+  map: async (options) => (await import('./map.js')).mapVerb(options),
+  link: async (options) => (await import('./link.js')).linkVerb(options),
   gen: async (options) => (await import('./gen.js')).runGen(options),
 };
 
@@ -36,8 +42,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         if (e.code === 'EPIPE') process.exit(EXIT.ok);
       });
       const spec = parseObject(readUserFile(options.file), { name: options.file });
-      const dump = describeObject(spec);
-      process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump));
+      if (options.json) process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
+      else writeDump(spec, (chunk) => process.stdout.write(chunk));
       return EXIT.ok;
     }
     // Imported here so that --dump never loads the loader, the attach kinds or the FFI.

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readUserFile } from '../base/file.js';
-import { attachAll, type AttachResult } from '../attach/index.js';
-import { readTracePipe } from '../attach/tracefs.js';
+import { AttachConflictError, attachAll, type AttachResult } from '../attach/index.js';
+import { parseTraceLine, readTracePipe } from '../attach/tracefs.js';
 import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
 import { parseObject } from '../object/index.js';
 import { EXIT, type CliOptions } from './args.js';
@@ -73,8 +73,10 @@ export async function runObject(options: CliOptions): Promise<number> {
     report(object, attached, options, pinned);
     // The exit status tells scripts what the FAILED rows tell people; the programs that did attach keep running.
     const failed = attached.filter((a) => a.error !== undefined);
-    for (const a of failed) err(a.error!.message);
+    for (const a of failed) err(failureText(a.error!, options));
 
+    // String literals and constant pools never change: watching them is noise.
+    const watched = options.allMaps ? object.maps : object.maps.filter((m) => !/^\.rodata\.(str|cst)/.test(m.spec.section) || m.spec.source !== 'data');
     const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal) : undefined;
     for (let round = 1; options.count === undefined || round <= options.count; round++) {
       try {
@@ -82,7 +84,7 @@ export async function runObject(options: CliOptions): Promise<number> {
       } catch {
         break; // aborted by a signal
       }
-      const maps = readRound(object.maps, options.perCpu);
+      const maps = readRound(watched, options.perCpu);
       if (options.json) {
         const unreadable = maps.filter((m) => m.unreadable !== undefined);
         out(JSON.stringify({
@@ -117,7 +119,7 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
           name: p.name, section: p.section, type: p.type, id: p.id, tag: p.tag, attached: a?.link !== undefined,
           ...(a?.link === undefined ? {} : { kind: a.link.kind, target: a.link.target }),
           ...(a?.skipped === undefined ? {} : { skipped: a.skipped }),
-          ...(a?.error === undefined ? {} : { error: a.error.message }),
+          ...(a?.error === undefined ? {} : { error: failureText(a.error, options) }),
           ...(options.attach ? {} : { skipped: '--no-attach' }),
         };
       }),
@@ -133,7 +135,7 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
     const what = `${p.name} (${p.section}, ${p.type}, id ${p.id}, tag ${p.tag})`;
     if (!options.attach) out(`  loaded    ${what}: not attached (--no-attach)`);
     else if (a?.link !== undefined) out(`  attached  ${what} → ${a.link.kind} ${a.link.target}`);
-    else if (a?.error !== undefined) out(`  FAILED    ${what}: ${a.error.message}`);
+    else if (a?.error !== undefined) out(`  FAILED    ${what}: ${failureText(a.error, options)}`);
     else out(`  loaded    ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
   }
   for (const m of object.maps) out(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
@@ -141,9 +143,18 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
   if (options.count === undefined) out('showing non-zero map entries; Ctrl-C to detach and exit');
 }
 
+/** An attach failure as the CLI says it: the library's message, plus the flag that would change the outcome. */
+function failureText(error: Error, options: CliOptions): string {
+  return error instanceof AttachConflictError && !options.force ? `${error.message}; --force replaces it` : error.message;
+}
+
 async function streamTracePipe(json: boolean, signal: AbortSignal): Promise<void> {
   try {
-    for await (const line of readTracePipe({ signal })) out(json ? JSON.stringify({ trace: line }) : `trace: ${line}`);
+    for await (const line of readTracePipe({ signal })) {
+      // bpf_trace_printk formats usually end in \n, which trace_pipe follows with its own: an empty line per event.
+      if (line.trim() === '') continue;
+      out(json ? JSON.stringify({ trace: parseTraceLine(line) ?? { message: line } }) : `trace: ${line}`);
+    }
   } catch (e) {
     if (!signal.aborted) err(`trace_pipe: ${(e as Error).message}`);
   }

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BpfLoadError, withContext } from '../base/errors.js';
-import { PER_CPU_MAP_TYPES, UNLISTABLE_MAP_TYPES, type MapTypeName } from '../base/uapi.js';
+import { mapTypeTraits } from '../base/map-types.js';
 import type { Btf, BtfComposite, BtfEnum, BtfEnum64, BtfInt, BtfKindName, BtfType } from '../btf/index.js';
 import type { BpfObjectSpec, MapSpec, VariableSpec } from '../object/index.js';
 
@@ -154,15 +154,15 @@ class SkeletonWriter {
   // ---- maps and globals
 
   private mapField(m: MapSpec): { property: string; ts: string; init: string; comment: string } {
-    const typeName = m.typeName as MapTypeName;
+    const traits = mapTypeTraits(m.typeName);
     const describe = `${m.typeName}, ${this.cTypeName(m.btfKeyTypeId, m.keySize)} → ${this.cTypeName(m.btfValueTypeId, m.valueSize)}, ${m.maxEntries} entries`;
-    const unlistable = UNLISTABLE_MAP_TYPES.get(typeName);
+    const unlistable = traits.unlistable;
     if (unlistable !== undefined || m.keySize === 0) {
       return { property: m.name, ts: 'MapHandle', init: `object.map(${JSON.stringify(m.name)})`, comment: `\`${m.name}\`: ${describe}. Not typed: ${unlistable ?? 'it has no keys'}.` };
     }
     const key = this.codecFor(m.btfKeyTypeId, m.keySize, `${m.name}_key`);
     const value = this.codecFor(m.btfValueTypeId, m.valueSize, `${m.name}_value`);
-    const perCpu = PER_CPU_MAP_TYPES.has(typeName);
+    const perCpu = traits.perCpu;
     const cls = perCpu ? 'PerCpuMap' : 'TypedMap';
     return {
       property: m.name,

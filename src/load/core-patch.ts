@@ -1,7 +1,7 @@
 /** CO-RE patching: writing a resolved relocation into its instruction, or poisoning it. */
 import {
   AluOp, decodeInsns, encodeInsns, InsnClass, insnClass, insnMode, insnOp, insnSize, InsnSize, insnSource, InsnSource,
-  Opcode, sizeBytes, withImm64, type Insn,
+  Opcode, sizeBytes, withImm64, INSN_SLOT_SIZE as SLOT, type Insn,
 } from '../insn/index.js';
 import { problem } from './core-spec.js';
 
@@ -11,7 +11,6 @@ import { problem } from './core-spec.js';
  */
 export const CORE_POISON_HELPER = 0xbad2310;
 
-const SLOT = 8;
 const S16_MAX = 0x7fff;
 
 /** A relocation decided: what the instruction should hold now, or why it must be poisoned. */

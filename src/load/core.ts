@@ -22,11 +22,11 @@ import {
   safeTypeName,
 } from './core-spec.js';
 import type { RelocatedProgram } from './relocate.js';
+import { INSN_SLOT_SIZE as SLOT } from '../insn/index.js';
 
 export { CORE_POISON_HELPER } from './core-patch.js';
 export { essentialName } from './core-spec.js';
 
-const SLOT = 8;
 
 type Fn = ProgramSpec | SubprogramSpec;
 

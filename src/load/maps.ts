@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { withContext } from '../base/errors.js';
+import { isMapInMap, mapTypeTraits } from '../base/map-types.js';
 import { MapFlags, mapTypeValue } from '../base/uapi.js';
 import type { BpfObjectSpec, MapSpec } from '../object/index.js';
 import { closeFdQuietly, mapCreate, mapFreeze, mapInfo, objGet, objPin, possibleCpuCount, SysError } from '../sys/index.js';
@@ -118,11 +119,10 @@ export function createMaps(spec: BpfObjectSpec, options: MapLoadOptions, out: Ma
  * either only documents the records sent through it.
  */
 function kernelDefaults(def: MapFixup['def'], cpus: number): MapFixup['def'] {
-  if (def.type === mapTypeValue('perf_event_array')) {
-    return { ...def, keySize: 4, valueSize: 4, maxEntries: def.maxEntries || cpus };
-  }
-  if (def.type === mapTypeValue('ringbuf') || def.type === mapTypeValue('user_ringbuf')) return { ...def, keySize: 0, valueSize: 0 };
-  return def;
+  const sizes = mapTypeTraits(def.type).kernelSizes;
+  if (sizes === undefined) return def;
+  const maxEntries = def.type === mapTypeValue('perf_event_array') ? def.maxEntries || cpus : def.maxEntries;
+  return { ...def, ...sizes, maxEntries };
 }
 
 /**
@@ -184,10 +184,6 @@ function specWith(f: MapFixup): MapSpec {
   if (d.type === s.type && d.keySize === s.keySize && d.valueSize === s.valueSize && d.maxEntries === s.maxEntries &&
     d.flags === s.flags && d.numaNode === s.numaNode && d.innerMapIndex === s.innerMapIndex) return s;
   return { ...s, type: d.type, keySize: d.keySize, valueSize: d.valueSize, maxEntries: d.maxEntries, flags: d.flags, numaNode: d.numaNode, innerMapIndex: d.innerMapIndex };
-}
-
-function isMapInMap(type: number): boolean {
-  return type === mapTypeValue('array_of_maps') || type === mapTypeValue('hash_of_maps');
 }
 
 /** Global data maps start with the section's bytes; .rodata is then frozen so the verifier can trust it. */

@@ -1,7 +1,7 @@
 /** Program load: relocation, CO-RE, BPF_PROG_LOAD, and the verifier log fetched only on failure. */
 import { withContext } from '../base/errors.js';
 import { attachTypeValue, progTypeValue } from '../base/uapi.js';
-import type { Btf } from '../btf/index.js';
+import { FUNC_INFO_SIZE, LINE_INFO_SIZE, type Btf } from '../btf/index.js';
 import type { BpfObjectSpec, ProgramSpec } from '../object/index.js';
 import { Errno, progInfo, progLoad, SysError, type ProgInfo } from '../sys/index.js';
 import { coreRelocationCount, programBtfInfo } from './btf.js';
@@ -103,7 +103,7 @@ export function loadProgram(
     ...(targetBtfId === undefined ? {} : { attachBtfId: targetBtfId }),
     ...(program.sleepable ? { progFlags: BPF_F_SLEEPABLE } : {}),
     ...(btfInfo === undefined ? {} : {
-      progBtfFd: btfFd!, funcInfoRecSize: 8, funcInfo: btfInfo.funcInfo, lineInfoRecSize: 16, lineInfo: btfInfo.lineInfo,
+      progBtfFd: btfFd!, funcInfoRecSize: FUNC_INFO_SIZE, funcInfo: btfInfo.funcInfo, lineInfoRecSize: LINE_INFO_SIZE, lineInfo: btfInfo.lineInfo,
     }),
   };
   let fd: number;

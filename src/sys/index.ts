@@ -24,6 +24,7 @@ export {
   type ProgAttachAttr, progAttach, progDetach, type ProgQueryResult, progQuery, rawTracepointOpen,
   type LinkCreateAttr, linkCreate, linkDetach,
 } from './bpf-attach.js';
+export { type ProgInstructions, progInstructions, btfGetFdById, btfRawData } from './inspect.js';
 export {
   PerfType, PerfSwConfig, PerfHwConfig, PerfSample, PerfAttrFlag, PerfOpenFlags, PerfIoctl, PERF_EVENT_ATTR,
   type PerfEventAttr, encodePerfEventAttr, perfEventOpen, perfEventEnable, perfEventDisable, perfEventReset,
