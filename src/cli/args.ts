@@ -62,6 +62,10 @@ export const FLAGS = {
   out: { type: 'string', short: 'o', value: 'PATH', modes: ['gen'], help: 'gen: write the module to PATH (default: standard output)' },
   name: { type: 'string', value: 'NAME', modes: ['gen'], help: "gen: base of the skeleton's class name (default: from FILE's name)" },
   embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at open()' },
+  'event-type': {
+    type: 'string', multiple: true, value: 'MAP=TYPE', modes: ['gen'],
+    help: 'gen: records of ring buffer/perf event array MAP are the BTF type TYPE (repeatable;\ndefault: struct event)',
+  },
   help: { type: 'boolean', short: 'h', modes: 'all', help: 'show this help' },
   version: { type: 'boolean', short: 'V', modes: 'all', help: 'show the version' },
 } as const satisfies Record<string, FlagSpec>;
@@ -90,10 +94,11 @@ export interface CliOptions {
   pinRoot: string;
   /** -v: 1, -vv: 2. */
   verbose: number;
-  /** gen: --out, --name, --embed. */
+  /** gen: --out, --name, --embed, --event-type (map name → type name). */
   out: string | undefined;
   name: string | undefined;
   embed: boolean;
+  eventTypes: Record<string, string>;
   help: boolean;
   version: boolean;
 }
@@ -144,6 +149,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     out: text('out'),
     name: text('name'),
     embed: flag('embed'),
+    eventTypes: eventTypes(list('event-type')),
     help: flag('help'),
     version: flag('version'),
   };
@@ -201,6 +207,17 @@ function modeLabel(mode: Mode): string {
   if (mode === 'load') return 'loading a FILE';
   if (mode === 'dump') return '--dump';
   return `bpf-load ${mode}`;
+}
+
+/** --event-type MAP=TYPE, repeatable. */
+function eventTypes(items: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const m = /^([^=]+)=([A-Za-z_][A-Za-z0-9_]*)$/.exec(item);
+    if (m === null) throw new UsageError(`--event-type expects MAP=TYPE (a map name, a BTF type name), not "${item}"`);
+    Object.defineProperty(out, m[1]!, { value: m[2]!, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }
 
 function number(flag: string, text: string, rule: { min: number; integer?: boolean }): number {
