@@ -4,6 +4,7 @@ export {
   UnsupportedPlatformError,
 } from './errors.js';
 export { AttrWriter, cString, SYSCALL_NUMBERS, type SyscallTable, syscallNumbers } from './ffi.js';
+export { Prot, pageSize, mmapShared, type Mapping } from './mmap.js';
 export {
   BpfCommand, type BpfCommandName, UpdateFlags, FileFlags, AttachFlags, QueryFlags, LINK_TYPE_NAMES, linkTypeName,
   BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, BPF_ATTR, BPF_PROG_INFO, BPF_MAP_INFO, BPF_LINK_INFO,
@@ -33,8 +34,11 @@ export {
 export {
   Sock, SOCKADDR_LL, SOCKADDR_NL, ifNameToIndex, openRawSocket, setSocketOption, getSocketOption,
   attachSocketFilter, detachSocketFilter, openNetlinkSocket, netlinkSend, netlinkReceive,
+  attachClassicSocketFilter, lockSocketFilter, type ReceivedPacket, receivePacket,
 } from './socket.js';
 export {
   MountFlags, UnmountFlags, mount, unmount, type MountEntry, parseMounts, mountedFsType, parseCpuList,
   possibleCpuCount,
 } from './fs.js';
+export { PcapError, LinkType, type PcapCompileOptions, pcapCompile, pcapLinkTypeByName } from './pcap.js';
+export { BPF_TEST_RUN_ATTR, ProgramTestRunner } from './test-run.js';
