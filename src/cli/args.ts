@@ -12,7 +12,7 @@ export const VERBS = {
   prog: ['[list] | dump ID|PINNED', 'programs in the kernel, or one program\'s instructions as the kernel runs them'],
   map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
   link: ['[list]', 'BPF links in the kernel: program and attach point'],
-  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
+  gen: ['FILE [--out PATH] [--name NAME] [--embed] [--event-type MAP=TYPE]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
 } as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
 
