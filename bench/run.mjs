@@ -14,6 +14,9 @@
  *       committed) vs `llvm-objdump-19 -d`: wall time and peak RSS, whole process
  *   (g) loading that object (96 programs), whole process: `--count 0 --no-attach` vs `bpftool prog loadall`
  *   (h) global variables: obj.variable(name).get() / .set(), per operation
+ *   (d) reading every entry of a 1M-entry hash map: MapHandle.readAllRaw() (batched, column buffers) and readAll()
+ *       (an entry per pair of Buffers) vs `bpftool map dump id N` (plain text)
+ *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE` vs `tcpdump -r` (bench/classic.mjs)
  *
  * Plain ESM on the built library (../dist), so it runs on Node 20 without a TypeScript loader. C harnesses in
  * bench/c are compiled here with `cc … -lbpf` into bench/.build. Anything missing (root, compiler, libbpf, bpftool,
@@ -24,6 +27,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { cpus, release } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { benchClassicFilter } from './classic.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const BUILD_DIR = join(ROOT, 'bench', '.build');
@@ -64,9 +68,11 @@ class Skip extends Error {}
 
 let lib;
 let sys;
+let pcap;
 try {
   lib = await import('../dist/index.js');
   sys = await import('../dist/sys/index.js');
+  pcap = await import('../dist/pcap/index.js');
 } catch (e) {
   process.stderr.write(`bench: cannot import the built library from dist/ (${e.message}); run \`npm run build\` first\n`);
   process.exit(1);
@@ -339,16 +345,19 @@ rowGroup('(g) big load', () => {
   }
 });
 
+/** A fixupMap hook giving my_map another type and size. */
+function reshapeMyMap(type, maxEntries) {
+  return (m) => {
+    if (m.name !== 'my_map') return;
+    m.def.type = lib.mapTypeValue(type);
+    m.def.maxEntries = maxEntries;
+  };
+}
+
 /** Loads sockex1_modern_kern.o with my_map reshaped by the fixupMap hook; returns the object and the map handle. */
 function openReshaped(type, maxEntries) {
   const bytes = readFileSync(ARRAY_MAP_OBJECT);
-  const loaded = lib.loadObject(lib.parseObject(bytes, { name: ARRAY_MAP_OBJECT }), {
-    fixupMap: (m) => {
-      if (m.name !== 'my_map') return;
-      m.def.type = lib.mapTypeValue(type);
-      m.def.maxEntries = maxEntries;
-    },
-  });
+  const loaded = lib.loadObject(lib.parseObject(bytes, { name: ARRAY_MAP_OBJECT }), { fixupMap: reshapeMyMap(type, maxEntries) });
   const map = loaded.map('my_map');
   if (map.keySize !== 4 || map.valueSize !== 8) {
     loaded.close();
@@ -604,13 +613,7 @@ const skeletonModule = await importSkeleton().catch((e) => e);
 
 function openSkeleton(type, maxEntries) {
   if (skeletonModule instanceof Error) throw skeletonModule;
-  return skeletonModule.open({
-    fixupMap: (m) => {
-      if (m.name !== 'my_map') return;
-      m.def.type = lib.mapTypeValue(type);
-      m.def.maxEntries = maxEntries;
-    },
-  });
+  return skeletonModule.open({ fixupMap: reshapeMyMap(type, maxEntries) });
 }
 
 // (e1) decoding 1M hash entries: the same column buffers (read once) decoded by the generated codecs and by the
@@ -718,6 +721,16 @@ rowGroup('(e) skeleton lookups', () => {
       { kind: 'ratio', max: 1.1, label: '≤ 1.10×' });
   } finally {
     skel.close();
+  }
+});
+
+// (i) classic filters over a capture (bench/classic.mjs).
+rowGroup('(i) classic filter over a 1M-packet capture', () => {
+  const devNull = openSync('/dev/null', 'w');
+  try {
+    benchClassicFilter({ run, Skip, nowNs, median, addRow, msFigure, requireRoot, writePcap: pcap.writePcap, cli: CLI, devNull });
+  } finally {
+    closeSync(devNull);
   }
 });
 

@@ -109,3 +109,4 @@ function notAttachableReason(program: LoadedProgram): string {
   }
   return `attaching ${program.spec.attach} programs is not supported yet; the program is loaded (fd ${program.fd})`;
 }
+export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './packet-socket.js';

@@ -30,6 +30,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`bpf-load ${packageVersion()}\n`);
       return EXIT.ok;
     }
+    if (options.mode === 'filter') return await (await import('./filter.js')).runClassicFilter(options);
     if (options.mode !== 'load' && options.mode !== 'dump') {
       const verb: (options: CliOptions) => Promise<number> = VERB_HANDLERS[options.mode];
       return await verb(options);

@@ -14,3 +14,4 @@ export {
   listPrograms, listMaps, listLinks, dumpProgram, disassembleXlated, helperCallName, openMap, InspectError,
   type KernelProgram, type KernelLink, type KernelObjectRef, type ProgramDump, type XlatedInsn, type XlatedContext,
 } from './inspect.js';
+export { loadClassicFilter, KernelClassicMatcher, type ClassicLoadOptions } from './classic.js';

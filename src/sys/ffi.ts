@@ -161,6 +161,11 @@ export function rawRecv(fd: number, buf: Uint8Array, flags: number): number {
   return result(libc().recvfrom(fd, buf, buf.byteLength, flags, null, null));
 }
 
+/** recvfrom with the sender's address: `addr` receives it, `addrLen` (a u32, in and out) its length. */
+export function rawRecvFrom(fd: number, buf: Uint8Array, flags: number, addr: Uint8Array, addrLen: Uint8Array): number {
+  return result(libc().recvfrom(fd, buf, buf.byteLength, flags, addr, addrLen));
+}
+
 /** Interface index, or -errno (ENODEV) when there is no such interface. */
 export function rawIfNameToIndex(name: string): number {
   const c = libc();

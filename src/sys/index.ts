@@ -34,8 +34,11 @@ export {
 export {
   Sock, SOCKADDR_LL, SOCKADDR_NL, ifNameToIndex, openRawSocket, setSocketOption, getSocketOption,
   attachSocketFilter, detachSocketFilter, openNetlinkSocket, netlinkSend, netlinkReceive,
+  attachClassicSocketFilter, lockSocketFilter, type ReceivedPacket, receivePacket,
 } from './socket.js';
 export {
   MountFlags, UnmountFlags, mount, unmount, type MountEntry, parseMounts, mountedFsType, parseCpuList,
   possibleCpuCount,
 } from './fs.js';
+export { PcapError, LinkType, type PcapCompileOptions, pcapCompile, pcapLinkTypeByName } from './pcap.js';
+export { BPF_TEST_RUN_ATTR, ProgramTestRunner } from './test-run.js';
