@@ -64,8 +64,14 @@ function renderSummary(d: ObjectDump): string {
   out.push('', `Programs (${d.programs.length}):`);
   if (d.programs.length > 0) {
     out.push(table(['section', 'name', 'type', 'attach type', 'attach', 'insns', 'tail call'],
-      d.programs.map((p) => [p.section, p.name, p.type, p.attachType ?? '-', p.attach === 'none' ? '-' : `${p.attach} ${p.attachTarget}`.trim(),
-        String(p.insnCount), p.tailCallSlot === null ? '-' : `slot ${p.tailCallSlot}`])));
+      d.programs.map((p) => [p.section, p.name, p.typeSource === 'user' ? `${p.type} (--type)` : p.type, p.attachType ?? '-',
+        p.attach === 'none' ? '-' : `${p.attach} ${p.attachTarget}`.trim(), String(p.insnCount),
+        p.tailCallSlot === null ? '-' : p.tailCallMapId === null ? `slot ${p.tailCallSlot}` : `map id ${p.tailCallMapId} slot ${p.tailCallSlot}`])));
+  }
+  const notes = [...d.maps.flatMap((m) => m.notes.map((n) => `map ${m.name}: ${n}`)), ...d.programs.flatMap((p) => p.notes.map((n) => `program ${p.name}: ${n}`))];
+  if (notes.length > 0) {
+    out.push('', `Load notes (${notes.length}):`);
+    for (const n of notes) out.push(`  ${n}`);
   }
   if (d.subprograms.length > 0) {
     out.push('', `Subprograms (${d.subprograms.length}):`);

@@ -44,7 +44,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.on('error', (e: NodeJS.ErrnoException) => {
         if (e.code === 'EPIPE') process.exit(EXIT.ok);
       });
-      const spec = parseObject(readUserFile(options.file), { name: options.file });
+      const spec = parseObject(readUserFile(options.file), { name: options.file, programTypes: options.programTypes });
       if (options.json) {
         process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
       } else {
