@@ -6,7 +6,8 @@
 import { fileURLToPath } from 'node:url';
 import { BpfLoadError, withContext } from '../base/errors.js';
 import { readUserFile } from '../base/file.js';
-import { attachAll, attachProgram, type AttachAllOptions, type AttachOptions, type AttachResult, type Link } from '../attach/index.js';
+import type { AttachAllOptions, AttachOptions, AttachResult, Link } from '../attach/index.js';
+import { BpfObject } from '../attach/object.js';
 import { loadObject, type LoadedObject, type LoadedProgram, type LoadOptions, type MapHandle } from '../load/index.js';
 import { parseObject } from '../object/index.js';
 
@@ -68,25 +69,30 @@ function withWhat(e: unknown, what: string): unknown {
   return e;
 }
 
-/** The loaded object behind a generated skeleton: programs by name, attach, close. */
+/**
+ * The loaded object behind a generated skeleton: programs by name, attach, close. Its BpfObject owns the links, so
+ * close() detaches them before closing the fds.
+ */
 export class Skeleton<ProgramName extends string> implements Disposable {
   readonly object: LoadedObject;
+  readonly bpf: BpfObject;
   constructor(object: LoadedObject) {
     this.object = object;
+    this.bpf = new BpfObject(object);
   }
   program(name: ProgramName): LoadedProgram {
     return this.object.program(name);
   }
   /** Attaches one program where its section says; closing the skeleton detaches it. */
   attach(name: ProgramName, options: AttachOptions = {}): Link {
-    return attachProgram(this.object, this.object.program(name), options);
+    return this.bpf.attach(name, options);
   }
   /** Attaches every program it can; reports attached, skipped and failed ones. */
   attachAll(options: AttachAllOptions = {}): AttachResult[] {
-    return attachAll(this.object, options);
+    return this.bpf.attachAll(options);
   }
   close(): void {
-    this.object.close();
+    this.bpf.close();
   }
   [Symbol.dispose](): void {
     this.close();
