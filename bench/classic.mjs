@@ -1,5 +1,5 @@
 /**
- * (e) Filtering a capture with a classic filter: `bpf-load --filter EXPR --pcap FILE` against
+ * (i) Filtering a capture with a classic filter: `bpf-load --filter EXPR --pcap FILE` against
  * `tcpdump -r FILE EXPR -w /dev/null`, whole processes, over a 1M-packet capture written here. Also the kernel
  * engine (one BPF_PROG_TEST_RUN per packet) for scale, and a check that all three pick the same number of packets.
  */
@@ -41,10 +41,10 @@ export function writeBenchCapture(writePcap) {
 }
 
 /**
- * The (e) rows. `tools` are run.mjs's helpers (run, Skip, nowNs, median, addRow, requireRoot); `cli` the built CLI.
- * Each side runs `runs` times, stdout to /dev/null; the medians of whole-process wall time are compared.
+ * The (i) rows, with run.mjs's helpers (run, Skip, nowNs, median, addRow, msFigure, requireRoot); `cli` the built
+ * CLI. Each side runs `runs` times, stdout to /dev/null; the medians of whole-process wall time are compared.
  */
-export function benchClassicFilter({ run, Skip, nowNs, median, addRow, requireRoot, writePcap, cli, devNull, runs = 3 }) {
+export function benchClassicFilter({ run, Skip, nowNs, median, addRow, msFigure, requireRoot, writePcap, cli, devNull, runs = 3 }) {
   run('tcpdump', ['--version']);
   const capture = writeBenchCapture(writePcap);
   try {
@@ -68,15 +68,14 @@ export function benchClassicFilter({ run, Skip, nowNs, median, addRow, requireRo
       text.push(time('tcpdump', ['-n', '-r', capture.path, FILTER]));
     }
     const label = `1M-packet capture, ${FILTER}, ${oursMatched} matches`;
-    addRow(`(e) --filter --pcap, ${label}, one line per match [vs tcpdump -r FILE EXPR -w /dev/null]`, `${median(js).toFixed(0)} ms`,
-      `${median(binary).toFixed(0)} ms`, median(js) / median(binary), { max: 1.0, label: '≤ 1.0×' });
-    addRow('(e) the same [vs tcpdump -n -r FILE EXPR, one line per match too]', `${median(js).toFixed(0)} ms`, `${median(text).toFixed(0)} ms`,
-      median(js) / median(text), undefined);
+    addRow(`(i) --filter --pcap, ${label}, one line per match [vs tcpdump -r FILE EXPR -w /dev/null]`, msFigure(median(js)),
+      msFigure(median(binary)), { kind: 'ratio', max: 1.0, label: '≤ 1.0×' });
+    addRow('(i) the same [vs tcpdump -n -r FILE EXPR, one line per match too]', msFigure(median(js)), msFigure(median(text)), undefined);
     try {
       requireRoot();
       const kernel = time(process.execPath, [cli, '--filter', FILTER, '--pcap', capture.path, '--engine', 'kernel']);
-      addRow('(e) the same with --engine kernel, one BPF_PROG_TEST_RUN per packet [vs tcpdump -w /dev/null]', `${kernel.toFixed(0)} ms`,
-        `${median(binary).toFixed(0)} ms`, kernel / median(binary), undefined);
+      addRow('(i) the same with --engine kernel, one BPF_PROG_TEST_RUN per packet [vs tcpdump -w /dev/null]', msFigure(kernel),
+        msFigure(median(binary)), undefined);
     } catch (e) {
       if (!(e instanceof Skip)) throw e;
     }
