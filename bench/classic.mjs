@@ -41,8 +41,8 @@ export function writeBenchCapture(writePcap) {
 }
 
 /**
- * The (i) rows, with run.mjs's helpers (run, Skip, nowNs, median, addRow, msFigure, requireRoot); `cli` the built
- * CLI. Each side runs `runs` times, stdout to /dev/null; the medians of whole-process wall time are compared.
+ * The (i) rows. `tools` are run.mjs's helpers (run, Skip, nowNs, median, addRow, msFigure, requireRoot); `cli` the built CLI.
+ * Each side runs `runs` times, stdout to /dev/null; the medians of whole-process wall time are compared.
  */
 export function benchClassicFilter({ run, Skip, nowNs, median, addRow, msFigure, requireRoot, writePcap, cli, devNull, runs = 3 }) {
   run('tcpdump', ['--version']);
@@ -70,12 +70,12 @@ export function benchClassicFilter({ run, Skip, nowNs, median, addRow, msFigure,
     const label = `1M-packet capture, ${FILTER}, ${oursMatched} matches`;
     addRow(`(i) --filter --pcap, ${label}, one line per match [vs tcpdump -r FILE EXPR -w /dev/null]`, msFigure(median(js)),
       msFigure(median(binary)), { kind: 'ratio', max: 1.0, label: '≤ 1.0×' });
-    addRow('(i) the same [vs tcpdump -n -r FILE EXPR, one line per match too]', msFigure(median(js)), msFigure(median(text)), undefined);
+    addRow('(i) the same [vs tcpdump -n -r FILE EXPR, one line per match too]', msFigure(median(js)), msFigure(median(text)));
     try {
       requireRoot();
       const kernel = time(process.execPath, [cli, '--filter', FILTER, '--pcap', capture.path, '--engine', 'kernel']);
       addRow('(i) the same with --engine kernel, one BPF_PROG_TEST_RUN per packet [vs tcpdump -w /dev/null]', msFigure(kernel),
-        msFigure(median(binary)), undefined);
+        msFigure(median(binary)));
     } catch (e) {
       if (!(e instanceof Skip)) throw e;
     }

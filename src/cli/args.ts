@@ -12,6 +12,7 @@ export const VERBS = {
   prog: ['[list] | dump ID|PINNED', 'programs in the kernel, or one program\'s instructions as the kernel runs them'],
   map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
   link: ['[list]', 'BPF links in the kernel: program and attach point'],
+  detach: ['DIR', 'undo `--pin DIR --keep-attached`: detach and unpin what that run pinned'],
   gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
 } as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
@@ -57,6 +58,7 @@ export const FLAGS = {
   'trace-pipe': { type: 'boolean', modes: LOAD, help: 'stream trace_pipe lines beside the live maps' },
   'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
   pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
+  'keep-attached': { type: 'boolean', modes: LOAD, help: 'with --pin: also pin the links, then exit leaving everything attached (undo: bpf-load detach DIR)' },
   'pin-root': { type: 'string', value: 'DIR', modes: LOAD, help: 'where maps with pinning "by name" live (default: /sys/fs/bpf)' },
   verbose: { type: 'boolean', short: 'v', multiple: true, modes: LOAD, help: 'show verifier logs' },
   out: { type: 'string', short: 'o', value: 'PATH', modes: ['gen'], help: 'gen: write the module to PATH (default: standard output)' },
@@ -98,6 +100,8 @@ export interface CliOptions {
   allMaps: boolean;
   pin: string | undefined;
   pinRoot: string;
+  /** --keep-attached: pin links too and exit, leaving everything attached. */
+  keepAttached: boolean;
   /** -v: 1, -vv: 2. */
   verbose: number;
   /** gen: --out, --name, --embed. */
@@ -145,6 +149,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const engine = text('engine') ?? 'js';
   if (engine !== 'js' && engine !== 'kernel') throw new UsageError(`--engine must be js or kernel, not "${engine}"`);
   if (flag('filter') && flag('filter-file')) throw new UsageError('--filter and --filter-file: give one filter');
+  if (flag('keep-attached') && !flag('pin')) throw new UsageError('--keep-attached needs --pin DIR: the pins are what keeps the programs attached');
+  if (flag('keep-attached') && flag('no-attach')) throw new UsageError('--keep-attached and --no-attach contradict each other');
   return {
     mode,
     file: verb === undefined ? positionals[0] : undefined,
@@ -164,6 +170,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     allMaps: flag('all-maps'),
     pin: text('pin'),
     pinRoot: text('pin-root') ?? '/sys/fs/bpf',
+    keepAttached: flag('keep-attached'),
     verbose: (values.verbose as boolean[] | undefined)?.length ?? 0,
     out: text('out'),
     name: text('name'),

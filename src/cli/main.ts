@@ -16,6 +16,7 @@ const VERB_HANDLERS: Record<Verb, (options: CliOptions) => Promise<number>> = {
   map: async (options) => (await import('./map.js')).mapVerb(options),
   link: async (options) => (await import('./link.js')).linkVerb(options),
   gen: async (options) => (await import('./gen.js')).runGen(options),
+  detach: async (options) => (await import('./detach.js')).runDetach(options),
 };
 
 /** The CLI: argv in, exit status out. Everything real happens in the library. */
