@@ -30,13 +30,13 @@ SAMPLES_DIR := c-samples
 
 LEGACY := sockex1 countmap trace_hello sockex3 xdp1 raw_tp perf_event cgroup sockmap map_in_map kprobe \
 	bad_verifier all_kinds
-MODERN := sockex1_modern globals btf_targets
+MODERN := sockex1_modern globals btf_targets ringbuf perfbuf test_run
 
 LEGACY_OBJS := $(foreach s,$(LEGACY),$(addprefix $(SAMPLES_DIR)/$(s)_kern,.o .btf.o .eb.o))
 MODERN_OBJS := $(foreach s,$(MODERN),$(addprefix $(SAMPLES_DIR)/$(s)_kern,.o .eb.o))
 OBJS := $(LEGACY_OBJS) $(MODERN_OBJS)
 
-HEADERS := $(SAMPLES_DIR)/bpf_legacy.h $(SAMPLES_DIR)/bpf_modern.h
+HEADERS := $(SAMPLES_DIR)/bpf_legacy.h $(SAMPLES_DIR)/bpf_modern.h $(SAMPLES_DIR)/bpf_events.h
 
 BPF_CFLAGS := -O2 -mcpu=$(BPF_CPU) -Wall -I/usr/include/$(MULTIARCH) -ffile-prefix-map=$(CURDIR)=.
 

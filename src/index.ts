@@ -5,7 +5,10 @@
  */
 import { readUserFile } from './base/file.js';
 import { attachAll, attachProgram, type AttachAllOptions, type AttachOptions, type AttachResult, type Link } from './attach/index.js';
-import { loadObject, type LoadedObject, type LoadedProgram, type LoadOptions, type MapHandle, type VariableHandle } from './load/index.js';
+import {
+  loadObject, openEvents, openPerfBuffer, openRingBuffer, isEventMap, type EventOptions, type EventReader, type LoadedObject,
+  type LoadedProgram, type LoadOptions, type MapHandle, type VariableHandle,
+} from './load/index.js';
 import { parseObject, type BpfObjectSpec } from './object/index.js';
 
 export { BpfLoadError } from './base/errors.js';
@@ -21,6 +24,8 @@ export { SysError, KernelFeatureError } from './sys/index.js';
 export {
   loadObject, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
   VariableHandle, VariableError,
+  testRunProgram, TestRunError, EventReader, EventError, openRingBuffer, openPerfBuffer, openEvents,
+  type TestRunOptions, type TestRunResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions,
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
 export { attachProgram, attachAll, AttachError, type AttachOptions, type AttachAllOptions, type AttachResult, type Link } from './attach/index.js';
@@ -58,6 +63,23 @@ export class BpfObject implements Disposable {
   /** Attaches every program it can; reports attached, skipped and failed ones. */
   attachAll(options: AttachAllOptions = {}): AttachResult[] {
     return attachAll(this.loaded, options);
+  }
+  /** Reads a ring buffer map: `for await (const r of obj.ringBuffer('events'))`, or `.listen(cb)`; closed with the object. */
+  ringBuffer(name: string, options: EventOptions = {}): EventReader {
+    return this.#closedWithObject(openRingBuffer(this.loaded.map(name), options));
+  }
+  /** Reads a perf event array through one BPF output event and ring per online CPU; closed with the object. */
+  perfBuffer(name: string, options: EventOptions = {}): EventReader {
+    return this.#closedWithObject(openPerfBuffer(this.loaded.map(name), options));
+  }
+  /** One reader over several ring buffers / perf event arrays (default: all of the object's); closed with the object. */
+  events(names?: readonly string[], options: EventOptions = {}): EventReader {
+    const maps = names === undefined ? this.loaded.maps.filter(isEventMap) : names.map((n) => this.loaded.map(n));
+    return this.#closedWithObject(openEvents(maps, options));
+  }
+  #closedWithObject(reader: EventReader): EventReader {
+    this.loaded.onClose(() => void reader.close());
+    return reader;
   }
   close(): void {
     this.loaded.close();

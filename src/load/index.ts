@@ -6,3 +6,10 @@ export { attachBtfId, runningKernelBtf } from './kernel-btf.js';
 export { ensureBpffs, pinObject, PinError } from './pin.js';
 export { VariableHandle, VariableError } from './variables.js';
 export { applyCoreRelocations, CoreError, type CoreResult } from './core.js';
+export { testRunProgram, TestRunError, type TestRunOptions, type TestRunResult } from './test-run.js';
+export {
+  EventReader, EventError, openRingBuffer, openPerfBuffer, openEvents, isEventMap,
+  type EventRecord, type LostEvent, type BufferEvent, type EventOptions,
+} from './events.js';
+export { RingBufferConsumer, RingBufferError, ringBufferSize, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HEADER_SIZE, type RingBufferMemory } from './ringbuf.js';
+export { PerfRing, PerfBufferError, PerfRecordType, type PerfRecordHandler } from './perfbuf.js';

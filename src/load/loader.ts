@@ -8,7 +8,7 @@ import type { Btf } from '../btf/index.js';
 import { sanitizeExternsForKernel } from '../btf/sanitize.js';
 import type { BpfObjectSpec, MapSpec, ProgramSpec } from '../object/index.js';
 import {
-  closeFd, Errno, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin, possibleCpuCount, progInfo, progLoad, SysError,
+  closeFd, Errno, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin, pageSize, possibleCpuCount, progInfo, progLoad, SysError,
   type ProgInfo,
 } from '../sys/index.js';
 import { coreRelocationCount, loadObjectBtf, programBtfInfo } from './btf.js';
@@ -20,6 +20,8 @@ import { MapHandle, type MapBytes } from './map-handle.js';
 import { dataContentsWithGlobals, unknownGlobals, variableNotFound, VariableHandle } from './variables.js';
 import { ensureBpffs } from './pin.js';
 import { RelocationError, relocateProgram, type RelocatedProgram } from './relocate.js';
+import { ringBufferSize } from './ringbuf.js';
+import { testRunProgram, type TestRunOptions, type TestRunResult } from './test-run.js';
 
 
 /** A map definition as bpf_load.c's fixup_map callback saw it: edit it, or set `fd` to use an existing map. */
@@ -66,6 +68,8 @@ export interface LoadedProgram {
   readonly info: ProgInfo;
   /** The instructions the kernel received (after relocation). */
   readonly insns: Uint8Array;
+  /** BPF_PROG_TEST_RUN: runs the program on a packet/context of the caller's (see test-run.ts). */
+  testRun(options?: TestRunOptions): TestRunResult;
 }
 
 /**
@@ -98,6 +102,9 @@ class KernelProgram implements LoadedProgram {
   }
   get tag(): string {
     return this.info.tag;
+  }
+  testRun(options: TestRunOptions = {}): TestRunResult {
+    return testRunProgram(this, options);
   }
 }
 
@@ -335,13 +342,16 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[],
 /**
  * What the kernel wants where definitions leave things to the loader (libbpf's and cilium/ebpf's rules): perf event
  * arrays hold 4-byte fds, one per CPU by default; ring buffers have no keys or values. A value type declared for
- * either only documents the records sent through it.
+ * either only documents the records sent through it. A perf event array of max_entries 0 gets one slot per possible
+ * CPU, and a ring buffer size is rounded up to a power-of-two multiple of the page size (libbpf's rules).
  */
 function kernelDefaults(def: MapFixup['def'], cpus: number): MapFixup['def'] {
   if (def.type === mapTypeValue('perf_event_array')) {
     return { ...def, keySize: 4, valueSize: 4, maxEntries: def.maxEntries || cpus };
   }
-  if (def.type === mapTypeValue('ringbuf') || def.type === mapTypeValue('user_ringbuf')) return { ...def, keySize: 0, valueSize: 0 };
+  if (def.type === mapTypeValue('ringbuf') || def.type === mapTypeValue('user_ringbuf')) {
+    return { ...def, keySize: 0, valueSize: 0, maxEntries: ringBufferSize(def.maxEntries, pageSize()) };
+  }
   return def;
 }
 

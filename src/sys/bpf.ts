@@ -110,6 +110,10 @@ export const BPF_ATTR = {
     'perf_event.bpf_cookie': 16,
   },
   linkDetach: { size: 4, link_fd: 0 },
+  testRun: {
+    size: 76, prog_fd: 0, retval: 4, data_size_in: 8, data_size_out: 12, data_in: 16, data_out: 24, repeat: 32,
+    duration: 36, ctx_size_in: 40, ctx_size_out: 44, ctx_in: 48, ctx_out: 56, flags: 64, cpu: 68, batch_size: 72,
+  },
 } as const;
 
 /** Offsets in struct bpf_prog_info / bpf_map_info / bpf_link_info; `size` is sizeof() in the 6.1 uapi header. */
@@ -765,4 +769,51 @@ export function btfLoad(a: BtfLoadAttr): number {
     .u32(L.btf_log_size, a.logBuf?.byteLength ?? 0)
     .u32(L.btf_log_level, a.logBuf === undefined ? 0 : a.logLevel ?? 1);
   return bpfCall('BTF_LOAD', w);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Test runs
+
+export interface ProgTestRunAttr {
+  readonly progFd: number;
+  readonly dataIn?: Uint8Array;
+  /** Receives the packet after the run; the kernel reports ENOSPC when it is too small. */
+  readonly dataOut?: Uint8Array;
+  readonly ctxIn?: Uint8Array;
+  readonly ctxOut?: Uint8Array;
+  readonly repeat?: number;
+  readonly flags?: number;
+  readonly cpu?: number;
+}
+
+export interface ProgTestRunResult {
+  readonly retval: number;
+  /** Bytes the kernel wrote (or wanted to write) to dataOut / ctxOut. */
+  readonly dataSizeOut: number;
+  readonly ctxSizeOut: number;
+  /** Mean nanoseconds per run, as the kernel measured it. */
+  readonly durationNs: number;
+}
+
+/** BPF_PROG_TEST_RUN: runs a program on `dataIn` (and a context) without any traffic or event. */
+export function progTestRun(a: ProgTestRunAttr): ProgTestRunResult {
+  const L = BPF_ATTR.testRun;
+  const w = new AttrWriter(L.size)
+    .u32(L.prog_fd, a.progFd)
+    .u32(L.data_size_in, a.dataIn?.byteLength ?? 0)
+    .u32(L.data_size_out, a.dataOut?.byteLength ?? 0)
+    .pointer(L.data_in, a.dataIn)
+    .pointer(L.data_out, a.dataOut)
+    .u32(L.repeat, a.repeat ?? 0)
+    .u32(L.ctx_size_in, a.ctxIn?.byteLength ?? 0)
+    .u32(L.ctx_size_out, a.ctxOut?.byteLength ?? 0)
+    .pointer(L.ctx_in, a.ctxIn)
+    .pointer(L.ctx_out, a.ctxOut)
+    .u32(L.flags, a.flags ?? 0)
+    .u32(L.cpu, a.cpu ?? 0);
+  bpfCall('PROG_TEST_RUN', w, NONE_TOLERATED, `prog fd ${a.progFd}`);
+  return {
+    retval: w.readU32(L.retval), dataSizeOut: w.readU32(L.data_size_out), ctxSizeOut: w.readU32(L.ctx_size_out),
+    durationNs: w.readU32(L.duration),
+  };
 }

@@ -4,7 +4,7 @@
  * Calling convention: every raw call here returns the call's result when it succeeded and `-errno` when it failed,
  * the kernel's own convention, so callers branch on the sign without a second FFI round trip for errno.
  */
-import koffi from 'koffi';
+import koffi, { type LibraryHandle } from 'koffi';
 import { SysArgumentError, UnsupportedPlatformError } from './errors.js';
 
 /** Syscall numbers for the calls glibc has no wrapper for (arch/x86/entry/syscalls, include/uapi/asm-generic/unistd.h). */
@@ -51,12 +51,14 @@ interface Libc {
 }
 
 let bound: Libc | undefined;
+let libcHandle: LibraryHandle | undefined;
 
 /** Binds libc on first use, so merely importing this layer (e.g. for its types) never loads a native library. */
 function libc(): Libc {
   if (bound !== undefined) return bound;
   const nr = syscallNumbers();
   const lib = koffi.load('libc.so.6');
+  libcHandle = lib;
   bound = {
     nr,
     bpf: lib.func('long syscall(long nr, int cmd, void *attr, uint32_t size)'),
@@ -74,6 +76,26 @@ function libc(): Libc {
     umount2: lib.func('int umount2(const char *target, int flags)'),
   };
   return bound;
+}
+
+/**
+ * A libc function bound with the same library handle as the calls above, for sys modules with their own call
+ * shapes (mmap, epoll). Bound on first use by the caller; koffi functions also carry `.async` (libuv pool).
+ */
+export type ForeignFunction = ReturnType<LibraryHandle['func']>;
+export function libcFunction(prototype: string): ForeignFunction {
+  libc();
+  return libcHandle!.func(prototype);
+}
+
+/** An ArrayBuffer over `length` bytes of foreign memory at `address` (an mmap); invalid once it is unmapped. */
+export function externalView(address: number | bigint, length: number): ArrayBuffer {
+  return koffi.view(address, length);
+}
+
+/** errno after a foreign call made through libcFunction(): read it before any other FFI call. */
+export function lastErrno(): number {
+  return koffi.errno();
 }
 
 /** errno must be read right after the failing call, before any other FFI call can overwrite it. */

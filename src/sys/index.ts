@@ -18,7 +18,9 @@ export {
   type ProgAttachAttr, progAttach, progDetach, type ProgQueryResult, progQuery, rawTracepointOpen,
   type LinkCreateAttr, linkCreate, linkDetach,
   type BtfLoadAttr, btfLoad,
+  type ProgTestRunAttr, type ProgTestRunResult, progTestRun,
 } from './bpf.js';
+export { Prot, pageSize, mmapShared, type Mapping, EpollSet, epollEventLayout, PERF_EVENT_MMAP_PAGE } from './events.js';
 export {
   PerfType, PerfSwConfig, PerfHwConfig, PerfSample, PerfAttrFlag, PerfOpenFlags, PerfIoctl, PERF_EVENT_ATTR,
   type PerfEventAttr, encodePerfEventAttr, perfEventOpen, perfEventEnable, perfEventDisable, perfEventReset,
@@ -30,5 +32,5 @@ export {
 } from './socket.js';
 export {
   MountFlags, UnmountFlags, mount, unmount, type MountEntry, parseMounts, mountedFsType, parseCpuList,
-  possibleCpuCount,
+  possibleCpuCount, onlineCpus,
 } from './fs.js';
