@@ -22,6 +22,12 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } packets SEC(".maps");
 
+/* Taking `struct event *` also puts the type in the object's BTF, where user space finds it by name. */
+static __noinline void send_event(struct __sk_buff *skb, struct event *e)
+{
+	bpf_perf_event_output(skb, &packets, BPF_F_CURRENT_CPU, e, sizeof(*e));
+}
+
 SEC("socket")
 int packet_lengths(struct __sk_buff *skb)
 {
@@ -31,7 +37,7 @@ int packet_lengths(struct __sk_buff *skb)
 		return 0;
 	if (skb->protocol == bpf_htons(ETH_P_IP))
 		e.protocol = load_byte(skb, ETH_HLEN + offsetof(struct iphdr, protocol));
-	bpf_perf_event_output(skb, &packets, BPF_F_CURRENT_CPU, &e, sizeof(e));
+	send_event(skb, &e);
 	return 0;
 }
 

@@ -21,6 +21,11 @@ Options:
       --force            replace an XDP program already attached to the interface
       --sample-freq HZ   perf_event sampling frequency (default: 99)
       --trace-pipe       stream trace_pipe lines beside the live maps
+      --no-events        do not read ring buffers and perf event arrays (by default each record is printed)
+      --event-type NAME  decode records as this BTF type (default: a struct named "event" when the object has one)
+      --test-run PROG    load without attaching, run PROG once with BPF_PROG_TEST_RUN, print the result, exit
+      --data-in FILE     --test-run: the packet to run on (default: 64 zero bytes for packet programs)
+      --repeat N         --test-run: run N times; the duration is the kernel's mean per run
       --pin DIR          pin programs and maps under DIR (a bpffs directory) so they outlive this process
       --pin-root DIR     where maps with pinning "by name" live (default: /sys/fs/bpf)
   -v, --verbose          show verifier logs
@@ -44,6 +49,11 @@ export interface CliOptions {
   force: boolean;
   sampleFreq: number;
   tracePipe: boolean;
+  events: boolean;
+  eventType: string | undefined;
+  testRun: string | undefined;
+  dataIn: string | undefined;
+  repeat: number;
   pin: string | undefined;
   pinRoot: string;
   verbose: boolean;
@@ -79,6 +89,11 @@ export function parseCli(argv: readonly string[]): CliOptions {
         force: { type: 'boolean', default: false },
         'sample-freq': { type: 'string', default: '99' },
         'trace-pipe': { type: 'boolean', default: false },
+        'no-events': { type: 'boolean', default: false },
+        'event-type': { type: 'string' },
+        'test-run': { type: 'string' },
+        'data-in': { type: 'string' },
+        repeat: { type: 'string' },
         pin: { type: 'string' },
         'pin-root': { type: 'string', default: '/sys/fs/bpf' },
         verbose: { type: 'boolean', short: 'v', default: false },
@@ -93,6 +108,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (parsed.positionals.length > 1) throw new UsageError(`expected one object file, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
   const xdpMode = v['xdp-mode'];
   if (xdpMode !== 'skb' && xdpMode !== 'drv' && xdpMode !== 'hw') throw new UsageError(`--xdp-mode must be skb, drv or hw, not "${xdpMode}"`);
+  if (v['test-run'] === undefined && (v['data-in'] !== undefined || v.repeat !== undefined)) {
+    throw new UsageError(`${v['data-in'] !== undefined ? '--data-in' : '--repeat'} only applies to --test-run PROGRAM`);
+  }
+  if (v['test-run'] !== undefined && v.dump) throw new UsageError('--test-run and --dump are different modes: choose one');
   for (const k of v.skip) if (!SKIP_KINDS.includes(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${SKIP_KINDS.join(', ')})`);
   return {
     file: parsed.positionals[0],
@@ -109,6 +128,11 @@ export function parseCli(argv: readonly string[]): CliOptions {
     force: v.force,
     sampleFreq: number('--sample-freq', v['sample-freq'], { min: 1, integer: true }),
     tracePipe: v['trace-pipe'],
+    events: !v['no-events'],
+    eventType: v['event-type'],
+    testRun: v['test-run'],
+    dataIn: v['data-in'],
+    repeat: v.repeat === undefined ? 1 : number('--repeat', v.repeat, { min: 1, integer: true }),
     pin: v.pin,
     pinRoot: v['pin-root'],
     verbose: v.verbose,

@@ -7,6 +7,7 @@ import { describeObject } from '../object/describe.js';
 import { parseCli, USAGE, UsageError } from './args.js';
 import { renderDump } from './dump.js';
 import { runObject } from './run.js';
+import { runTestRun } from './test-run.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -36,6 +37,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump));
       return EXIT_OK;
     }
+    if (options.testRun !== undefined) return runTestRun(options);
     return await runObject(options);
   } catch (e) {
     if (e instanceof UsageError) {

@@ -5,6 +5,7 @@ import { readTracePipe } from '../attach/tracefs.js';
 import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
 import { parseObject } from '../object/index.js';
 import type { CliOptions } from './args.js';
+import { startEventStream } from './events.js';
 import { readRound, renderRound } from './watch.js';
 
 const out = (line: string) => process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
@@ -61,6 +62,8 @@ export async function runObject(options: CliOptions): Promise<number> {
   process.stdout.on('error', onStdoutError);
 
   try {
+    // Opened before attaching: a bad --event-type fails while nothing is attached.
+    const events = options.events ? startEventStream(object, { json: options.json, type: options.eventType }, stop.signal, out) : undefined;
     const attached: AttachResult[] = options.attach
       ? attachAll(object, {
         iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
@@ -69,6 +72,7 @@ export async function runObject(options: CliOptions): Promise<number> {
       : [];
     const pinned = options.pin === undefined ? [] : pinObject(object, options.pin);
     report(object, attached, options, pinned);
+    if (events !== undefined && !options.json && options.count !== 0) out(`streaming records from ${events.maps.join(', ')} as they arrive (--no-events: off)`);
 
     const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal) : undefined;
     for (let round = 1; options.count === undefined || round <= options.count; round++) {
@@ -86,6 +90,7 @@ export async function runObject(options: CliOptions): Promise<number> {
     }
     stop.abort('done');
     await tracing;
+    await events?.done;
     return 0;
   } finally {
     for (const s of signalNames) process.off(s, onSignal);
@@ -113,7 +118,10 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
         };
       }),
       skipped: object.skipped.map((s) => ({ name: s.spec.name, section: s.spec.section, reason: s.reason })),
-      maps: object.maps.map((m) => ({ name: m.name, type: m.type, id: m.id, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.spec.maxEntries })),
+      maps: object.maps.map((m) => ({
+        name: m.name, type: m.type, id: m.id, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.spec.maxEntries,
+        ...(sizeNote(object, m) === undefined ? {} : { sizeNote: sizeNote(object, m) }),
+      })),
       ...(pinned.length > 0 ? { pinned } : {}),
     }));
     return;
@@ -127,9 +135,21 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
     else if (a?.error !== undefined) out(`  FAILED    ${what}: ${a.error.message}`);
     else out(`  loaded    ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
   }
-  for (const m of object.maps) out(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
+  for (const m of object.maps) {
+    const note = sizeNote(object, m);
+    out(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries}${note === undefined ? '' : `: ${note}`})`);
+  }
   for (const path of pinned) out(`  pinned    ${path}`);
   if (options.count !== 0) out('showing non-zero map entries; Ctrl-C to detach and exit');
+}
+
+/** Says when the loader sized a map differently from its definition (libbpf's rules for perf arrays and ring buffers). */
+function sizeNote(object: LoadedObject, m: LoadedObject['maps'][number]): string | undefined {
+  const declared = object.spec.maps.find((d) => d.name === m.name)?.maxEntries;
+  if (declared === undefined || declared === m.spec.maxEntries) return undefined;
+  if (m.type === 'perf_event_array') return `declared ${declared}, one slot per possible CPU`;
+  if (m.type === 'ringbuf' || m.type === 'user_ringbuf') return `declared ${declared}, rounded up to a power-of-two multiple of the page size`;
+  return `declared ${declared}`;
 }
 
 async function streamTracePipe(json: boolean, signal: AbortSignal): Promise<void> {
