@@ -6,6 +6,7 @@ import { describe, expect } from 'vitest';
 import { openObject, type BufferEvent, type EventRecord } from '../../src/index.js';
 import { EventError, loadObject, openRingBuffer, type LoadOptions } from '../../src/load/index.js';
 import { parseObject } from '../../src/object/index.js';
+import { mapInfo } from '../../src/sys/index.js';
 import { isExecutable, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
 
 /** glibc ≥ 2.25 no longer caches getpid(): every call is a system call, so it fires sys_enter_getpid. */
@@ -187,6 +188,24 @@ describe('ring buffers against the kernel', () => {
       obj.close();
     }
   }, 60_000);
+
+  kernelTest('a ring buffer size that is not a power-of-two multiple of the page is rounded up (libbpf\'s rule) and works', () => {
+    const spec = parseObject(readFileSync(sample('test_run_kern.o')), { name: 'test_run_kern.o' });
+    const odd = { ...spec, maps: spec.maps.map((m) => (m.name === 'ring' ? { ...m, maxEntries: 5000 } : m)) };
+    const obj = loadObject(odd);
+    try {
+      expect(obj.map('ring').spec.maxEntries).toBe(8192);
+      expect(mapInfo(obj.map('ring').fd).maxEntries).toBe(8192); // what the kernel created
+      const reader = openRingBuffer(obj.map('ring'));
+      obj.program('xdp_ring').testRun({ data: frame(0), repeat: 200 });
+      let n = 0;
+      reader.readReady(() => n++);
+      expect(n).toBe(Math.floor(8192 / 72));
+      void reader.close();
+    } finally {
+      obj.close();
+    }
+  });
 
   kernelTest('bad input: a map that is not a ring buffer, an unknown record type', () => {
     const obj = load('ringbuf_kern.o');
