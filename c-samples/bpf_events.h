@@ -10,6 +10,8 @@
 
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) =
 	(void *) BPF_FUNC_ringbuf_reserve;
+static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 flags) =
+	(void *) BPF_FUNC_ringbuf_output;
 static void (*bpf_ringbuf_submit)(void *data, __u64 flags) =
 	(void *) BPF_FUNC_ringbuf_submit;
 static void (*bpf_ringbuf_discard)(void *data, __u64 flags) =

@@ -4,7 +4,9 @@
  * `openObject(path)` does read + parse + load; `BpfObject` adds attach()/attachAll() and detaches on close().
  */
 import { readUserFile } from './base/file.js';
-import { attachAll, attachProgram, type AttachAllOptions, type AttachOptions, type AttachResult, type Link } from './attach/index.js';
+import {
+  attachAll, attachProgram, attachUprobe, type AttachAllOptions, type AttachOptions, type AttachResult, type Link, type UprobeTarget,
+} from './attach/index.js';
 import {
   loadObject, openEvents, openPerfBuffer, openRingBuffer, isEventMap, type EventOptions, type EventReader, type LoadedObject,
   type LoadedProgram, type LoadOptions, type MapHandle, type VariableHandle,
@@ -29,6 +31,8 @@ export {
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
 export { attachProgram, attachAll, AttachError, type AttachOptions, type AttachAllOptions, type AttachResult, type Link } from './attach/index.js';
+export { attachUprobe, type UprobeTarget } from './attach/index.js';
+export { readExecutable, functionFileOffset, type ExecutableFile } from './elf/executable.js';
 export { readTracePipe } from './attach/tracefs.js';
 
 /** A loaded object with attach methods. Closing it (or `using` it) detaches every link, then closes every fd. */
@@ -59,6 +63,12 @@ export class BpfObject implements Disposable {
   /** Attaches one program (by name, section or handle) where its section says. */
   attach(program: string | LoadedProgram, options: AttachOptions = {}): Link {
     return attachProgram(this.loaded, typeof program === 'string' ? this.loaded.program(program) : program, options);
+  }
+  /** Attaches a kprobe-type program as a uprobe/uretprobe on `target` (binary + symbol or offset, pid); detached at close. */
+  attachUprobe(program: string | LoadedProgram, target: UprobeTarget, options: AttachOptions = {}): Link {
+    const link = attachUprobe(typeof program === 'string' ? this.loaded.program(program) : program, target, options);
+    this.loaded.onClose(() => link.detach());
+    return link;
   }
   /** Attaches every program it can; reports attached, skipped and failed ones. */
   attachAll(options: AttachAllOptions = {}): AttachResult[] {

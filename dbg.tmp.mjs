@@ -1,0 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { openObject, readExecutable, functionFileOffset } from './dist/index.js';
+const elf = readExecutable(readFileSync('c-samples/uprobe_target'), { file: 'x' });
+console.log(elf.segments, functionFileOffset(elf, 'target_add'));
+const o = openObject('c-samples/uprobe_kern.o');
+const l = o.attachUprobe('on_target_add', { binary: 'c-samples/uprobe_target', symbol: 'target_add' });
+console.log(l.target);
+console.log(spawnSync('./c-samples/uprobe_target', ['3']).stdout.toString());
+console.log(o.variable('entries').get());
+o.close();
