@@ -26,7 +26,7 @@ struct {
 } lines SEC(".maps");
 
 /* Taking `struct event *` also puts the type in the object's BTF, where user space finds it by name. */
-static __noinline int fill(struct event *e, const void *line)
+static __noinline int fill(struct event *e, const char *line)
 {
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
@@ -36,7 +36,7 @@ static __noinline int fill(struct event *e, const void *line)
 SEC("uretprobe//bin/bash:readline")
 int printret(void *ctx)
 {
-	const void *line = *(const void **)((char *)ctx + RET_OFFSET);
+	const char *line = *(const char **)((char *)ctx + RET_OFFSET);
 	struct event *e;
 
 	if (!line)
