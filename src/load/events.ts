@@ -9,7 +9,8 @@
  *
  * Records are handed out as copies (Buffers the caller keeps). A view into the ring would be valid only until the
  * next record, and one kept past close() would point into unmapped memory: reading it would crash the process
- * rather than throw. The copy costs a few tens of nanoseconds per 64-byte record (bench/ measures it).
+ * rather than throw. Ring buffer records are copied a batch at a time (one memcpy per batch, each record a subarray
+ * of it); bench/ measures copies against views (RingBufferConsumer.consume).
  */
 import { BpfLoadError, withContext } from '../base/errors.js';
 import type { Btf, BtfValue } from '../btf/index.js';
@@ -243,8 +244,7 @@ function ringSource(map: MapHandle, options: EventOptions): EventSource {
   return {
     name,
     fds: [map.fd],
-    drain: (emit) => consumer.consume((view) => {
-      const data = Buffer.from(view);
+    drain: (emit) => consumer.consumeCopies((data) => {
       const value = decode?.(data);
       emit(value === undefined ? { kind: 'record', map: name, cpu: null, data } : { kind: 'record', map: name, cpu: null, data, value });
     }),

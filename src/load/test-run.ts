@@ -47,9 +47,10 @@ export function testRunProgram(program: { readonly fd: number; readonly name: st
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > MAX_REPEAT) throw new TestRunError(withContext(where, `repeat must be a whole number from 1 to ${MAX_REPEAT}, not ${repeat}`));
   let outSize = options.data === undefined ? 0 : options.data.byteLength + GROWTH;
   for (;;) {
-    const dataOut = outSize === 0 ? undefined : Buffer.alloc(outSize);
+    // Unzeroed: only the bytes the kernel reports having written (data_size_out, ctx_size_out) are handed back.
+    const dataOut = outSize === 0 ? undefined : Buffer.allocUnsafe(outSize);
     const ctxOutSize = options.ctxOutSize ?? options.ctx?.byteLength ?? 0;
-    const ctxOut = ctxOutSize === 0 ? undefined : Buffer.alloc(ctxOutSize);
+    const ctxOut = ctxOutSize === 0 ? undefined : Buffer.allocUnsafe(ctxOutSize);
     try {
       const r = progTestRun({
         progFd: program.fd, repeat,

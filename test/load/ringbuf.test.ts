@@ -170,6 +170,52 @@ describe('ring buffer consumer protocol (fake memory)', () => {
   });
 });
 
+describe('ring buffer batch copies (consumeCopies, what EventReader uses)', () => {
+  it('copies that survive the ring being overwritten, through wraps, BUSY and DISCARD', () => {
+    const ring = new FakeRing(PAGE);
+    const consumer = ring.consumerFor();
+    const kept: Buffer[] = [];
+    for (let round = 0; round < 200; round++) {
+      ring.push(bytes(64, round));
+      if (round % 9 === 0) ring.push(bytes(16, 99), RINGBUF_DISCARD_BIT);
+      if (round % 5 === 4) consumer.consumeCopies((r) => kept.push(r));
+    }
+    consumer.consumeCopies((r) => kept.push(r));
+    expect(kept).toHaveLength(200);
+    // 200 × 72 B went through a 4096 B ring: the ring has been overwritten many times, the copies are intact.
+    expect(kept.filter((r, i) => !r.equals(Buffer.from(bytes(64, i))))).toEqual([]);
+    expect(ring.consumerPos).toBe(ring.producerPos);
+  });
+
+  it('stops at BUSY; a throwing callback loses only its own record; positions past 2^32', () => {
+    const ring = new FakeRing(PAGE, 2 ** 32 * 2 - 24);
+    ring.push(bytes(8, 1));
+    ring.push(bytes(8, 2));
+    const busy = ring.push(bytes(8, 3), RINGBUF_BUSY_BIT);
+    const consumer = ring.consumerFor();
+    const got: number[] = [];
+    expect(() => consumer.consumeCopies((r) => {
+      got.push(r[0]!);
+      throw new Error('boom');
+    })).toThrow('boom');
+    expect(got).toEqual([1]);
+    expect(ring.consumerPos).toBe(2 ** 32 * 2 - 24 + 16);
+    expect(consumer.consumeCopies((r) => got.push(r[0]!))).toBe(1);
+    ring.commit(busy, 8);
+    expect(consumer.consumeCopies((r) => got.push(r[0]!))).toBe(1);
+    expect(got).toEqual([1, 2, 3]);
+    expect(ring.consumerPos).toBe(ring.producerPos);
+  });
+
+  it('more records in one batch than its first scratch space holds', () => {
+    const ring = new FakeRing(PAGE * 4);
+    for (let i = 0; i < 1000; i++) ring.push(bytes(8, i));
+    const got: number[] = [];
+    expect(ring.consumerFor().consumeCopies((r) => got.push(r[0]!))).toBe(1000);
+    expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => i & 0xff));
+  });
+});
+
 /** A fake perf ring: control page, then `pages` data pages. */
 class FakePerf {
   readonly memory: ArrayBuffer;
