@@ -3,6 +3,7 @@
  *   bytes → readElf → parseObject (spec, no kernel) → loadObject (maps, relocation, programs) → attach → close.
  * `openObject(path)` does read + parse + load; `BpfObject` adds attach()/attachAll() and detaches on close().
  */
+import { fileURLToPath } from 'node:url';
 import { readUserFile } from './base/file.js';
 import {
   attachAll, attachProgram, attachUprobe, type AttachAllOptions, type AttachOptions, type AttachResult, type Link, type UprobeTarget,
@@ -13,27 +14,65 @@ import {
 } from './load/index.js';
 import { parseObject, type BpfObjectSpec } from './object/index.js';
 
+// The public API, by name. Every error class is here so callers can `instanceof` it; internal tables are not.
 export { BpfLoadError } from './base/errors.js';
 export { FileError } from './base/file.js';
-export * from './base/uapi.js';
+export {
+  PROG_TYPE_NAMES, MAP_TYPE_NAMES, ATTACH_TYPE_NAMES, progTypeValue, mapTypeValue, attachTypeValue, progTypeName,
+  mapTypeName, attachTypeName, MapFlags, type ProgTypeName, type MapTypeName, type AttachTypeName,
+} from './base/uapi.js';
+export { mapTypeTraits, type MapTypeTraits } from './base/map-types.js';
 export { readElf, ElfError, type ElfFile, type ElfSection, type ElfSymbol, type ElfRelocation } from './elf/index.js';
-export { decodeInsns, encodeInsns, formatInsn, type Insn } from './insn/index.js';
-export { parseObject, ObjectError, matchSection, SECTION_DEFS } from './object/index.js';
-export type * from './object/spec.js';
+export { parseBtf, parseBtfExt, Btf, BtfError, type BtfType, type BtfValue } from './btf/index.js';
+export { decodeInsns, encodeInsns, formatInsn, InsnError, type Insn } from './insn/index.js';
+export { parseObject, ObjectError, matchSection, SECTION_DEFS, type ParseOptions } from './object/index.js';
+export type {
+  BpfObjectSpec, SectionSpec, SectionRole, MapSpec, ProgramSpec, SubprogramSpec, FunctionSpec, RelocationSpec,
+  RelocationKind, VariableSpec,
+} from './object/spec.js';
 export type { AttachKind, SectionDef, SectionMatch } from './object/index.js';
 export { describeObject, type ObjectDump, type InsnDump } from './object/describe.js';
-export { SysError, KernelFeatureError } from './sys/index.js';
+export { SysError, KernelFeatureError, SysArgumentError, UnsupportedPlatformError } from './sys/index.js';
 export {
   loadObject, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
-  VariableHandle, VariableError,
-  testRunProgram, TestRunError, EventReader, EventError, openRingBuffer, openPerfBuffer, openEvents,
+  PinError, CoreError, VariableHandle, VariableError,
+  testRunProgram, TestRunError, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents,
   type TestRunOptions, type TestRunResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions,
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
-export { attachProgram, attachAll, AttachError, type AttachOptions, type AttachAllOptions, type AttachResult, type Link } from './attach/index.js';
+export {
+  attachProgram, attachAll, AttachError, AttachConflictError, ATTACHABLE_KINDS,
+  type AttachOptions, type AttachAllOptions, type AttachResult, type Link, type AttachableKind,
+} from './attach/index.js';
+export { NetlinkError } from './attach/xdp.js';
 export { attachUprobe, type UprobeTarget } from './attach/index.js';
 export { readExecutable, functionFileOffset, type ExecutableFile } from './elf/executable.js';
 export { readTracePipe } from './attach/tracefs.js';
+export { generateTypes, generateSkeleton, GenerateError, type GenerateOptions, type GeneratedSkeleton } from './gen/generate.js';
+export {
+  Skeleton, TypedMap, PerCpuMap, TypedVariable, SkeletonError, loadSkeletonObject, encodeGlobals, enumValue, checkArray, checkBigInt,
+  checkInt, checkNumber, getBits, getBitsBig, getBytes, getCString, getInt128, setBits, setBitsBig, setBytes, setCString, setInt128,
+  type Codec, type ReadonlyVariable, type SkeletonSource,
+} from './gen/runtime.js';
+export { parseTraceLine, type TraceLine } from './attach/tracefs.js';
+export {
+  listPrograms, listMaps, listLinks, dumpProgram, disassembleXlated, openMap, InspectError,
+  type KernelProgram, type KernelLink, type KernelObjectRef, type ProgramDump, type XlatedInsn,
+} from './load/index.js';
+export type { VerifierSource } from './load/errors.js';
+// Classic BPF (tcpdump filters): model, checks, tcpdump syntax, eBPF translation; captures; sockets; the kernel's verdicts.
+export {
+  type SockFilter, type ClassicProgram, type ClassicParseOptions, ClassicFilterError, checkClassicProgram, decodeClassicProgram,
+  encodeClassicProgram, formatClassicProgram, formatClassicInsn, formatClassicC, formatClassicDecimal, formatClassicBytecode,
+  classicTextForm, parseClassicDecimal, parseClassicCArray, classicToEbpf, compileClassicToJs, type ClassicMatcher,
+} from './cbpf/index.js';
+export {
+  CaptureError, type CapturedPacket, CaptureCursor, type CaptureSource, readCapture, readCaptureHeader, writePcap,
+  summarizePacket, type PacketSummary,
+} from './pcap/index.js';
+export { pcapCompile, PcapError, LinkType, type PcapCompileOptions } from './sys/index.js';
+export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './attach/index.js';
+export { KernelClassicMatcher, loadClassicFilter, type ClassicLoadOptions } from './load/index.js';
 
 /** A loaded object with attach methods. Closing it (or `using` it) detaches every link, then closes every fd. */
 export class BpfObject implements Disposable {
@@ -99,7 +138,11 @@ export class BpfObject implements Disposable {
   }
 }
 
-/** Reads, parses and loads an object file. */
-export function openObject(path: string, options: LoadOptions = {}): BpfObject {
-  return new BpfObject(loadObject(parseObject(readUserFile(path), { name: path }), options));
+/**
+ * Reads, parses and loads an object file: a path, or a file: URL (the package's samples are
+ * `new URL('../c-samples/sockex1_kern.o', import.meta.resolve('bpf-load'))`).
+ */
+export function openObject(path: string | URL, options: LoadOptions = {}): BpfObject {
+  const file = typeof path === 'string' ? path : fileURLToPath(path);
+  return new BpfObject(loadObject(parseObject(readUserFile(file), { name: file }), options));
 }

@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readUserFile } from '../base/file.js';
-import { attachAll, type AttachResult } from '../attach/index.js';
-import { readTracePipe } from '../attach/tracefs.js';
+import { AttachConflictError, attachAll, type AttachResult } from '../attach/index.js';
+import { parseTraceLine, readTracePipe } from '../attach/tracefs.js';
 import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
 import { parseObject } from '../object/index.js';
-import type { CliOptions } from './args.js';
+import { EXIT, type CliOptions } from './args.js';
 import { startEventStream } from './events.js';
+import { colourFor, LiveScreen, type Paint } from './screen.js';
 import { readRound, renderRound } from './watch.js';
 
 const out = (line: string) => process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
@@ -20,10 +21,12 @@ export async function runObject(options: CliOptions): Promise<number> {
   const spec = parseObject(readUserFile(file), { name: file });
   let object: LoadedObject;
   try {
-    object = loadObject(spec, { logLevel: options.verbose ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
+    object = loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
   } catch (e) {
-    if (e instanceof VerifierError && options.verbose) process.stderr.write(`${e.log}\n`);
-    throw e;
+    if (!(e instanceof VerifierError)) throw e;
+    if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
+    err(options.verbose > 0 ? e.message : `${e.message}; -v prints the verifier log`);
+    return EXIT.failure;
   }
 
   const stop = new AbortController();
@@ -62,8 +65,14 @@ export async function runObject(options: CliOptions): Promise<number> {
   process.stdout.on('error', onStdoutError);
 
   try {
-    // Opened before attaching: a bad --event-type fails while nothing is attached.
-    const events = options.events ? startEventStream(object, { json: options.json, type: options.eventType }, stop.signal, out) : undefined;
+    // Opened before attaching, so a bad --event-type fails while nothing is attached; records wait for the report.
+    const early: string[] = [];
+    let showEvent = (line: string): void => {
+      early.push(line);
+    };
+    const events = options.events
+      ? startEventStream(object, { json: options.json, type: options.eventType }, stop.signal, (line) => showEvent(line))
+      : undefined;
     const attached: AttachResult[] = options.attach
       ? attachAll(object, {
         iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
@@ -71,27 +80,51 @@ export async function runObject(options: CliOptions): Promise<number> {
       })
       : [];
     const pinned = options.pin === undefined ? [] : pinObject(object, options.pin);
-    report(object, attached, options, pinned);
-    if (events !== undefined && !options.json && options.count !== 0) out(`streaming records from ${events.maps.join(', ')} as they arrive (--no-events: off)`);
+    // A terminal gets one screen redrawn in place; a pipe gets plain lines, one round after another.
+    const paint = colourFor(process.stdout);
+    const screen = !options.json && process.stdout.isTTY === true ? new LiveScreen(process.stdout) : undefined;
+    if (options.json) out(jsonReport(object, attached, options, pinned));
+    else if (screen !== undefined) screen.setHeader(reportLines(object, attached, options, pinned, paint));
+    else out(reportLines(object, attached, options, pinned, paint).join('\n'));
+    // The exit status tells scripts what the FAILED rows tell people; the programs that did attach keep running.
+    // On a terminal screen the stderr lines would be drawn over: they come after it.
+    const failed = attached.filter((a) => a.error !== undefined);
+    const failureLines = () => { for (const a of failed) err(failureText(a.error!, options)); };
+    const deferFailures = screen !== undefined && process.stderr.isTTY === true;
+    if (!deferFailures) failureLines();
 
-    const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal) : undefined;
+    // String literals and constant pools never change: watching them is noise.
+    const watched = options.allMaps ? object.maps : object.maps.filter((m) => !/^\.rodata\.(str|cst)/.test(m.spec.section) || m.spec.source !== 'data');
+    const show = screen === undefined ? out : (line: string) => screen.addScrolling(line);
+    if (events !== undefined && !options.json && options.count !== 0) show(`streaming records from ${events.maps.join(', ')} as they arrive (--no-events: off)`);
+    showEvent = show;
+    for (const line of early.splice(0)) show(line);
+    const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal, show) : undefined;
     for (let round = 1; options.count === undefined || round <= options.count; round++) {
       try {
         await sleep(options.interval * 1000, undefined, { signal: stop.signal });
       } catch {
         break; // aborted by a signal
       }
-      const maps = readRound(object.maps, options.perCpu);
+      const maps = readRound(watched, options.perCpu);
       if (options.json) {
-        out(JSON.stringify({ round, maps: Object.fromEntries(maps.map((m) => [m.name, m.unreadable === undefined ? m.entries : { unreadable: m.unreadable }])) }));
+        const unreadable = maps.filter((m) => m.unreadable !== undefined);
+        out(JSON.stringify({
+          round, maps: Object.fromEntries(maps.map((m) => [m.name, m.entries])),
+          ...(unreadable.length > 0 ? { unreadable: Object.fromEntries(unreadable.map((m) => [m.name, m.unreadable])) } : {}),
+        }));
+      } else if (screen !== undefined) {
+        screen.setBody(['', ...renderRound(round, maps, paint).trimEnd().split('\n')]);
       } else {
-        out(renderRound(round, maps));
+        out(renderRound(round, maps, paint));
       }
     }
     stop.abort('done');
     await tracing;
     await events?.done;
-    return 0;
+    screen?.end();
+    if (deferFailures) failureLines();
+    return failed.length > 0 ? EXIT.failure : EXIT.ok;
   } finally {
     for (const s of signalNames) process.off(s, onSignal);
     process.off('uncaughtException', onUncaught);
@@ -102,10 +135,9 @@ export async function runObject(options: CliOptions): Promise<number> {
   }
 }
 
-function report(object: LoadedObject, attached: readonly AttachResult[], options: CliOptions, pinned: readonly string[]): void {
+function jsonReport(object: LoadedObject, attached: readonly AttachResult[], options: CliOptions, pinned: readonly string[]): string {
   const byProgram = new Map(attached.map((a) => [a.program, a]));
-  if (options.json) {
-    out(JSON.stringify({
+  return JSON.stringify({
       file: object.spec.file,
       programs: object.programs.map((p) => {
         const a = byProgram.get(p);
@@ -113,7 +145,7 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
           name: p.name, section: p.section, type: p.type, id: p.id, tag: p.tag, attached: a?.link !== undefined,
           ...(a?.link === undefined ? {} : { kind: a.link.kind, target: a.link.target }),
           ...(a?.skipped === undefined ? {} : { skipped: a.skipped }),
-          ...(a?.error === undefined ? {} : { error: a.error.message }),
+          ...(a?.error === undefined ? {} : { error: failureText(a.error, options) }),
           ...(options.attach ? {} : { skipped: '--no-attach' }),
         };
       }),
@@ -123,24 +155,28 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
         ...(sizeNote(object, m) === undefined ? {} : { sizeNote: sizeNote(object, m) }),
       })),
       ...(pinned.length > 0 ? { pinned } : {}),
-    }));
-    return;
-  }
-  out(`loaded ${object.spec.file}: ${object.programs.length} program(s), ${object.maps.length} map(s)`);
+  });
+}
+
+/** The text report: what was loaded, where each program is attached (or why not), the maps and pins. */
+function reportLines(object: LoadedObject, attached: readonly AttachResult[], options: CliOptions, pinned: readonly string[], paint: Paint): string[] {
+  const byProgram = new Map(attached.map((a) => [a.program, a]));
+  const lines = [paint('bold', `loaded ${object.spec.file}: ${object.programs.length} program(s), ${object.maps.length} map(s)`)];
   for (const p of object.programs) {
     const a = byProgram.get(p);
     const what = `${p.name} (${p.section}, ${p.type}, id ${p.id}, tag ${p.tag})`;
-    if (!options.attach) out(`  loaded    ${what}: not attached (--no-attach)`);
-    else if (a?.link !== undefined) out(`  attached  ${what} → ${a.link.kind} ${a.link.target}`);
-    else if (a?.error !== undefined) out(`  FAILED    ${what}: ${a.error.message}`);
-    else out(`  loaded    ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
+    if (!options.attach) lines.push(`  ${paint('yellow', 'loaded  ')}  ${what}: not attached (--no-attach)`);
+    else if (a?.link !== undefined) lines.push(`  ${paint('green', 'attached')}  ${what} → ${a.link.kind} ${a.link.target}`);
+    else if (a?.error !== undefined) lines.push(`  ${paint('red', 'FAILED  ')}  ${what}: ${failureText(a.error, options)}`);
+    else lines.push(`  ${paint('yellow', 'loaded  ')}  ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
   }
   for (const m of object.maps) {
     const note = sizeNote(object, m);
-    out(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries}${note === undefined ? '' : `: ${note}`})`);
+    lines.push(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries}${note === undefined ? '' : `: ${note}`})`);
   }
-  for (const path of pinned) out(`  pinned    ${path}`);
-  if (options.count !== 0) out('showing non-zero map entries; Ctrl-C to detach and exit');
+  for (const path of pinned) lines.push(`  pinned    ${path}`);
+  if (options.count === undefined) lines.push(paint('dim', 'showing non-zero map entries; Ctrl-C to detach and exit'));
+  return lines;
 }
 
 /** Says when the loader sized a map differently from its definition (libbpf's rules for perf arrays and ring buffers). */
@@ -152,9 +188,18 @@ function sizeNote(object: LoadedObject, m: LoadedObject['maps'][number]): string
   return `declared ${declared}`;
 }
 
-async function streamTracePipe(json: boolean, signal: AbortSignal): Promise<void> {
+/** An attach failure as the CLI says it: the library's message, plus the flag that would change the outcome. */
+function failureText(error: Error, options: CliOptions): string {
+  return error instanceof AttachConflictError && !options.force ? `${error.message}; --force replaces it` : error.message;
+}
+
+async function streamTracePipe(json: boolean, signal: AbortSignal, show: (line: string) => void): Promise<void> {
   try {
-    for await (const line of readTracePipe({ signal })) out(json ? JSON.stringify({ trace: line }) : `trace: ${line}`);
+    for await (const line of readTracePipe({ signal })) {
+      // bpf_trace_printk formats usually end in \n, which trace_pipe follows with its own: an empty line per event.
+      if (line.trim() === '') continue;
+      show(json ? JSON.stringify({ trace: parseTraceLine(line) ?? { message: line } }) : `trace: ${line}`);
+    }
   } catch (e) {
     if (!signal.aborted) err(`trace_pipe: ${(e as Error).message}`);
   }

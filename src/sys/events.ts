@@ -1,15 +1,10 @@
 /**
- * The system calls behind event reading: mmap(2)/munmap(2) of ring buffers and perf rings, and an epoll(7) set with
+ * The system calls behind event reading (ring buffers and perf rings are mapped with mmap.ts): an epoll(7) set with
  * an eventfd(2) to wake it. Waiting happens off the JavaScript thread: epoll_wait runs through koffi's asynchronous
  * call on the libuv thread pool, so the event loop stays free and nothing spins.
  */
 import { SysArgumentError, SysError } from './errors.js';
-import { externalView, lastErrno, libcFunction, rawClose, type ForeignFunction } from './ffi.js';
-
-/** mmap(2) protections and flags (asm-generic/mman-common.h; the same on x86-64 and arm64). */
-export const Prot = { READ: 1, WRITE: 2 } as const;
-const MAP_SHARED = 1;
-const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
+import { lastErrno, libcFunction, rawClose, type ForeignFunction } from './ffi.js';
 
 const EPOLL_CLOEXEC = 0o2000000;
 const EPOLL_CTL_ADD = 1;
@@ -18,7 +13,6 @@ const EPOLL_CTL_DEL = 2;
 const EPOLLIN = 1;
 const EFD_CLOEXEC = 0o2000000;
 const EFD_NONBLOCK = 0o4000;
-const SC_PAGESIZE = 30;
 
 /**
  * struct epoll_event is `__attribute__((packed))` on x86-64 (12 bytes: u32 events, u64 data at offset 4) and
@@ -29,65 +23,24 @@ export function epollEventLayout(arch: string = process.arch): { size: number; d
 }
 
 interface EventCalls {
-  readonly mmap: ForeignFunction;
-  readonly munmap: ForeignFunction;
   readonly epollCreate1: ForeignFunction;
   readonly epollCtl: ForeignFunction;
   readonly epollWait: ForeignFunction;
   readonly eventfd: ForeignFunction;
   readonly write: ForeignFunction;
   readonly read: ForeignFunction;
-  readonly sysconf: ForeignFunction;
 }
 
 let calls: EventCalls | undefined;
 function c(): EventCalls {
   return (calls ??= {
-    // uintptr_t rather than void*: a plain number for real addresses, and MAP_FAILED compares as a bigint.
-    mmap: libcFunction('uintptr_t mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
-    munmap: libcFunction('int munmap(uintptr_t addr, size_t len)'),
     epollCreate1: libcFunction('int epoll_create1(int flags)'),
     epollCtl: libcFunction('int epoll_ctl(int epfd, int op, int fd, void *event)'),
     epollWait: libcFunction('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
     eventfd: libcFunction('int eventfd(unsigned int initval, int flags)'),
     write: libcFunction('long write(int fd, void *buf, size_t len)'),
     read: libcFunction('long read(int fd, void *buf, size_t len)'),
-    sysconf: libcFunction('long sysconf(int name)'),
   });
-}
-
-let pageSizeCache: number | undefined;
-/** The MMU page size: ring buffer and perf ring layouts are counted in pages. */
-export function pageSize(): number {
-  return (pageSizeCache ??= Number(c().sysconf(SC_PAGESIZE)));
-}
-
-/** A shared mapping of an fd. `bytes` is valid until unmap(); touching it afterwards would crash the process. */
-export interface Mapping {
-  readonly address: number;
-  readonly length: number;
-  readonly buffer: ArrayBuffer;
-  unmap(): void;
-}
-
-/** mmap(2) of `length` bytes of `fd` at `offset`, MAP_SHARED. */
-export function mmapShared(fd: number, length: number, prot: number, offset: number, what: string): Mapping {
-  const address = c().mmap(null, length, prot, MAP_SHARED, fd, offset) as number | bigint;
-  if (typeof address === 'bigint' && address === MAP_FAILED) {
-    throw new SysError({ syscall: 'mmap', errno: lastErrno(), detail: `${what}: ${length} B at offset ${offset}` });
-  }
-  const start = Number(address);
-  let mapped = true;
-  return {
-    address: start,
-    length,
-    buffer: externalView(start, length),
-    unmap() {
-      if (!mapped) return;
-      mapped = false;
-      if ((c().munmap(start, length) as number) < 0) throw new SysError({ syscall: 'munmap', errno: lastErrno(), detail: what });
-    },
-  };
 }
 
 const WAKE_TOKEN = -1;

@@ -122,7 +122,7 @@ describe('bpf-load FILE --test-run PROGRAM', () => {
   it('--data-in or --repeat without --test-run is a usage error', () => {
     const r = runCli(['c-samples/test_run_kern.o', '--repeat', '3']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('--repeat only applies to --test-run PROGRAM');
+    expect(r.stderr).toContain('--repeat does not apply to loading a FILE (only to --test-run)');
   });
 
   it('cleans up its temp dir', () => {
