@@ -5,14 +5,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { readUserFile } from './base/file.js';
-import {
-  attachAll, attachProgram, attachUprobe, type AttachAllOptions, type AttachOptions, type AttachResult, type Link, type UprobeTarget,
-} from './attach/index.js';
-import {
-  loadObject, openEvents, openPerfBuffer, openRingBuffer, isEventMap, type EventOptions, type EventReader, type LoadedObject,
-  type LoadedProgram, type LoadOptions, type MapHandle, type VariableHandle,
-} from './load/index.js';
-import { parseObject, type BpfObjectSpec } from './object/index.js';
+import { BpfObject } from './attach/object.js';
+import { loadObject, type LoadOptions } from './load/index.js';
+import { parseObject } from './object/index.js';
 
 // The public API, by name. Every error class is here so callers can `instanceof` it; internal tables are not.
 export { BpfLoadError } from './base/errors.js';
@@ -45,8 +40,11 @@ export {
   type AttachOptions, type AttachAllOptions, type AttachResult, type Link, type AttachableKind,
 } from './attach/index.js';
 export { NetlinkError } from './attach/xdp.js';
+export { BpfObject, type PinnedPaths } from './attach/object.js';
 export { attachUprobe, type UprobeTarget } from './attach/index.js';
 export { readExecutable, functionFileOffset, type ExecutableFile } from './elf/executable.js';
+export { BpfLink, openPinnedLink } from './attach/link.js';
+export { Fd } from './sys/index.js';
 export { readTracePipe } from './attach/tracefs.js';
 export { generateTypes, generateSkeleton, GenerateError, type GenerateOptions, type GeneratedSkeleton } from './gen/generate.js';
 export {
@@ -73,70 +71,6 @@ export {
 export { pcapCompile, PcapError, LinkType, type PcapCompileOptions } from './sys/index.js';
 export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './attach/index.js';
 export { KernelClassicMatcher, loadClassicFilter, type ClassicLoadOptions } from './load/index.js';
-
-/** A loaded object with attach methods. Closing it (or `using` it) detaches every link, then closes every fd. */
-export class BpfObject implements Disposable {
-  readonly loaded: LoadedObject;
-  constructor(loaded: LoadedObject) {
-    this.loaded = loaded;
-  }
-  get spec(): BpfObjectSpec {
-    return this.loaded.spec;
-  }
-  get programs(): readonly LoadedProgram[] {
-    return this.loaded.programs;
-  }
-  get maps(): readonly MapHandle[] {
-    return this.loaded.maps;
-  }
-  map(name: string): MapHandle {
-    return this.loaded.map(name);
-  }
-  program(name: string): LoadedProgram {
-    return this.loaded.program(name);
-  }
-  /** A global variable (.data/.bss read and write, .rodata read; set .rodata with LoadOptions.globals). */
-  variable(name: string): VariableHandle {
-    return this.loaded.variable(name);
-  }
-  /** Attaches one program (by name, section or handle) where its section says. */
-  attach(program: string | LoadedProgram, options: AttachOptions = {}): Link {
-    return attachProgram(this.loaded, typeof program === 'string' ? this.loaded.program(program) : program, options);
-  }
-  /** Attaches a kprobe-type program as a uprobe/uretprobe on `target` (binary + symbol or offset, pid); detached at close. */
-  attachUprobe(program: string | LoadedProgram, target: UprobeTarget, options: AttachOptions = {}): Link {
-    const link = attachUprobe(typeof program === 'string' ? this.loaded.program(program) : program, target, options);
-    this.loaded.onClose(() => link.detach());
-    return link;
-  }
-  /** Attaches every program it can; reports attached, skipped and failed ones. */
-  attachAll(options: AttachAllOptions = {}): AttachResult[] {
-    return attachAll(this.loaded, options);
-  }
-  /** Reads a ring buffer map: `for await (const r of obj.ringBuffer('events'))`, or `.listen(cb)`; closed with the object. */
-  ringBuffer(name: string, options: EventOptions = {}): EventReader {
-    return this.#closedWithObject(openRingBuffer(this.loaded.map(name), options));
-  }
-  /** Reads a perf event array through one BPF output event and ring per online CPU; closed with the object. */
-  perfBuffer(name: string, options: EventOptions = {}): EventReader {
-    return this.#closedWithObject(openPerfBuffer(this.loaded.map(name), options));
-  }
-  /** One reader over several ring buffers / perf event arrays (default: all of the object's); closed with the object. */
-  events(names?: readonly string[], options: EventOptions = {}): EventReader {
-    const maps = names === undefined ? this.loaded.maps.filter(isEventMap) : names.map((n) => this.loaded.map(n));
-    return this.#closedWithObject(openEvents(maps, options));
-  }
-  #closedWithObject(reader: EventReader): EventReader {
-    this.loaded.onClose(() => void reader.close());
-    return reader;
-  }
-  close(): void {
-    this.loaded.close();
-  }
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}
 
 /**
  * Reads, parses and loads an object file: a path, or a file: URL (the package's samples are

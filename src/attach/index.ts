@@ -15,7 +15,7 @@ import { attachTracing } from './tracing.js';
 import { attachUprobeSection } from './uprobe.js';
 import { attachXdp } from './xdp.js';
 
-export { AttachConflictError, AttachError, checkSafeName, type AttachOptions, type Link } from './link.js';
+export { AttachConflictError, AttachError, BpfLink, checkSafeName, openPinnedLink, type AttachOptions, type Link } from './link.js';
 export { attachSocket } from './socket.js';
 export { attachUprobe, parseUprobeSection, resolveBinary, type UprobeTarget } from './uprobe.js';
 
@@ -42,8 +42,8 @@ const ATTACHERS: Readonly<Record<AttachableKind, Attacher>> = {
 export { ATTACHABLE_KINDS, type AttachableKind } from './kinds.js';
 
 /**
- * Attaches one program where its section says. The link is tracked by the object, so closing the object detaches
- * it (links first, then fds).
+ * Attaches one program where its section says. The caller owns the returned link (BpfObject tracks the ones it
+ * makes): detach it, or release it to leave a pinned link attached.
  */
 export function attachProgram(object: LoadedObject, program: LoadedProgram, options: AttachOptions = {}): Link {
   const kind = program.spec.attach;
@@ -62,7 +62,6 @@ export function attachProgram(object: LoadedObject, program: LoadedProgram, opti
     }
     throw e;
   }
-  object.onClose(() => link.detach());
   return link;
 }
 

@@ -12,7 +12,8 @@ export const VERBS = {
   prog: ['[list] | dump ID|PINNED', 'programs in the kernel, or one program\'s instructions as the kernel runs them'],
   map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
   link: ['[list]', 'BPF links in the kernel: program and attach point'],
-  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
+  detach: ['DIR', 'undo `--pin DIR --keep-attached`: detach and unpin what that run pinned'],
+  gen: ['FILE [--out PATH] [--name NAME] [--embed] [--event-type MAP=TYPE]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
 } as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
 
@@ -60,16 +61,20 @@ export const FLAGS = {
   'trace-pipe': { type: 'boolean', modes: LOAD, help: 'stream trace_pipe lines beside the live maps' },
   'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
   'no-events': { type: 'boolean', modes: LOAD, help: 'do not read ring buffers and perf event arrays (by default each record is printed)' },
-  'event-type': { type: 'string', value: 'NAME', modes: LOAD, help: 'decode records as this BTF type (default: a struct named "event" when the object has one)' },
   'test-run': { type: 'string', value: 'PROG', modes: ['test-run'], help: 'load without attaching, run PROG with BPF_PROG_TEST_RUN, print the result, exit' },
   'data-in': { type: 'string', value: 'FILE', modes: ['test-run'], help: '--test-run: the packet to run on (default: 64 zero bytes for packet programs)' },
   repeat: { type: 'string', value: 'N', modes: ['test-run'], help: '--test-run: run N times; the duration is the kernel\'s mean per run' },
   pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
+  'keep-attached': { type: 'boolean', modes: LOAD, help: 'with --pin: also pin the links, then exit leaving everything attached (undo: bpf-load detach DIR)' },
   'pin-root': { type: 'string', value: 'DIR', modes: LOAD, help: 'where maps with pinning "by name" live (default: /sys/fs/bpf)' },
   verbose: { type: 'boolean', short: 'v', multiple: true, modes: LOAD, help: 'show verifier logs' },
   out: { type: 'string', short: 'o', value: 'PATH', modes: ['gen'], help: 'gen: write the module to PATH (default: standard output)' },
   name: { type: 'string', value: 'NAME', modes: ['gen'], help: "gen: base of the skeleton's class name (default: from FILE's name)" },
   embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at open()' },
+  'event-type': {
+    type: 'string', multiple: true, value: 'MAP=TYPE', modes: ['load', 'gen'],
+    help: 'records of ring buffer/perf event array MAP are the BTF type TYPE (repeatable; default:\nstruct event); loading also takes a bare TYPE for every event map',
+  },
   filter: {
     type: 'string', value: 'TEXT', modes: ['filter'],
     help: "classic filter: a pcap-filter expression (compiled by the system's libpcap), tcpdump -ddd\noutput, its comma form (iptables/tc bytecode) or tcpdump -dd's C array",
@@ -106,19 +111,23 @@ export interface CliOptions {
   allMaps: boolean;
   /** Ring buffer and perf event array records in the live view (--no-events turns them off). */
   events: boolean;
-  eventType: string | undefined;
+  /** --event-type when loading: one BTF type for every event map, or a type per map name. */
+  eventType: string | Record<string, string> | undefined;
   /** --test-run PROG [--data-in FILE] [--repeat N]. */
   testRun: string | undefined;
   dataIn: string | undefined;
   repeat: number;
   pin: string | undefined;
   pinRoot: string;
+  /** --keep-attached: pin links too and exit, leaving everything attached. */
+  keepAttached: boolean;
   /** -v: 1, -vv: 2. */
   verbose: number;
-  /** gen: --out, --name, --embed. */
+  /** gen: --out, --name, --embed, --event-type (map name → type name). */
   out: string | undefined;
   name: string | undefined;
   embed: boolean;
+  eventTypes: Record<string, string>;
   /** --dump given (a FILE's dump, or a classic filter's with --filter). */
   dump: boolean;
   /** Classic filter mode (src/cli/filter.ts). */
@@ -160,6 +169,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const engine = text('engine') ?? 'js';
   if (engine !== 'js' && engine !== 'kernel') throw new UsageError(`--engine must be js or kernel, not "${engine}"`);
   if (flag('filter') && flag('filter-file')) throw new UsageError('--filter and --filter-file: give one filter');
+  if (flag('keep-attached') && !flag('pin')) throw new UsageError('--keep-attached needs --pin DIR: the pins are what keeps the programs attached');
+  if (flag('keep-attached') && flag('no-attach')) throw new UsageError('--keep-attached and --no-attach contradict each other');
   return {
     mode,
     file: verb === undefined ? positionals[0] : undefined,
@@ -178,16 +189,18 @@ export function parseCli(argv: readonly string[]): CliOptions {
     tracePipe: flag('trace-pipe'),
     allMaps: flag('all-maps'),
     events: !flag('no-events'),
-    eventType: text('event-type'),
+    eventType: loadEventType(mode, list('event-type')),
     testRun: text('test-run'),
     dataIn: text('data-in'),
     repeat: number('--repeat', text('repeat') ?? '1', { min: 1, integer: true }),
     pin: text('pin'),
     pinRoot: text('pin-root') ?? '/sys/fs/bpf',
+    keepAttached: flag('keep-attached'),
     verbose: (values.verbose as boolean[] | undefined)?.length ?? 0,
     out: text('out'),
     name: text('name'),
     embed: flag('embed'),
+    eventTypes: mode === 'gen' ? eventTypes(list('event-type')) : {},
     dump: flag('dump'),
     filter: text('filter'),
     filterFile: text('filter-file'),
@@ -255,6 +268,27 @@ function modeLabel(mode: Mode): string {
   if (mode === 'filter') return '--filter';
   if (mode === 'test-run') return '--test-run';
   return `bpf-load ${mode}`;
+}
+
+/**
+ * Loading: `--event-type TYPE` decodes the records of every event map as TYPE; `MAP=TYPE` items name one map each
+ * (the form gen takes). Returned as the one TYPE, or as MAP=TYPE pairs for the event stream to resolve per map.
+ */
+function loadEventType(mode: Mode, items: readonly string[]): string | Record<string, string> | undefined {
+  if (mode !== 'load' || items.length === 0) return undefined;
+  if (items.length === 1 && !items[0]!.includes('=')) return items[0];
+  return eventTypes(items);
+}
+
+/** --event-type MAP=TYPE, repeatable. */
+function eventTypes(items: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const m = /^([^=]+)=([A-Za-z_][A-Za-z0-9_]*)$/.exec(item);
+    if (m === null) throw new UsageError(`--event-type expects MAP=TYPE (a map name, a BTF type name), not "${item}"`);
+    Object.defineProperty(out, m[1]!, { value: m[2]!, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }
 
 function number(flag: string, text: string, rule: { min: number; integer?: boolean }): number {

@@ -20,12 +20,15 @@ export interface EventStream {
  * does not exist, so the caller fails while nothing is attached yet.
  */
 export function startEventStream(
-  object: LoadedObject, options: { readonly json: boolean; readonly type: string | undefined }, signal: AbortSignal,
+  object: LoadedObject, options: { readonly json: boolean; readonly type: string | Readonly<Record<string, string>> | undefined }, signal: AbortSignal,
   write: (line: string) => void,
 ): EventStream | undefined {
   const maps = object.maps.filter(isEventMap);
   if (maps.length === 0) return undefined;
-  const reader: EventReader = openEvents(maps, { signal, ...(options.type === undefined ? {} : { type: options.type }) });
+  const type = options.type;
+  const reader: EventReader = openEvents(maps, {
+    signal, ...(type === undefined ? {} : typeof type === 'string' ? { type } : { types: type }),
+  });
   const done = reader.listen((e) => write(options.json ? eventJson(e) : eventText(e))).finally(() => reader.close());
   return { maps: maps.map((m) => m.name), done };
 }

@@ -53,6 +53,8 @@ export interface EventOptions {
    * `event` when the object's BTF has one (the libbpf-tools convention); `false`: never decode.
    */
   readonly type?: string | false;
+  /** Per map name, a type that overrides `type` for that map's records. */
+  readonly types?: Readonly<Record<string, string>>;
   /** Stops the reader (as close() does). */
   readonly signal?: AbortSignal;
   /** Perf buffers: data pages per CPU ring, a power of two (default 8, as bpftool and perf use). */
@@ -220,7 +222,7 @@ function recordDecoder(map: MapHandle, type: string | false | undefined): ((data
 
 function ringSource(map: MapHandle, options: EventOptions): EventSource {
   if (map.type !== 'ringbuf') throw notA(map, 'ring buffer (ringbuf)');
-  const decode = recordDecoder(map, options.type);
+  const decode = recordDecoder(map, typeFor(map, options));
   const page = pageSize();
   const size = map.spec.maxEntries;
   const what = `ring buffer ${map.name}`;
@@ -270,7 +272,7 @@ function perfSource(map: MapHandle, options: EventOptions): EventSource {
   if (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0) {
     throw new EventError(withContext([`map ${map.name}`], `pagesPerCpu must be a power of two ≥ 1, not ${pages}`));
   }
-  const decode = recordDecoder(map, options.type);
+  const decode = recordDecoder(map, typeFor(map, options));
   const page = pageSize();
   const rings: CpuRing[] = [];
   const key = Buffer.alloc(4);
@@ -346,6 +348,10 @@ function perfSource(map: MapHandle, options: EventOptions): EventSource {
   };
 }
 
+function typeFor(map: MapHandle, options: EventOptions): string | false | undefined {
+  return Object.hasOwn(options.types ?? {}, map.name) ? options.types![map.name] : options.type;
+}
+
 function notA(map: MapHandle, what: string): EventError {
   return new EventError(withContext([`map ${map.name}`], `is a ${map.type}, not a ${what}`));
 }
@@ -371,6 +377,10 @@ export function openPerfBuffer(map: MapHandle, options: EventOptions = {}): Even
 
 /** One reader (one epoll set, one waiting thread) over several ring buffers and perf event arrays. */
 export function openEvents(maps: readonly MapHandle[], options: EventOptions = {}): EventReader {
+  const unknown = Object.keys(options.types ?? {}).filter((name) => !maps.some((m) => m.name === name));
+  if (unknown.length > 0) {
+    throw new EventError(`record types given for ${unknown.join(', ')}: not among the maps read (${maps.map((m) => m.name).join(', ') || 'none'})`);
+  }
   const sources: EventSource[] = [];
   try {
     for (const m of maps) {

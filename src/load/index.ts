@@ -7,7 +7,7 @@ export { relocateProgram, RelocationError, type RelocatedProgram, type Relocatio
 export { LoadError, VerifierError } from './errors.js';
 export { attachBtfId, runningKernelBtf } from './kernel-btf.js';
 export { ensureBpffs, PinError } from './bpffs.js';
-export { pinObject } from './pin.js';
+export { pinObject, unpinAll } from './pin.js';
 export { VariableHandle, VariableError } from './variables.js';
 export { applyCoreRelocations, CoreError, type CoreResult } from './core.js';
 export { testRunProgram, TestRunError, type TestRunOptions, type TestRunResult } from './test-run.js';

@@ -19,11 +19,11 @@ export {
   objPin, objGet,
   progGetNextId, mapGetNextId, linkGetNextId, progGetFdById, mapGetFdById, linkGetFdById,
   objGetInfoByFd, type ProgInfo, type MapInfo, type LinkInfo, parseProgInfo, parseMapInfo, parseLinkInfo,
-  progInfo, mapInfo, linkInfo,
+  progInfo, mapInfo, linkInfo, bpfObjectKind,
 } from './bpf-object.js';
 export {
   type ProgAttachAttr, progAttach, progDetach, type ProgQueryResult, progQuery, rawTracepointOpen,
-  type LinkCreateAttr, linkCreate, linkDetach,
+  type LinkCreateAttr, linkCreate, linkDetach, linkUpdate,
 } from './bpf-attach.js';
 export { type ProgInstructions, progInstructions, btfGetFdById, btfRawData } from './inspect.js';
 export { EpollSet, epollEventLayout, PERF_EVENT_MMAP_PAGE } from './events.js';
@@ -37,6 +37,7 @@ export {
   attachSocketFilter, detachSocketFilter, openNetlinkSocket, netlinkSend, netlinkReceive,
   attachClassicSocketFilter, lockSocketFilter, type ReceivedPacket, receivePacket,
 } from './socket.js';
+export { Fd, type OpenFdRecord } from './fd.js';
 export {
   MountFlags, UnmountFlags, mount, unmount, type MountEntry, parseMounts, mountedFsType, parseCpuList,
   possibleCpuCount, onlineCpus,

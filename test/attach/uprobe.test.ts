@@ -97,13 +97,15 @@ describe('uprobes against the kernel', () => {
       // The environment parameter is the seam for kernel facts: a PMU directory that does not exist forces
       // uprobe_events; the events file, the event and the kernel are real.
       const link = attachUprobe(obj.program('on_target_add'), { binary: UPROBE_TARGET, symbol: 'target_add' }, {}, { pmuDir: '/nonexistent/uprobe-pmu' });
-      obj.loaded.onClose(() => link.detach());
-      const ours = uprobeEvents().split('\n').filter((l) => l.startsWith('p:bpf_load_u/'));
-      expect(ours).toHaveLength(1);
-      expect(ours[0]).toMatch(new RegExp(`^p:bpf_load_u/p_uprobe_target_target_add_${process.pid}_\\d+ ${UPROBE_TARGET}:0x[0-9a-f]+$`));
-      runUprobeTarget(7);
-      expect(obj.variable('entries').get()).toBe(7);
-      link.detach();
+      try {
+        const ours = uprobeEvents().split('\n').filter((l) => l.startsWith('p:bpf_load_u/'));
+        expect(ours).toHaveLength(1);
+        expect(ours[0]).toMatch(new RegExp(`^p:bpf_load_u/p_uprobe_target_target_add_${process.pid}_\\d+ ${UPROBE_TARGET}:0x[0-9a-f]+$`));
+        runUprobeTarget(7);
+        expect(obj.variable('entries').get()).toBe(7);
+      } finally {
+        link.detach();
+      }
       expect(uprobeEvents()).toBe(before);
     } finally {
       obj.close();
