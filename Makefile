@@ -5,6 +5,7 @@
 #   make / make all   build every sample object
 #   make clean        remove the built objects (c-samples/*.o)
 #   make list         print the objects `make` builds
+#   make uprobe-target  build c-samples/uprobe_target, the host program uprobe_kern.o probes (also part of `all`)
 #
 # Legacy samples (maps in the "maps" section) build three objects from X.c:
 #   X.o       -O2 -target bpf        no debug info, no BTF: what the classic bpf_load.c read
@@ -30,20 +31,31 @@ SAMPLES_DIR := c-samples
 
 LEGACY := sockex1 countmap trace_hello sockex3 xdp1 raw_tp perf_event cgroup sockmap map_in_map kprobe \
 	bad_verifier all_kinds iproute2 fixups partial
-MODERN := sockex1_modern globals btf_targets skel loader_policy tc_modern
+MODERN := sockex1_modern globals btf_targets skel loader_policy tc_modern ringbuf perfbuf test_run uprobe bashreadline
 
 LEGACY_OBJS := $(foreach s,$(LEGACY),$(addprefix $(SAMPLES_DIR)/$(s)_kern,.o .btf.o .eb.o))
 MODERN_OBJS := $(foreach s,$(MODERN),$(addprefix $(SAMPLES_DIR)/$(s)_kern,.o .eb.o))
 OBJS := $(LEGACY_OBJS) $(MODERN_OBJS)
 
-HEADERS := $(SAMPLES_DIR)/bpf_legacy.h $(SAMPLES_DIR)/bpf_modern.h
+# A native program for the uprobe samples: built for this host with its C compiler and not committed (a binary
+# depends on the host's architecture and compiler; the BPF objects do not). Tests run `make uprobe-target`.
+CC ?= cc
+UPROBE_TARGET := $(SAMPLES_DIR)/uprobe_target
+
+HEADERS := $(SAMPLES_DIR)/bpf_legacy.h $(SAMPLES_DIR)/bpf_modern.h $(SAMPLES_DIR)/bpf_events.h
 
 BPF_CFLAGS := -O2 -mcpu=$(BPF_CPU) -Wall -I/usr/include/$(MULTIARCH) -ffile-prefix-map=$(CURDIR)=.
 
-.PHONY: all clean list
+.PHONY: all clean list uprobe-target
 .DELETE_ON_ERROR:
 
-all: $(OBJS)
+all: $(OBJS) $(UPROBE_TARGET)
+
+uprobe-target: $(UPROBE_TARGET)
+
+# -O1 with target_add noinline: one real call per iteration, each a probe hit.
+$(UPROBE_TARGET): $(UPROBE_TARGET).c
+	$(CC) -O1 -g0 -Wall -o $@ $<
 
 list:
 	@printf '%s\n' $(OBJS)
@@ -69,4 +81,4 @@ $(filter %.eb.o,$(MODERN_OBJS)): %.eb.o: %.c $(HEADERS)
 	$(LLVM_STRIP) -g $@
 
 clean:
-	rm -f $(OBJS)
+	rm -f $(OBJS) $(UPROBE_TARGET)

@@ -17,6 +17,9 @@
  *   (d) reading every entry of a 1M-entry hash map: MapHandle.readAllRaw() (batched, column buffers) and readAll()
  *       (an entry per pair of Buffers) vs `bpftool map dump id N` (plain text)
  *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE` vs `tcpdump -r` (bench/classic.mjs)
+ *   (j) events: 64-byte records produced by BPF_PROG_TEST_RUN (repeat) and consumed from a ring buffer / perf buffer
+ *       vs libbpf's ring_buffer__consume / perf_buffer__consume; program.testRun() per call vs
+ *       bpf_prog_test_run_opts; waiting for a record with koffi's async epoll_wait vs a worker thread
  *
  * Plain ESM on the built library (../dist), so it runs on Node 20 without a TypeScript loader. C harnesses in
  * bench/c are compiled here with `cc … -lbpf` into bench/.build. Anything missing (root, compiler, libbpf, bpftool,
@@ -52,6 +55,11 @@ const DUMP_ENTRIES = 1 << 20;
 const DUMP_RUNS = 3;
 const BIG_RUNS = 3;
 const VARIABLE_OPS = 200_000;
+const EVENTS_OBJECT = join(ROOT, 'c-samples', 'test_run_kern.o');
+const EVENT_BATCH = 3000; // records per round: fits the 256 KiB ring (72 B each) and 64 perf pages per CPU (80 B each)
+const EVENT_ROUNDS = 9;
+const TEST_RUN_COUNT = 2000;
+const WAKEUPS = 300;
 
 const cliArgs = process.argv.slice(2);
 const JSON_OUTPUT = cliArgs.includes('--json');
@@ -69,10 +77,12 @@ class Skip extends Error {}
 let lib;
 let sys;
 let pcap;
+let loadLayer;
 try {
   lib = await import('../dist/index.js');
   sys = await import('../dist/sys/index.js');
   pcap = await import('../dist/pcap/index.js');
+  loadLayer = await import('../dist/load/index.js');
 } catch (e) {
   process.stderr.write(`bench: cannot import the built library from dist/ (${e.message}); run \`npm run build\` first\n`);
   process.exit(1);
@@ -733,6 +743,167 @@ rowGroup('(i) classic filter over a 1M-packet capture', () => {
     closeSync(devNull);
   }
 });
+
+/** Runs the C events harness; nanoseconds per record (or per run) of each round. */
+function cEvents(harness, mode, rounds, batch) {
+  const r = run(harness, [EVENTS_OBJECT, mode, String(rounds), String(batch)]);
+  if (r.status !== 0) throw new Error(`events harness (${mode}) exited ${r.status}: ${firstLine(r.stderr)}`);
+  return r.stdout.trim().split('\n').map(Number);
+}
+
+// (j) events. Rounds alternate between the two sides; each round produces EVENT_BATCH records with one test run,
+// then times only their consumption (producing costs the same kernel work on both sides).
+rowGroup('(j) events', () => {
+  requireRoot();
+  let harness;
+  let cSkip;
+  try {
+    harness = buildHarness('events');
+  } catch (j) {
+    if (!(e instanceof Skip)) throw e;
+    cSkip = e.message;
+  }
+  const obj = lib.openObject(EVENTS_OBJECT);
+  try {
+    const frame = Buffer.alloc(64);
+    const ringProg = obj.program('xdp_ring');
+    const perfProg = obj.program('xdp_perf');
+    const ringMap = obj.map('ring');
+    // Records as copies: the public reader.
+    const ring = obj.ringBuffer('ring', { type: false });
+    const perf = obj.perfBuffer('perf', { pagesPerCpu: 64, type: false });
+    // Records as views valid during the callback: the protocol class on its own mapping of the same ring.
+    const page = sys.pageSize();
+    const consumerPage = sys.mmapShared(ringMap.fd, page, sys.Prot.READ | sys.Prot.WRITE, 0, 'bench');
+    const producer = sys.mmapShared(ringMap.fd, page + 2 * ringMap.spec.maxEntries, sys.Prot.READ, page, 'bench');
+    const views = new loadLayer.RingBufferConsumer('ring', { consumer: consumerPage.buffer, producer: producer.buffer, dataOffset: page, size: ringMap.spec.maxEntries });
+    let sum = 0;
+    const copyCb = (j) => { sum += e.data[0]; };
+    const viewCb = (v) => { sum += v[0]; };
+    const timed = (produce, consume) => {
+      produce();
+      const start = nowNs();
+      const n = consume();
+      const ns = (nowNs() - start) / EVENT_BATCH;
+      if (n !== EVENT_BATCH) throw new Error(`consumed ${n} records, expected ${EVENT_BATCH}`);
+      return ns;
+    };
+    const produceRing = () => ringProg.testRun({ data: frame, repeat: EVENT_BATCH });
+    const producePerf = () => perfProg.testRun({ data: frame, repeat: EVENT_BATCH });
+    const oursRing = [];
+    const oursViews = [];
+    const oursPerf = [];
+    const oursRun = [];
+    const cRing = [];
+    const cPerf = [];
+    const cRun = [];
+    for (let r = 0; r < EVENT_ROUNDS + 1; r++) {
+      const ringNs = timed(produceRing, () => ring.readReady(copyCb));
+      const viewNs = timed(produceRing, () => views.consume(viewCb));
+      const perfNs = timed(producePerf, () => perf.readReady(copyCb));
+      let start = nowNs();
+      for (let i = 0; i < TEST_RUN_COUNT; i++) obj.program('xdp_swap').testRun({ data: frame });
+      const runNs = (nowNs() - start) / TEST_RUN_COUNT;
+      if (r === 0) continue; // warm-up
+      oursRing.push(ringNs);
+      oursViews.push(viewNs);
+      oursPerf.push(perfNs);
+      oursRun.push(runNs);
+    }
+    if (harness !== undefined) {
+      cRing.push(...cEvents(harness, 'ring', EVENT_ROUNDS, EVENT_BATCH));
+      cPerf.push(...cEvents(harness, 'perf', EVENT_ROUNDS, EVENT_BATCH));
+      cRun.push(...cEvents(harness, 'run', EVENT_ROUNDS, TEST_RUN_COUNT));
+    }
+    const rate = (ns) => figure(ns, 'ns', `${(1e3 / ns).toFixed(1)} M rec/s (${ns.toFixed(0)} ns/rec)`);
+    const perCall = (ns) => figure(ns, 'ns', fmtUs(ns / 1000));
+    // Rates: ratio is ours/theirs in time per record, so ≤ 1.25× time is ≥ 0.8× the C rate.
+    const pairs = [
+      ['(j) ring buffer, 64 B records as copies (EventReader) [vs ring_buffer__consume]', oursRing, cRing, rate, { kind: 'ratio', max: 1.25, label: '≥ 0.8× C rate' }],
+      ['(j) ring buffer, records as views (RingBufferConsumer) [vs ring_buffer__consume]', oursViews, cRing, rate, undefined],
+      ['(j) perf buffer, 64 B records as copies, 64 pages/CPU [vs perf_buffer__consume]', oursPerf, cPerf, rate, { kind: 'ratio', max: 1.25, label: '≥ 0.8× C rate' }],
+      ['(j) program.testRun() XDP 64 B frame, per call [vs bpf_prog_test_run_opts]', oursRun, cRun, perCall, { kind: 'ratio', max: 1.3, label: '≤ 1.3×' }],
+    ];
+    for (const [name, ours, theirs, fmt, target] of pairs) {
+      if (harness === undefined) rows.push({ name, ours: fmt(median(ours)), skipped: `C side skipped: ${cSkip}` });
+      else addRow(name, fmt(median(ours)), fmt(median(theirs)), target);
+    }
+    producer.unmap();
+    consumerPage.unmap();
+    void ring.close();
+    void perf.close();
+  } finally {
+    obj.close();
+  }
+});
+
+/**
+ * (j) waiting: one record produced, then the time until JavaScript learns of it. The library waits with epoll_wait
+ * run by koffi on the libuv pool (EpollSet.wait); the alternative is a worker thread blocked in a synchronous
+ * epoll_wait that posts a message when the set is ready (bench/epoll-worker.mjs). Same ring, same kind of epoll set.
+ */
+async function measureWakeups() {
+  requireRoot();
+  const { Worker } = await import('node:worker_threads');
+  const obj = lib.openObject(EVENTS_OBJECT);
+  const frame = Buffer.alloc(64);
+  const prog = obj.program('xdp_ring');
+  const ringMap = obj.map('ring');
+  const page = sys.pageSize();
+  const consumerPage = sys.mmapShared(ringMap.fd, page, sys.Prot.READ | sys.Prot.WRITE, 0, 'bench');
+  const producer = sys.mmapShared(ringMap.fd, page + 2 * ringMap.spec.maxEntries, sys.Prot.READ, page, 'bench');
+  const ring = new loadLayer.RingBufferConsumer('ring', { consumer: consumerPage.buffer, producer: producer.buffer, dataOffset: page, size: ringMap.spec.maxEntries });
+  const epoll = new sys.EpollSet();
+  epoll.add(ringMap.fd, 0);
+  const worker = new Worker(new URL('./epoll-worker.mjs', import.meta.url), { workerData: { fd: ringMap.fd } });
+  try {
+    const fromWorker = () => new Promise((resolve) => worker.once('message', resolve));
+    await fromWorker(); // set up
+    const asyncUs = [];
+    const workerUs = [];
+    for (let i = 0; i < WAKEUPS + 10; i++) {
+      // koffi async: the wait is queued to the pool before the record exists.
+      const waiting = epoll.wait(-1);
+      await new Promise((r) => setTimeout(r, 1));
+      let t0 = nowNs();
+      prog.testRun({ data: frame, repeat: 1 });
+      const ready = await waiting;
+      const a = (nowNs() - t0) / 1000;
+      if (ready.length !== 1 || ring.consume(() => {}) !== 1) throw new Error('async wait: expected one ready record');
+      // Worker: it is blocked in epoll_wait once it said so (then a 1 ms grace for the call to start).
+      worker.postMessage('wait');
+      await fromWorker();
+      await new Promise((r) => setTimeout(r, 1));
+      const done = fromWorker();
+      t0 = nowNs();
+      prog.testRun({ data: frame, repeat: 1 });
+      await done;
+      const w = (nowNs() - t0) / 1000;
+      if (ring.consume(() => {}) !== 1) throw new Error('worker wait: expected one record');
+      if (i < 10) continue;
+      asyncUs.push(a);
+      workerUs.push(w);
+    }
+    addRow('(j) wake-up latency: record produced → JS knows, koffi async epoll_wait on the libuv pool [vs worker thread in epoll_wait]',
+      figure(median(asyncUs), 'µs', fmtUs(median(asyncUs))), figure(median(workerUs), 'µs', fmtUs(median(workerUs))), undefined);
+  } finally {
+    await worker.terminate();
+    await epoll.close();
+    producer.unmap();
+    consumerPage.unmap();
+    obj.close();
+  }
+}
+if (rowWanted('j')) {
+  const started = Date.now();
+  try {
+    await measureWakeups();
+  } catch (j) {
+    rows.push({ name: '(j) wake-up latency', skipped: `${e instanceof Skip ? 'skipped' : 'failed'}: ${e.message}` });
+    if (!(e instanceof Skip)) process.exitCode = 1;
+  }
+  process.stderr.write(`bench: (j) wake-ups done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Report

@@ -32,6 +32,8 @@ export { SysError, KernelFeatureError, SysArgumentError, UnsupportedPlatformErro
 export {
   loadObject, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
   PinError, CoreError, VariableHandle, VariableError,
+  testRunProgram, TestRunError, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents,
+  type TestRunOptions, type TestRunResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions,
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
 export {
@@ -40,6 +42,8 @@ export {
 } from './attach/index.js';
 export { NetlinkError } from './attach/xdp.js';
 export { BpfObject, type PinnedPaths } from './attach/object.js';
+export { attachUprobe, type UprobeTarget } from './attach/index.js';
+export { readExecutable, functionFileOffset, type ExecutableFile } from './elf/executable.js';
 export { BpfLink, openPinnedLink } from './attach/link.js';
 export { Fd } from './sys/index.js';
 export { readTracePipe } from './attach/tracefs.js';

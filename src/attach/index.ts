@@ -12,10 +12,12 @@ import { attachSockmap } from './sockmap.js';
 import { attachTc } from './tc.js';
 import { attachTracepoint } from './tracepoint.js';
 import { attachTracing } from './tracing.js';
+import { attachUprobeSection } from './uprobe.js';
 import { attachXdp } from './xdp.js';
 
 export { AttachConflictError, AttachError, BpfLink, checkSafeName, openPinnedLink, type AttachOptions, type Link } from './link.js';
 export { attachSocket } from './socket.js';
+export { attachUprobe, parseUprobeSection, resolveBinary, type UprobeTarget } from './uprobe.js';
 
 type Attacher = (program: LoadedProgram, options: AttachOptions, object: LoadedObject) => Link;
 
@@ -26,6 +28,7 @@ const ATTACHERS: Readonly<Record<AttachableKind, Attacher>> = {
   raw_tracepoint: (p) => attachRawTracepoint(p),
   kprobe: (p, o) => attachKprobe(p, o),
   kretprobe: (p, o) => attachKprobe(p, o),
+  uprobe: (p, o) => attachUprobeSection(p, o),
   perf_event: (p, o) => attachPerfEvent(p, o),
   xdp: (p, o) => attachXdp(p, o),
   cgroup: (p, o) => attachCgroup(p, o),

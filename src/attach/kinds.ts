@@ -7,7 +7,7 @@ import type { AttachKind } from '../object/index.js';
 
 export const ATTACHABLE_KINDS = [
   'socket', 'xdp', 'tc', 'tracepoint', 'raw_tracepoint', 'tracing', 'lsm', 'kprobe', 'kretprobe', 'perf_event', 'cgroup',
-  'sockmap',
+  'sockmap', 'uprobe',
 ] as const satisfies readonly AttachKind[];
 export type AttachableKind = (typeof ATTACHABLE_KINDS)[number];
 

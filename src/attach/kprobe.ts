@@ -6,21 +6,19 @@
  *    tracepoint, and at detach append its removal. Only our own events are ever removed: the file is never
  *    truncated (bpf_load.c's truncation wiped every kprobe on the system).
  */
-import { closeSync, constants, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfLoadError, withContext } from '../base/errors.js';
 import type { LoadedProgram } from '../load/index.js';
 import { cString, KernelFeatureError, type PerfEventAttr } from '../sys/index.js';
 import { AttachError, checkSafeName, type AttachOptions, onceLink } from './link.js';
 import { openPerfEventWithProgram, type PerfAttachment, type PerfLink } from './perf-event.js';
+import { attachWithProbeEvents, readProbePmu, type ProbePmu } from './probe.js';
 import { tracefsRoot, tracepointId } from './tracefs.js';
-import { tracepointEventAttr } from './tracepoint.js';
 
 export const KPROBE_PMU_DIR = '/sys/bus/event_source/devices/kprobe';
 /** tracefs group of the kprobe events we create. */
 export const KPROBE_EVENT_GROUP = 'bpf_load';
-/** MAX_EVENT_NAME_LEN (64) in kernel/trace/trace_probe.h, including the NUL. */
-const MAX_EVENT_NAME = 63;
 
 /** The kernel facts kprobe attachment depends on; tests swap them for fakes. */
 export interface KprobeEnvironment {
@@ -65,60 +63,6 @@ export function kprobeSymbols(program: LoadedProgram, arch: string = process.arc
   return symbol.startsWith('sys_') && prefix !== '' ? [`${prefix}${symbol}`, symbol] : [symbol];
 }
 
-interface KprobePmu {
-  readonly type: number;
-  /** config bit that makes the probe a kretprobe (format/retprobe: `config:<bit>`). */
-  readonly retprobeBit: number;
-}
-
-function readKprobePmu(dir: string): KprobePmu | undefined {
-  if (!existsSync(dir)) return undefined;
-  const read = (file: string): string => {
-    try {
-      return readFileSync(join(dir, file), 'utf8').trim();
-    } catch (e) {
-      throw new AttachError(`${join(dir, file)}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
-    }
-  };
-  const typeText = read('type');
-  const retprobeText = read(join('format', 'retprobe'));
-  const bit = /^config:([0-9]+)$/.exec(retprobeText)?.[1];
-  if (!/^[0-9]+$/.test(typeText) || bit === undefined || Number(bit) > 63) {
-    throw new AttachError(`${dir}: unexpected kprobe PMU description (type ${JSON.stringify(typeText)}, retprobe ${JSON.stringify(retprobeText)})`);
-  }
-  return { type: Number(typeText), retprobeBit: Number(bit) };
-}
-
-let eventSequence = 0;
-
-/** `p_<symbol>_<pid>_<n>`: unique per process and probe, so a kprobe and a kretprobe on one function coexist. */
-function uniqueEventName(retprobe: boolean, symbol: string): string {
-  const suffix = `_${process.pid}_${++eventSequence}`;
-  const head = retprobe ? 'r_' : 'p_';
-  const stem = symbol.replace(/[^A-Za-z0-9_]/g, '_').slice(0, MAX_EVENT_NAME - head.length - suffix.length);
-  return `${head}${stem}${suffix}`;
-}
-
-/** One write(2) per line: the kernel parses each write as a whole command. O_APPEND and never O_CREAT/O_TRUNC. */
-function appendLine(file: string, line: string): void {
-  let fd: number;
-  try {
-    fd = openSync(file, constants.O_WRONLY | constants.O_APPEND);
-  } catch (e) {
-    throw new AttachError(`${file}: cannot open for appending (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
-  }
-  try {
-    const bytes = Buffer.from(`${line}\n`, 'utf8');
-    const written = writeSync(fd, bytes);
-    if (written !== bytes.byteLength) throw new AttachError(`${file}: writing ${JSON.stringify(line)}: short write (${written} of ${bytes.byteLength} B)`);
-  } catch (e) {
-    if (e instanceof AttachError) throw e;
-    throw new AttachError(`${file}: writing ${JSON.stringify(line)} failed (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function noKprobeSupport(section: string): KernelFeatureError {
   return new KernelFeatureError('kprobe support', section, { message: 'this kernel has no kprobe support (no kprobe PMU, no kprobe_events)' });
 }
@@ -145,7 +89,7 @@ export function attachKprobe(program: LoadedProgram, options: AttachOptions, env
   const symbols = kprobeSymbols(program);
 
   let attachOne: (symbol: string) => ProbeAttachment;
-  const pmu = readKprobePmu(env.pmuDir);
+  const pmu = readProbePmu(env.pmuDir, 'kprobe');
   if (pmu !== undefined) {
     attachOne = (symbol) => attachWithPmu(pmu, symbol, retprobe, program, env);
   } else {
@@ -197,7 +141,7 @@ function firstThatAttaches(section: string, symbols: readonly string[], attachOn
   );
 }
 
-function attachWithPmu(pmu: KprobePmu, symbol: string, retprobe: boolean, program: LoadedProgram, env: KprobeEnvironment): ProbeAttachment {
+function attachWithPmu(pmu: ProbePmu, symbol: string, retprobe: boolean, program: LoadedProgram, env: KprobeEnvironment): ProbeAttachment {
   const attr: PerfEventAttr = {
     type: pmu.type,
     config: retprobe ? 1n << BigInt(pmu.retprobeBit) : 0n,
@@ -211,34 +155,6 @@ function attachWithPmu(pmu: KprobePmu, symbol: string, retprobe: boolean, progra
 function attachWithKprobeEvents(
   root: string, symbol: string, retprobe: boolean, program: LoadedProgram, env: KprobeEnvironment,
 ): ProbeAttachment {
-  const file = join(root, 'kprobe_events');
-  const event = uniqueEventName(retprobe, symbol);
-  const probe = `${KPROBE_EVENT_GROUP}/${event}`;
-  // Defence in depth: everything in the line has been checked already, but a line must never carry a second command.
-  const definition = `${retprobe ? 'r' : 'p'}:${probe} ${checkSafeName(symbol, 'kprobe function')}`;
-  appendLine(file, definition);
-  const remove = (): void => appendLine(file, `-:${probe}`);
-  let opened: PerfAttachment;
-  try {
-    opened = env.openEvent(tracepointEventAttr(env.eventId(root, KPROBE_EVENT_GROUP, event)), program.fd);
-  } catch (e) {
-    try {
-      remove();
-    } catch {
-      // The open failure is the error to report.
-    }
-    throw e;
-  }
-  return {
-    fd: opened.fd,
-    symbol,
-    detach() {
-      // The event must have no perf users left, or the kernel refuses to remove it (EBUSY).
-      try {
-        opened.close();
-      } finally {
-        remove();
-      }
-    },
-  };
+  const probe = attachWithProbeEvents({ root, eventsFile: 'kprobe_events', group: KPROBE_EVENT_GROUP, target: checkSafeName(symbol, 'kprobe function'), name: symbol, retprobe, progFd: program.fd, env });
+  return { fd: probe.fd, symbol, detach: probe.detach };
 }

@@ -6,9 +6,11 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BpfObjectSpec } from '../object/index.js';
 import {
-  pinObject, unpinAll, type LoadedObject, type LoadedProgram, type MapHandle, type VariableHandle,
+  isEventMap, openEvents, openPerfBuffer, openRingBuffer, pinObject, unpinAll, type EventOptions, type EventReader, type LoadedObject,
+  type LoadedProgram, type MapHandle, type VariableHandle,
 } from '../load/index.js';
 import { attachAll, attachProgram, type AttachAllOptions, type AttachResult } from './index.js';
+import { attachUprobe, type UprobeTarget } from './uprobe.js';
 import { AttachError, type AttachOptions, type Link } from './link.js';
 
 /** What BpfObject.pin() pinned, by kind: the paths `bpf-load detach DIR` removes. */
@@ -24,6 +26,7 @@ export const LINKS_DIR = 'links';
 export class BpfObject implements Disposable {
   readonly loaded: LoadedObject;
   readonly #links: Link[] = [];
+  readonly #readers: EventReader[] = [];
 
   constructor(loaded: LoadedObject) {
     this.loaded = loaded;
@@ -56,6 +59,29 @@ export class BpfObject implements Disposable {
     const link = attachProgram(this.loaded, typeof program === 'string' ? this.loaded.program(program) : program, options);
     this.#links.push(link);
     return link;
+  }
+  /** Attaches a kprobe-type program as a uprobe/uretprobe on `target` (binary + symbol or offset, pid). */
+  attachUprobe(program: string | LoadedProgram, target: UprobeTarget, options: AttachOptions = {}): Link {
+    const link = attachUprobe(typeof program === 'string' ? this.loaded.program(program) : program, target, options);
+    this.#links.push(link);
+    return link;
+  }
+  /** Reads a ring buffer map: `for await (const r of obj.ringBuffer('events'))`, or `.listen(cb)`; closed with the object. */
+  ringBuffer(name: string, options: EventOptions = {}): EventReader {
+    return this.#closedWithObject(openRingBuffer(this.loaded.map(name), options));
+  }
+  /** Reads a perf event array through one BPF output event and ring per online CPU; closed with the object. */
+  perfBuffer(name: string, options: EventOptions = {}): EventReader {
+    return this.#closedWithObject(openPerfBuffer(this.loaded.map(name), options));
+  }
+  /** One reader over several ring buffers / perf event arrays (default: all of the object's); closed with the object. */
+  events(names?: readonly string[], options: EventOptions = {}): EventReader {
+    const maps = names === undefined ? this.loaded.maps.filter(isEventMap) : names.map((n) => this.loaded.map(n));
+    return this.#closedWithObject(openEvents(maps, options));
+  }
+  #closedWithObject(reader: EventReader): EventReader {
+    this.#readers.push(reader);
+    return reader;
   }
   /** Attaches every program it can; reports attached, skipped and failed ones. */
   attachAll(options: AttachAllOptions = {}): AttachResult[] {
@@ -98,9 +124,11 @@ export class BpfObject implements Disposable {
     return { programs, maps, links: pinnedLinks.map((l) => l.pinnedPath!) };
   }
 
-  /** Detaches unpinned links and releases pinned ones (newest first), then closes every fd; throws the first failure. */
+  /** Closes event readers, detaches unpinned links and releases pinned ones (newest first), then closes every fd; throws the first failure. */
   close(): void {
     const errors: unknown[] = [];
+    // Readers first: their pool thread lets go of the epoll set within microseconds; nothing waits for it here.
+    for (const reader of this.#readers.splice(0)) void reader.close();
     for (const link of this.#links.splice(0).reverse()) {
       try {
         if (link.pinnedPath !== undefined) link.release();

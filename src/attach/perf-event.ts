@@ -2,12 +2,11 @@
  * Programs that run on perf events: `perf_event` sections here (a sampling event on every CPU), and the shared step
  * that tracepoint and kprobe attachment end with (a program on one perf event fd).
  */
-import { readFileSync } from 'node:fs';
 import { withContext } from '../base/errors.js';
 import { attachTypeValue } from '../base/uapi.js';
 import type { LoadedProgram } from '../load/index.js';
 import {
-  closeFd, closeFdQuietly, Errno, linkCreate, parseCpuList, PerfAttrFlag, perfEventEnable, perfEventOpen, perfEventSetBpf,
+  closeFd, closeFdQuietly, Errno, linkCreate, onlineCpus, PerfAttrFlag, perfEventEnable, perfEventOpen, perfEventSetBpf,
   PerfSwConfig, PerfType, SysError, type PerfEventAttr,
 } from '../sys/index.js';
 import { AttachError, type AttachOptions, type Link, onceLink } from './link.js';
@@ -104,19 +103,9 @@ export function closeAll(attachments: readonly PerfAttachment[]): void {
   if (failure !== undefined) throw failure;
 }
 
-const ONLINE_CPUS = '/sys/devices/system/cpu/online';
 export const DEFAULT_SAMPLE_FREQ = 99;
 
-/** CPUs that are online now (perf_event_open on an offline CPU fails with ENODEV). */
-export function onlineCpus(): number[] {
-  let text: string;
-  try {
-    text = readFileSync(ONLINE_CPUS, 'utf8');
-  } catch (e) {
-    throw new AttachError(`${ONLINE_CPUS}: cannot read the online CPUs (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
-  }
-  return parseCpuList(text);
-}
+export { onlineCpus } from '../sys/index.js';
 
 /**
  * `perf_event` sections: a software cpu-clock event on every online CPU, sampling options.sampleFreq times per

@@ -18,8 +18,11 @@ export const VERBS = {
 } as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
 
-/** What a command line asks for: load a FILE (`load`), inspect one (`dump`), a classic filter (`filter`), or a verb. */
-export type Mode = 'load' | 'dump' | 'filter' | Verb;
+/**
+ * What a command line asks for: load a FILE (`load`), inspect one (`dump`), a classic filter (`filter`), run one
+ * program of a FILE with BPF_PROG_TEST_RUN (`test-run`), or a verb.
+ */
+export type Mode = 'load' | 'dump' | 'filter' | 'test-run' | Verb;
 
 interface FlagSpec {
   readonly type: 'boolean' | 'string';
@@ -58,6 +61,10 @@ export const FLAGS = {
   'sample-freq': { type: 'string', value: 'HZ', modes: LOAD, help: 'perf_event sampling frequency (default: 99)' },
   'trace-pipe': { type: 'boolean', modes: LOAD, help: 'stream trace_pipe lines beside the live maps' },
   'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
+  'no-events': { type: 'boolean', modes: LOAD, help: 'do not read ring buffers and perf event arrays (by default each record is printed)' },
+  'test-run': { type: 'string', value: 'PROG', modes: ['test-run'], help: 'load without attaching, run PROG with BPF_PROG_TEST_RUN, print the result, exit' },
+  'data-in': { type: 'string', value: 'FILE', modes: ['test-run'], help: '--test-run: the packet to run on (default: 64 zero bytes for packet programs)' },
+  repeat: { type: 'string', value: 'N', modes: ['test-run'], help: '--test-run: run N times; the duration is the kernel\'s mean per run' },
   pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
   'keep-attached': { type: 'boolean', modes: LOAD, help: 'with --pin: also pin the links, then exit leaving everything attached (undo: bpf-load detach DIR)' },
   'pin-root': {
@@ -80,8 +87,8 @@ export const FLAGS = {
   name: { type: 'string', value: 'NAME', modes: ['gen'], help: "gen: base of the skeleton's class name (default: from FILE's name)" },
   embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at open()' },
   'event-type': {
-    type: 'string', multiple: true, value: 'MAP=TYPE', modes: ['gen'],
-    help: 'gen: records of ring buffer/perf event array MAP are the BTF type TYPE (repeatable;\ndefault: struct event)',
+    type: 'string', multiple: true, value: 'MAP=TYPE', modes: ['load', 'gen'],
+    help: 'records of ring buffer/perf event array MAP are the BTF type TYPE (repeatable; default:\nstruct event); loading also takes a bare TYPE for every event map',
   },
   filter: {
     type: 'string', value: 'TEXT', modes: ['filter'],
@@ -117,6 +124,14 @@ export interface CliOptions {
   sampleFreq: number;
   tracePipe: boolean;
   allMaps: boolean;
+  /** Ring buffer and perf event array records in the live view (--no-events turns them off). */
+  events: boolean;
+  /** --event-type when loading: one BTF type for every event map, or a type per map name. */
+  eventType: string | Record<string, string> | undefined;
+  /** --test-run PROG [--data-in FILE] [--repeat N]. */
+  testRun: string | undefined;
+  dataIn: string | undefined;
+  repeat: number;
   pin: string | undefined;
   pinRoot: string;
   /** --keep-attached: pin links too and exit, leaving everything attached. */
@@ -160,7 +175,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const { values, positionals } = parseFlags(argv);
   const verb = positionals[0] !== undefined && Object.hasOwn(VERBS, positionals[0]) ? positionals[0] as Verb : undefined;
   const classic = values.filter !== undefined || values['filter-file'] !== undefined;
-  const mode: Mode = verb ?? (classic ? 'filter' : values.dump === undefined ? 'load' : 'dump');
+  const mode: Mode = verb ?? (classic ? 'filter' : values['test-run'] !== undefined ? 'test-run' : values.dump === undefined ? 'load' : 'dump');
   checkFlagsApply(values, mode);
 
   const text = (name: FlagName) => values[name] as string | undefined;
@@ -196,6 +211,11 @@ export function parseCli(argv: readonly string[]): CliOptions {
     sampleFreq: number('--sample-freq', text('sample-freq') ?? '99', { min: 1, integer: true }),
     tracePipe: flag('trace-pipe'),
     allMaps: flag('all-maps'),
+    events: !flag('no-events'),
+    eventType: loadEventType(mode, list('event-type')),
+    testRun: text('test-run'),
+    dataIn: text('data-in'),
+    repeat: number('--repeat', text('repeat') ?? '1', { min: 1, integer: true }),
     pin: text('pin'),
     pinRoot: text('pin-root') ?? '/sys/fs/bpf',
     keepAttached: flag('keep-attached'),
@@ -203,7 +223,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     out: text('out'),
     name: text('name'),
     embed: flag('embed'),
-    eventTypes: eventTypes(list('event-type')),
+    eventTypes: mode === 'gen' ? eventTypes(list('event-type')) : {},
     dump: flag('dump'),
     filter: text('filter'),
     filterFile: text('filter-file'),
@@ -265,7 +285,7 @@ function checkFlagsApply(values: FlagValues, mode: Mode): void {
   for (const name of Object.keys(values) as FlagName[]) {
     const modes: readonly Mode[] | 'all' = FLAGS[name].modes;
     if (modes === 'all' || modes.includes(mode)) continue;
-    const hint = mode === 'load' || mode === 'dump' || mode === 'filter' ? '' : `; a file named ${mode} is ./${mode}`;
+    const hint = mode === 'load' || mode === 'dump' || mode === 'filter' || mode === 'test-run' ? '' : `; a file named ${mode} is ./${mode}`;
     throw new UsageError(`--${name} does not apply to ${modeLabel(mode)} (only to ${modes.map(modeLabel).join(', ')})${hint}`);
   }
 }
@@ -274,7 +294,18 @@ function modeLabel(mode: Mode): string {
   if (mode === 'load') return 'loading a FILE';
   if (mode === 'dump') return '--dump';
   if (mode === 'filter') return '--filter';
+  if (mode === 'test-run') return '--test-run';
   return `bpf-load ${mode}`;
+}
+
+/**
+ * Loading: `--event-type TYPE` decodes the records of every event map as TYPE; `MAP=TYPE` items name one map each
+ * (the form gen takes). Returned as the one TYPE, or as MAP=TYPE pairs for the event stream to resolve per map.
+ */
+function loadEventType(mode: Mode, items: readonly string[]): string | Record<string, string> | undefined {
+  if (mode !== 'load' || items.length === 0) return undefined;
+  if (items.length === 1 && !items[0]!.includes('=')) return items[0];
+  return eventTypes(items);
 }
 
 /** --event-type MAP=TYPE, repeatable. */
@@ -352,6 +383,8 @@ export function usage(): string {
     '                                 show the maps live until Ctrl-C, then detach everything',
     '  bpf-load --dump [--json] FILE  inspect FILE without root or a kernel: sections, maps, programs, relocations,',
     '                                 disassembly',
+    '  bpf-load FILE --test-run PROG [--data-in FILE] [--repeat N]',
+    '                                 run one program of FILE with BPF_PROG_TEST_RUN on a packet, print what it did',
     '  bpf-load --filter EXPR [--dump | --pcap CAPTURE | -i IFACE]',
     '                                 a classic (tcpdump) filter: show it, run it over a capture, or attach it to a',
     '                                 packet socket and print the packets it passes',

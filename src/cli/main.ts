@@ -33,6 +33,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT.ok;
     }
     if (options.mode === 'filter') return await (await import('./filter.js')).runClassicFilter(options);
+    if (options.mode === 'test-run') {
+      if (options.file === undefined) throw new UsageError('missing the object FILE whose program --test-run runs');
+      return (await import('./test-run.js')).runTestRun(options);
+    }
     if (options.mode !== 'load' && options.mode !== 'dump') {
       const verb: (options: CliOptions) => Promise<number> = VERB_HANDLERS[options.mode];
       return await verb(options);

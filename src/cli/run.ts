@@ -6,6 +6,7 @@ import { parseTraceLine, readTracePipe } from '../attach/tracefs.js';
 import { loadObject, VerifierError, type LoadedObject, type LoadOptions } from '../load/index.js';
 import { parseObject, type BpfObjectSpec } from '../object/index.js';
 import { EXIT, UsageError, type CliOptions } from './args.js';
+import { startEventStream } from './events.js';
 import { colourFor, LiveScreen, type Paint } from './screen.js';
 import { readRound, renderRound } from './watch.js';
 
@@ -71,6 +72,14 @@ export async function runObject(options: CliOptions): Promise<number> {
   process.stdout.on('error', onStdoutError);
 
   try {
+    // Opened before attaching, so a bad --event-type fails while nothing is attached; records wait for the report.
+    const early: string[] = [];
+    let showEvent = (line: string): void => {
+      early.push(line);
+    };
+    const events = options.events
+      ? startEventStream(object.loaded, { json: options.json, type: options.eventType }, stop.signal, (line) => showEvent(line))
+      : undefined;
     const attached: AttachResult[] = options.attach
       ? object.attachAll({
         iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq, tcMode: options.tcMode,
@@ -105,6 +114,9 @@ export async function runObject(options: CliOptions): Promise<number> {
     // String literals and constant pools never change: watching them is noise.
     const watched = options.allMaps ? object.maps : object.maps.filter((m) => !/^\.rodata\.(str|cst)/.test(m.spec.section) || m.spec.source !== 'data');
     const show = screen === undefined ? out : (line: string) => screen.addScrolling(line);
+    if (events !== undefined && !options.json && options.count !== 0) show(`streaming records from ${events.maps.join(', ')} as they arrive (--no-events: off)`);
+    showEvent = show;
+    for (const line of early.splice(0)) show(line);
     const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal, show) : undefined;
     for (let round = 1; options.count === undefined || round <= options.count; round++) {
       try {
@@ -127,6 +139,7 @@ export async function runObject(options: CliOptions): Promise<number> {
     }
     stop.abort('done');
     await tracing;
+    await events?.done;
     screen?.end();
     if (deferFailures) failureLines();
     // A requested program the kernel refused (--keep-going went on without it) fails the run too.
@@ -157,7 +170,10 @@ function jsonReport(object: LoadedObject, attached: readonly AttachResult[], opt
         };
       }),
       skipped: object.skipped.map((s) => ({ name: s.spec.name, section: s.spec.section, reason: s.reason })),
-      maps: object.maps.map((m) => ({ name: m.name, type: m.type, id: m.id, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.spec.maxEntries })),
+      maps: object.maps.map((m) => ({
+        name: m.name, type: m.type, id: m.id, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.spec.maxEntries,
+        ...(sizeNote(object, m) === undefined ? {} : { sizeNote: sizeNote(object, m) }),
+      })),
       ...(pinned.length > 0 ? { pinned } : {}),
   });
 }
@@ -176,7 +192,10 @@ function reportLines(object: LoadedObject, attached: readonly AttachResult[], op
   }
   if (options.verbose > 0) for (const s of object.skipped) if (s.error instanceof VerifierError) process.stderr.write(`${s.error.log}\n`);
   for (const s of object.skipped) lines.push(`  ${s.error === undefined ? paint('yellow', 'skipped ') : paint('red', 'FAILED  ')}  ${s.spec.name} (${s.spec.section}): ${s.reason}`);
-  for (const m of object.maps) lines.push(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
+  for (const m of object.maps) {
+    const note = sizeNote(object, m);
+    lines.push(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries}${note === undefined ? '' : `: ${note}`})`);
+  }
   for (const path of pinned) lines.push(`  pinned    ${path}`);
   if (options.count === undefined && !options.keepAttached) lines.push(paint('dim', 'showing non-zero map entries; Ctrl-C to detach and exit'));
   return lines;
@@ -195,6 +214,15 @@ function maxEntriesFixup(spec: BpfObjectSpec, maxEntries: Readonly<Record<string
     const n = maxEntries[map.name];
     if (n !== undefined) map.def.maxEntries = n;
   };
+}
+
+/** Says when the loader sized a map differently from its definition (libbpf's rules for perf arrays and ring buffers). */
+function sizeNote(object: LoadedObject, m: LoadedObject['maps'][number]): string | undefined {
+  const declared = object.spec.maps.find((d) => d.name === m.name)?.maxEntries;
+  if (declared === undefined || declared === m.spec.maxEntries) return undefined;
+  if (m.type === 'perf_event_array') return `declared ${declared}, one slot per possible CPU`;
+  if (m.type === 'ringbuf' || m.type === 'user_ringbuf') return `declared ${declared}, rounded up to a power-of-two multiple of the page size`;
+  return `declared ${declared}`;
 }
 
 /** An attach failure as the CLI says it: the library's message, plus the flag that would change the outcome. */

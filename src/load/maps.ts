@@ -6,12 +6,13 @@ import { isMapInMap, mapTypeTraits } from '../base/map-types.js';
 import { MapFlags, mapTypeName, mapTypeValue } from '../base/uapi.js';
 import type { BpfObjectSpec, MapSpec } from '../object/index.js';
 import {
-  closeFdQuietly, Errno, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin, possibleCpuCount, SysError,
+  closeFdQuietly, Errno, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin, pageSize, possibleCpuCount, SysError,
 } from '../sys/index.js';
 import { LoadError, withLoadContext } from './errors.js';
 import type { ExternResolution } from './externs.js';
 import { kernelObjectName } from './kernel-facts.js';
 import { MapHandle, type MapBytes } from './map-handle.js';
+import { ringBufferSize } from './ringbuf.js';
 import { dataContentsWithGlobals } from './variables.js';
 import { ensureBpffs } from './bpffs.js';
 
@@ -199,7 +200,11 @@ function mapPinPath(spec: BpfObjectSpec, map: MapSpec, root: string, warn: (m: s
 function kernelDefaults(def: MapFixup['def'], cpus: number): MapFixup['def'] {
   const sizes = mapTypeTraits(def.type).kernelSizes;
   if (sizes === undefined) return def;
-  const maxEntries = def.type === mapTypeValue('perf_event_array') ? def.maxEntries || cpus : def.maxEntries;
+  // libbpf's rules: a perf event array of 0 slots gets one per possible CPU; a ring buffer size is rounded up to a
+  // power-of-two multiple of the page size.
+  const maxEntries = def.type === mapTypeValue('perf_event_array') ? def.maxEntries || cpus
+    : def.type === mapTypeValue('ringbuf') || def.type === mapTypeValue('user_ringbuf') ? ringBufferSize(def.maxEntries, pageSize())
+    : def.maxEntries;
   return { ...def, ...sizes, maxEntries };
 }
 

@@ -12,6 +12,7 @@ import { attachBtfId } from './kernel-btf.js';
 import { kernelObjectName } from './kernel-facts.js';
 import { MapHandle } from './map-handle.js';
 import { RelocationError, relocateProgram, type RelocatedProgram } from './relocate.js';
+import { testRunProgram, type TestRunOptions, type TestRunResult } from './test-run.js';
 
 export interface LoadedProgram {
   readonly spec: ProgramSpec;
@@ -24,6 +25,8 @@ export interface LoadedProgram {
   readonly info: ProgInfo;
   /** The instructions the kernel received (after relocation). */
   readonly insns: Uint8Array;
+  /** BPF_PROG_TEST_RUN: runs the program on a packet/context of the caller's (see test-run.ts). */
+  testRun(options?: TestRunOptions): TestRunResult;
 }
 
 /**
@@ -53,6 +56,9 @@ class KernelProgram implements LoadedProgram {
   }
   get id(): number {
     return this.info.id;
+  }
+  testRun(options: TestRunOptions = {}): TestRunResult {
+    return testRunProgram(this, options);
   }
   get tag(): string {
     return this.info.tag;

@@ -52,6 +52,8 @@ export const SECTION_DEFS: readonly SectionDef[] = Object.freeze([
   def('kretsyscall/', 'target', 'kprobe', 'kretprobe'),
   def('uprobe', 'exact', 'kprobe', 'uprobe'),
   def('uretprobe', 'exact', 'kprobe', 'uprobe'),
+  def('uprobe.s', 'exact', 'kprobe', 'uprobe', { sleepable: true }),
+  def('uretprobe.s', 'exact', 'kprobe', 'uprobe', { sleepable: true }),
   def('usdt', 'exact', 'kprobe', 'none'),
   def('tp_btf/', 'target', 'tracing', 'tracing', { expectedAttachType: 'trace_raw_tp' }),
   def('fentry/', 'target', 'tracing', 'tracing', { expectedAttachType: 'trace_fentry' }),

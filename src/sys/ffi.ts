@@ -91,7 +91,7 @@ function libc(): Libc {
 
 /**
  * A libc function bound with the same library handle as the calls above, for sys modules with their own call
- * shapes (mmap). Bound on first use by the caller.
+ * shapes (mmap, epoll). Bound on first use by the caller; koffi functions also carry `.async` (libuv pool).
  */
 export type ForeignFunction = ReturnType<Koffi.LibraryHandle['func']>;
 export function libcFunction(prototype: string): ForeignFunction {

@@ -94,3 +94,16 @@ export function possibleCpuCount(): number {
   possibleCpuCache = count;
   return count;
 }
+
+const ONLINE_CPUS = '/sys/devices/system/cpu/online';
+
+/** CPUs that are online now (perf_event_open on an offline CPU fails with ENODEV). */
+export function onlineCpus(): number[] {
+  let text: string;
+  try {
+    text = readFileSync(ONLINE_CPUS, 'utf8');
+  } catch (err) {
+    throw new KernelFeatureError(ONLINE_CPUS, 'online CPUs', { cause: err, message: `cannot read ${ONLINE_CPUS} (${(err as NodeJS.ErrnoException).code ?? String(err)})` });
+  }
+  return parseCpuList(text);
+}

@@ -26,6 +26,7 @@ export {
   type LinkCreateAttr, linkCreate, linkDetach, linkUpdate,
 } from './bpf-attach.js';
 export { type ProgInstructions, progInstructions, btfGetFdById, btfRawData } from './inspect.js';
+export { EpollSet, epollEventLayout, PERF_EVENT_MMAP_PAGE } from './events.js';
 export {
   PerfType, PerfSwConfig, PerfHwConfig, PerfSample, PerfAttrFlag, PerfOpenFlags, PerfIoctl, PERF_EVENT_ATTR,
   type PerfEventAttr, encodePerfEventAttr, perfEventOpen, perfEventEnable, perfEventDisable, perfEventReset,
@@ -39,11 +40,11 @@ export {
 export { Fd, type OpenFdRecord } from './fd.js';
 export {
   MountFlags, UnmountFlags, mount, unmount, type MountEntry, parseMounts, mountedFsType, parseCpuList,
-  possibleCpuCount,
+  possibleCpuCount, onlineCpus,
 } from './fs.js';
 export {
   Nl, NetlinkError, type NetlinkMessage, netlinkRequest, netlinkReader, netlinkMessages, netlinkAttributes, netlinkAttribute,
   netlinkString, align4,
 } from './netlink.js';
 export { PcapError, LinkType, type PcapCompileOptions, pcapCompile, pcapLinkTypeByName } from './pcap.js';
-export { BPF_TEST_RUN_ATTR, ProgramTestRunner } from './test-run.js';
+export { BPF_TEST_RUN_ATTR, ProgramTestRunner, type ProgTestRunAttr, type ProgTestRunResult, progTestRun } from './test-run.js';

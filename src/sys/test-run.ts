@@ -28,3 +28,47 @@ export class ProgramTestRunner {
     return attr.readU32(L.retval);
   }
 }
+
+export interface ProgTestRunAttr {
+  readonly progFd: number;
+  readonly dataIn?: Uint8Array;
+  /** Receives the packet after the run; the kernel reports ENOSPC when it is too small. */
+  readonly dataOut?: Uint8Array;
+  readonly ctxIn?: Uint8Array;
+  readonly ctxOut?: Uint8Array;
+  readonly repeat?: number;
+  readonly flags?: number;
+  readonly cpu?: number;
+}
+
+export interface ProgTestRunResult {
+  readonly retval: number;
+  /** Bytes the kernel wrote (or wanted to write) to dataOut / ctxOut. */
+  readonly dataSizeOut: number;
+  readonly ctxSizeOut: number;
+  /** Mean nanoseconds per run, as the kernel measured it. */
+  readonly durationNs: number;
+}
+
+/** BPF_PROG_TEST_RUN with every input and output: packet in/out, context in/out, repeat count, flags, CPU. */
+export function progTestRun(a: ProgTestRunAttr): ProgTestRunResult {
+  const L = BPF_TEST_RUN_ATTR;
+  const w = new AttrWriter(L.size)
+    .u32(L.prog_fd, a.progFd)
+    .u32(L.data_size_in, a.dataIn?.byteLength ?? 0)
+    .u32(L.data_size_out, a.dataOut?.byteLength ?? 0)
+    .pointer(L.data_in, a.dataIn)
+    .pointer(L.data_out, a.dataOut)
+    .u32(L.repeat, a.repeat ?? 0)
+    .u32(L.ctx_size_in, a.ctxIn?.byteLength ?? 0)
+    .u32(L.ctx_size_out, a.ctxOut?.byteLength ?? 0)
+    .pointer(L.ctx_in, a.ctxIn)
+    .pointer(L.ctx_out, a.ctxOut)
+    .u32(L.flags, a.flags ?? 0)
+    .u32(L.cpu, a.cpu ?? 0);
+  bpfCall('PROG_TEST_RUN', w, undefined, `prog fd ${a.progFd}`);
+  return {
+    retval: w.readU32(L.retval), dataSizeOut: w.readU32(L.data_size_out), ctxSizeOut: w.readU32(L.ctx_size_out),
+    durationNs: w.readU32(L.duration),
+  };
+}

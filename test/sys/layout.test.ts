@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   BPF_ATTR, BPF_LINK_INFO, BPF_MAP_INFO, BPF_PROG_INFO, BpfCommand, Errno, PERF_EVENT_ATTR, PerfAttrFlag, PerfIoctl,
-  PerfOpenFlags, PerfSample, PerfSwConfig, PerfType, SOCKADDR_LL, SOCKADDR_NL, Sock, encodeMapCreate, encodePerfEventAttr,
+  BPF_TEST_RUN_ATTR, PerfOpenFlags, PERF_EVENT_MMAP_PAGE, PerfSample, PerfSwConfig, PerfType, SOCKADDR_LL, SOCKADDR_NL, Sock, encodeMapCreate, encodePerfEventAttr,
   encodeProgLoad, errnoText,
 } from '../../src/sys/index.js';
 import { isExecutable } from '../helpers/kernel.js';
@@ -122,6 +122,8 @@ function layoutChecks(): Check[] {
   structTable('bpf_map_info', BPF_MAP_INFO, []);
   structTable('bpf_link_info', BPF_LINK_INFO, []);
   structTable('perf_event_attr', PERF_EVENT_ATTR, ['size_field', 'flags']);
+  structTable('perf_event_mmap_page', PERF_EVENT_MMAP_PAGE, []);
+  for (const [k, off] of fields(BPF_TEST_RUN_ATTR)) checks.push({ name: `bpf_attr.test.${k}`, expected: off, c: `offsetof(union bpf_attr, test.${k})` });
   checks.push({ name: 'perf_event_attr.size', expected: PERF_EVENT_ATTR.size_field, c: 'offsetof(struct perf_event_attr, size)' });
   checks.push({ name: 'PERF_ATTR_SIZE_VER7', expected: PERF_EVENT_ATTR.size, c: 'PERF_ATTR_SIZE_VER7' });
   structTable('sockaddr_ll', SOCKADDR_LL, []);

@@ -1,0 +1,396 @@
+/**
+ * Records out of the kernel: ring buffers (BPF_MAP_TYPE_RINGBUF) and perf buffers (BPF_MAP_TYPE_PERF_EVENT_ARRAY
+ * with one PERF_COUNT_SW_BPF_OUTPUT event per CPU), read through one epoll set.
+ *
+ * Waiting: epoll_wait runs on the libuv thread pool through koffi's asynchronous call, so the event loop is never
+ * blocked and nothing polls. (A worker thread would do the same job with a second V8 isolate, ~10 MB and a message
+ * per batch; bench/ measures both.) One EventReader holds one wait, i.e. one pool thread, whatever number of buffers
+ * it reads: read several buffers through one reader (`openEvents`).
+ *
+ * Records are handed out as copies (Buffers the caller keeps). A view into the ring would be valid only until the
+ * next record, and one kept past close() would point into unmapped memory: reading it would crash the process
+ * rather than throw. Ring buffer records are copied a batch at a time (one memcpy per batch, each record a subarray
+ * of it); bench/ measures copies against views (RingBufferConsumer.consume).
+ */
+import { BpfLoadError, withContext } from '../base/errors.js';
+import type { Btf, BtfValue } from '../btf/index.js';
+import {
+  closeFd, EpollSet, mapDeleteElem, mapUpdateElem, mmapShared, onlineCpus, pageSize, PerfSample, PerfSwConfig, PerfType,
+  perfEventDisable, perfEventEnable, perfEventOpen, Prot, type Mapping,
+} from '../sys/index.js';
+import type { MapHandle } from './map-handle.js';
+import { PerfRing } from './perfbuf.js';
+import { RingBufferConsumer } from './ringbuf.js';
+
+export class EventError extends BpfLoadError {
+  override name = 'EventError';
+}
+
+/** One record: `cpu` is the CPU whose perf ring carried it, null for ring buffers (one ring for all CPUs). */
+export interface EventRecord {
+  readonly kind: 'record';
+  /** The map the record came through. */
+  readonly map: string;
+  readonly cpu: number | null;
+  readonly data: Buffer;
+  /** The record decoded through the object's BTF (see EventOptions.type). */
+  readonly value?: BtfValue;
+}
+
+/** Records the kernel dropped because a perf ring was full (PERF_RECORD_LOST). */
+export interface LostEvent {
+  readonly kind: 'lost';
+  readonly map: string;
+  readonly cpu: number;
+  readonly lost: number;
+}
+
+export type BufferEvent = EventRecord | LostEvent;
+
+export interface EventOptions {
+  /**
+   * Decode records through the object's BTF as this type (a struct, union or typedef name). Default: a struct named
+   * `event` when the object's BTF has one (the libbpf-tools convention); `false`: never decode.
+   */
+  readonly type?: string | false;
+  /** Per map name, a type that overrides `type` for that map's records. */
+  readonly types?: Readonly<Record<string, string>>;
+  /** Stops the reader (as close() does). */
+  readonly signal?: AbortSignal;
+  /** Perf buffers: data pages per CPU ring, a power of two (default 8, as bpftool and perf use). */
+  readonly pagesPerCpu?: number;
+  /** Perf buffers: called for each PERF_RECORD_LOST (the iterator also yields them as `kind: 'lost'`). */
+  readonly onLost?: (lost: LostEvent) => void;
+}
+
+type Emit = (event: BufferEvent) => void;
+
+/** One map's worth of rings, drained on demand. */
+interface EventSource {
+  readonly name: string;
+  readonly fds: readonly number[];
+  drain(emit: Emit): number;
+  close(): void;
+}
+
+/** Thrown inside a drain to leave it when the reader was closed from a callback. */
+const STOP = Symbol('stop');
+
+/**
+ * Reads one or more ring/perf buffers: as an async iterable (`for await (const e of reader)`) or with a callback
+ * (`await reader.listen(cb)`). close() (or the AbortSignal) stops either promptly and releases every fd, mapping
+ * and perf event; the pool thread lets go of the epoll set within microseconds (the returned promise says when).
+ */
+export class EventReader implements AsyncIterable<BufferEvent>, AsyncDisposable {
+  readonly #sources: readonly EventSource[];
+  readonly #epoll: EpollSet;
+  readonly #onAbort: (() => void) | undefined;
+  readonly #signal: AbortSignal | undefined;
+  #closed = false;
+  #draining = false;
+  #released = false;
+  #closing: Promise<void> | undefined;
+  #active = false;
+
+  /** Takes ownership of `sources`: they are closed with the reader, also when this constructor fails. */
+  constructor(sources: readonly EventSource[], signal?: AbortSignal) {
+    this.#sources = sources;
+    try {
+      this.#epoll = new EpollSet(Math.max(8, sources.reduce((n, s) => n + s.fds.length, 0)));
+      sources.forEach((s, i) => s.fds.forEach((fd) => this.#epoll.add(fd, i)));
+    } catch (e) {
+      for (const s of sources) s.close();
+      throw e;
+    }
+    this.#signal = signal;
+    if (signal !== undefined) {
+      this.#onAbort = () => void this.close();
+      if (signal.aborted) void this.close();
+      else signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Hands every record that is ready now to `onEvent`, without waiting. Returns how many. */
+  readReady(onEvent: Emit): number {
+    if (this.#closed) return 0;
+    let count = 0;
+    this.#draining = true;
+    try {
+      for (const source of this.#sources) {
+        count += source.drain((event) => {
+          onEvent(event);
+          if (this.#closed) throw STOP;
+        });
+        if (this.#closed) break;
+      }
+    } catch (e) {
+      if (e !== STOP) throw e;
+    } finally {
+      this.#draining = false;
+      if (this.#closed) this.#release();
+    }
+    return count;
+  }
+
+  /** Calls `onEvent` for every record until close() or the signal; resolves then. */
+  async listen(onEvent: Emit): Promise<void> {
+    this.#claim();
+    try {
+      while (!this.#closed) {
+        this.readReady(onEvent);
+        if (!this.#closed) await this.#epoll.wait(-1);
+      }
+    } finally {
+      this.#active = false;
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<BufferEvent> {
+    this.#claim();
+    const queue: BufferEvent[] = [];
+    try {
+      while (!this.#closed) {
+        queue.length = 0;
+        this.readReady((e) => queue.push(e));
+        for (const e of queue) {
+          yield e;
+          if (this.#closed) return;
+        }
+        if (queue.length === 0 && !this.#closed) await this.#epoll.wait(-1);
+      }
+    } finally {
+      this.#active = false;
+    }
+  }
+
+  /** One consumer at a time: two loops on one reader would wait on the same epoll set twice. */
+  #claim(): void {
+    if (this.#active) throw new EventError(`event reader (${this.#sources.map((s) => s.name).join(', ')}): already being read`);
+    this.#active = true;
+  }
+
+  /** Stops reading and releases everything. Safe to call twice, and from inside a callback. */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    if (this.#onAbort !== undefined) this.#signal?.removeEventListener('abort', this.#onAbort);
+    if (!this.#draining) this.#release();
+    this.#closing = this.#epoll.close();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    const errors: unknown[] = [];
+    for (const s of this.#sources) {
+      try {
+        s.close();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+}
+
+/** A decoder for records, following EventOptions.type. */
+function recordDecoder(map: MapHandle, type: string | false | undefined): ((data: Uint8Array) => BtfValue | undefined) | undefined {
+  if (type === false) return undefined;
+  const btf: Btf | undefined = map.btf;
+  const found = btf === undefined ? undefined
+    : type === undefined ? btf.findByName('struct', 'event')
+    : btf.findByName('struct', type) ?? btf.findByName('union', type) ?? btf.findByName('typedef', type);
+  if (found === undefined) {
+    if (type === undefined) return undefined;
+    throw new EventError(withContext([`map ${map.name}`], btf === undefined
+      ? `cannot decode records as ${type}: the object has no BTF`
+      : `no struct, union or typedef named ${type} in the object's BTF`));
+  }
+  const size = btf!.sizeof(found.id);
+  // Perf records carry alignment padding: decode the type's bytes when the record holds them.
+  return (data) => (data.byteLength >= size ? btf!.formatValue(found.id, data.subarray(0, size)) : undefined);
+}
+
+function ringSource(map: MapHandle, options: EventOptions): EventSource {
+  if (map.type !== 'ringbuf') throw notA(map, 'ring buffer (ringbuf)');
+  const decode = recordDecoder(map, typeFor(map, options));
+  const page = pageSize();
+  const size = map.spec.maxEntries;
+  const what = `ring buffer ${map.name}`;
+  const consumerPage = mmapShared(map.fd, page, Prot.READ | Prot.WRITE, 0, what);
+  let producer: Mapping;
+  try {
+    producer = mmapShared(map.fd, page + 2 * size, Prot.READ, page, what);
+  } catch (e) {
+    consumerPage.unmap();
+    throw wrap(e, map);
+  }
+  let consumer: RingBufferConsumer;
+  try {
+    consumer = new RingBufferConsumer(map.name, { consumer: consumerPage.buffer, producer: producer.buffer, dataOffset: page, size });
+  } catch (e) {
+    consumerPage.unmap();
+    producer.unmap();
+    throw e;
+  }
+  const name = map.name;
+  return {
+    name,
+    fds: [map.fd],
+    drain: (emit) => consumer.consumeCopies((data) => {
+      const value = decode?.(data);
+      emit(value === undefined ? { kind: 'record', map: name, cpu: null, data } : { kind: 'record', map: name, cpu: null, data, value });
+    }),
+    close() {
+      producer.unmap();
+      consumerPage.unmap();
+    },
+  };
+}
+
+const DEFAULT_PAGES_PER_CPU = 8;
+
+interface CpuRing {
+  readonly cpu: number;
+  readonly fd: number;
+  mapping?: Mapping;
+  ring?: PerfRing;
+}
+
+function perfSource(map: MapHandle, options: EventOptions): EventSource {
+  if (map.type !== 'perf_event_array') throw notA(map, 'perf event array');
+  const pages = options.pagesPerCpu ?? DEFAULT_PAGES_PER_CPU;
+  if (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0) {
+    throw new EventError(withContext([`map ${map.name}`], `pagesPerCpu must be a power of two ≥ 1, not ${pages}`));
+  }
+  const decode = recordDecoder(map, typeFor(map, options));
+  const page = pageSize();
+  const rings: CpuRing[] = [];
+  const key = Buffer.alloc(4);
+  const value = Buffer.alloc(4);
+  const closeAll = () => {
+    const errors: unknown[] = [];
+    for (const r of rings.splice(0)) {
+      for (const step of [
+        () => {
+          key.writeUInt32LE(r.cpu, 0);
+          mapDeleteElem(map.fd, key);
+        },
+        () => perfEventDisable(r.fd),
+        () => r.mapping?.unmap(),
+        () => closeFd(r.fd),
+      ]) {
+        try {
+          step();
+        } catch (e) {
+          errors.push(e);
+        }
+      }
+    }
+    if (errors.length > 0) throw errors[0];
+  };
+  try {
+    // A CPU beyond max_entries has no slot to write its event into; libbpf skips those too.
+    for (const cpu of onlineCpus().filter((c) => c < map.spec.maxEntries)) {
+      const fd = perfEventOpen({
+        type: PerfType.SOFTWARE, config: PerfSwConfig.BPF_OUTPUT, sampleType: PerfSample.RAW, samplePeriod: 1, wakeupEvents: 1,
+      }, -1, cpu);
+      const r: CpuRing = { cpu, fd };
+      rings.push(r);
+      r.mapping = mmapShared(fd, (pages + 1) * page, Prot.READ | Prot.WRITE, 0, `perf buffer ${map.name} cpu ${cpu}`);
+      r.ring = new PerfRing(map.name, cpu, r.mapping.buffer, page);
+      key.writeUInt32LE(cpu, 0);
+      value.writeUInt32LE(fd, 0);
+      mapUpdateElem(map.fd, key, value);
+      perfEventEnable(fd);
+    }
+  } catch (e) {
+    try {
+      closeAll();
+    } catch {
+      // The first failure is the one to report.
+    }
+    throw wrap(e, map);
+  }
+  const name = map.name;
+  return {
+    name,
+    fds: rings.map((r) => r.fd),
+    drain(emit) {
+      let count = 0;
+      for (const r of rings) {
+        const cpu = r.cpu;
+        count += r.ring!.consume({
+          sample(view) {
+            const data = Buffer.from(view);
+            const value = decode?.(data);
+            emit(value === undefined ? { kind: 'record', map: name, cpu, data } : { kind: 'record', map: name, cpu, data, value });
+          },
+          lost(lost) {
+            const event: LostEvent = { kind: 'lost', map: name, cpu, lost };
+            options.onLost?.(event);
+            emit(event);
+          },
+        });
+      }
+      return count;
+    },
+    close: closeAll,
+  };
+}
+
+function typeFor(map: MapHandle, options: EventOptions): string | false | undefined {
+  return Object.hasOwn(options.types ?? {}, map.name) ? options.types![map.name] : options.type;
+}
+
+function notA(map: MapHandle, what: string): EventError {
+  return new EventError(withContext([`map ${map.name}`], `is a ${map.type}, not a ${what}`));
+}
+
+function wrap(e: unknown, map: MapHandle): unknown {
+  return e instanceof BpfLoadError && !(e instanceof EventError) ? new EventError(withContext([`map ${map.name}`], e.message), { cause: e }) : e;
+}
+
+/** True for the map types whose records an EventReader reads. */
+export function isEventMap(map: MapHandle): boolean {
+  return map.type === 'ringbuf' || map.type === 'perf_event_array';
+}
+
+/** A reader over one ring buffer map. */
+export function openRingBuffer(map: MapHandle, options: EventOptions = {}): EventReader {
+  return new EventReader([ringSource(map, options)], options.signal);
+}
+
+/** A reader over one perf event array: a BPF output event and ring per online CPU, written into the map. */
+export function openPerfBuffer(map: MapHandle, options: EventOptions = {}): EventReader {
+  return new EventReader([perfSource(map, options)], options.signal);
+}
+
+/** One reader (one epoll set, one waiting thread) over several ring buffers and perf event arrays. */
+export function openEvents(maps: readonly MapHandle[], options: EventOptions = {}): EventReader {
+  const unknown = Object.keys(options.types ?? {}).filter((name) => !maps.some((m) => m.name === name));
+  if (unknown.length > 0) {
+    throw new EventError(`record types given for ${unknown.join(', ')}: not among the maps read (${maps.map((m) => m.name).join(', ') || 'none'})`);
+  }
+  const sources: EventSource[] = [];
+  try {
+    for (const m of maps) {
+      if (m.type === 'ringbuf') sources.push(ringSource(m, options));
+      else if (m.type === 'perf_event_array') sources.push(perfSource(m, options));
+      else throw notA(m, 'ring buffer or perf event array');
+    }
+  } catch (e) {
+    for (const s of sources) s.close();
+    throw e;
+  }
+  return new EventReader(sources, options.signal);
+}

@@ -1,0 +1,186 @@
+/**
+ * The BPF ring buffer's consumer protocol (kernel/bpf/ringbuf.c), over memory handed in: the kernel's mmap in real
+ * use, plain ArrayBuffers in tests.
+ *
+ * Layout of a ring buffer map fd's mmap: page 0 holds consumer_pos (the only page user space may write); page 1
+ * producer_pos; then the data area of `size` bytes (a power of two), mapped twice in a row by the kernel so a record
+ * that runs past the end reads contiguously from the second copy. Each record starts 8-byte aligned with an 8-byte
+ * header: u32 length with BUSY (bit 31: still being written) and DISCARD (bit 30: skip it) flags, u32 page offset.
+ *
+ * Memory ordering. The kernel publishes with smp_store_release(producer_pos) and clears BUSY with
+ * smp_store_release(header); it reads consumer_pos with smp_load_acquire. We read producer_pos and each header with
+ * Atomics.load and write consumer_pos with Atomics.store. Those are sequentially consistent in JavaScript, which
+ * V8 compiles on arm64 to LDAR/STLR (load-acquire/store-release, the same instructions the kernel's acquire/release
+ * use there) and on x86-64 to a plain MOV for loads (every x86 load is an acquire under TSO) and XCHG for stores
+ * (a full barrier, stronger than the release needed). So: a header read as not BUSY guarantees its record's bytes
+ * are visible; our reads of a record complete before the consumer_pos store that lets the kernel reuse its space.
+ * The 64-bit positions are read and written as single 64-bit accesses (BigUint64Array), never as torn halves.
+ */
+import { BpfLoadError } from '../base/errors.js';
+
+export const RINGBUF_BUSY_BIT = 0x8000_0000;
+export const RINGBUF_DISCARD_BIT = 0x4000_0000;
+export const RINGBUF_HEADER_SIZE = 8;
+
+export class RingBufferError extends BpfLoadError {
+  override name = 'RingBufferError';
+}
+
+/** Memory of one ring buffer: the consumer page, and the producer page followed by the twice-mapped data area. */
+export interface RingBufferMemory {
+  readonly consumer: ArrayBuffer;
+  readonly producer: ArrayBuffer;
+  /** Offset of the data area in `producer` (the page size). */
+  readonly dataOffset: number;
+  /** Bytes of data area (max_entries): a power of two. */
+  readonly size: number;
+}
+
+/** Reads records out of one ring buffer. Not thread-safe across readers: one consumer per ring, as in the kernel. */
+export class RingBufferConsumer {
+  readonly name: string;
+  readonly size: number;
+  readonly #consumerPos: BigUint64Array;
+  readonly #producerPos: BigUint64Array;
+  readonly #words: Int32Array;
+  readonly #data: Uint8Array;
+  #scratch: BatchScratch = { starts: new Int32Array(256), lengths: new Int32Array(256), ends: new Int32Array(256) };
+
+  constructor(name: string, memory: RingBufferMemory) {
+    const { size, dataOffset } = memory;
+    if (!(size > 0) || (size & (size - 1)) !== 0 || size % RINGBUF_HEADER_SIZE !== 0) {
+      throw new RingBufferError(`ring buffer ${name}: data size ${size} is not a power of two`);
+    }
+    if (memory.producer.byteLength < dataOffset + 2 * size || memory.consumer.byteLength < 8) {
+      throw new RingBufferError(`ring buffer ${name}: mapping of ${memory.producer.byteLength} B cannot hold a ${size} B ring mapped twice after ${dataOffset} B`);
+    }
+    this.name = name;
+    this.size = size;
+    this.#consumerPos = new BigUint64Array(memory.consumer, 0, 1);
+    this.#producerPos = new BigUint64Array(memory.producer, 0, 1);
+    this.#words = new Int32Array(memory.producer, dataOffset, (2 * size) / 4);
+    this.#data = new Uint8Array(memory.producer, dataOffset, 2 * size);
+  }
+
+  /**
+   * Copies every complete record out in one piece and hands each out as a Buffer the caller may keep: the headers
+   * are walked first (stopping at a BUSY record), the whole run of records is copied with one memcpy (contiguous
+   * thanks to the double mapping), the records are handed out as subarrays of that copy, and the consumer position
+   * is stored once after them. One allocation and one position store per batch instead of per record; a record kept
+   * for long keeps its batch's copy alive (Buffer.from(record) detaches it). A throwing callback loses only its own
+   * record: the position is stored just past it. Returns the number of records.
+   */
+  consumeCopies(onRecord: (record: Buffer) => void): number {
+    const mask = this.size - 1;
+    let total = 0;
+    for (;;) {
+      const start = Number(Atomics.load(this.#consumerPos, 0));
+      const producer = Number(Atomics.load(this.#producerPos, 0));
+      let position = start;
+      let count = 0;
+      while (position < producer) {
+        const offset = (position % 0x1_0000_0000) & mask;
+        const header = Atomics.load(this.#words, offset >>> 2) >>> 0;
+        if ((header & RINGBUF_BUSY_BIT) !== 0) break;
+        const length = header & 0x3fff_ffff;
+        if (length > this.size - RINGBUF_HEADER_SIZE) {
+          throw new RingBufferError(`ring buffer ${this.name}: record at position ${position} claims ${length} B in a ${this.size} B ring`);
+        }
+        const next = position + ((length + RINGBUF_HEADER_SIZE + 7) & ~7);
+        if ((header & RINGBUF_DISCARD_BIT) === 0) {
+          if (count === this.#scratch.starts.length) this.#scratch = grow(this.#scratch);
+          this.#scratch.starts[count] = position - start + RINGBUF_HEADER_SIZE;
+          this.#scratch.lengths[count] = length;
+          this.#scratch.ends[count] = next - start;
+          count++;
+        }
+        position = next;
+      }
+      if (position === start) return total;
+      const first = (start % 0x1_0000_0000) & mask;
+      // At most `size` bytes from an offset below `size`: inside the twice-mapped 2 × size area.
+      const batch = Buffer.from(this.#data.subarray(first, first + (position - start)));
+      const { starts, lengths, ends } = this.#scratch;
+      let consumed = position;
+      try {
+        for (let i = 0; i < count; i++) {
+          consumed = start + ends[i]!;
+          onRecord(batch.subarray(starts[i]!, starts[i]! + lengths[i]!));
+        }
+        consumed = position; // discarded records after the last one handed out
+      } finally {
+        Atomics.store(this.#consumerPos, 0, BigInt(consumed));
+      }
+      total += count;
+    }
+  }
+
+  /** Bytes written by the kernel and not yet consumed (records in progress included). */
+  pending(): number {
+    return Number(Atomics.load(this.#producerPos, 0) - Atomics.load(this.#consumerPos, 0));
+  }
+
+  /**
+   * Hands every complete record to `onRecord` as a view into the ring, valid only during the call (the space is
+   * released to the kernel right after). Stops at a record still being written, or after `max` records. The
+   * consumer position is stored after each record, so a throwing callback loses only its own record.
+   * Returns the number of records handed out.
+   */
+  consume(onRecord: (record: Uint8Array) => void, max = Number.POSITIVE_INFINITY): number {
+    const mask = this.size - 1;
+    let consumer = Number(Atomics.load(this.#consumerPos, 0));
+    let count = 0;
+    for (;;) {
+      const producer = Number(Atomics.load(this.#producerPos, 0));
+      if (consumer >= producer) return count;
+      while (consumer < producer) {
+        // Positions grow past 2^32: take the offset with arithmetic, not with 32-bit bitwise operators.
+        const offset = (consumer % 0x1_0000_0000) & mask;
+        const header = Atomics.load(this.#words, offset >>> 2) >>> 0;
+        if ((header & RINGBUF_BUSY_BIT) !== 0) return count;
+        const length = header & 0x3fff_ffff; // without BUSY and DISCARD
+        if (length > this.size - RINGBUF_HEADER_SIZE) {
+          throw new RingBufferError(`ring buffer ${this.name}: record at position ${consumer} claims ${length} B in a ${this.size} B ring`);
+        }
+        consumer += (length + RINGBUF_HEADER_SIZE + 7) & ~7;
+        try {
+          if ((header & RINGBUF_DISCARD_BIT) === 0) {
+            count++;
+            onRecord(this.#data.subarray(offset + RINGBUF_HEADER_SIZE, offset + RINGBUF_HEADER_SIZE + length));
+          }
+        } finally {
+          Atomics.store(this.#consumerPos, 0, BigInt(consumer));
+        }
+        if (count >= max) return count;
+      }
+    }
+  }
+}
+
+/** Record boundaries found by one walk over the headers, reused between batches. */
+interface BatchScratch {
+  /** Offsets of each record's data, its length, and the end of its space, relative to the batch start. */
+  starts: Int32Array;
+  lengths: Int32Array;
+  ends: Int32Array;
+}
+
+function grow(scratch: BatchScratch): BatchScratch {
+  const bigger = (a: Int32Array) => {
+    const b = new Int32Array(a.length * 2);
+    b.set(a);
+    return b;
+  };
+  return { starts: bigger(scratch.starts), lengths: bigger(scratch.lengths), ends: bigger(scratch.ends) };
+}
+
+/**
+ * libbpf's rule for ring buffer sizes: the kernel wants a power-of-two multiple of the page size, so anything else
+ * is rounded up to the next one (a size already of that form is kept).
+ */
+export function ringBufferSize(requested: number, pageSize: number): number {
+  if (requested === 0) return 0; // left to the kernel to refuse, naming the map
+  let size = pageSize;
+  while (size < requested) size *= 2;
+  return size;
+}

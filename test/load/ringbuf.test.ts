@@ -1,0 +1,297 @@
+import { describe, expect, it } from 'vitest';
+import {
+  PerfRecordType, PerfRing, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RingBufferConsumer, RingBufferError, ringBufferSize,
+} from '../../src/load/index.js';
+import { PERF_EVENT_MMAP_PAGE } from '../../src/sys/index.js';
+
+const PAGE = 4096;
+
+/**
+ * A fake kernel ring buffer: the consumer page, and the producer page followed by the data area "mapped twice" —
+ * every byte written at offset o is also written at o + size, as the kernel's double mapping makes it appear.
+ */
+class FakeRing {
+  readonly consumer = new ArrayBuffer(PAGE);
+  readonly producer: ArrayBuffer;
+  readonly size: number;
+  producerPos = 0;
+  readonly #data: Uint8Array;
+
+  constructor(size: number, start = 0) {
+    this.size = size;
+    this.producer = new ArrayBuffer(PAGE + 2 * size);
+    this.#data = new Uint8Array(this.producer, PAGE);
+    this.producerPos = start;
+    new BigUint64Array(this.consumer)[0] = BigInt(start);
+    new BigUint64Array(this.producer)[0] = BigInt(start);
+  }
+
+  get consumerPos(): number {
+    return Number(new BigUint64Array(this.consumer)[0]);
+  }
+
+  #write(offset: number, bytes: Uint8Array): void {
+    for (let i = 0; i < bytes.byteLength; i++) {
+      const o = (offset + i) % this.size;
+      this.#data[o] = bytes[i]!;
+      this.#data[o + this.size] = bytes[i]!;
+    }
+  }
+
+  /** Appends a record (header + payload, padded to 8) and publishes it unless `flags` says BUSY. */
+  push(payload: Uint8Array, flags = 0): number {
+    const at = this.producerPos;
+    const header = new Uint8Array(8);
+    new DataView(header.buffer).setUint32(0, (payload.byteLength | flags) >>> 0, true);
+    this.#write(at % this.size, header);
+    this.#write((at + 8) % this.size, payload);
+    this.producerPos += (payload.byteLength + 8 + 7) & ~7;
+    new BigUint64Array(this.producer)[0] = BigInt(this.producerPos);
+    return at;
+  }
+
+  /** Clears BUSY on the record at `position` (the kernel's submit). */
+  commit(position: number, length: number): void {
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, length, true);
+    this.#write(position % this.size, header);
+  }
+
+  consumerFor(): RingBufferConsumer {
+    return new RingBufferConsumer('fake', { consumer: this.consumer, producer: this.producer, dataOffset: PAGE, size: this.size });
+  }
+}
+
+const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (seed + i) & 0xff);
+
+describe('ring buffer consumer protocol (fake memory)', () => {
+  it('hands out records in order, 8-byte aligned, and stores the consumer position', () => {
+    const ring = new FakeRing(PAGE);
+    ring.push(bytes(5, 1));
+    ring.push(bytes(16, 2));
+    const got: number[][] = [];
+    expect(ring.consumerFor().consume((r) => got.push([...r]))).toBe(2);
+    expect(got).toEqual([[...bytes(5, 1)], [...bytes(16, 2)]]);
+    expect(ring.consumerPos).toBe(16 + 24);
+  });
+
+  it('records that wrap the end of the ring arrive intact (the data area is mapped twice)', () => {
+    const ring = new FakeRing(PAGE);
+    const consumer = ring.consumerFor();
+    const seen: Uint8Array[] = [];
+    // 72-byte records (64 + header) do not divide 4096: every ~57th record straddles the end.
+    for (let round = 0; round < 300; round++) {
+      ring.push(bytes(64, round));
+      consumer.consume((r) => seen.push(Uint8Array.from(r)));
+    }
+    expect(seen).toHaveLength(300);
+    seen.forEach((r, i) => expect(r).toEqual(bytes(64, i)));
+    expect(ring.consumerPos).toBe(300 * 72);
+  });
+
+  it('stops at a record still being written (BUSY) and resumes after the commit', () => {
+    const ring = new FakeRing(PAGE);
+    ring.push(bytes(8, 1));
+    const busy = ring.push(bytes(8, 2), RINGBUF_BUSY_BIT);
+    ring.push(bytes(8, 3));
+    const consumer = ring.consumerFor();
+    const got: number[] = [];
+    expect(consumer.consume((r) => got.push(r[0]!))).toBe(1);
+    expect(ring.consumerPos).toBe(16);
+    ring.commit(busy, 8);
+    expect(consumer.consume((r) => got.push(r[0]!))).toBe(2);
+    expect(got).toEqual([1, 2, 3]);
+  });
+
+  it('skips discarded records but consumes their space', () => {
+    const ring = new FakeRing(PAGE);
+    ring.push(bytes(8, 1), RINGBUF_DISCARD_BIT);
+    ring.push(bytes(8, 2));
+    const got: number[] = [];
+    expect(ring.consumerFor().consume((r) => got.push(r[0]!))).toBe(1);
+    expect(got).toEqual([2]);
+    expect(ring.consumerPos).toBe(32);
+  });
+
+  it('positions beyond 2^32 map to the right offsets', () => {
+    const start = 2 ** 32 * 3 - 40; // a few records before a 32-bit boundary, offset 4056 in a 4096 ring
+    const ring = new FakeRing(PAGE, start);
+    for (let i = 0; i < 4; i++) ring.push(bytes(24, 10 + i));
+    const got: Uint8Array[] = [];
+    expect(ring.consumerFor().consume((r) => got.push(Uint8Array.from(r)))).toBe(4);
+    got.forEach((r, i) => expect(r).toEqual(bytes(24, 10 + i)));
+    expect(ring.consumerPos).toBe(start + 4 * 32);
+  });
+
+  it('a throwing callback loses only its own record', () => {
+    const ring = new FakeRing(PAGE);
+    ring.push(bytes(8, 1));
+    ring.push(bytes(8, 2));
+    const consumer = ring.consumerFor();
+    expect(() => consumer.consume(() => {
+      throw new Error('boom');
+    })).toThrow('boom');
+    expect(ring.consumerPos).toBe(16);
+    const got: number[] = [];
+    consumer.consume((r) => got.push(r[0]!));
+    expect(got).toEqual([2]);
+  });
+
+  it('max limits the records handed out', () => {
+    const ring = new FakeRing(PAGE);
+    for (let i = 0; i < 5; i++) ring.push(bytes(8, i));
+    const consumer = ring.consumerFor();
+    expect(consumer.consume(() => {}, 2)).toBe(2);
+    expect(consumer.pending()).toBe(3 * 16);
+    expect(consumer.consume(() => {})).toBe(3);
+  });
+
+  it('a corrupt length is a typed error naming the ring and position, not an endless loop', () => {
+    const ring = new FakeRing(PAGE);
+    const at = ring.push(bytes(8, 1));
+    ring.commit(at, 1 << 20);
+    expect(() => ring.consumerFor().consume(() => {})).toThrow(RingBufferError);
+    expect(() => ring.consumerFor().consume(() => {})).toThrow(/ring buffer fake: record at position 0 claims 1048576 B/);
+  });
+
+  it('refuses sizes that are not a power of two, and mappings too small', () => {
+    const ring = new FakeRing(PAGE);
+    expect(() => new RingBufferConsumer('x', { consumer: ring.consumer, producer: ring.producer, dataOffset: PAGE, size: 3000 })).toThrow(/not a power of two/);
+    expect(() => new RingBufferConsumer('x', { consumer: ring.consumer, producer: ring.producer, dataOffset: PAGE, size: 2 * PAGE })).toThrow(/cannot hold/);
+  });
+
+  it('sizes follow libbpf: a power-of-two multiple of the page size, rounded up', () => {
+    expect(ringBufferSize(1, PAGE)).toBe(PAGE);
+    expect(ringBufferSize(PAGE, PAGE)).toBe(PAGE);
+    expect(ringBufferSize(PAGE + 1, PAGE)).toBe(2 * PAGE);
+    expect(ringBufferSize(3 * PAGE, PAGE)).toBe(4 * PAGE);
+    expect(ringBufferSize(64 * 1024, PAGE)).toBe(64 * 1024);
+    expect(ringBufferSize(0, PAGE)).toBe(0);
+  });
+});
+
+describe('ring buffer batch copies (consumeCopies, what EventReader uses)', () => {
+  it('copies that survive the ring being overwritten, through wraps, BUSY and DISCARD', () => {
+    const ring = new FakeRing(PAGE);
+    const consumer = ring.consumerFor();
+    const kept: Buffer[] = [];
+    for (let round = 0; round < 200; round++) {
+      ring.push(bytes(64, round));
+      if (round % 9 === 0) ring.push(bytes(16, 99), RINGBUF_DISCARD_BIT);
+      if (round % 5 === 4) consumer.consumeCopies((r) => kept.push(r));
+    }
+    consumer.consumeCopies((r) => kept.push(r));
+    expect(kept).toHaveLength(200);
+    // 200 × 72 B went through a 4096 B ring: the ring has been overwritten many times, the copies are intact.
+    expect(kept.filter((r, i) => !r.equals(Buffer.from(bytes(64, i))))).toEqual([]);
+    expect(ring.consumerPos).toBe(ring.producerPos);
+  });
+
+  it('stops at BUSY; a throwing callback loses only its own record; positions past 2^32', () => {
+    const ring = new FakeRing(PAGE, 2 ** 32 * 2 - 24);
+    ring.push(bytes(8, 1));
+    ring.push(bytes(8, 2));
+    const busy = ring.push(bytes(8, 3), RINGBUF_BUSY_BIT);
+    const consumer = ring.consumerFor();
+    const got: number[] = [];
+    expect(() => consumer.consumeCopies((r) => {
+      got.push(r[0]!);
+      throw new Error('boom');
+    })).toThrow('boom');
+    expect(got).toEqual([1]);
+    expect(ring.consumerPos).toBe(2 ** 32 * 2 - 24 + 16);
+    expect(consumer.consumeCopies((r) => got.push(r[0]!))).toBe(1);
+    ring.commit(busy, 8);
+    expect(consumer.consumeCopies((r) => got.push(r[0]!))).toBe(1);
+    expect(got).toEqual([1, 2, 3]);
+    expect(ring.consumerPos).toBe(ring.producerPos);
+  });
+
+  it('more records in one batch than its first scratch space holds', () => {
+    const ring = new FakeRing(PAGE * 4);
+    for (let i = 0; i < 1000; i++) ring.push(bytes(8, i));
+    const got: number[] = [];
+    expect(ring.consumerFor().consumeCopies((r) => got.push(r[0]!))).toBe(1000);
+    expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => i & 0xff));
+  });
+});
+
+/** A fake perf ring: control page, then `pages` data pages. */
+class FakePerf {
+  readonly memory: ArrayBuffer;
+  readonly size: number;
+  head = 0;
+  readonly #data: Uint8Array;
+  readonly #control: BigUint64Array;
+
+  constructor(pages: number) {
+    this.size = pages * PAGE;
+    this.memory = new ArrayBuffer(PAGE + this.size);
+    this.#data = new Uint8Array(this.memory, PAGE);
+    this.#control = new BigUint64Array(this.memory, 0, PERF_EVENT_MMAP_PAGE.size / 8);
+    this.#control[PERF_EVENT_MMAP_PAGE.data_offset / 8] = BigInt(PAGE);
+    this.#control[PERF_EVENT_MMAP_PAGE.data_size / 8] = BigInt(this.size);
+  }
+
+  get tail(): number {
+    return Number(this.#control[PERF_EVENT_MMAP_PAGE.data_tail / 8]);
+  }
+
+  #append(record: Uint8Array): void {
+    for (let i = 0; i < record.byteLength; i++) this.#data[(this.head + i) % this.size] = record[i]!;
+    this.head += record.byteLength;
+    this.#control[PERF_EVENT_MMAP_PAGE.data_head / 8] = BigInt(this.head);
+  }
+
+  sample(raw: Uint8Array): void {
+    const size = (8 + 4 + raw.byteLength + 7) & ~7;
+    const r = new Uint8Array(size);
+    const v = new DataView(r.buffer);
+    v.setUint32(0, PerfRecordType.SAMPLE, true);
+    v.setUint16(6, size, true);
+    v.setUint32(8, size - 12, true);
+    r.set(raw, 12);
+    this.#append(r);
+  }
+
+  lost(count: number): void {
+    const r = new Uint8Array(24);
+    const v = new DataView(r.buffer);
+    v.setUint32(0, PerfRecordType.LOST, true);
+    v.setUint16(6, 24, true);
+    v.setBigUint64(16, BigInt(count), true);
+    this.#append(r);
+  }
+}
+
+describe('perf ring reader (fake memory)', () => {
+  it('reassembles samples that wrap, reports lost counts, and writes data_tail after reading', () => {
+    const perf = new FakePerf(1);
+    const ring = new PerfRing('fake', 0, perf.memory, PAGE);
+    const samples: Uint8Array[] = [];
+    const lost: number[] = [];
+    const handler = { sample: (d: Uint8Array) => samples.push(Uint8Array.from(d)), lost: (n: number) => lost.push(n) };
+    // 64-byte payloads make 80-byte records: 4096 is not a multiple, so records straddle the end.
+    for (let i = 0; i < 200; i++) {
+      perf.sample(bytes(68, i));
+      if (i % 7 === 6) ring.consume(handler);
+    }
+    perf.lost(42);
+    ring.consume(handler);
+    expect(samples).toHaveLength(200);
+    samples.forEach((s, i) => expect(s).toEqual(bytes(68, i)));
+    expect(lost).toEqual([42]);
+    expect(perf.tail).toBe(perf.head);
+  });
+
+  it('a record size that cannot be right is a typed error, with the tail kept at the last good record', () => {
+    const perf = new FakePerf(1);
+    perf.sample(bytes(4, 1));
+    const good = perf.head;
+    perf.sample(bytes(4, 2));
+    new DataView(perf.memory, PAGE + good).setUint16(6, 0, true);
+    const ring = new PerfRing('fake', 3, perf.memory, PAGE);
+    expect(() => ring.consume({ sample: () => {}, lost: () => {} })).toThrow(/perf buffer fake: cpu 3: record at 16 has size 0/);
+    expect(perf.tail).toBe(good);
+  });
+});
