@@ -38,6 +38,8 @@ const LOAD = ['load'] as const satisfies readonly Mode[];
  */
 export const FLAGS = {
   dump: { type: 'boolean', modes: ['dump'], help: 'inspect the object instead of loading it' },
+  helpers: { type: 'boolean', modes: ['dump'], help: 'name helper calls as bpftool does (call bpf_map_lookup_elem#1)' },
+  raw: { type: 'boolean', modes: ['dump'], help: 'show each instruction\'s bytes beside it' },
   json: { type: 'boolean', modes: 'all', help: 'machine-readable output (one document for --dump; a report then one line per round)' },
   iface: { type: 'string', short: 'i', value: 'NAME', modes: LOAD, help: 'interface for socket, XDP and tc programs (default: lo)' },
   interval: { type: 'string', value: 'SEC', modes: LOAD, help: 'seconds between map reports (default: 1)' },
@@ -69,6 +71,8 @@ export interface CliOptions {
   /** Verbs: the words after the verb (`prog dump 12` → ['dump', '12']). */
   args: string[];
   json: boolean;
+  helpers: boolean;
+  raw: boolean;
   iface: string;
   interval: number;
   count: number | undefined;
@@ -118,6 +122,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
     file: verb === undefined ? positionals[0] : undefined,
     args: verb === undefined ? [] : positionals.slice(1),
     json: flag('json'),
+    helpers: flag('helpers'),
+    raw: flag('raw'),
     iface: text('iface') ?? 'lo',
     interval: number('--interval', text('interval') ?? '1', { min: 0.01 }),
     count: count === undefined ? undefined : number('--count', count, { min: 0, integer: true }),

@@ -2,7 +2,7 @@ import { annotatedText, type ObjectDump } from '../object/describe.js';
 import { table } from './table.js';
 
 /** Human-readable --dump: header, sections, maps, programs, relocations, annotated disassembly. */
-export function renderDump(d: ObjectDump): string {
+export function renderDump(d: ObjectDump, options: { helpers?: boolean; raw?: boolean } = {}): string {
   const out: string[] = [];
   out.push(`${d.file ?? '<bytes>'}: ELF64 ${d.byteOrder}-endian relocatable, machine ${d.machine}`);
   out.push(`license: ${d.license === '' ? '(none)' : JSON.stringify(d.license)}` +
@@ -46,7 +46,14 @@ export function renderDump(d: ObjectDump): string {
   for (const fn of [...d.programs, ...d.subprograms]) {
     out.push('', `Disassembly of ${fn.name} (section ${fn.section}):`);
     const width = String(fn.insns.at(-1)?.index ?? 0).length;
-    for (const i of fn.insns) out.push(`  ${String(i.index).padStart(width)}: ${annotatedText(i)}`);
+    // llvm-objdump's syntax by default; on request bpftool's helper names, and the bytes as llvm-objdump shows them
+    // (spaced, all of a ld_imm64's 16 on its line).
+    const rawWidth = Math.max(0, ...fn.insns.map((i) => i.raw.length * 1.5 - 1));
+    for (const i of fn.insns) {
+      const text = options.helpers === true && i.helper !== undefined ? `call ${i.helper}` : annotatedText(i);
+      const raw = options.raw === true ? `${i.raw.replace(/(..)(?!$)/g, '$1 ').padEnd(rawWidth)}  ` : '';
+      out.push(`  ${String(i.index).padStart(width)}: ${raw}${text}`);
+    }
   }
   return `${out.join('\n')}\n`;
 }

@@ -43,7 +43,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       });
       const spec = parseObject(readUserFile(options.file), { name: options.file });
       const dump = describeObject(spec);
-      process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump));
+      process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump, { helpers: options.helpers, raw: options.raw }));
       return EXIT.ok;
     }
     return await runObject(options);
