@@ -55,6 +55,8 @@ export const FLAGS = {
   force: { type: 'boolean', modes: LOAD, help: 'replace an XDP program someone attached through netlink (not one a BPF link holds)' },
   'sample-freq': { type: 'string', value: 'HZ', modes: LOAD, help: 'perf_event sampling frequency (default: 99)' },
   'trace-pipe': { type: 'boolean', modes: LOAD, help: 'stream trace_pipe lines beside the live maps' },
+  hist: { type: 'string', multiple: true, value: 'MAP', modes: LOAD, help: 'draw MAP as a log2 histogram: its keys are slots, its values counts (repeatable)' },
+  rate: { type: 'boolean', modes: LOAD, help: 'show each counter\'s change per second beside it' },
   'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
   pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
   'pin-root': { type: 'string', value: 'DIR', modes: LOAD, help: 'where maps with pinning "by name" live (default: /sys/fs/bpf)' },
@@ -85,6 +87,8 @@ export interface CliOptions {
   sampleFreq: number;
   tracePipe: boolean;
   allMaps: boolean;
+  hist: string[];
+  rate: boolean;
   pin: string | undefined;
   pinRoot: string;
   /** -v: 1, -vv: 2. */
@@ -136,6 +140,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
     sampleFreq: number('--sample-freq', text('sample-freq') ?? '99', { min: 1, integer: true }),
     tracePipe: flag('trace-pipe'),
     allMaps: flag('all-maps'),
+    hist: list('hist'),
+    rate: flag('rate'),
     pin: text('pin'),
     pinRoot: text('pin-root') ?? '/sys/fs/bpf',
     verbose: (values.verbose as boolean[] | undefined)?.length ?? 0,

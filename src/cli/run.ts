@@ -4,9 +4,9 @@ import { AttachConflictError, attachAll, type AttachResult } from '../attach/ind
 import { parseTraceLine, readTracePipe } from '../attach/tracefs.js';
 import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
 import { parseObject } from '../object/index.js';
-import { EXIT, type CliOptions } from './args.js';
+import { EXIT, UsageError, type CliOptions } from './args.js';
 import { colourFor, LiveScreen, type Paint } from './screen.js';
-import { readRound, renderRound } from './watch.js';
+import { readRound, renderRound, type MapRound } from './watch.js';
 
 const out = (line: string) => process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
 const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
@@ -64,6 +64,11 @@ export async function runObject(options: CliOptions): Promise<number> {
   process.stdout.on('error', onStdoutError);
 
   try {
+    for (const name of options.hist) {
+      if (!object.maps.some((m) => m.name === name)) {
+        throw new UsageError(`--hist ${name}: ${file} has no map of that name (its maps: ${object.maps.map((m) => m.name).join(', ') || 'none'})`);
+      }
+    }
     const attached: AttachResult[] = options.attach
       ? attachAll(object, {
         iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
@@ -88,13 +93,17 @@ export async function runObject(options: CliOptions): Promise<number> {
     const watched = options.allMaps ? object.maps : object.maps.filter((m) => !/^\.rodata\.(str|cst)/.test(m.spec.section) || m.spec.source !== 'data');
     const show = screen === undefined ? out : (line: string) => screen.addScrolling(line);
     const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal, show) : undefined;
+    let previous: { maps: MapRound[]; at: number } | undefined;
     for (let round = 1; options.count === undefined || round <= options.count; round++) {
       try {
         await sleep(options.interval * 1000, undefined, { signal: stop.signal });
       } catch {
         break; // aborted by a signal
       }
-      const maps = readRound(watched, options.perCpu);
+      const maps = readRound(watched, options.perCpu, options.hist);
+      const now = performance.now();
+      const rates = options.rate && previous !== undefined ? { previous: previous.maps, seconds: (now - previous.at) / 1000 } : undefined;
+      previous = { maps, at: now };
       if (options.json) {
         const unreadable = maps.filter((m) => m.unreadable !== undefined);
         out(JSON.stringify({
@@ -102,9 +111,9 @@ export async function runObject(options: CliOptions): Promise<number> {
           ...(unreadable.length > 0 ? { unreadable: Object.fromEntries(unreadable.map((m) => [m.name, m.unreadable])) } : {}),
         }));
       } else if (screen !== undefined) {
-        screen.setBody(['', ...renderRound(round, maps, paint).trimEnd().split('\n')]);
+        screen.setBody(['', ...renderRound(round, maps, paint, rates).trimEnd().split('\n')]);
       } else {
-        out(renderRound(round, maps, paint));
+        out(renderRound(round, maps, paint, rates));
       }
     }
     stop.abort('done');
