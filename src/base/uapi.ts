@@ -64,36 +64,6 @@ export function attachTypeName(value: number): string {
   return ATTACH_TYPE_NAMES[value] ?? `unknown(${value})`;
 }
 
-/** Map types whose values are per CPU: user space reads value_size rounded up to 8, times the number of CPUs. */
-export const PER_CPU_MAP_TYPES: ReadonlySet<MapTypeName> = new Set([
-  'percpu_hash', 'percpu_array', 'lru_percpu_hash', 'percpu_cgroup_storage',
-]);
-
-/** Map types user space cannot list as key/value pairs, and why (the live view says so instead of failing). */
-export const UNLISTABLE_MAP_TYPES: ReadonlyMap<MapTypeName, string> = new Map<MapTypeName, string>([
-  ['ringbuf', 'a ring buffer: records are consumed, not stored'],
-  ['user_ringbuf', 'a ring buffer: records are consumed, not stored'],
-  ['perf_event_array', 'holds perf event fds: records go to perf buffers'],
-  ['sockmap', 'holds sockets'],
-  ['sockhash', 'holds sockets'],
-  ['xskmap', 'holds AF_XDP sockets'],
-  ['reuseport_sockarray', 'holds sockets'],
-  ['queue', 'a queue: reading removes elements'],
-  ['stack', 'a stack: reading removes elements'],
-  ['bloom_filter', 'a bloom filter: answers membership only'],
-  ['struct_ops', 'holds kernel operations'],
-  ['arena', 'memory shared by mmap'],
-  ['sk_storage', 'per-socket storage, keyed by socket fds'],
-  ['inode_storage', 'per-inode storage, keyed by file fds'],
-  ['task_storage', 'per-task storage, keyed by pidfds'],
-  ['cgrp_storage', 'per-cgroup storage, keyed by cgroup fds'],
-  ['cgroup_storage', 'per-cgroup storage of an attached program'],
-  ['percpu_cgroup_storage', 'per-cgroup storage of an attached program'],
-]);
-
-/** Map types whose values are other maps' fds (map-in-map). */
-export const MAP_IN_MAP_TYPES: ReadonlySet<MapTypeName> = new Set(['array_of_maps', 'hash_of_maps']);
-
 /** Map flags (BPF_F_*) that matter to the loader. */
 export const MapFlags = {
   NO_PREALLOC: 1 << 0,
@@ -104,6 +74,9 @@ export const MapFlags = {
   WRONLY_PROG: 1 << 8,
   MMAPABLE: 1 << 10,
 } as const;
+
+/** Bytes in one instruction slot; a ld_imm64 takes two. */
+export const INSN_SLOT_SIZE = 8;
 
 /** src_reg values of a ld_imm64 (BPF_PSEUDO_*): what the 64-bit immediate means. */
 export const PseudoSrc = {

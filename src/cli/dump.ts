@@ -1,8 +1,55 @@
-import { annotatedText, type ObjectDump } from '../object/describe.js';
+import { annotate, annotatedText, describeObject, forEachInsn, type ObjectDump } from '../object/describe.js';
+import type { BpfObjectSpec } from '../object/spec.js';
+import { CallSrc, helperCallText } from '../base/uapi.js';
+import { formatInsn, formatRawHex, isCall } from '../insn/index.js';
 import { table } from './table.js';
 
-/** Human-readable --dump: header, sections, maps, programs, relocations, annotated disassembly. */
-export function renderDump(d: ObjectDump, options: { helpers?: boolean; raw?: boolean } = {}): string {
+/**
+ * Text is handed to `write` in chunks of about this many characters: one write(2) per chunk instead of one per line,
+ * and never the whole listing in memory (a 187k-instruction object is ~10 MB of text).
+ */
+const CHUNK_CHARS = 1 << 16;
+
+/**
+ * Human-readable --dump, streamed: header, sections, maps, programs, relocations, then the annotated disassembly of
+ * one function at a time, formatted straight from the instruction bytes.
+ */
+export function writeDump(spec: BpfObjectSpec, write: (chunk: string) => void, options: { helpers?: boolean; raw?: boolean } = {}): void {
+  let pending = '';
+  const emit = (text: string) => {
+    pending += text;
+    if (pending.length >= CHUNK_CHARS) {
+      write(pending);
+      pending = '';
+    }
+  };
+  emit(renderSummary(describeObject(spec, { disassembly: false })));
+  for (const fn of [...spec.programs, ...spec.subprograms]) {
+    emit(`\nDisassembly of ${fn.name} (section ${fn.section}):\n`);
+    // The index column is as wide as the last index, known once the function is walked: its lines wait until then.
+    // llvm-objdump's syntax by default; on request bpftool's helper names, and the bytes as llvm-objdump shows them
+    // (spaced, all of a ld_imm64's 16 on its line).
+    const indices: number[] = [];
+    const texts: string[] = [];
+    const raws: string[] = [];
+    forEachInsn(fn, (insn, slot, byte, size, reloc) => {
+      const helper = options.helpers === true && isCall(insn) && insn.src === CallSrc.HELPER ? helperCallText(insn.imm) : undefined;
+      const text = helper !== undefined ? `call ${helper}` : formatInsn(insn, fn.littleEndian);
+      indices.push(slot);
+      texts.push(reloc === undefined || helper !== undefined ? text : annotatedText({ text, annotation: annotate(reloc) }));
+      if (options.raw === true) raws.push(formatRawHex(fn.bytes.subarray(byte, byte + size)));
+    });
+    const width = String(indices.at(-1) ?? 0).length;
+    const rawWidth = Math.max(0, ...raws.map((r) => r.length));
+    for (let i = 0; i < texts.length; i++) {
+      emit(`  ${String(indices[i]).padStart(width)}: ${raws.length > 0 ? `${raws[i]!.padEnd(rawWidth)}  ` : ''}${texts[i]}\n`);
+    }
+  }
+  if (pending !== '') write(pending);
+}
+
+/** Everything before the disassembly, ending with a newline. */
+function renderSummary(d: ObjectDump): string {
   const out: string[] = [];
   out.push(`${d.file ?? '<bytes>'}: ELF64 ${d.byteOrder}-endian relocatable, machine ${d.machine}`);
   out.push(`license: ${d.license === '' ? '(none)' : JSON.stringify(d.license)}` +
@@ -41,19 +88,6 @@ export function renderDump(d: ObjectDump, options: { helpers?: boolean; raw?: bo
   if (d.relocations.length > 0) {
     out.push(table(['section', 'insn', 'program', 'symbol', 'kind', 'target'],
       d.relocations.map((r) => [r.section, String(r.insn), r.program || '-', r.symbol, r.kind, r.target])));
-  }
-
-  for (const fn of [...d.programs, ...d.subprograms]) {
-    out.push('', `Disassembly of ${fn.name} (section ${fn.section}):`);
-    const width = String(fn.insns.at(-1)?.index ?? 0).length;
-    // llvm-objdump's syntax by default; on request bpftool's helper names, and the bytes as llvm-objdump shows them
-    // (spaced, all of a ld_imm64's 16 on its line).
-    const rawWidth = Math.max(0, ...fn.insns.map((i) => i.raw.length * 1.5 - 1));
-    for (const i of fn.insns) {
-      const text = options.helpers === true && i.helper !== undefined ? `call ${i.helper}` : annotatedText(i);
-      const raw = options.raw === true ? `${i.raw.replace(/(..)(?!$)/g, '$1 ').padEnd(rawWidth)}  ` : '';
-      out.push(`  ${String(i.index).padStart(width)}: ${raw}${text}`);
-    }
   }
   return `${out.join('\n')}\n`;
 }

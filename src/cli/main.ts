@@ -5,17 +5,18 @@ import { readUserFile } from '../base/file.js';
 import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
-import { renderDump } from './dump.js';
-import { linkVerb } from './link.js';
-import { mapVerb } from './map.js';
-import { progVerb } from './prog.js';
-import { runObject } from './run.js';
+import { writeDump } from './dump.js';
 
-/** `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. */
+/**
+ * `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. Imported on
+ * use, so start-up loads only what the command needs.
+ */
 const VERB_HANDLERS: Record<Verb, (options: CliOptions) => Promise<number>> = {
-  prog: progVerb,
-  map: mapVerb,
-  link: linkVerb,
+  prog: async (options) => (await import('./prog.js')).progVerb(options),
+  map: async (options) => (await import('./map.js')).mapVerb(options),
+  link: async (options) => (await import('./link.js')).linkVerb(options),
+  gen: async (options) => (await import('./gen.js')).runGen(options),
+  detach: async (options) => (await import('./detach.js')).runDetach(options),
 };
 
 /** The CLI: argv in, exit status out. Everything real happens in the library. */
@@ -30,6 +31,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`bpf-load ${packageVersion()}\n`);
       return EXIT.ok;
     }
+    if (options.mode === 'filter') return await (await import('./filter.js')).runClassicFilter(options);
     if (options.mode !== 'load' && options.mode !== 'dump') {
       const verb: (options: CliOptions) => Promise<number> = VERB_HANDLERS[options.mode];
       return await verb(options);
@@ -42,10 +44,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         if (e.code === 'EPIPE') process.exit(EXIT.ok);
       });
       const spec = parseObject(readUserFile(options.file), { name: options.file });
-      const dump = describeObject(spec);
-      process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump, { helpers: options.helpers, raw: options.raw }));
+      if (options.json) process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
+      else writeDump(spec, (chunk) => process.stdout.write(chunk), { helpers: options.helpers, raw: options.raw });
       return EXIT.ok;
     }
+    // Imported here so that --dump never loads the loader, the attach kinds or the FFI.
+    const { runObject } = await import('./run.js');
     return await runObject(options);
   } catch (e) {
     if (e instanceof UsageError) {

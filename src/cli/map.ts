@@ -1,4 +1,4 @@
-import { UNLISTABLE_MAP_TYPES, type MapTypeName } from '../base/uapi.js';
+import { mapTypeTraits } from '../base/map-types.js';
 import { listMaps, openMap } from '../load/index.js';
 import { UsageError, type CliOptions } from './args.js';
 import { jsonText, objectRef, table } from './table.js';
@@ -28,7 +28,7 @@ export async function mapVerb(options: CliOptions): Promise<number> {
   if (action === 'dump') {
     const { info, handle } = openMap(objectRef(rest, 'map dump'));
     try {
-      const unlistable = UNLISTABLE_MAP_TYPES.get(info.typeName as MapTypeName);
+      const unlistable = mapTypeTraits(info.typeName).unlistable;
       if (unlistable !== undefined) throw new UsageError(`map dump: ${info.name} (id ${info.id}) is a ${info.typeName} map: ${unlistable}`);
       // Every entry, zeros included, per-CPU values one per CPU: what is in the map, as bpftool shows it.
       const entries = decodeEntries(handle, { perCpu: true, nonZeroOnly: false });

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readUserFile } from '../base/file.js';
-import { AttachConflictError, attachAll, type AttachResult } from '../attach/index.js';
+import { AttachConflictError, type AttachResult } from '../attach/index.js';
+import { BpfObject } from '../attach/object.js';
 import { parseTraceLine, readTracePipe } from '../attach/tracefs.js';
-import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
+import { loadObject, VerifierError, type LoadedObject } from '../load/index.js';
 import { parseObject } from '../object/index.js';
 import { EXIT, UsageError, type CliOptions } from './args.js';
 import { colourFor, LiveScreen, type Paint } from './screen.js';
@@ -18,9 +19,9 @@ const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
 export async function runObject(options: CliOptions): Promise<number> {
   const file = options.file!;
   const spec = parseObject(readUserFile(file), { name: file });
-  let object: LoadedObject;
+  let object: BpfObject;
   try {
-    object = loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
+    object = new BpfObject(loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot }));
   } catch (e) {
     if (!(e instanceof VerifierError)) throw e;
     if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
@@ -70,18 +71,29 @@ export async function runObject(options: CliOptions): Promise<number> {
       }
     }
     const attached: AttachResult[] = options.attach
-      ? attachAll(object, {
+      ? object.attachAll({
         iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
         skip: options.skip, ...(options.cgroup === undefined ? {} : { cgroup: options.cgroup }),
       })
       : [];
-    const pinned = options.pin === undefined ? [] : pinObject(object, options.pin);
+    if (options.keepAttached) {
+      // Everything stays or nothing does: a failed attachment undoes the whole run (close() below detaches).
+      const failure = attached.find((a) => a.error !== undefined);
+      if (failure?.error !== undefined) throw failure.error;
+    }
+    const pins = options.pin === undefined ? undefined : object.pin(options.pin, { links: options.keepAttached });
+    const pinned = pins === undefined ? [] : [...pins.programs, ...pins.maps, ...pins.links];
     // A terminal gets one screen redrawn in place; a pipe gets plain lines, one round after another.
     const paint = colourFor(process.stdout);
     const screen = !options.json && process.stdout.isTTY === true ? new LiveScreen(process.stdout) : undefined;
-    if (options.json) out(jsonReport(object, attached, options, pinned));
-    else if (screen !== undefined) screen.setHeader(reportLines(object, attached, options, pinned, paint));
-    else out(reportLines(object, attached, options, pinned, paint).join('\n'));
+    if (options.json) out(jsonReport(object.loaded, attached, options, pinned));
+    else if (screen !== undefined && !options.keepAttached) screen.setHeader(reportLines(object.loaded, attached, options, pinned, paint));
+    else out(reportLines(object.loaded, attached, options, pinned, paint).join('\n'));
+    if (options.keepAttached) {
+      // close() in finally releases the pinned links (they stay attached) and closes our fds.
+      if (!options.json) out(`left attached; to undo: bpf-load detach ${options.pin}`);
+      return EXIT.ok;
+    }
     // The exit status tells scripts what the FAILED rows tell people; the programs that did attach keep running.
     // On a terminal screen the stderr lines would be drawn over: they come after it.
     const failed = attached.filter((a) => a.error !== undefined);
@@ -165,7 +177,7 @@ function reportLines(object: LoadedObject, attached: readonly AttachResult[], op
   }
   for (const m of object.maps) lines.push(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
   for (const path of pinned) lines.push(`  pinned    ${path}`);
-  if (options.count === undefined) lines.push(paint('dim', 'showing non-zero map entries; Ctrl-C to detach and exit'));
+  if (options.count === undefined && !options.keepAttached) lines.push(paint('dim', 'showing non-zero map entries; Ctrl-C to detach and exit'));
   return lines;
 }
 

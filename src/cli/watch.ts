@@ -1,5 +1,5 @@
 import { toHex } from '../base/cursor.js';
-import { UNLISTABLE_MAP_TYPES, type MapTypeName } from '../base/uapi.js';
+import { mapTypeTraits } from '../base/map-types.js';
 import type { Btf, BtfValue } from '../btf/index.js';
 import { decodeUnsigned, type MapHandle } from '../load/index.js';
 import type { Paint } from './screen.js';
@@ -30,7 +30,7 @@ export interface MapRound {
 /** Reads every map once, keeping the entries whose value is not all zeros. */
 export function readRound(maps: readonly MapHandle[], perCpu: boolean, histograms: readonly string[] = []): MapRound[] {
   return maps.map((m) => {
-    const unlistable = UNLISTABLE_MAP_TYPES.get(m.type as MapTypeName);
+    const unlistable = mapTypeTraits(m.spec.type).unlistable;
     if (unlistable !== undefined) return { name: m.name, entries: [], unreadable: `${m.type}: ${unlistable}` };
     try {
       const histogram = histograms.includes(m.name) ? 'keys' : hasHistValues(m) ? 'slots' : undefined;

@@ -74,6 +74,12 @@ function summaryLine(lines: readonly string[]): number | undefined {
   return undefined;
 }
 
+/** A BpfLoadError from a lower layer, as a LoadError with `where` in front; anything else unchanged. */
+export function withLoadContext(e: unknown, where: ReadonlyArray<string | undefined>): unknown {
+  if (e instanceof BpfLoadError) return new LoadError(withContext(where, e.message), { cause: e });
+  return e;
+}
+
 /**
  * The last instruction line (`9: (79) r2 = …`) and source line (`; text @ file.c:24`, from BTF line info) before the
  * reason: the verifier prints each as it walks, so the last ones are where it stopped.

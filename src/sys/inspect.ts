@@ -1,5 +1,6 @@
 import { AttrWriter } from './ffi.js';
-import { BPF_ATTR, BPF_PROG_INFO, bpfCall, objGetInfoByFd } from './bpf.js';
+import { BPF_ATTR, BPF_PROG_INFO, bpfCall } from './bpf.js';
+import { objGetInfoByFd } from './bpf-object.js';
 
 /** struct bpf_prog_info fields beyond those progInfo() reads: the instruction and line-info buffers. */
 const PROG_INFO_BUFFERS = {
