@@ -13,7 +13,7 @@ export const VERBS = {
   map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
   link: ['[list]', 'BPF links in the kernel: program and attach point'],
   detach: ['DIR', 'undo `--pin DIR --keep-attached`: detach and unpin what that run pinned'],
-  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
+  gen: ['FILE [--out PATH] [--name NAME] [--embed] [--event-type MAP=TYPE]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
 } as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
 
@@ -68,6 +68,10 @@ export const FLAGS = {
   out: { type: 'string', short: 'o', value: 'PATH', modes: ['gen'], help: 'gen: write the module to PATH (default: standard output)' },
   name: { type: 'string', value: 'NAME', modes: ['gen'], help: "gen: base of the skeleton's class name (default: from FILE's name)" },
   embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at open()' },
+  'event-type': {
+    type: 'string', multiple: true, value: 'MAP=TYPE', modes: ['gen'],
+    help: 'gen: records of ring buffer/perf event array MAP are the BTF type TYPE (repeatable;\ndefault: struct event)',
+  },
   filter: {
     type: 'string', value: 'TEXT', modes: ['filter'],
     help: "classic filter: a pcap-filter expression (compiled by the system's libpcap), tcpdump -ddd\noutput, its comma form (iptables/tc bytecode) or tcpdump -dd's C array",
@@ -112,10 +116,11 @@ export interface CliOptions {
   keepAttached: boolean;
   /** -v: 1, -vv: 2. */
   verbose: number;
-  /** gen: --out, --name, --embed. */
+  /** gen: --out, --name, --embed, --event-type (map name → type name). */
   out: string | undefined;
   name: string | undefined;
   embed: boolean;
+  eventTypes: Record<string, string>;
   /** --dump given (a FILE's dump, or a classic filter's with --filter). */
   dump: boolean;
   /** Classic filter mode (src/cli/filter.ts). */
@@ -187,6 +192,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     out: text('out'),
     name: text('name'),
     embed: flag('embed'),
+    eventTypes: eventTypes(list('event-type')),
     dump: flag('dump'),
     filter: text('filter'),
     filterFile: text('filter-file'),
@@ -253,6 +259,17 @@ function modeLabel(mode: Mode): string {
   if (mode === 'dump') return '--dump';
   if (mode === 'filter') return '--filter';
   return `bpf-load ${mode}`;
+}
+
+/** --event-type MAP=TYPE, repeatable. */
+function eventTypes(items: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const m = /^([^=]+)=([A-Za-z_][A-Za-z0-9_]*)$/.exec(item);
+    if (m === null) throw new UsageError(`--event-type expects MAP=TYPE (a map name, a BTF type name), not "${item}"`);
+    Object.defineProperty(out, m[1]!, { value: m[2]!, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }
 
 function number(flag: string, text: string, rule: { min: number; integer?: boolean }): number {

@@ -5,27 +5,19 @@ import { formatInsn, formatRawHex, isCall } from '../insn/index.js';
 import { table } from './table.js';
 
 /**
- * Text is handed to `write` in chunks of about this many characters: one write(2) per chunk instead of one per line,
- * and never the whole listing in memory (a 187k-instruction object is ~10 MB of text).
+ * The listing comes in chunks of about this many characters: one write(2) per chunk instead of one per line, and
+ * never the whole listing in memory (a 187k-instruction object is ~10 MB of text).
  */
 const CHUNK_CHARS = 1 << 16;
 
 /**
  * Human-readable --dump, streamed: header, sections, maps, programs, relocations, then the annotated disassembly of
- * one function at a time, formatted straight from the instruction bytes.
+ * one function at a time, formatted straight from the instruction bytes. A generator, so the writer sets the pace.
  */
-export function writeDump(spec: BpfObjectSpec, write: (chunk: string) => void, options: { helpers?: boolean; raw?: boolean } = {}): void {
-  let pending = '';
-  const emit = (text: string) => {
-    pending += text;
-    if (pending.length >= CHUNK_CHARS) {
-      write(pending);
-      pending = '';
-    }
-  };
-  emit(renderSummary(describeObject(spec, { disassembly: false })));
+export function* dumpChunks(spec: BpfObjectSpec, options: { helpers?: boolean; raw?: boolean } = {}): Generator<string, void, undefined> {
+  let pending = renderSummary(describeObject(spec, { disassembly: false }));
   for (const fn of [...spec.programs, ...spec.subprograms]) {
-    emit(`\nDisassembly of ${fn.name} (section ${fn.section}):\n`);
+    pending += `\nDisassembly of ${fn.name} (section ${fn.section}):\n`;
     // The index column is as wide as the last index, known once the function is walked: its lines wait until then.
     // llvm-objdump's syntax by default; on request bpftool's helper names, and the bytes as llvm-objdump shows them
     // (spaced, all of a ld_imm64's 16 on its line).
@@ -42,10 +34,14 @@ export function writeDump(spec: BpfObjectSpec, write: (chunk: string) => void, o
     const width = String(indices.at(-1) ?? 0).length;
     const rawWidth = Math.max(0, ...raws.map((r) => r.length));
     for (let i = 0; i < texts.length; i++) {
-      emit(`  ${String(indices[i]).padStart(width)}: ${raws.length > 0 ? `${raws[i]!.padEnd(rawWidth)}  ` : ''}${texts[i]}\n`);
+      pending += `  ${String(indices[i]).padStart(width)}: ${raws.length > 0 ? `${raws[i]!.padEnd(rawWidth)}  ` : ''}${texts[i]}\n`;
+      if (pending.length >= CHUNK_CHARS) {
+        yield pending;
+        pending = '';
+      }
     }
   }
-  if (pending !== '') write(pending);
+  if (pending !== '') yield pending;
 }
 
 /** Everything before the disassembly, ending with a newline. */
