@@ -95,6 +95,11 @@ export const CallSrc = { HELPER: 0, PSEUDO_CALL: 1, KFUNC_CALL: 2 } as const;
  * Helper function names by id (enum bpf_func_id, `BPF_FUNC_<name>`, in the uapi's __BPF_FUNC_MAPPER order): calls
  * print as `call bpf_<name>#<id>`, as bpftool does.
  */
+/** `bpf_map_lookup_elem#1`: a helper call as bpftool prints it; undefined for ids this table does not know. */
+export function helperCallText(id: number): string | undefined {
+  return id > 0 && id < HELPER_NAMES.length ? `bpf_${HELPER_NAMES[id]}#${id}` : undefined;
+}
+
 export const HELPER_NAMES: readonly string[] = [
   'unspec', 'map_lookup_elem', 'map_update_elem', 'map_delete_elem', 'probe_read', 'ktime_get_ns', 'trace_printk',
   'get_prandom_u32', 'get_smp_processor_id', 'skb_store_bytes', 'l3_csum_replace', 'l4_csum_replace', 'tail_call',

@@ -45,6 +45,8 @@ const LOAD = ['load'] as const satisfies readonly Mode[];
  */
 export const FLAGS = {
   dump: { type: 'boolean', modes: ['dump', 'filter'], help: 'inspect the object (or the --filter) instead of loading it' },
+  helpers: { type: 'boolean', modes: ['dump'], help: 'name helper calls as bpftool does (call bpf_map_lookup_elem#1)' },
+  raw: { type: 'boolean', modes: ['dump'], help: 'show each instruction\'s bytes beside it' },
   json: { type: 'boolean', modes: 'all', help: 'machine-readable output (one document for --dump; a report then one line per round)' },
   iface: { type: 'string', short: 'i', value: 'NAME', modes: ['load', 'filter'], help: 'interface for socket, XDP and tc programs (default: lo)' },
   interval: { type: 'string', value: 'SEC', modes: LOAD, help: 'seconds between map reports (default: 1)' },
@@ -60,6 +62,8 @@ export const FLAGS = {
   force: { type: 'boolean', modes: LOAD, help: 'replace an XDP program someone attached through netlink (not one a BPF link holds)' },
   'sample-freq': { type: 'string', value: 'HZ', modes: LOAD, help: 'perf_event sampling frequency (default: 99)' },
   'trace-pipe': { type: 'boolean', modes: LOAD, help: 'stream trace_pipe lines beside the live maps' },
+  hist: { type: 'string', multiple: true, value: 'MAP', modes: LOAD, help: 'draw MAP as a log2 histogram: its keys are slots, its values counts (repeatable)' },
+  rate: { type: 'boolean', modes: LOAD, help: 'show each counter\'s change per second beside it' },
   'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
   'no-events': { type: 'boolean', modes: LOAD, help: 'do not read ring buffers and perf event arrays (by default each record is printed)' },
   'test-run': { type: 'string', value: 'PROG', modes: ['test-run'], help: 'load without attaching, run PROG with BPF_PROG_TEST_RUN, print the result, exit' },
@@ -112,6 +116,8 @@ export interface CliOptions {
   /** Verbs: the words after the verb (`prog dump 12` → ['dump', '12']). */
   args: string[];
   json: boolean;
+  helpers: boolean;
+  raw: boolean;
   iface: string;
   interval: number;
   count: number | undefined;
@@ -132,6 +138,8 @@ export interface CliOptions {
   testRun: string | undefined;
   dataIn: string | undefined;
   repeat: number;
+  hist: string[];
+  rate: boolean;
   pin: string | undefined;
   pinRoot: string;
   /** --keep-attached: pin links too and exit, leaving everything attached. */
@@ -199,6 +207,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
     file: verb === undefined ? positionals[0] : undefined,
     args: verb === undefined ? [] : positionals.slice(1),
     json: flag('json'),
+    helpers: flag('helpers'),
+    raw: flag('raw'),
     iface: text('iface') ?? 'lo',
     interval: number('--interval', text('interval') ?? '1', { min: 0.01 }),
     count: count === undefined ? undefined : number('--count', count, { min: 0, integer: true }),
@@ -216,6 +226,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
     testRun: text('test-run'),
     dataIn: text('data-in'),
     repeat: number('--repeat', text('repeat') ?? '1', { min: 1, integer: true }),
+    hist: list('hist'),
+    rate: flag('rate'),
     pin: text('pin'),
     pinRoot: text('pin-root') ?? '/sys/fs/bpf',
     keepAttached: flag('keep-attached'),

@@ -1,6 +1,7 @@
 import { annotate, annotatedText, describeObject, forEachInsn, type ObjectDump } from '../object/describe.js';
 import type { BpfObjectSpec } from '../object/spec.js';
-import { formatInsn } from '../insn/index.js';
+import { CallSrc, helperCallText } from '../base/uapi.js';
+import { formatInsn, formatRawHex, isCall } from '../insn/index.js';
 import { table } from './table.js';
 
 /**
@@ -13,21 +14,27 @@ const CHUNK_CHARS = 1 << 16;
  * Human-readable --dump, streamed: header, sections, maps, programs, relocations, then the annotated disassembly of
  * one function at a time, formatted straight from the instruction bytes. A generator, so the writer sets the pace.
  */
-export function* dumpChunks(spec: BpfObjectSpec): Generator<string, void, undefined> {
+export function* dumpChunks(spec: BpfObjectSpec, options: { helpers?: boolean; raw?: boolean } = {}): Generator<string, void, undefined> {
   let pending = renderSummary(describeObject(spec, { disassembly: false }));
   for (const fn of [...spec.programs, ...spec.subprograms]) {
     pending += `\nDisassembly of ${fn.name} (section ${fn.section}):\n`;
     // The index column is as wide as the last index, known once the function is walked: its lines wait until then.
+    // llvm-objdump's syntax by default; on request bpftool's helper names, and the bytes as llvm-objdump shows them
+    // (spaced, all of a ld_imm64's 16 on its line).
     const indices: number[] = [];
     const texts: string[] = [];
-    forEachInsn(fn, (insn, slot, _byte, _size, reloc) => {
-      const text = formatInsn(insn, fn.littleEndian);
+    const raws: string[] = [];
+    forEachInsn(fn, (insn, slot, byte, size, reloc) => {
+      const helper = options.helpers === true && isCall(insn) && insn.src === CallSrc.HELPER ? helperCallText(insn.imm) : undefined;
+      const text = helper !== undefined ? `call ${helper}` : formatInsn(insn, fn.littleEndian);
       indices.push(slot);
-      texts.push(reloc === undefined ? text : annotatedText({ text, annotation: annotate(reloc) }));
+      texts.push(reloc === undefined || helper !== undefined ? text : annotatedText({ text, annotation: annotate(reloc) }));
+      if (options.raw === true) raws.push(formatRawHex(fn.bytes.subarray(byte, byte + size)));
     });
     const width = String(indices.at(-1) ?? 0).length;
+    const rawWidth = Math.max(0, ...raws.map((r) => r.length));
     for (let i = 0; i < texts.length; i++) {
-      pending += `  ${String(indices[i]).padStart(width)}: ${texts[i]}\n`;
+      pending += `  ${String(indices[i]).padStart(width)}: ${raws.length > 0 ? `${raws[i]!.padEnd(rawWidth)}  ` : ''}${texts[i]}\n`;
       if (pending.length >= CHUNK_CHARS) {
         yield pending;
         pending = '';

@@ -52,7 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (options.json) {
         process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
       } else {
-        for (const chunk of dumpChunks(spec)) {
+        for (const chunk of dumpChunks(spec, { helpers: options.helpers, raw: options.raw })) {
           // Paced by the reader: a slow pipe is waited for rather than buffered, and one that closed (EPIPE, above)
           // ends the process here instead of after the whole listing was formatted.
           if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');

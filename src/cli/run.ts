@@ -8,7 +8,7 @@ import { parseObject, type BpfObjectSpec } from '../object/index.js';
 import { EXIT, UsageError, type CliOptions } from './args.js';
 import { startEventStream } from './events.js';
 import { colourFor, LiveScreen, type Paint } from './screen.js';
-import { readRound, renderRound } from './watch.js';
+import { readRound, renderRound, type MapRound } from './watch.js';
 
 const out = (line: string) => process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
 const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
@@ -72,6 +72,11 @@ export async function runObject(options: CliOptions): Promise<number> {
   process.stdout.on('error', onStdoutError);
 
   try {
+    for (const name of options.hist) {
+      if (!object.maps.some((m) => m.name === name)) {
+        throw new UsageError(`--hist ${name}: ${file} has no map of that name (its maps: ${object.maps.map((m) => m.name).join(', ') || 'none'})`);
+      }
+    }
     // Opened before attaching, so a bad --event-type fails while nothing is attached; records wait for the report.
     const early: string[] = [];
     let showEvent = (line: string): void => {
@@ -118,13 +123,17 @@ export async function runObject(options: CliOptions): Promise<number> {
     showEvent = show;
     for (const line of early.splice(0)) show(line);
     const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal, show) : undefined;
+    let previous: { maps: MapRound[]; at: number } | undefined;
     for (let round = 1; options.count === undefined || round <= options.count; round++) {
       try {
         await sleep(options.interval * 1000, undefined, { signal: stop.signal });
       } catch {
         break; // aborted by a signal
       }
-      const maps = readRound(watched, options.perCpu);
+      const maps = readRound(watched, options.perCpu, options.hist);
+      const now = performance.now();
+      const rates = options.rate && previous !== undefined ? { previous: previous.maps, seconds: (now - previous.at) / 1000 } : undefined;
+      previous = { maps, at: now };
       if (options.json) {
         const unreadable = maps.filter((m) => m.unreadable !== undefined);
         out(JSON.stringify({
@@ -132,9 +141,9 @@ export async function runObject(options: CliOptions): Promise<number> {
           ...(unreadable.length > 0 ? { unreadable: Object.fromEntries(unreadable.map((m) => [m.name, m.unreadable])) } : {}),
         }));
       } else if (screen !== undefined) {
-        screen.setBody(['', ...renderRound(round, maps, paint).trimEnd().split('\n')]);
+        screen.setBody(['', ...renderRound(round, maps, paint, rates).trimEnd().split('\n')]);
       } else {
-        out(renderRound(round, maps, paint));
+        out(renderRound(round, maps, paint, rates));
       }
     }
     stop.abort('done');

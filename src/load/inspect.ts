@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { toHex } from '../base/cursor.js';
 import { BpfLoadError, withContext } from '../base/errors.js';
-import { HELPER_NAMES } from '../base/uapi.js';
+import { HELPER_NAMES, helperCallText } from '../base/uapi.js';
 import { parseBtf, type Btf } from '../btf/index.js';
 import { CallSrc } from '../base/uapi.js';
 import { decodeInsns, formatInsn, insnSlots, isCall, isLdImm64 } from '../insn/index.js';
@@ -230,7 +230,8 @@ export function disassembleXlated(xlated: Uint8Array, context: XlatedContext): X
  * helper id; after, it is the address of the kernel function relative to __bpf_call_base, which kallsyms names.
  */
 export function helperCallName(imm: number, symbolAt?: (imm: number) => string | undefined): string {
-  if (imm > 0 && imm < HELPER_NAMES.length) return `bpf_${HELPER_NAMES[imm]}#${imm}`;
+  const byId = helperCallText(imm);
+  if (byId !== undefined) return byId;
   const symbol = symbolAt?.(imm);
   if (symbol === undefined) return `${imm}`;
   const id = HELPER_NAMES.indexOf(symbol.replace(/^bpf_/, ''));

@@ -1,7 +1,7 @@
 import { toHex } from '../base/cursor.js';
-import { mapTypeName } from '../base/uapi.js';
+import { CallSrc, helperCallText, mapTypeName } from '../base/uapi.js';
 import { SectionType } from '../elf/index.js';
-import { decodeInsns, formatInsn, type Insn, insnSlots } from '../insn/index.js';
+import { decodeInsns, formatInsn, type Insn, insnSlots, isCall } from '../insn/index.js';
 import type { BpfObjectSpec, MapSpec, ProgramSpec, RelocationSpec, SectionRole, SubprogramSpec } from './spec.js';
 
 /** One instruction as --dump shows it. `text` is exactly llvm-objdump's; `annotation` is what we add. */
@@ -13,6 +13,8 @@ export interface InsnDump {
   readonly text: string;
   /** Relocation target, e.g. `map[my_map]`, `call add`, `.bss+0x8`. */
   readonly annotation?: string;
+  /** Helper calls: the helper, as bpftool names it (`bpf_map_lookup_elem#1`). */
+  readonly helper?: string;
 }
 
 export interface ObjectDump {
@@ -145,7 +147,8 @@ export function disassemble(fn: ProgramSpec | SubprogramSpec): InsnDump[] {
   forEachInsn(fn, (insn, slot, byte, size, reloc) => {
     const raw = toHex(fn.bytes.subarray(byte, byte + size));
     const text = formatInsn(insn, fn.littleEndian);
-    out.push(reloc === undefined ? { index: slot, raw, text } : { index: slot, raw, text, annotation: annotate(reloc) });
+    const helper = isCall(insn) && insn.src === CallSrc.HELPER ? helperCallText(insn.imm) : undefined;
+    out.push({ index: slot, raw, text, ...(reloc === undefined ? {} : { annotation: annotate(reloc) }), ...(helper === undefined ? {} : { helper }) });
   });
   return out;
 }
