@@ -37,10 +37,21 @@ export {
   type AttachOptions, type AttachAllOptions, type AttachResult, type Link, type AttachableKind,
 } from './attach/index.js';
 export { NetlinkError } from './attach/xdp.js';
+export { AttachConflictError } from './attach/link.js';
+export { InspectError } from './load/inspect.js';
+export { ClassicFilterError } from './cbpf/errors.js';
+export { PcapError } from './sys/pcap.js';
+export { CaptureError } from './pcap/read.js';
 export { BpfObject, type PinnedPaths } from './attach/object.js';
 export { BpfLink, openPinnedLink } from './attach/link.js';
 export { Fd } from './sys/index.js';
 export { readTracePipe } from './attach/tracefs.js';
+export { generateTypes, generateSkeleton, GenerateError, type GenerateOptions, type GeneratedSkeleton } from './gen/generate.js';
+export {
+  Skeleton, TypedMap, PerCpuMap, TypedVariable, SkeletonError, loadSkeletonObject, encodeGlobals, enumValue, checkArray, checkBigInt,
+  checkInt, checkNumber, getBits, getBitsBig, getBytes, getCString, getInt128, setBits, setBitsBig, setBytes, setCString, setInt128,
+  type Codec, type ReadonlyVariable, type SkeletonSource,
+} from './gen/runtime.js';
 
 /** Reads, parses and loads an object file. */
 export function openObject(path: string, options: LoadOptions = {}): BpfObject {

@@ -14,7 +14,7 @@ import { attachTracepoint } from './tracepoint.js';
 import { attachTracing } from './tracing.js';
 import { attachXdp } from './xdp.js';
 
-export { AttachError, BpfLink, checkSafeName, openPinnedLink, type AttachOptions, type Link } from './link.js';
+export { AttachConflictError, AttachError, BpfLink, checkSafeName, openPinnedLink, type AttachOptions, type Link } from './link.js';
 export { attachSocket } from './socket.js';
 
 type Attacher = (program: LoadedProgram, options: AttachOptions, object: LoadedObject) => Link;
@@ -108,3 +108,4 @@ function notAttachableReason(program: LoadedProgram): string {
   }
   return `attaching ${program.spec.attach} programs is not supported yet; the program is loaded (fd ${program.fd})`;
 }
+export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './packet-socket.js';

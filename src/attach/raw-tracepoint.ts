@@ -13,5 +13,5 @@ export function attachRawTracepoint(program: LoadedProgram): Link {
     throw new AttachError(withContext([program.section], `raw tracepoint ${JSON.stringify(name)}: must not contain "/"`));
   }
   const linkFd = rawTracepointOpen(name, program.fd);
-  return bpfLink({ kind: 'raw_tracepoint', program: program.name, target: `raw_tracepoint ${name}` }, linkFd);
+  return bpfLink({ kind: 'raw_tracepoint', program: program.name, target: name }, linkFd);
 }

@@ -6,33 +6,17 @@
  */
 import { existsSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { LINKS_DIR } from '../attach/object.js';
 import { openPinnedLink } from '../attach/link.js';
 import { PinError } from '../load/index.js';
 import { bpfObjectKind, closeFdQuietly, objGet } from '../sys/index.js';
-import { UsageError } from './args.js';
-
-export const DETACH_USAGE = `Usage: bpf-load detach DIR
-
-Detaches the links pinned under DIR/links and removes the pins of programs and maps that
-\`bpf-load FILE --pin DIR --keep-attached\` made. Nothing outside DIR is touched.`;
+import { UsageError, type CliOptions } from './args.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-export function runDetach(argv: readonly string[]): number {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { help: { type: 'boolean', short: 'h', default: false } } });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (parsed.values.help) {
-    out(DETACH_USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length !== 1) throw new UsageError(`detach expects one pin directory, got ${parsed.positionals.length}`);
-  const dir = resolve(parsed.positionals[0]!);
+export async function runDetach(options: CliOptions): Promise<number> {
+  if (options.args.length !== 1) throw new UsageError(`detach expects one pin directory, got ${options.args.length}`);
+  const dir = resolve(options.args[0]!);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new PinError(`${dir}: no such pin directory`);
   const linksDir = join(dir, LINKS_DIR);
   const mapsDir = join(dir, 'maps');

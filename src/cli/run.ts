@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readUserFile } from '../base/file.js';
-import type { AttachResult } from '../attach/index.js';
+import { AttachConflictError, type AttachResult } from '../attach/index.js';
 import { BpfObject } from '../attach/object.js';
-import { readTracePipe } from '../attach/tracefs.js';
+import { parseTraceLine, readTracePipe } from '../attach/tracefs.js';
 import { loadObject, VerifierError, type LoadedObject } from '../load/index.js';
 import { parseObject } from '../object/index.js';
-import type { CliOptions } from './args.js';
+import { EXIT, type CliOptions } from './args.js';
+import { colourFor, LiveScreen, type Paint } from './screen.js';
 import { readRound, renderRound } from './watch.js';
 
 const out = (line: string) => process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
@@ -18,13 +19,17 @@ const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
 export async function runObject(options: CliOptions): Promise<number> {
   const file = options.file!;
   const spec = parseObject(readUserFile(file), { name: file });
-  let object: BpfObject;
+  // The BpfObject owns the links it makes: close() detaches them (pinned ones stay) and closes every fd.
+  let bpf: BpfObject;
   try {
-    object = new BpfObject(loadObject(spec, { logLevel: options.verbose ? 2 : 1, onWarning: err, pinRoot: options.pinRoot }));
+    bpf = new BpfObject(loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot }));
   } catch (e) {
-    if (e instanceof VerifierError && options.verbose) process.stderr.write(`${e.log}\n`);
-    throw e;
+    if (!(e instanceof VerifierError)) throw e;
+    if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
+    err(options.verbose > 0 ? e.message : `${e.message}; -v prints the verifier log`);
+    return EXIT.failure;
   }
+  const object = bpf.loaded;
 
   const stop = new AbortController();
   let signals = 0;
@@ -36,7 +41,7 @@ export async function runObject(options: CliOptions): Promise<number> {
     }
     // Second signal: the user insists. Detach what we can, then leave.
     try {
-      object.close();
+      bpf.close();
     } finally {
       process.exit(130);
     }
@@ -46,7 +51,7 @@ export async function runObject(options: CliOptions): Promise<number> {
   // An error nobody caught (a callback, a stream) must not leave programs attached: detach, report, exit 1.
   const onUncaught = (e: unknown) => {
     try {
-      object.close();
+      bpf.close();
     } finally {
       process.stderr.write(`bpf-load: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\nbpf-load: detached and closed everything\n`);
       process.exit(1);
@@ -63,7 +68,7 @@ export async function runObject(options: CliOptions): Promise<number> {
 
   try {
     const attached: AttachResult[] = options.attach
-      ? object.attachAll({
+      ? bpf.attachAll({
         iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
         skip: options.skip, ...(options.cgroup === undefined ? {} : { cgroup: options.cgroup }),
       })
@@ -73,45 +78,68 @@ export async function runObject(options: CliOptions): Promise<number> {
       const failed = attached.find((a) => a.error !== undefined);
       if (failed?.error !== undefined) throw failed.error;
     }
-    const pinned = options.pin === undefined ? undefined : object.pin(options.pin, { links: options.keepAttached });
-    report(object.loaded, attached, options, pinned === undefined ? [] : [...pinned.programs, ...pinned.maps, ...pinned.links]);
+    const pins = options.pin === undefined ? undefined : bpf.pin(options.pin, { links: options.keepAttached });
+    const pinned = pins === undefined ? [] : [...pins.programs, ...pins.maps, ...pins.links];
     if (options.keepAttached) {
       // close() in finally releases the pinned links (they stay attached) and closes our fds.
-      if (!options.json) out(`left attached; to undo: bpf-load detach ${options.pin}`);
-      return 0;
+      if (options.json) out(jsonReport(object, attached, options, pinned));
+      else out([...reportLines(object, attached, options, pinned, colourFor(process.stdout)), `left attached; to undo: bpf-load detach ${options.pin}`].join('\n'));
+      return EXIT.ok;
     }
+    // A terminal gets one screen redrawn in place; a pipe gets plain lines, one round after another.
+    const paint = colourFor(process.stdout);
+    const screen = !options.json && process.stdout.isTTY === true ? new LiveScreen(process.stdout) : undefined;
+    if (options.json) out(jsonReport(object, attached, options, pinned));
+    else if (screen !== undefined) screen.setHeader(reportLines(object, attached, options, pinned, paint));
+    else out(reportLines(object, attached, options, pinned, paint).join('\n'));
+    // The exit status tells scripts what the FAILED rows tell people; the programs that did attach keep running.
+    // On a terminal screen the stderr lines would be drawn over: they come after it.
+    const failed = attached.filter((a) => a.error !== undefined);
+    const failureLines = () => { for (const a of failed) err(failureText(a.error!, options)); };
+    const deferFailures = screen !== undefined && process.stderr.isTTY === true;
+    if (!deferFailures) failureLines();
 
-    const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal) : undefined;
+    // String literals and constant pools never change: watching them is noise.
+    const watched = options.allMaps ? object.maps : object.maps.filter((m) => !/^\.rodata\.(str|cst)/.test(m.spec.section) || m.spec.source !== 'data');
+    const show = screen === undefined ? out : (line: string) => screen.addScrolling(line);
+    const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal, show) : undefined;
     for (let round = 1; options.count === undefined || round <= options.count; round++) {
       try {
         await sleep(options.interval * 1000, undefined, { signal: stop.signal });
       } catch {
         break; // aborted by a signal
       }
-      const maps = readRound(object.maps, options.perCpu);
+      const maps = readRound(watched, options.perCpu);
       if (options.json) {
-        out(JSON.stringify({ round, maps: Object.fromEntries(maps.map((m) => [m.name, m.unreadable === undefined ? m.entries : { unreadable: m.unreadable }])) }));
+        const unreadable = maps.filter((m) => m.unreadable !== undefined);
+        out(JSON.stringify({
+          round, maps: Object.fromEntries(maps.map((m) => [m.name, m.entries])),
+          ...(unreadable.length > 0 ? { unreadable: Object.fromEntries(unreadable.map((m) => [m.name, m.unreadable])) } : {}),
+        }));
+      } else if (screen !== undefined) {
+        screen.setBody(['', ...renderRound(round, maps, paint).trimEnd().split('\n')]);
       } else {
-        out(renderRound(round, maps));
+        out(renderRound(round, maps, paint));
       }
     }
     stop.abort('done');
     await tracing;
-    return 0;
+    screen?.end();
+    if (deferFailures) failureLines();
+    return failed.length > 0 ? EXIT.failure : EXIT.ok;
   } finally {
     for (const s of signalNames) process.off(s, onSignal);
     process.off('uncaughtException', onUncaught);
     process.off('unhandledRejection', onUncaught);
     process.stdout.off('error', onStdoutError);
-    object.close();
+    bpf.close();
     if (!options.json && signals > 0) err('detached and closed everything');
   }
 }
 
-function report(object: LoadedObject, attached: readonly AttachResult[], options: CliOptions, pinned: readonly string[]): void {
+function jsonReport(object: LoadedObject, attached: readonly AttachResult[], options: CliOptions, pinned: readonly string[]): string {
   const byProgram = new Map(attached.map((a) => [a.program, a]));
-  if (options.json) {
-    out(JSON.stringify({
+  return JSON.stringify({
       file: object.spec.file,
       programs: object.programs.map((p) => {
         const a = byProgram.get(p);
@@ -119,33 +147,46 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
           name: p.name, section: p.section, type: p.type, id: p.id, tag: p.tag, attached: a?.link !== undefined,
           ...(a?.link === undefined ? {} : { kind: a.link.kind, target: a.link.target }),
           ...(a?.skipped === undefined ? {} : { skipped: a.skipped }),
-          ...(a?.error === undefined ? {} : { error: a.error.message }),
+          ...(a?.error === undefined ? {} : { error: failureText(a.error, options) }),
           ...(options.attach ? {} : { skipped: '--no-attach' }),
         };
       }),
       skipped: object.skipped.map((s) => ({ name: s.spec.name, section: s.spec.section, reason: s.reason })),
       maps: object.maps.map((m) => ({ name: m.name, type: m.type, id: m.id, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.spec.maxEntries })),
       ...(pinned.length > 0 ? { pinned } : {}),
-    }));
-    return;
-  }
-  out(`loaded ${object.spec.file}: ${object.programs.length} program(s), ${object.maps.length} map(s)`);
+  });
+}
+
+/** The text report: what was loaded, where each program is attached (or why not), the maps and pins. */
+function reportLines(object: LoadedObject, attached: readonly AttachResult[], options: CliOptions, pinned: readonly string[], paint: Paint): string[] {
+  const byProgram = new Map(attached.map((a) => [a.program, a]));
+  const lines = [paint('bold', `loaded ${object.spec.file}: ${object.programs.length} program(s), ${object.maps.length} map(s)`)];
   for (const p of object.programs) {
     const a = byProgram.get(p);
     const what = `${p.name} (${p.section}, ${p.type}, id ${p.id}, tag ${p.tag})`;
-    if (!options.attach) out(`  loaded    ${what}: not attached (--no-attach)`);
-    else if (a?.link !== undefined) out(`  attached  ${what} → ${a.link.kind} ${a.link.target}`);
-    else if (a?.error !== undefined) out(`  FAILED    ${what}: ${a.error.message}`);
-    else out(`  loaded    ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
+    if (!options.attach) lines.push(`  ${paint('yellow', 'loaded  ')}  ${what}: not attached (--no-attach)`);
+    else if (a?.link !== undefined) lines.push(`  ${paint('green', 'attached')}  ${what} → ${a.link.kind} ${a.link.target}`);
+    else if (a?.error !== undefined) lines.push(`  ${paint('red', 'FAILED  ')}  ${what}: ${failureText(a.error, options)}`);
+    else lines.push(`  ${paint('yellow', 'loaded  ')}  ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
   }
-  for (const m of object.maps) out(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
-  for (const path of pinned) out(`  pinned    ${path}`);
-  if (options.count !== 0 && !options.keepAttached) out('showing non-zero map entries; Ctrl-C to detach and exit');
+  for (const m of object.maps) lines.push(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
+  for (const path of pinned) lines.push(`  pinned    ${path}`);
+  if (options.count === undefined && !options.keepAttached) lines.push(paint('dim', 'showing non-zero map entries; Ctrl-C to detach and exit'));
+  return lines;
 }
 
-async function streamTracePipe(json: boolean, signal: AbortSignal): Promise<void> {
+/** An attach failure as the CLI says it: the library's message, plus the flag that would change the outcome. */
+function failureText(error: Error, options: CliOptions): string {
+  return error instanceof AttachConflictError && !options.force ? `${error.message}; --force replaces it` : error.message;
+}
+
+async function streamTracePipe(json: boolean, signal: AbortSignal, show: (line: string) => void): Promise<void> {
   try {
-    for await (const line of readTracePipe({ signal })) out(json ? JSON.stringify({ trace: line }) : `trace: ${line}`);
+    for await (const line of readTracePipe({ signal })) {
+      // bpf_trace_printk formats usually end in \n, which trace_pipe follows with its own: an empty line per event.
+      if (line.trim() === '') continue;
+      show(json ? JSON.stringify({ trace: parseTraceLine(line) ?? { message: line } }) : `trace: ${line}`);
+    }
   } catch (e) {
     if (!signal.aborted) err(`trace_pipe: ${(e as Error).message}`);
   }

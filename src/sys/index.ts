@@ -24,6 +24,7 @@ export {
   type ProgAttachAttr, progAttach, progDetach, type ProgQueryResult, progQuery, rawTracepointOpen,
   type LinkCreateAttr, linkCreate, linkDetach, linkUpdate,
 } from './bpf-attach.js';
+export { type ProgInstructions, progInstructions, btfGetFdById, btfRawData } from './inspect.js';
 export {
   PerfType, PerfSwConfig, PerfHwConfig, PerfSample, PerfAttrFlag, PerfOpenFlags, PerfIoctl, PERF_EVENT_ATTR,
   type PerfEventAttr, encodePerfEventAttr, perfEventOpen, perfEventEnable, perfEventDisable, perfEventReset,
@@ -32,9 +33,12 @@ export {
 export {
   Sock, SOCKADDR_LL, SOCKADDR_NL, ifNameToIndex, openRawSocket, setSocketOption, getSocketOption,
   attachSocketFilter, detachSocketFilter, openNetlinkSocket, netlinkSend, netlinkReceive,
+  attachClassicSocketFilter, lockSocketFilter, type ReceivedPacket, receivePacket,
 } from './socket.js';
 export { Fd, type OpenFdRecord } from './fd.js';
 export {
   MountFlags, UnmountFlags, mount, unmount, type MountEntry, parseMounts, mountedFsType, parseCpuList,
   possibleCpuCount,
 } from './fs.js';
+export { PcapError, LinkType, type PcapCompileOptions, pcapCompile, pcapLinkTypeByName } from './pcap.js';
+export { BPF_TEST_RUN_ATTR, ProgramTestRunner } from './test-run.js';

@@ -1,0 +1,236 @@
+/**
+ * Strict pcap and pcapng readers over bytes (no files, no kernel). Both byte orders, microsecond and nanosecond
+ * pcap, pcapng with several sections and interfaces (if_tsresol honoured). Truncation and corruption are
+ * CaptureErrors naming the file, the packet or block, and the byte offset.
+ */
+import { ByteReader } from '../base/cursor.js';
+import { BpfLoadError, withContext } from '../base/errors.js';
+
+export class CaptureError extends BpfLoadError {
+  override name = 'CaptureError';
+  readonly offset: number | undefined;
+  constructor(file: string | undefined, where: string | undefined, offset: number | undefined, cause: string) {
+    super(withContext([file, where, offset === undefined ? undefined : `offset ${offset}`], cause));
+    this.offset = offset;
+  }
+}
+
+export interface CapturedPacket {
+  /** 1-based position in the capture, as tcpdump and Wireshark number packets. */
+  readonly index: number;
+  /** Seconds since the epoch, and the fraction in nanoseconds. */
+  readonly seconds: number;
+  readonly nanos: number;
+  /** The captured bytes (a view into the capture, not a copy). */
+  readonly data: Uint8Array;
+  /** The packet's length on the wire (≥ data.length when the capture cut it). */
+  readonly length: number;
+  /** DLT_* of the interface it was captured on. */
+  readonly linkType: number;
+}
+
+export type CaptureFormat = 'pcap' | 'pcapng';
+
+const PCAP_MAGIC_US = 0xa1b2c3d4;
+const PCAP_MAGIC_NS = 0xa1b23c4d;
+const PCAPNG_SHB = 0x0a0d0d0a;
+const PCAPNG_BYTE_ORDER = 0x1a2b3c4d;
+/** libpcap refuses records larger than this (MAXIMUM_SNAPLEN), whatever the header's snaplen says. */
+const MAX_RECORD = 262144;
+
+export function captureFormat(bytes: Uint8Array, file?: string): CaptureFormat {
+  if (bytes.byteLength < 4) throw new CaptureError(file, undefined, 0, `${bytes.byteLength} bytes is too short for a capture file`);
+  const magic = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
+  if (magic === PCAPNG_SHB) return 'pcapng';
+  for (const m of [PCAP_MAGIC_US, PCAP_MAGIC_NS]) {
+    if (magic === m || magic === byteSwap32(m)) return 'pcap';
+  }
+  throw new CaptureError(file, undefined, 0, `not a pcap or pcapng file (magic 0x${magic.toString(16).padStart(8, '0')})`);
+}
+
+function byteSwap32(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+}
+
+function outOfBounds(file: string | undefined) {
+  return (what: string, offset: number, size: number, limit: number): Error =>
+    new CaptureError(file, what, offset, `truncated: ${size} bytes needed, the file has ${Math.max(0, limit - offset)} left`);
+}
+
+export interface CaptureHeader {
+  readonly format: CaptureFormat;
+  /** The first interface's link type (pcap: the only one). */
+  readonly linkType: number;
+  readonly snaplen: number;
+}
+
+/** The global header (pcap) or the first interface (pcapng): what a filter must be compiled for. */
+export function readCaptureHeader(bytes: Uint8Array, file?: string): CaptureHeader {
+  const format = captureFormat(bytes, file);
+  if (format === 'pcap') {
+    const h = pcapHeader(bytes, file);
+    return { format, linkType: h.linkType, snaplen: h.snaplen };
+  }
+  for (const p of readPcapng(bytes, file, true)) return { format, linkType: p.linkType, snaplen: 0 };
+  throw new CaptureError(file, undefined, undefined, 'pcapng file without an interface description block');
+}
+
+/** Every packet of a pcap or pcapng capture, in order. */
+export function readCapture(bytes: Uint8Array, file?: string): Iterable<CapturedPacket> {
+  return captureFormat(bytes, file) === 'pcap' ? readPcap(bytes, file) : readPcapng(bytes, file, false);
+}
+
+function pcapHeader(bytes: Uint8Array, file: string | undefined) {
+  const le = new ByteReader(bytes, true, outOfBounds(file));
+  const magic = le.u32(0, 'pcap header');
+  const littleEndian = magic === PCAP_MAGIC_US || magic === PCAP_MAGIC_NS;
+  const r = new ByteReader(bytes, littleEndian, outOfBounds(file));
+  const nanosecond = r.u32(0) === PCAP_MAGIC_NS;
+  r.check('pcap header', 0, 24);
+  const major = r.u16(4);
+  if (major !== 2) throw new CaptureError(file, 'pcap header', 4, `version ${major}.${r.u16(6)}, only 2.x exists`);
+  const snaplen = r.u32(16);
+  // The upper bits carry FCS information (pcap spec, LinkType and additional information).
+  const linkType = r.u32(20) & 0x0fffffff;
+  return { r, nanosecond, snaplen, linkType };
+}
+
+function* readPcap(bytes: Uint8Array, file: string | undefined): Generator<CapturedPacket> {
+  const { r, nanosecond, snaplen, linkType } = pcapHeader(bytes, file);
+  const view = r.view;
+  const le = r.littleEndian;
+  const limit = Math.max(snaplen, MAX_RECORD);
+  let offset = 24;
+  for (let index = 1; offset < bytes.byteLength; index++) {
+    if (offset + 16 > bytes.byteLength) {
+      throw new CaptureError(file, `packet ${index}`, offset, `truncated record header (${bytes.byteLength - offset} of 16 bytes)`);
+    }
+    const seconds = view.getUint32(offset, le);
+    const fraction = view.getUint32(offset + 4, le);
+    const captured = view.getUint32(offset + 8, le);
+    const length = view.getUint32(offset + 12, le);
+    if (captured > limit) throw new CaptureError(file, `packet ${index}`, offset, `captured length ${captured} exceeds the snapshot length ${limit}`);
+    if (offset + 16 + captured > bytes.byteLength) {
+      throw new CaptureError(file, `packet ${index}`, offset, `truncated: ${captured} bytes of packet data, ${bytes.byteLength - offset - 16} left in the file`);
+    }
+    if (fraction >= (nanosecond ? 1e9 : 1e6)) {
+      throw new CaptureError(file, `packet ${index}`, offset, `timestamp fraction ${fraction} is not below one second`);
+    }
+    yield {
+      index, seconds, nanos: nanosecond ? fraction : fraction * 1000, data: bytes.subarray(offset + 16, offset + 16 + captured),
+      length: Math.max(length, captured), linkType,
+    };
+    offset += 16 + captured;
+  }
+}
+
+interface Interface {
+  readonly linkType: number;
+  readonly snaplen: number;
+  /** Timestamp units per second. */
+  readonly unitsPerSecond: bigint;
+}
+
+const BLOCK = { IDB: 1, PB: 2, SPB: 3, EPB: 6 } as const;
+
+function* readPcapng(bytes: Uint8Array, file: string | undefined, interfacesOnly: boolean): Generator<CapturedPacket> {
+  let r = new ByteReader(bytes, true, outOfBounds(file));
+  let interfaces: Interface[] = [];
+  let offset = 0;
+  let index = 1;
+  for (let block = 1; offset < bytes.byteLength; block++) {
+    const where = `block ${block}`;
+    if (offset + 12 > bytes.byteLength) throw new CaptureError(file, where, offset, `truncated block header (${bytes.byteLength - offset} bytes left)`);
+    let type = r.u32(offset);
+    if (type === PCAPNG_SHB) {
+      // A section header decides the byte order of everything up to the next one.
+      const order = r.u32(offset + 8);
+      if (order !== PCAPNG_BYTE_ORDER && order !== byteSwap32(PCAPNG_BYTE_ORDER)) {
+        throw new CaptureError(file, where, offset + 8, `section header byte-order magic 0x${order.toString(16)} is neither 0x1a2b3c4d nor its swap`);
+      }
+      r = new ByteReader(bytes, order === PCAPNG_BYTE_ORDER, outOfBounds(file));
+      type = r.u32(offset);
+      interfaces = [];
+    } else if (block === 1) {
+      throw new CaptureError(file, where, offset, 'a pcapng file must start with a section header block');
+    }
+    const total = r.u32(offset + 4);
+    if (total < 12 || total % 4 !== 0) throw new CaptureError(file, where, offset + 4, `block length ${total} is not a multiple of 4 of at least 12`);
+    if (offset + total > bytes.byteLength) throw new CaptureError(file, where, offset, `truncated: the block says ${total} bytes, ${bytes.byteLength - offset} are left`);
+    if (r.u32(offset + total - 4) !== total) {
+      throw new CaptureError(file, where, offset + total - 4, `trailing block length ${r.u32(offset + total - 4)} differs from the leading ${total}`);
+    }
+    const body = offset + 8;
+    const bodyEnd = offset + total - 4;
+    const need = (size: number) => {
+      if (body + size > bodyEnd) throw new CaptureError(file, where, body, `block of type ${type} too short: ${size} bytes of fields, ${bodyEnd - body} in the block`);
+    };
+    if (type === PCAPNG_SHB) {
+      need(16);
+      const major = r.u16(body + 4);
+      if (major !== 1) throw new CaptureError(file, where, body + 4, `pcapng version ${major}.${r.u16(body + 6)}, only 1.x exists`);
+    } else if (type === BLOCK.IDB) {
+      need(8);
+      interfaces.push({ linkType: r.u16(body), snaplen: r.u32(body + 4), unitsPerSecond: tsResolution(r, body + 8, bodyEnd, file, where) });
+      if (interfacesOnly) {
+        yield { index: 0, seconds: 0, nanos: 0, data: new Uint8Array(0), length: 0, linkType: interfaces[0]!.linkType };
+        return;
+      }
+    } else if (type === BLOCK.EPB || type === BLOCK.PB) {
+      need(20);
+      const ifaceId = type === BLOCK.EPB ? r.u32(body) : r.u16(body);
+      const iface = interfaces[ifaceId];
+      if (iface === undefined) throw new CaptureError(file, where, body, `packet on interface ${ifaceId}, but the section describes ${interfaces.length}`);
+      const captured = r.u32(body + 12);
+      const length = r.u32(body + 16);
+      if (body + 20 + captured > bodyEnd) {
+        throw new CaptureError(file, `packet ${index} (${where})`, body + 12, `captured length ${captured} overruns the block (${bodyEnd - body - 20} bytes)`);
+      }
+      const { seconds, nanos } = timestamp(r.u32(body + 4), r.u32(body + 8), iface.unitsPerSecond);
+      if (!interfacesOnly) yield { index, seconds, nanos, data: bytes.subarray(body + 20, body + 20 + captured), length: Math.max(length, captured), linkType: iface.linkType };
+      index++;
+    } else if (type === BLOCK.SPB) {
+      need(4);
+      const iface = interfaces[0];
+      if (iface === undefined) throw new CaptureError(file, where, body, 'simple packet block before any interface description');
+      const length = r.u32(body);
+      const captured = Math.min(length, iface.snaplen === 0 ? length : iface.snaplen, bodyEnd - body - 4);
+      if (!interfacesOnly) yield { index, seconds: 0, nanos: 0, data: bytes.subarray(body + 4, body + 4 + captured), length, linkType: iface.linkType };
+      index++;
+    }
+    // Name resolution, statistics, decryption secrets, custom blocks: nothing a filter looks at.
+    offset += total;
+  }
+}
+
+/** if_tsresol (option 9): 10^-n or, with the top bit set, 2^-n seconds per unit; microseconds when absent. */
+function tsResolution(r: ByteReader, start: number, end: number, file: string | undefined, where: string): bigint {
+  let units = 1_000_000n;
+  for (let o = start; o + 4 <= end;) {
+    const code = r.u16(o);
+    const length = r.u16(o + 2);
+    if (code === 0) break; // opt_endofopt
+    if (o + 4 + length > end) throw new CaptureError(file, where, o, `option ${code} of ${length} bytes overruns the block`);
+    if (code === 9 && length >= 1) {
+      const v = r.u8(o + 4);
+      const exponent = BigInt(v & 0x7f);
+      if (exponent > 30n && (v & 0x80) === 0) throw new CaptureError(file, where, o + 4, `if_tsresol 10^-${exponent} is finer than any clock`);
+      units = (v & 0x80) !== 0 ? 1n << exponent : 10n ** exponent;
+    }
+    o += 4 + ((length + 3) & ~3);
+  }
+  return units;
+}
+
+function timestamp(high: number, low: number, unitsPerSecond: bigint): { seconds: number; nanos: number } {
+  if (unitsPerSecond === 1_000_000n) {
+    // The common case stays in doubles: 2^32·high + low microseconds is exact below 2^53.
+    const micros = high * 0x1_0000_0000 + low;
+    const seconds = Math.floor(micros / 1e6);
+    return { seconds, nanos: (micros - seconds * 1e6) * 1000 };
+  }
+  const units = (BigInt(high) << 32n) | BigInt(low);
+  const seconds = units / unitsPerSecond;
+  const nanos = ((units % unitsPerSecond) * 1_000_000_000n) / unitsPerSecond;
+  return { seconds: Number(seconds), nanos: Number(nanos) };
+}
