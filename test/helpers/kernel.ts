@@ -42,10 +42,52 @@ export function kernelTest(name: string, fn: () => unknown | Promise<unknown>, t
   }
 }
 
-/** Corpus objects (../shared/corpus), or undefined with a printed reason when the corpus is absent. */
+/** Corpus tests must run in CI and under BPF_LOAD_REQUIRE_KERNEL=1: an absent corpus is then a failure, not a skip. */
+const CORPUS_REQUIRED = REQUIRE || process.env['CI'] !== undefined;
+
+/** Why the corpus tests cannot run here, or undefined when ../shared/corpus is present. */
+export function corpusUnavailableReason(): string | undefined {
+  return existsSync(CORPUS_DIR) ? undefined : `the corpus is absent (${CORPUS_DIR})`;
+}
+
+/**
+ * A test that reads ../shared/corpus. Skips (printing the reason) when the corpus is absent; in CI or under
+ * BPF_LOAD_REQUIRE_KERNEL=1 the absence is a failure. Inside, a missing file is a failure too (`missingCorpusFile`):
+ * the body never returns early and passes without checking.
+ */
+export function corpusTest(name: string, fn: () => unknown | Promise<unknown>, timeout?: number): void {
+  const reason = corpusUnavailableReason();
+  if (reason === undefined) {
+    it(name, fn, timeout);
+  } else if (CORPUS_REQUIRED) {
+    it(name, () => {
+      throw new Error(`corpus required (CI or BPF_LOAD_REQUIRE_KERNEL=1) but ${reason}`);
+    });
+  } else {
+    console.warn(`skipping corpus test "${name}": ${reason}`);
+    it.skip(name, fn); // the reason is printed just above
+  }
+}
+
+/** A corpus test that also needs the kernel: both conditions, each skipping or failing as its helper says. */
+export function corpusKernelTest(name: string, fn: () => unknown | Promise<unknown>, timeout?: number): void {
+  if (corpusUnavailableReason() !== undefined) corpusTest(name, fn, timeout);
+  else kernelTest(name, fn, timeout);
+}
+
+/** The error for a corpus file a corpus test expected and did not find (the corpus is there, the file is not). */
+export function missingCorpusFile(what = 'a corpus file'): Error {
+  return new Error(`${what} is missing from ${CORPUS_DIR}`);
+}
+
+/**
+ * Corpus objects (../shared/corpus), or undefined with a printed reason when the corpus is absent (for tests that
+ * add the corpus to the samples). In CI or under BPF_LOAD_REQUIRE_KERNEL=1 an absent corpus throws instead.
+ */
 export function corpusFiles(sub: string, filter: (name: string) => boolean = () => true): string[] | undefined {
   const dir = join(CORPUS_DIR, sub);
   if (!existsSync(dir)) {
+    if (CORPUS_REQUIRED) throw new Error(`corpus required (CI or BPF_LOAD_REQUIRE_KERNEL=1) but ${dir} is absent`);
     console.warn(`corpus absent (${dir}): corpus tests skipped`);
     return undefined;
   }

@@ -11,7 +11,7 @@ import { relocateProgram, runningKernelBtf, type RelocatedProgram } from '../../
 import { parseObject, type BpfObjectSpec, type SubprogramSpec } from '../../src/object/index.js';
 import { AttrWriter, bpfCall, closeFd, progLoad, SysError } from '../../src/sys/index.js';
 import { BtfBuilder, buildBtfExt } from '../btf/btf-builder.js';
-import { corpusFiles, kernelTest } from '../helpers/kernel.js';
+import { corpusFiles, corpusKernelTest, corpusTest, missingCorpusFile } from '../helpers/kernel.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -159,10 +159,10 @@ describe('CO-RE against the cilium relocs_read target (relocs_read_tgt.c reorder
   }
 
   for (const order of ['el', 'eb'] as const) {
-    it(`relocs_read-${order}: every relocation resolves to the target layout and the instructions hold it`, () => {
+    corpusTest(`relocs_read-${order}: every relocation resolves to the target layout and the instructions hold it`, () => {
       const spec = corpusObject(BTF_TESTDATA, `relocs_read-${order}.elf`);
       const tgtSpec = corpusObject(BTF_TESTDATA, `relocs_read_tgt-${order}.elf`);
-      if (spec === undefined || tgtSpec === undefined) return;
+      if (spec === undefined || tgtSpec === undefined) throw missingCorpusFile();
       const target = targetBtf(tgtSpec);
       const le = order === 'el';
       // Little-endian goes through relocateProgram (read_subprog appended after `reads`); big-endian relocates the
@@ -194,20 +194,20 @@ describe('CO-RE against the cilium relocs_read target (relocs_read_tgt.c reorder
     });
   }
 
-  it('a big-endian object against a little-endian target is refused by name', () => {
+  corpusTest('a big-endian object against a little-endian target is refused by name', () => {
     const spec = corpusObject(BTF_TESTDATA, 'relocs_read-eb.elf');
     const tgt = corpusObject(BTF_TESTDATA, 'relocs_read_tgt-el.elf');
-    if (spec === undefined || tgt === undefined) return;
+    if (spec === undefined || tgt === undefined) throw missingCorpusFile();
     const program = alone(spec, 'read_subprog');
     const e = caught(() => applyCoreRelocations(spec, program.layout, program.insns, targetBtf(tgt)));
     expect(e).toBeInstanceOf(CoreError);
     expect((e as Error).message).toMatch(/read_subprog.*big-endian but the target BTF is little-endian/);
   });
 
-  kernelTest('the relocated program reads its bitfields right: it returns 0 under BPF_PROG_TEST_RUN (and not without CO-RE)', () => {
+  corpusKernelTest('the relocated program reads its bitfields right: it returns 0 under BPF_PROG_TEST_RUN (and not without CO-RE)', () => {
     const spec = corpusObject(BTF_TESTDATA, 'relocs_read-el.elf');
     const tgtSpec = corpusObject(BTF_TESTDATA, 'relocs_read_tgt-el.elf');
-    if (spec === undefined || tgtSpec === undefined) return;
+    if (spec === undefined || tgtSpec === undefined) throw missingCorpusFile();
     const run = (target: Btf): number => {
       const program = relocated(spec, 'reads');
       applyCoreRelocations(spec, program.layout, program.insns, target);
@@ -234,9 +234,9 @@ function testRun(fd: number, data: Uint8Array): number {
 
 describe('CO-RE with the object as its own target (cilium relocs, relocs_enum): nothing may change', () => {
   for (const order of ['el', 'eb'] as const) {
-    it(`relocs-${order}: every relocation resolves to the compiler's value`, () => {
+    corpusTest(`relocs-${order}: every relocation resolves to the compiler's value`, () => {
       const spec = corpusObject(BTF_TESTDATA, `relocs-${order}.elf`);
-      if (spec === undefined) return;
+      if (spec === undefined) throw missingCorpusFile();
       const le = order === 'el';
       let total = 0;
       for (const p of spec.programs.filter((x) => !x.name.startsWith('err_'))) {
@@ -260,9 +260,9 @@ describe('CO-RE with the object as its own target (cilium relocs, relocs_enum): 
   }
 
   for (const program of ['err_ambiguous', 'err_ambiguous_flavour']) {
-    it(`relocs-el ${program}: two flavours of struct ambiguous both match, with different type ids: ambiguous`, () => {
+    corpusTest(`relocs-el ${program}: two flavours of struct ambiguous both match, with different type ids: ambiguous`, () => {
       const spec = corpusObject(BTF_TESTDATA, 'relocs-el.elf');
-      if (spec === undefined) return;
+      if (spec === undefined) throw missingCorpusFile();
       const p = alone(spec, program);
       const before = Uint8Array.from(p.insns);
       const e = caught(() => applyCoreRelocations(spec, p.layout, p.insns, targetBtf(spec)));
@@ -278,9 +278,9 @@ describe('CO-RE with the object as its own target (cilium relocs, relocs_enum): 
     });
   }
 
-  it('relocs_enum-el: enumerator existence and value in a ld_imm64 stay as compiled', () => {
+  corpusTest('relocs_enum-el: enumerator existence and value in a ld_imm64 stay as compiled', () => {
     const spec = corpusObject(BTF_TESTDATA, 'relocs_enum-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     const program = relocated(spec, 'core_ld64imm');
     const before = Uint8Array.from(program.insns);
     const result = applyCoreRelocations(spec, program.layout, program.insns, targetBtf(spec));
@@ -293,10 +293,10 @@ describe('CO-RE with the object as its own target (cilium relocs, relocs_enum): 
 });
 
 describe('CO-RE poisoning (cilium errors.c: a field and an enumerator the target lacks)', () => {
-  it('the field load and both halves of the ld_imm64 become calls to the invalid helper; the rest applies', () => {
+  corpusTest('the field load and both halves of the ld_imm64 become calls to the invalid helper; the rest applies', () => {
     const spec = corpusObject(TESTDATA, 'errors-el.elf');
     const tgt = corpusObject(BTF_TESTDATA, 'relocs_read_tgt-el.elf');
-    if (spec === undefined || tgt === undefined) return;
+    if (spec === undefined || tgt === undefined) throw missingCorpusFile();
 
     const single = relocated(spec, 'poisoned_single');
     const r1 = applyCoreRelocations(spec, single.layout, single.insns, targetBtf(tgt));
@@ -316,10 +316,10 @@ describe('CO-RE poisoning (cilium errors.c: a field and an enumerator the target
     expect(isPoisonCall(insnAt(double.insns, 5))).toBe(true);
   });
 
-  kernelTest('the verifier rejects reachable poison as the invalid helper 0xbad2310', () => {
+  corpusKernelTest('the verifier rejects reachable poison as the invalid helper 0xbad2310', () => {
     const spec = corpusObject(TESTDATA, 'errors-el.elf');
     const tgt = corpusObject(BTF_TESTDATA, 'relocs_read_tgt-el.elf');
-    if (spec === undefined || tgt === undefined) return;
+    if (spec === undefined || tgt === undefined) throw missingCorpusFile();
     const program = relocated(spec, 'poisoned_single');
     applyCoreRelocations(spec, program.layout, program.insns, targetBtf(tgt));
     const logBuf = new Uint8Array(1 << 16);
@@ -649,9 +649,9 @@ describe('CO-RE against the running kernel (manyprogs: BPF_CORE_READ(task, nspro
     return bits / 8;
   }
 
-  it('every program relocates without error and the offsets are vmlinux member offsets', () => {
+  corpusTest('every program relocates without error and the offsets are vmlinux member offsets', () => {
     const spec = corpusObject(TESTDATA, 'manyprogs-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     if (!existsSync(VMLINUX)) {
       console.warn(`${VMLINUX} absent: kernel BTF test skipped`);
       return;
