@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ensureBpffs } from '../../src/load/index.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -124,6 +124,13 @@ export function isExecutable(path: string): boolean {
 /** Number of open fds of this process: tests compare before/after to prove nothing leaked. */
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** Runs `body` and proves, through /proc/self/fd, that it closed every fd it opened. */
+export function noLeaks(body: () => void): void {
+  const before = openFdCount();
+  body();
+  expect(openFdCount()).toBe(before);
 }
 
 /** Sleeps synchronously (tests only): for polling kernel state that changes asynchronously. */

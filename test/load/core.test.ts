@@ -12,6 +12,7 @@ import { parseObject, type BpfObjectSpec, type SubprogramSpec } from '../../src/
 import { AttrWriter, bpfCall, closeFd, progLoad, SysError } from '../../src/sys/index.js';
 import { BtfBuilder, buildBtfExt } from '../btf/btf-builder.js';
 import { corpusFiles, corpusKernelTest, corpusTest, missingCorpusFile } from '../helpers/kernel.js';
+import { catchError } from '../helpers/errors.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -56,15 +57,6 @@ function heldValue(insn: Insn): bigint {
 
 function isPoisonCall(insn: Insn): boolean {
   return insn.opcode === 0x85 && insn.src === 0 && insn.dst === 0 && insn.off === 0 && insn.imm === CORE_POISON_HELPER;
-}
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
 }
 
 const mov = (dst: number, imm: number): Insn => ({ opcode: 0xb7, dst, src: 0, off: 0, imm });
@@ -199,7 +191,7 @@ describe('CO-RE against the cilium relocs_read target (relocs_read_tgt.c reorder
     const tgt = corpusObject(BTF_TESTDATA, 'relocs_read_tgt-el.elf');
     if (spec === undefined || tgt === undefined) throw missingCorpusFile();
     const program = alone(spec, 'read_subprog');
-    const e = caught(() => applyCoreRelocations(spec, program.layout, program.insns, targetBtf(tgt)));
+    const e = catchError(() => applyCoreRelocations(spec, program.layout, program.insns, targetBtf(tgt)));
     expect(e).toBeInstanceOf(CoreError);
     expect((e as Error).message).toMatch(/read_subprog.*big-endian but the target BTF is little-endian/);
   });
@@ -265,7 +257,7 @@ describe('CO-RE with the object as its own target (cilium relocs, relocs_enum): 
       if (spec === undefined) throw missingCorpusFile();
       const p = alone(spec, program);
       const before = Uint8Array.from(p.insns);
-      const e = caught(() => applyCoreRelocations(spec, p.layout, p.insns, targetBtf(spec)));
+      const e = catchError(() => applyCoreRelocations(spec, p.layout, p.insns, targetBtf(spec)));
       expect(e).toBeInstanceOf(CoreError);
       const err = e as CoreError;
       expect(err.program).toBe(program);
@@ -323,7 +315,7 @@ describe('CO-RE poisoning (cilium errors.c: a field and an enumerator the target
     const program = relocated(spec, 'poisoned_single');
     applyCoreRelocations(spec, program.layout, program.insns, targetBtf(tgt));
     const logBuf = new Uint8Array(1 << 16);
-    const e = caught(() => closeFd(progLoad({ progType: progTypeValue('socket_filter'), insns: program.insns, license: 'GPL', logLevel: 1, logBuf })));
+    const e = catchError(() => closeFd(progLoad({ progType: progTypeValue('socket_filter'), insns: program.insns, license: 'GPL', logLevel: 1, logBuf })));
     expect(e).toBeInstanceOf(SysError);
     expect(Buffer.from(logBuf).toString('utf8')).toContain(`unknown#${CORE_POISON_HELPER}`);
   });
@@ -536,7 +528,7 @@ describe('CO-RE on hand-built BTF', () => {
     expect(ok.result.applied.map((a) => a.targetValue)).toEqual([0n]);
     const local2 = base();
     const s2 = local2.struct('s', 8, [{ name: 'a', type: INT, bitOffset: 0 }, { name: 'b', type: INT, bitOffset: 32 }]);
-    const e = caught(() => applyHand(local2, target, [mov(1, 4), exit], [{ at: 0, type: s2, access: '0:1', kind: 'field_byte_offset' }]));
+    const e = catchError(() => applyHand(local2, target, [mov(1, 4), exit], [{ at: 0, type: s2, access: '0:1', kind: 'field_byte_offset' }]));
     expect(e).toBeInstanceOf(CoreError);
     expect((e as Error).message).toMatch(/^hand\.o: program hand \(section kprobe\/hand\): insn 0: field_byte_offset struct s\.b \(0:1\): ambiguous: candidates struct s \[\d+\] and struct s___2 \[\d+\] put the field at different offsets \(bit 32 vs 64\)$/);
   });
@@ -560,7 +552,7 @@ describe('CO-RE on hand-built BTF', () => {
     const s = local.struct('s', 8, [{ name: 'a', type: INT, bitOffset: 0 }, { name: 'b', type: INT, bitOffset: 32 }]);
     const target = base();
     target.struct('s', 8, [{ name: 'a', type: INT, bitOffset: 0 }, { name: 'b', type: INT, bitOffset: 32 }]);
-    const e = caught(() => applyHand(local, target, [exit, ldxw(0, 1, 8), exit], [{ at: 1, type: s, access: '0:1', kind: 'field_byte_offset' }]));
+    const e = catchError(() => applyHand(local, target, [exit, ldxw(0, 1, 8), exit], [{ at: 1, type: s, access: '0:1', kind: 'field_byte_offset' }]));
     expect(e).toBeInstanceOf(CoreError);
     const err = e as CoreError;
     expect(err.insn).toBe(1);
@@ -588,7 +580,7 @@ describe('CO-RE on hand-built BTF', () => {
     ];
     for (const [code, relo, pattern] of cases) {
       const { local, s, target } = mk();
-      const e = caught(() => applyHand(local, target, code, [{ ...relo, type: s }]));
+      const e = catchError(() => applyHand(local, target, code, [{ ...relo, type: s }]));
       expect(e, String(pattern)).toBeInstanceOf(CoreError);
       expect((e as Error).message).toMatch(pattern);
     }
@@ -599,7 +591,7 @@ describe('CO-RE on hand-built BTF', () => {
     const s = local.struct('s', 4, [{ name: 'a', type: INT, bitOffset: 0 }]);
     const target = base();
     const { spec, program } = handObject(local, [exit, mov(1, 0)], [{ at: 1, type: s, access: '0:0', kind: 'field_byte_offset' }]);
-    const e = caught(() => applyCoreRelocations(spec, program.layout, program.insns.subarray(0, 8), parseBtf(target.build(), true)));
+    const e = catchError(() => applyCoreRelocations(spec, program.layout, program.insns.subarray(0, 8), parseBtf(target.build(), true)));
     expect((e as Error).message).toMatch(/insn 1: field_byte_offset struct s\.a \(0:0\): instruction 1 is past the end of the program \(1 instructions\)/);
   });
 
@@ -608,13 +600,13 @@ describe('CO-RE on hand-built BTF', () => {
     const s = local.struct('s', 4, [{ name: 'a', type: INT, bitOffset: 0 }]);
     const target = base();
     target.struct('s', 0x10004, [{ name: 'a', type: INT, bitOffset: 0x10000 * 8 }]);
-    const e = caught(() => applyHand(local, target, [ldxw(0, 1, 0), exit], [{ at: 0, type: s, access: '0:0', kind: 'field_byte_offset' }]));
+    const e = catchError(() => applyHand(local, target, [ldxw(0, 1, 0), exit], [{ at: 0, type: s, access: '0:0', kind: 'field_byte_offset' }]));
     expect((e as Error).message).toMatch(/offset 65536 does not fit the instruction's 16-bit offset/);
     const local2 = base();
     const e2 = local2.enum64('big', 8, [['HUGE', 1n]]);
     const target2 = base();
     target2.enum64('big', 8, [['HUGE', 1n << 40n]]);
-    const err = caught(() => applyHand(local2, target2, [mov(0, 1), exit], [{ at: 0, type: e2, access: '0', kind: 'enumval_value' }]));
+    const err = catchError(() => applyHand(local2, target2, [mov(0, 1), exit], [{ at: 0, type: e2, access: '0', kind: 'enumval_value' }]));
     expect((err as Error).message).toMatch(/value 1099511627776 does not fit the instruction's 32-bit immediate/);
   });
 });
