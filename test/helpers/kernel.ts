@@ -29,16 +29,26 @@ const REQUIRE = process.env['BPF_LOAD_REQUIRE_KERNEL'] === '1';
  * the same situation is a failure, so CI can never pass by skipping.
  */
 export function kernelTest(name: string, fn: () => unknown | Promise<unknown>, timeout?: number): void {
-  const reason = kernelUnavailableReason();
+  gatedTest('kernel', name, fn, kernelUnavailableReason(), REQUIRE ? 'BPF_LOAD_REQUIRE_KERNEL=1' : undefined, timeout);
+}
+
+/**
+ * Runs the test when `reason` is undefined; otherwise fails it when `requiredBy` names what requires it, else skips
+ * it with the reason printed. One rule for every precondition (kernel, corpus).
+ */
+function gatedTest(
+  what: string, name: string, fn: () => unknown | Promise<unknown>, reason: string | undefined, requiredBy: string | undefined,
+  timeout?: number,
+): void {
   if (reason === undefined) {
     it(name, fn, timeout);
-  } else if (REQUIRE) {
+  } else if (requiredBy !== undefined) {
     it(name, () => {
-      throw new Error(`BPF_LOAD_REQUIRE_KERNEL=1 but the kernel is unavailable: ${reason}`);
+      throw new Error(`${requiredBy} requires the ${what}, but ${reason}`);
     });
   } else {
-    console.warn(`skipping kernel test "${name}": ${reason}`);
-    it.skip(name, fn); // unprivileged and not required: the reason is printed just above
+    console.warn(`skipping ${what} test "${name}": ${reason}`);
+    it.skip(name, fn); // not required here: the reason is printed just above
   }
 }
 
@@ -47,7 +57,7 @@ const CORPUS_REQUIRED = REQUIRE || process.env['CI'] !== undefined;
 
 /** Why the corpus tests cannot run here, or undefined when ../shared/corpus is present. */
 export function corpusUnavailableReason(): string | undefined {
-  return existsSync(CORPUS_DIR) ? undefined : `the corpus is absent (${CORPUS_DIR})`;
+  return existsSync(CORPUS_DIR) ? undefined : `it is absent (${CORPUS_DIR})`;
 }
 
 /**
@@ -56,17 +66,7 @@ export function corpusUnavailableReason(): string | undefined {
  * the body never returns early and passes without checking.
  */
 export function corpusTest(name: string, fn: () => unknown | Promise<unknown>, timeout?: number): void {
-  const reason = corpusUnavailableReason();
-  if (reason === undefined) {
-    it(name, fn, timeout);
-  } else if (CORPUS_REQUIRED) {
-    it(name, () => {
-      throw new Error(`corpus required (CI or BPF_LOAD_REQUIRE_KERNEL=1) but ${reason}`);
-    });
-  } else {
-    console.warn(`skipping corpus test "${name}": ${reason}`);
-    it.skip(name, fn); // the reason is printed just above
-  }
+  gatedTest('corpus', name, fn, corpusUnavailableReason(), CORPUS_REQUIRED ? 'CI or BPF_LOAD_REQUIRE_KERNEL=1' : undefined, timeout);
 }
 
 /** A corpus test that also needs the kernel: both conditions, each skipping or failing as its helper says. */
