@@ -3,6 +3,7 @@
  *   bytes → readElf → parseObject (spec, no kernel) → loadObject (maps, relocation, programs) → attach → close.
  * `openObject(path)` does read + parse + load; `BpfObject` adds attach()/attachAll() and detaches on close().
  */
+import { fileURLToPath } from 'node:url';
 import { readUserFile } from './base/file.js';
 import { BpfObject } from './attach/object.js';
 import { loadObject, type LoadOptions } from './load/index.js';
@@ -33,15 +34,10 @@ export {
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
 export {
-  attachProgram, attachAll, AttachError, ATTACHABLE_KINDS,
+  attachProgram, attachAll, AttachError, AttachConflictError, ATTACHABLE_KINDS,
   type AttachOptions, type AttachAllOptions, type AttachResult, type Link, type AttachableKind,
 } from './attach/index.js';
 export { NetlinkError } from './attach/xdp.js';
-export { AttachConflictError } from './attach/link.js';
-export { InspectError } from './load/inspect.js';
-export { ClassicFilterError } from './cbpf/errors.js';
-export { PcapError } from './sys/pcap.js';
-export { CaptureError } from './pcap/read.js';
 export { BpfObject, type PinnedPaths } from './attach/object.js';
 export { BpfLink, openPinnedLink } from './attach/link.js';
 export { Fd } from './sys/index.js';
@@ -52,8 +48,31 @@ export {
   checkInt, checkNumber, getBits, getBitsBig, getBytes, getCString, getInt128, setBits, setBitsBig, setBytes, setCString, setInt128,
   type Codec, type ReadonlyVariable, type SkeletonSource,
 } from './gen/runtime.js';
+export { parseTraceLine, type TraceLine } from './attach/tracefs.js';
+export {
+  listPrograms, listMaps, listLinks, dumpProgram, disassembleXlated, openMap, InspectError,
+  type KernelProgram, type KernelLink, type KernelObjectRef, type ProgramDump, type XlatedInsn,
+} from './load/index.js';
+export type { VerifierSource } from './load/errors.js';
+// Classic BPF (tcpdump filters): model, checks, tcpdump syntax, eBPF translation; captures; sockets; the kernel's verdicts.
+export {
+  type SockFilter, type ClassicProgram, type ClassicParseOptions, ClassicFilterError, checkClassicProgram, decodeClassicProgram,
+  encodeClassicProgram, formatClassicProgram, formatClassicInsn, formatClassicC, formatClassicDecimal, formatClassicBytecode,
+  classicTextForm, parseClassicDecimal, parseClassicCArray, classicToEbpf, compileClassicToJs, type ClassicMatcher,
+} from './cbpf/index.js';
+export {
+  CaptureError, type CapturedPacket, CaptureCursor, type CaptureSource, readCapture, readCaptureHeader, writePcap,
+  summarizePacket, type PacketSummary,
+} from './pcap/index.js';
+export { pcapCompile, PcapError, LinkType, type PcapCompileOptions } from './sys/index.js';
+export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './attach/index.js';
+export { KernelClassicMatcher, loadClassicFilter, type ClassicLoadOptions } from './load/index.js';
 
-/** Reads, parses and loads an object file. */
-export function openObject(path: string, options: LoadOptions = {}): BpfObject {
-  return new BpfObject(loadObject(parseObject(readUserFile(path), { name: path }), options));
+/**
+ * Reads, parses and loads an object file: a path, or a file: URL (the package's samples are
+ * `new URL('../c-samples/sockex1_kern.o', import.meta.resolve('bpf-load'))`).
+ */
+export function openObject(path: string | URL, options: LoadOptions = {}): BpfObject {
+  const file = typeof path === 'string' ? path : fileURLToPath(path);
+  return new BpfObject(loadObject(parseObject(readUserFile(file), { name: file }), options));
 }

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { openSync, readFileSync, statSync } from 'node:fs';
 import { BpfLoadError } from './errors.js';
 
 /** A file the user named could not be read. */
@@ -21,9 +21,18 @@ const REASONS: Record<string, string> = {
 
 /** Reads a whole file the user named, turning file-system errors into a one-line FileError. */
 export function readUserFile(path: string): Uint8Array {
+  return userFile(path, () => readFileSync(path));
+}
+
+/** Opens a file the user named for reading (for files too large to read whole); errors as readUserFile's. */
+export function openUserFile(path: string): number {
+  return userFile(path, () => openSync(path, 'r'));
+}
+
+function userFile<T>(path: string, open: () => T): T {
   try {
     if (statSync(path).isDirectory()) throw new FileError(path, REASONS['EISDIR']!);
-    return readFileSync(path);
+    return open();
   } catch (e) {
     if (e instanceof FileError) throw e;
     const code = (e as NodeJS.ErrnoException).code ?? '';

@@ -12,8 +12,8 @@ export const VERBS = {
   prog: ['[list] | dump ID|PINNED', 'programs in the kernel, or one program\'s instructions as the kernel runs them'],
   map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
   link: ['[list]', 'BPF links in the kernel: program and attach point'],
-  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
   detach: ['DIR', 'undo `--pin DIR --keep-attached`: detach and unpin what that run pinned'],
+  gen: ['FILE [--out PATH] [--name NAME] [--embed] [--event-type MAP=TYPE]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
 } as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
 
@@ -58,12 +58,16 @@ export const FLAGS = {
   'trace-pipe': { type: 'boolean', modes: LOAD, help: 'stream trace_pipe lines beside the live maps' },
   'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
   pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
+  'keep-attached': { type: 'boolean', modes: LOAD, help: 'with --pin: also pin the links, then exit leaving everything attached (undo: bpf-load detach DIR)' },
   'pin-root': { type: 'string', value: 'DIR', modes: LOAD, help: 'where maps with pinning "by name" live (default: /sys/fs/bpf)' },
-  'keep-attached': { type: 'boolean', modes: LOAD, help: 'with --pin: also pin the links, then exit leaving everything attached' },
   verbose: { type: 'boolean', short: 'v', multiple: true, modes: LOAD, help: 'show verifier logs' },
   out: { type: 'string', short: 'o', value: 'PATH', modes: ['gen'], help: 'gen: write the module to PATH (default: standard output)' },
   name: { type: 'string', value: 'NAME', modes: ['gen'], help: "gen: base of the skeleton's class name (default: from FILE's name)" },
   embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at open()' },
+  'event-type': {
+    type: 'string', multiple: true, value: 'MAP=TYPE', modes: ['gen'],
+    help: 'gen: records of ring buffer/perf event array MAP are the BTF type TYPE (repeatable;\ndefault: struct event)',
+  },
   filter: {
     type: 'string', value: 'TEXT', modes: ['filter'],
     help: "classic filter: a pcap-filter expression (compiled by the system's libpcap), tcpdump -ddd\noutput, its comma form (iptables/tc bytecode) or tcpdump -dd's C array",
@@ -100,13 +104,15 @@ export interface CliOptions {
   allMaps: boolean;
   pin: string | undefined;
   pinRoot: string;
+  /** --keep-attached: pin links too and exit, leaving everything attached. */
   keepAttached: boolean;
   /** -v: 1, -vv: 2. */
   verbose: number;
-  /** gen: --out, --name, --embed. */
+  /** gen: --out, --name, --embed, --event-type (map name → type name). */
   out: string | undefined;
   name: string | undefined;
   embed: boolean;
+  eventTypes: Record<string, string>;
   /** --dump given (a FILE's dump, or a classic filter's with --filter). */
   dump: boolean;
   /** Classic filter mode (src/cli/filter.ts). */
@@ -144,12 +150,12 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (xdpMode !== 'skb' && xdpMode !== 'drv' && xdpMode !== 'hw') throw new UsageError(`--xdp-mode must be skb, drv or hw, not "${xdpMode}"`);
   const skip = list('skip');
   for (const k of skip) if (!isAttachableKind(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${ATTACHABLE_KINDS.join(', ')})`);
-  if (flag('keep-attached') && !flag('pin')) throw new UsageError('--keep-attached needs --pin DIR: the pins are what keeps the programs attached');
-  if (flag('keep-attached') && flag('no-attach')) throw new UsageError('--keep-attached and --no-attach contradict each other');
   const count = text('count');
   const engine = text('engine') ?? 'js';
   if (engine !== 'js' && engine !== 'kernel') throw new UsageError(`--engine must be js or kernel, not "${engine}"`);
   if (flag('filter') && flag('filter-file')) throw new UsageError('--filter and --filter-file: give one filter');
+  if (flag('keep-attached') && !flag('pin')) throw new UsageError('--keep-attached needs --pin DIR: the pins are what keeps the programs attached');
+  if (flag('keep-attached') && flag('no-attach')) throw new UsageError('--keep-attached and --no-attach contradict each other');
   return {
     mode,
     file: verb === undefined ? positionals[0] : undefined,
@@ -174,6 +180,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     out: text('out'),
     name: text('name'),
     embed: flag('embed'),
+    eventTypes: eventTypes(list('event-type')),
     dump: flag('dump'),
     filter: text('filter'),
     filterFile: text('filter-file'),
@@ -240,6 +247,17 @@ function modeLabel(mode: Mode): string {
   if (mode === 'dump') return '--dump';
   if (mode === 'filter') return '--filter';
   return `bpf-load ${mode}`;
+}
+
+/** --event-type MAP=TYPE, repeatable. */
+function eventTypes(items: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const m = /^([^=]+)=([A-Za-z_][A-Za-z0-9_]*)$/.exec(item);
+    if (m === null) throw new UsageError(`--event-type expects MAP=TYPE (a map name, a BTF type name), not "${item}"`);
+    Object.defineProperty(out, m[1]!, { value: m[2]!, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }
 
 function number(flag: string, text: string, rule: { min: number; integer?: boolean }): number {

@@ -14,7 +14,8 @@ import { UsageError, type CliOptions } from './args.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-export async function runDetach(options: CliOptions): Promise<number> {
+/** `bpf-load detach DIR` (usage in args.ts). */
+export function runDetach(options: CliOptions): number {
   if (options.args.length !== 1) throw new UsageError(`detach expects one pin directory, got ${options.args.length}`);
   const dir = resolve(options.args[0]!);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new PinError(`${dir}: no such pin directory`);

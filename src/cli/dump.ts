@@ -4,27 +4,19 @@ import { formatInsn } from '../insn/index.js';
 import { table } from './table.js';
 
 /**
- * Text is handed to `write` in chunks of about this many characters: one write(2) per chunk instead of one per line,
- * and never the whole listing in memory (a 187k-instruction object is ~10 MB of text).
+ * The listing comes in chunks of about this many characters: one write(2) per chunk instead of one per line, and
+ * never the whole listing in memory (a 187k-instruction object is ~10 MB of text).
  */
 const CHUNK_CHARS = 1 << 16;
 
 /**
  * Human-readable --dump, streamed: header, sections, maps, programs, relocations, then the annotated disassembly of
- * one function at a time, formatted straight from the instruction bytes.
+ * one function at a time, formatted straight from the instruction bytes. A generator, so the writer sets the pace.
  */
-export function writeDump(spec: BpfObjectSpec, write: (chunk: string) => void): void {
-  let pending = '';
-  const emit = (text: string) => {
-    pending += text;
-    if (pending.length >= CHUNK_CHARS) {
-      write(pending);
-      pending = '';
-    }
-  };
-  emit(renderSummary(describeObject(spec, { disassembly: false })));
+export function* dumpChunks(spec: BpfObjectSpec): Generator<string, void, undefined> {
+  let pending = renderSummary(describeObject(spec, { disassembly: false }));
   for (const fn of [...spec.programs, ...spec.subprograms]) {
-    emit(`\nDisassembly of ${fn.name} (section ${fn.section}):\n`);
+    pending += `\nDisassembly of ${fn.name} (section ${fn.section}):\n`;
     // The index column is as wide as the last index, known once the function is walked: its lines wait until then.
     const indices: number[] = [];
     const texts: string[] = [];
@@ -34,9 +26,15 @@ export function writeDump(spec: BpfObjectSpec, write: (chunk: string) => void): 
       texts.push(reloc === undefined ? text : annotatedText({ text, annotation: annotate(reloc) }));
     });
     const width = String(indices.at(-1) ?? 0).length;
-    for (let i = 0; i < texts.length; i++) emit(`  ${String(indices[i]).padStart(width)}: ${texts[i]}\n`);
+    for (let i = 0; i < texts.length; i++) {
+      pending += `  ${String(indices[i]).padStart(width)}: ${texts[i]}\n`;
+      if (pending.length >= CHUNK_CHARS) {
+        yield pending;
+        pending = '';
+      }
+    }
   }
-  if (pending !== '') write(pending);
+  if (pending !== '') yield pending;
 }
 
 /** Everything before the disassembly, ending with a newline. */

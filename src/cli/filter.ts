@@ -3,7 +3,8 @@
  * eBPF translation with --ebpf), `--pcap FILE` runs it over a capture, otherwise it is attached to a packet socket
  * on --iface and every packet it passes is printed until Ctrl-C or --count packets.
  */
-import { readUserFile } from '../base/file.js';
+import { closeSync, readSync } from 'node:fs';
+import { openUserFile, readUserFile } from '../base/file.js';
 import { PacketSocket, type SocketPacket } from '../attach/index.js';
 import {
   checkClassicProgram, type ClassicProgram, ClassicFilterError, classicTextForm, classicToEbpf, compileClassicToJs, decodeClassicProgram,
@@ -11,7 +12,7 @@ import {
 } from '../cbpf/index.js';
 import { formatInsn } from '../insn/index.js';
 import { KernelClassicMatcher } from '../load/index.js';
-import { type CapturedPacket, formatPacketTime, readCapture, readCaptureHeader, summarizePacket, type PacketSummary } from '../pcap/index.js';
+import { CaptureCursor, formatPacketTime, summarizePacket, type PacketSummary } from '../pcap/index.js';
 import { LinkType, pcapCompile, pcapLinkTypeByName } from '../sys/index.js';
 import { type CliOptions, UsageError } from './args.js';
 
@@ -73,10 +74,15 @@ export async function runClassicFilter(options: CliOptions): Promise<number> {
     if (e.code === 'EPIPE') process.exit(0);
   });
   if (options.pcap !== undefined && !options.dump) {
-    const capture = readUserFile(options.pcap);
-    const header = readCaptureHeader(capture, options.pcap);
-    const filter = resolveFilter(options, linkTypeOption(options.linkType, header.linkType), true);
-    filterCapture(filter.program, capture, options);
+    // Streamed in windows: captures run to gigabytes, more than one Buffer can hold.
+    const fd = openUserFile(options.pcap);
+    try {
+      const cursor = CaptureCursor.stream((into, position) => readSync(fd, into, 0, into.byteLength, position), options.pcap);
+      const filter = resolveFilter(options, linkTypeOption(options.linkType, cursor.linkType), true);
+      filterCapture(filter.program, cursor, options);
+    } finally {
+      closeSync(fd);
+    }
     return 0;
   }
   const filter = resolveFilter(options, linkTypeOption(options.linkType, LinkType.EN10MB), !options.dump);
@@ -114,49 +120,51 @@ function summaryJson(summary: PacketSummary): Record<string, unknown> {
 }
 
 /** `--pcap`: every packet through the filter; prints the matches and a count. */
-function filterCapture(program: ClassicProgram, capture: Uint8Array, options: CliOptions): void {
+function filterCapture(program: ClassicProgram, cursor: CaptureCursor, options: CliOptions): void {
   const useKernel = options.engine === 'kernel' || !jsCompilable(program);
   let kernel: KernelClassicMatcher | undefined;
-  const viaKernel = (p: CapturedPacket) => {
+  const viaKernel = () => {
     kernel ??= new KernelClassicMatcher(program, { name: 'pcap_filter' });
-    return kernel.match(p.data, `${options.pcap}: packet ${p.index} (${p.data.byteLength} bytes)`);
+    return kernel.match(cursor.data(), `${options.pcap}: packet ${cursor.index} (${cursor.captured} bytes)`);
   };
   const js = useKernel ? undefined : compileClassicToJs(program, 'filter');
-  const verdict = js === undefined ? viaKernel : (p: CapturedPacket) => {
-    try {
-      return js(p.data);
-    } catch (e) {
-      if (e instanceof KernelOnlyError) return viaKernel(p); // a load only the kernel can answer
-      throw e;
-    }
-  };
   let packets = 0;
   let matched = 0;
-  const lines: string[] = [];
-  const flush = () => {
-    if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
-    lines.length = 0;
-  };
+  let pending = '';
   try {
-    for (const p of readCapture(capture, options.pcap)) {
+    while (cursor.next()) {
       packets++;
-      const value = verdict(p);
+      let value: number;
+      if (js === undefined) {
+        value = viaKernel();
+      } else {
+        try {
+          value = js.at(cursor.bytes, cursor.view, cursor.dataOffset, cursor.captured);
+        } catch (e) {
+          if (!(e instanceof KernelOnlyError)) throw e;
+          value = viaKernel(); // a load only the kernel can answer
+        }
+      }
       if (value === 0) continue;
       matched++;
-      const summary = summarizePacket(p.data, p.linkType, p.length);
-      const time = formatPacketTime(p.seconds, p.nanos);
-      lines.push(options.json
-        ? JSON.stringify({ index: p.index, time, seconds: p.seconds, nanos: p.nanos, length: p.length, captured: p.data.byteLength, ...summaryJson(summary), verdict: value })
-        : `${p.index} ${time} ${summary.text}`);
-      if (lines.length >= 512) flush();
+      const data = cursor.data();
+      const summary = summarizePacket(data, cursor.linkType, cursor.length);
+      const time = formatPacketTime(cursor.seconds, cursor.nanos);
+      pending += options.json
+        ? `${JSON.stringify({ index: cursor.index, time, seconds: cursor.seconds, nanos: cursor.nanos, length: cursor.length, captured: cursor.captured, ...summaryJson(summary), verdict: value })}\n`
+        : `${cursor.index} ${time} ${summary.text}\n`;
+      if (pending.length >= 1 << 16) {
+        process.stdout.write(pending);
+        pending = '';
+      }
       if (options.count !== undefined && matched >= options.count) break;
     }
   } finally {
     kernel?.close();
   }
-  flush();
   const engine = useKernel ? 'kernel BPF_PROG_TEST_RUN' : 'compiled JavaScript';
-  out(options.json ? JSON.stringify({ matched, packets, engine: useKernel ? 'kernel' : 'js' }) : `${matched} of ${packets} packets matched (${engine})`);
+  pending += options.json ? `${JSON.stringify({ matched, packets, engine: useKernel ? 'kernel' : 'js' })}\n` : `${matched} of ${packets} packets matched (${engine})\n`;
+  process.stdout.write(pending);
 }
 
 /** Attached to a packet socket: prints what passes until a signal or --count packets. */

@@ -19,17 +19,15 @@ const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
 export async function runObject(options: CliOptions): Promise<number> {
   const file = options.file!;
   const spec = parseObject(readUserFile(file), { name: file });
-  // The BpfObject owns the links it makes: close() detaches them (pinned ones stay) and closes every fd.
-  let bpf: BpfObject;
+  let object: BpfObject;
   try {
-    bpf = new BpfObject(loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot }));
+    object = new BpfObject(loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot }));
   } catch (e) {
     if (!(e instanceof VerifierError)) throw e;
     if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
     err(options.verbose > 0 ? e.message : `${e.message}; -v prints the verifier log`);
     return EXIT.failure;
   }
-  const object = bpf.loaded;
 
   const stop = new AbortController();
   let signals = 0;
@@ -41,7 +39,7 @@ export async function runObject(options: CliOptions): Promise<number> {
     }
     // Second signal: the user insists. Detach what we can, then leave.
     try {
-      bpf.close();
+      object.close();
     } finally {
       process.exit(130);
     }
@@ -51,7 +49,7 @@ export async function runObject(options: CliOptions): Promise<number> {
   // An error nobody caught (a callback, a stream) must not leave programs attached: detach, report, exit 1.
   const onUncaught = (e: unknown) => {
     try {
-      bpf.close();
+      object.close();
     } finally {
       process.stderr.write(`bpf-load: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\nbpf-load: detached and closed everything\n`);
       process.exit(1);
@@ -68,30 +66,29 @@ export async function runObject(options: CliOptions): Promise<number> {
 
   try {
     const attached: AttachResult[] = options.attach
-      ? bpf.attachAll({
+      ? object.attachAll({
         iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
         skip: options.skip, ...(options.cgroup === undefined ? {} : { cgroup: options.cgroup }),
       })
       : [];
     if (options.keepAttached) {
       // Everything stays or nothing does: a failed attachment undoes the whole run (close() below detaches).
-      const failed = attached.find((a) => a.error !== undefined);
-      if (failed?.error !== undefined) throw failed.error;
+      const failure = attached.find((a) => a.error !== undefined);
+      if (failure?.error !== undefined) throw failure.error;
     }
-    const pins = options.pin === undefined ? undefined : bpf.pin(options.pin, { links: options.keepAttached });
+    const pins = options.pin === undefined ? undefined : object.pin(options.pin, { links: options.keepAttached });
     const pinned = pins === undefined ? [] : [...pins.programs, ...pins.maps, ...pins.links];
-    if (options.keepAttached) {
-      // close() in finally releases the pinned links (they stay attached) and closes our fds.
-      if (options.json) out(jsonReport(object, attached, options, pinned));
-      else out([...reportLines(object, attached, options, pinned, colourFor(process.stdout)), `left attached; to undo: bpf-load detach ${options.pin}`].join('\n'));
-      return EXIT.ok;
-    }
     // A terminal gets one screen redrawn in place; a pipe gets plain lines, one round after another.
     const paint = colourFor(process.stdout);
     const screen = !options.json && process.stdout.isTTY === true ? new LiveScreen(process.stdout) : undefined;
-    if (options.json) out(jsonReport(object, attached, options, pinned));
-    else if (screen !== undefined) screen.setHeader(reportLines(object, attached, options, pinned, paint));
-    else out(reportLines(object, attached, options, pinned, paint).join('\n'));
+    if (options.json) out(jsonReport(object.loaded, attached, options, pinned));
+    else if (screen !== undefined && !options.keepAttached) screen.setHeader(reportLines(object.loaded, attached, options, pinned, paint));
+    else out(reportLines(object.loaded, attached, options, pinned, paint).join('\n'));
+    if (options.keepAttached) {
+      // close() in finally releases the pinned links (they stay attached) and closes our fds.
+      if (!options.json) out(`left attached; to undo: bpf-load detach ${options.pin}`);
+      return EXIT.ok;
+    }
     // The exit status tells scripts what the FAILED rows tell people; the programs that did attach keep running.
     // On a terminal screen the stderr lines would be drawn over: they come after it.
     const failed = attached.filter((a) => a.error !== undefined);
@@ -132,7 +129,7 @@ export async function runObject(options: CliOptions): Promise<number> {
     process.off('uncaughtException', onUncaught);
     process.off('unhandledRejection', onUncaught);
     process.stdout.off('error', onStdoutError);
-    bpf.close();
+    object.close();
     if (!options.json && signals > 0) err('detached and closed everything');
   }
 }

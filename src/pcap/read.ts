@@ -96,32 +96,8 @@ function pcapHeader(bytes: Uint8Array, file: string | undefined) {
 }
 
 function* readPcap(bytes: Uint8Array, file: string | undefined): Generator<CapturedPacket> {
-  const { r, nanosecond, snaplen, linkType } = pcapHeader(bytes, file);
-  const view = r.view;
-  const le = r.littleEndian;
-  const limit = Math.max(snaplen, MAX_RECORD);
-  let offset = 24;
-  for (let index = 1; offset < bytes.byteLength; index++) {
-    if (offset + 16 > bytes.byteLength) {
-      throw new CaptureError(file, `packet ${index}`, offset, `truncated record header (${bytes.byteLength - offset} of 16 bytes)`);
-    }
-    const seconds = view.getUint32(offset, le);
-    const fraction = view.getUint32(offset + 4, le);
-    const captured = view.getUint32(offset + 8, le);
-    const length = view.getUint32(offset + 12, le);
-    if (captured > limit) throw new CaptureError(file, `packet ${index}`, offset, `captured length ${captured} exceeds the snapshot length ${limit}`);
-    if (offset + 16 + captured > bytes.byteLength) {
-      throw new CaptureError(file, `packet ${index}`, offset, `truncated: ${captured} bytes of packet data, ${bytes.byteLength - offset - 16} left in the file`);
-    }
-    if (fraction >= (nanosecond ? 1e9 : 1e6)) {
-      throw new CaptureError(file, `packet ${index}`, offset, `timestamp fraction ${fraction} is not below one second`);
-    }
-    yield {
-      index, seconds, nanos: nanosecond ? fraction : fraction * 1000, data: bytes.subarray(offset + 16, offset + 16 + captured),
-      length: Math.max(length, captured), linkType,
-    };
-    offset += 16 + captured;
-  }
+  const c = new CaptureCursor(bytes, file);
+  while (c.next()) yield { index: c.index, seconds: c.seconds, nanos: c.nanos, data: c.data(), length: c.length, linkType: c.linkType };
 }
 
 interface Interface {
@@ -233,4 +209,148 @@ function timestamp(high: number, low: number, unitsPerSecond: bigint): { seconds
   const seconds = units / unitsPerSecond;
   const nanos = ((units % unitsPerSecond) * 1_000_000_000n) / unitsPerSecond;
   return { seconds: Number(seconds), nanos: Number(nanos) };
+}
+
+/** Where a streamed capture's bytes come from: fills `into` from file position `position`, returns the count (0 at the end). */
+export type CaptureSource = (into: Uint8Array, position: number) => number;
+
+const CHUNK = 1 << 22;
+
+/**
+ * Walks a capture without allocating per packet: after each `next()` that returns true, the fields describe the
+ * current packet and its bytes are `bytes[dataOffset, dataOffset + captured)` — `bytes` and `view` may change
+ * between packets when streaming. For filtering millions of packets; readCapture() is the convenient form. Errors
+ * are those of readCapture, at the same packets and file offsets.
+ */
+export class CaptureCursor {
+  /** The window holding the current packet (the whole capture unless streaming). */
+  bytes: Uint8Array;
+  /** A DataView over all of `bytes`. */
+  view: DataView;
+  index = 0;
+  seconds = 0;
+  nanos = 0;
+  dataOffset = 0;
+  captured = 0;
+  length = 0;
+  linkType = 0;
+  readonly #file: string | undefined;
+  readonly #pcap: { littleEndian: boolean; nanosecond: boolean; limit: number } | undefined;
+  readonly #packets: Iterator<CapturedPacket> | undefined;
+  readonly #source: CaptureSource | undefined;
+  /** File position of bytes[0], and how many bytes of the window are valid. */
+  #base = 0;
+  #valid: number;
+  #offset = 24;
+
+  /**
+   * Over a whole capture in memory, or streamed from `source` in 4 MiB windows (pcap only: pcapng is read whole,
+   * its blocks refer to interfaces described earlier). The first window must hold the file header.
+   */
+  constructor(bytes: Uint8Array, file?: string, source?: CaptureSource) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#valid = bytes.byteLength;
+    this.#file = file;
+    if (captureFormat(bytes, file) === 'pcap') {
+      const h = pcapHeader(bytes, file);
+      this.#pcap = { littleEndian: h.r.littleEndian, nanosecond: h.nanosecond, limit: Math.max(h.snaplen, MAX_RECORD) };
+      this.linkType = h.linkType;
+      this.#source = source;
+    } else {
+      this.linkType = readCaptureHeader(bytes, file).linkType;
+      this.#packets = readPcapng(bytes, file, false)[Symbol.iterator]();
+    }
+  }
+
+  /** Streams a pcap capture through `source`; reads a pcapng one whole. */
+  static stream(source: CaptureSource, file?: string, windowSize = CHUNK): CaptureCursor {
+    const first = new Uint8Array(Math.max(windowSize, 24));
+    let filled = 0;
+    for (let got = source(first, 0); got > 0; got = filled < first.byteLength ? source(first.subarray(filled), filled) : 0) filled += got;
+    const window = first.subarray(0, filled);
+    if (captureFormat(window, file) === 'pcap') return new CaptureCursor(window, file, source);
+    const chunks: Uint8Array[] = [window];
+    let total = filled;
+    for (let got = filled; got > 0;) {
+      const chunk = new Uint8Array(CHUNK);
+      got = source(chunk, total);
+      total += got;
+      chunks.push(chunk.subarray(0, got));
+    }
+    return new CaptureCursor(Buffer.concat(chunks), file);
+  }
+
+  /** Makes [offset, offset + size) of the file lie in the window when the source has it; returns the window offset. */
+  #ensure(offset: number, size: number): number {
+    const local = offset - this.#base;
+    if (this.#source === undefined || local + size <= this.#valid) return local;
+    // Keep what is left of the window, read on behind it (growing the window for a record larger than it).
+    const keep = this.#valid - local;
+    const next = size > this.bytes.byteLength ? new Uint8Array(size) : this.bytes;
+    if (next === this.bytes) next.copyWithin(0, local, this.#valid);
+    else next.set(this.bytes.subarray(local, this.#valid), 0);
+    let filled = keep;
+    while (filled < next.byteLength) {
+      const got = this.#source(next.subarray(filled), offset + filled);
+      if (got <= 0) break;
+      filled += got;
+    }
+    this.bytes = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    this.#base = offset;
+    this.#valid = filled;
+    return 0;
+  }
+
+  /** Bytes of the file known to exist from `offset` on (the window's end stands for the file's when not streaming). */
+  #available(offset: number): number {
+    return this.#base + this.#valid - offset;
+  }
+
+  next(): boolean {
+    if (this.#pcap === undefined) {
+      const step = this.#packets!.next();
+      if (step.done === true) return false;
+      const p = step.value;
+      this.index = p.index;
+      this.seconds = p.seconds;
+      this.nanos = p.nanos;
+      this.dataOffset = p.data.byteOffset - this.bytes.byteOffset;
+      this.captured = p.data.byteLength;
+      this.length = p.length;
+      this.linkType = p.linkType;
+      return true;
+    }
+    const { littleEndian: le, nanosecond, limit } = this.#pcap;
+    const offset = this.#offset;
+    let at = this.#ensure(offset, 16);
+    if (this.#available(offset) <= 0) return false;
+    const index = this.index + 1;
+    const file = this.#file;
+    if (this.#available(offset) < 16) throw new CaptureError(file, `packet ${index}`, offset, `truncated record header (${this.#available(offset)} of 16 bytes)`);
+    const fraction = this.view.getUint32(at + 4, le);
+    const captured = this.view.getUint32(at + 8, le);
+    if (captured > limit) throw new CaptureError(file, `packet ${index}`, offset, `captured length ${captured} exceeds the snapshot length ${limit}`);
+    at = this.#ensure(offset, 16 + captured);
+    if (this.#available(offset) < 16 + captured) {
+      throw new CaptureError(file, `packet ${index}`, offset, `truncated: ${captured} bytes of packet data, ${this.#available(offset) - 16} left in the file`);
+    }
+    if (fraction >= (nanosecond ? 1e9 : 1e6)) throw new CaptureError(file, `packet ${index}`, offset, `timestamp fraction ${fraction} is not below one second`);
+    const view = this.view;
+    const length = view.getUint32(at + 12, le);
+    this.index = index;
+    this.seconds = view.getUint32(at, le);
+    this.nanos = nanosecond ? fraction : fraction * 1000;
+    this.dataOffset = at + 16;
+    this.captured = captured;
+    this.length = length > captured ? length : captured;
+    this.#offset = offset + 16 + captured;
+    return true;
+  }
+
+  /** The current packet's bytes (a view). */
+  data(): Uint8Array {
+    return this.bytes.subarray(this.dataOffset, this.dataOffset + this.captured);
+  }
 }

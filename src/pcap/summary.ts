@@ -134,9 +134,18 @@ export function summarizePacket(data: Uint8Array, linkType: number, length: numb
   return { family, payload: length, text: `${family}, length ${length}` };
 }
 
+let cachedSecond = -1;
+let cachedClock = '';
+
 /** `HH:MM:SS.ffffff` in local time, as tcpdump prints timestamps. */
 export function formatPacketTime(seconds: number, nanos: number): string {
-  const d = new Date(seconds * 1000);
-  const two = (n: number) => String(n).padStart(2, '0');
-  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(Math.floor(nanos / 1000)).padStart(6, '0')}`;
+  // Captures hold thousands of packets per second: the clock part is computed once per second.
+  if (seconds !== cachedSecond) {
+    const d = new Date(seconds * 1000);
+    const two = (n: number) => (n < 10 ? `0${n}` : String(n));
+    cachedClock = `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.`;
+    cachedSecond = seconds;
+  }
+  const micros = Math.floor(nanos / 1000);
+  return cachedClock + (micros >= 100000 ? String(micros) : String(micros).padStart(6, '0'));
 }

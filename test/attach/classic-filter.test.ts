@@ -24,8 +24,31 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function listen(server: Server, port: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
+}
+
+/**
+ * The seeds' port, 8080, waiting a while when a colleague's test holds it (the machine is shared); if it stays
+ * busy, any free port, said out loud: the scenario is the same with another number in the expressions.
+ */
+async function listenOnSeedPort(server: Server): Promise<number> {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    try {
+      await listen(server, 8080);
+      return 8080;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+      await sleep(500);
+    }
+  }
+  await listen(server, 0);
+  const port = (server.address() as { port: number }).port;
+  console.warn(`port 8080 stayed busy for 20 s (another process holds it): the seeds' scenario runs on port ${port}`);
+  return port;
 }
 
 /** `count` requests, each on its own connection (Connection: close), so every one has a handshake and a teardown. */
@@ -53,17 +76,19 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
       res.end(req.url === '/api/products' ? 'Internal Server Error' : 'x'.repeat(3000));
     });
     const fdsBefore = openFdCount();
-    await listen(server, 8080);
+    const port = await listenOnSeedPort(server);
+    const dstExpression = `ip and tcp dst port ${port}`;
+    const portExpression = `ip and tcp port ${port}`;
     const capture = join(dir, 'lo.pcap');
-    const tcpdump = spawn(TCPDUMP!, ['-i', 'lo', '-n', '-U', '-w', capture, 'tcp port 8080'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const tcpdump = spawn(TCPDUMP!, ['-i', 'lo', '-n', '-U', '-w', capture, `tcp port ${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let tcpdumpErr = '';
     const tcpdumpReady = new Promise<void>((resolve) => tcpdump.stderr.on('data', (c: Buffer) => {
       tcpdumpErr += c.toString();
       if (tcpdumpErr.includes('listening on')) resolve();
     }));
-    const dstCli = new CliProcess(['--filter', 'ip and tcp dst port 8080', '-i', 'lo', '--json']);
-    const portCli = new CliProcess(['--filter', 'ip and tcp port 8080', '-i', 'lo']);
-    const socket = new PacketSocket('lo', decodeClassicProgram(pcapCompile('ip and tcp dst port 8080')));
+    const dstCli = new CliProcess(['--filter', dstExpression, '-i', 'lo', '--json']);
+    const portCli = new CliProcess(['--filter', portExpression, '-i', 'lo']);
+    const socket = new PacketSocket('lo', decodeClassicProgram(pcapCompile(dstExpression)));
     try {
       await tcpdumpReady;
       // The CLIs say on stderr once their filter is attached.
@@ -71,7 +96,7 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
         if (waited > 15_000) throw new Error(`the CLIs did not attach: ${dstCli.stderr} ${portCli.stderr}`);
         await sleep(20);
       }
-      await requests(8080, 6);
+      await requests(port, 6);
       await sleep(500);
       const ours: number[] = [];
       for (let p = socket.receive(); p !== undefined; p = socket.receive()) ours.push(p.data.length);
@@ -83,8 +108,8 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
       expect(dstExit.code, dstCli.stderr).toBe(0);
       expect(portExit.code, portCli.stderr).toBe(0);
 
-      const dstExpected = tcpdumpCount(capture, 'ip and tcp dst port 8080').length;
-      const portExpected = tcpdumpCount(capture, 'ip and tcp port 8080').length;
+      const dstExpected = tcpdumpCount(capture, dstExpression).length;
+      const portExpected = tcpdumpCount(capture, portExpression).length;
       // Six connections: handshake, request, teardown at least.
       expect(dstExpected).toBeGreaterThanOrEqual(6 * 4);
       expect(portExpected).toBeGreaterThan(dstExpected);
@@ -92,17 +117,17 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
       expect(ours).toHaveLength(dstExpected);
       const dstPackets = dstCli.lines.slice(0, -1).map((l) => JSON.parse(l) as { dstPort: number; direction: string });
       expect(dstPackets).toHaveLength(dstExpected);
-      expect(dstPackets.every((p) => p.dstPort === 8080 && p.direction === 'in')).toBe(true);
+      expect(dstPackets.every((p) => p.dstPort === port && p.direction === 'in')).toBe(true);
       expect(JSON.parse(dstCli.lines.at(-1)!)).toEqual({ matched: dstExpected });
       expect(portCli.lines.at(-1)).toBe(`${portExpected} packets matched`);
-      expect(portCli.lines.filter((l) => / > 127\.0\.0\.1\.\d+: tcp/.test(l) && !l.includes('.8080: ')).length).toBe(portExpected - dstExpected);
+      expect(portCli.lines.filter((l) => / > 127\.0\.0\.1\.\d+: tcp/.test(l) && !l.includes(`.${port}: `)).length).toBe(portExpected - dstExpected);
 
       for (const engine of ['js', 'kernel']) {
-        const r = runCli(['--filter', 'ip and tcp dst port 8080', '--pcap', capture, '--engine', engine]);
+        const r = runCli(['--filter', dstExpression, '--pcap', capture, '--engine', engine]);
         expect(r.status, r.stderr).toBe(0);
         const lines = r.stdout.trimEnd().split('\n');
         expect(lines.at(-1)).toBe(`${dstExpected} of ${portExpected} packets matched (${engine === 'js' ? 'compiled JavaScript' : 'kernel BPF_PROG_TEST_RUN'})`);
-        const oracle = spawnSync(TCPDUMP!, ['-r', capture, '-n', 'ip and tcp dst port 8080'], { encoding: 'utf8' }).stdout.trimEnd().split('\n').map((l) => l.slice(0, 15));
+        const oracle = spawnSync(TCPDUMP!, ['-r', capture, '-n', dstExpression], { encoding: 'utf8' }).stdout.trimEnd().split('\n').map((l) => l.slice(0, 15));
         expect(lines.slice(0, -1).map((l) => l.split(' ')[1])).toEqual(oracle);
       }
     } finally {

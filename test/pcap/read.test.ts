@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CaptureError, readCapture, readCaptureHeader, summarizePacket, writePcap } from '../../src/pcap/index.js';
+import { CaptureCursor, CaptureError, readCapture, readCaptureHeader, summarizePacket, writePcap } from '../../src/pcap/index.js';
 import { TCPDUMP } from '../cbpf/oracle.js';
 import { syntheticCapture } from './frames.js';
 
@@ -92,6 +92,34 @@ describe('pcap', () => {
     expect(bytes.readUInt32LE(0)).toBe(0xa1b23c4d);
     const packets = [...readCapture(bytes)];
     expect(packets.map((p) => [p.seconds, p.nanos])).toEqual(frames.map((f) => [f.seconds, f.nanos]));
+  });
+
+  it('streams through small windows: records across window edges, ones larger than the window, same errors', () => {
+    const source = (bytes: Buffer) => (into: Uint8Array, position: number) => {
+      const part = bytes.subarray(position, position + into.byteLength);
+      into.set(part);
+      return part.byteLength;
+    };
+    for (const windowSize of [24, 100, 1000, 4096]) {
+      const cursor = CaptureCursor.stream(source(le), 's.pcap', windowSize);
+      const seen: string[] = [];
+      while (cursor.next()) seen.push(`${cursor.index} ${cursor.seconds} ${cursor.length} ${Buffer.from(cursor.data()).toString('hex')}`);
+      expect(seen).toEqual([...readCapture(le)].map((p) => `${p.index} ${p.seconds} ${p.length} ${Buffer.from(p.data).toString('hex')}`));
+      const cut = le.subarray(0, le.length - 5);
+      const walk = () => {
+        const c = CaptureCursor.stream(source(cut), 'c.pcap', windowSize);
+        while (c.next());
+      };
+      expect(walk).toThrow(/^c\.pcap: packet 50: offset \d+: truncated: \d+ bytes of packet data, \d+ left in the file$/);
+      let whole = '';
+      try {
+        [...readCapture(cut, 'c.pcap')];
+      } catch (e) {
+        whole = (e as Error).message;
+      }
+      expect(whole).not.toBe('');
+      expect(walk).toThrow(whole);
+    }
   });
 
   const corrupt: Array<[string, (b: Buffer) => Buffer, RegExp]> = [
