@@ -19,21 +19,12 @@ import { isExecutable, kernelTest, kernelUnavailableReason, openFdCount, SAMPLES
 import {
   cgroupAttachedIds, linksOfPrograms, mapAttachedIds, programExists, programsStillLoaded, xdpProgramOn,
 } from '../helpers/leftovers.js';
+import { catchError } from '../helpers/errors.js';
 
 const IPPROTO_UDP = 17;
 
 function load(file: string): LoadedObject {
   return loadObject(parseObject(readFileSync(join(SAMPLES_DIR, file)), { name: file }));
-}
-
-function errorOf(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error) return e;
-    throw e;
-  }
-  throw new Error('expected an error, got none');
 }
 
 /** Sum of a per-CPU u64 array slot. */
@@ -272,11 +263,11 @@ describe('XDP', () => {
     let foreignLink: Link | undefined;
     try {
       foreignLink = attachXdp(foreignProgram, { iface: 'lo' });
-      const refused = errorOf(() => attachXdp(ourProgram, { iface: 'lo' }));
+      const refused = catchError(() => attachXdp(ourProgram, { iface: 'lo' }));
       expect(refused).toBeInstanceOf(AttachConflictError);
       expect(refused.message).toBe(`program xdp_prog1 (section xdp1): lo (xdp skb mode): lo already runs XDP program id ${foreignProgram.id} "xdp_prog1"`);
       // The kernel protects a link from replacement: force says so, naming the link, before asking rtnetlink.
-      const forced = errorOf(() => attachXdp(ourProgram, { iface: 'lo', force: true }));
+      const forced = catchError(() => attachXdp(ourProgram, { iface: 'lo', force: true }));
       expect(forced).toBeInstanceOf(AttachError);
       expect(forced).not.toBeInstanceOf(AttachConflictError);
       const linkId = linksOfPrograms([foreignProgram.id])[0]!.id;
@@ -289,7 +280,7 @@ describe('XDP', () => {
       expect(cliForced.status).toBe(1);
       expect(cliForced.stderr).toContain(`through BPF link id ${linkId}, which force cannot replace`);
       // Attaching the same program twice is refused as such.
-      expect(errorOf(() => attachXdp(foreignProgram, {})).message).toMatch(/program id \d+ \(this program, already attached\)/);
+      expect(catchError(() => attachXdp(foreignProgram, {})).message).toMatch(/program id \d+ \(this program, already attached\)/);
       expect(xdpProgramOn('lo')).toBe(foreignProgram.id);
     } finally {
       foreignLink?.detach();
@@ -309,7 +300,7 @@ describe('XDP', () => {
     try {
       bpftool('net', 'attach', 'xdpgeneric', 'id', String(foreignId), 'dev', 'lo');
       expect(xdpProgramOn('lo')).toBe(foreignId);
-      expect(errorOf(() => attachXdp(ourProgram, {})).message).toMatch(new RegExp(`lo already runs XDP program id ${foreignId} "xdp_prog1"$`));
+      expect(catchError(() => attachXdp(ourProgram, {})).message).toMatch(new RegExp(`lo already runs XDP program id ${foreignId} "xdp_prog1"$`));
       expect(xdpProgramOn('lo')).toBe(foreignId);
 
       link = attachXdp(ourProgram, { force: true });
@@ -341,14 +332,14 @@ describe('XDP', () => {
     const object = load('xdp1_kern.o');
     const program = object.program('xdp_prog1');
     try {
-      const unsafe = errorOf(() => attachXdp(program, { iface: 'lo; reboot' }));
+      const unsafe = catchError(() => attachXdp(program, { iface: 'lo; reboot' }));
       expect(unsafe).toBeInstanceOf(AttachError);
       expect(unsafe.message).toBe('program xdp_prog1 (section xdp1): interface: unsafe name "lo; reboot" (only letters, digits and _.:/- are allowed, no "..")');
-      const missing = errorOf(() => attachXdp(program, { iface: 'nosuchif0' }));
+      const missing = catchError(() => attachXdp(program, { iface: 'nosuchif0' }));
       expect(missing).toBeInstanceOf(AttachError);
       expect(missing.message).toBe('program xdp_prog1 (section xdp1): nosuchif0 (xdp skb mode): if_nametoindex: nosuchif0: No such device (ENODEV)');
       // lo has no driver XDP: the link attempt fails, rtnetlink then brings the kernel's explanation.
-      const drv = errorOf(() => attachXdp(program, { xdpMode: 'drv' }));
+      const drv = catchError(() => attachXdp(program, { xdpMode: 'drv' }));
       expect(drv).toBeInstanceOf(AttachError);
       expect(drv.message).toMatch(/^program xdp_prog1 \(section xdp1\): lo \(xdp drv mode\): netlink\(RTM_SETLINK\): lo: .*\(EOPNOTSUPP\): .*native mode/);
       expect(xdpProgramOn('lo')).toBeUndefined();
@@ -460,7 +451,7 @@ describe('cgroup programs', () => {
       try {
         progAttach({ targetFd: dir, attachBpfFd: other, attachType: ingress });
         const otherId = cgroupAttachedIds(cgroup.path, 'cgroup_inet_ingress')[0];
-        const err = errorOf(() => attachCgroup(object.program('count_skb'), { cgroup: cgroup.path }));
+        const err = catchError(() => attachCgroup(object.program('count_skb'), { cgroup: cgroup.path }));
         expect(err).toBeInstanceOf(AttachError);
         expect(err.message).toContain(`program count_skb (section cgroup/skb): ${cgroup.path} (cgroup_inet_ingress): bpf(BPF_LINK_CREATE)`);
         expect(err.message).toContain(`the cgroup already has program id ${otherId} attached exclusively for cgroup_inet_ingress`);
@@ -481,9 +472,9 @@ describe('cgroup programs', () => {
     const object = load('cgroup_kern.o');
     try {
       const skb = object.program('count_skb');
-      expect(errorOf(() => attachCgroup(skb, { cgroup: '/sys/fs/cgroup/cpu' })).message)
+      expect(catchError(() => attachCgroup(skb, { cgroup: '/sys/fs/cgroup/cpu' })).message)
         .toMatch(/^program count_skb \(section cgroup\/skb\): cgroup: \/sys\/fs\/cgroup\/cpu is not in a cgroup v2 hierarchy/);
-      expect(errorOf(() => attachCgroup(skb, { cgroup: '../unified' })).message).toMatch(/unsafe name/);
+      expect(catchError(() => attachCgroup(skb, { cgroup: '../unified' })).message).toMatch(/unsafe name/);
     } finally {
       await expectGone(object, fds);
     }
@@ -539,7 +530,7 @@ describe('sockops and sockmap programs', () => {
       // Both slots hold a socket while the connection is open: each delete succeeds once, then the slot is empty.
       expect(sockMap.delete(0)).toBe(true);
       expect(sockMap.delete(1)).toBe(true);
-      expect(errorOf(() => sockMap.delete(0))).toMatchObject({ code: 'EINVAL' });
+      expect(catchError(() => sockMap.delete(0))).toMatchObject({ code: 'EINVAL' });
       child.send('exit');
       await child.exit();
 
@@ -563,7 +554,7 @@ describe('sockops and sockmap programs', () => {
     const parser = object.program('sockmap_stream_parser');
     try {
       attachSockmap(parser, object);
-      expect(errorOf(() => attachSockmap(parser, object)).message)
+      expect(catchError(() => attachSockmap(parser, object)).message)
         .toBe('program sockmap_stream_parser (section sk_skb/stream_parser): map sock_map (sk_skb_stream_parser): this program is already attached there');
       expect(programExists(parser.id)).toBe(true);
     } finally {
@@ -577,10 +568,10 @@ describe('sockops and sockmap programs', () => {
     const object = loadObject(parseObject(skSkbObject(['sk_skb', 'sk_skb/stream_verdict']), { name: 'sk_skb_test.o' }));
     try {
       const [bare, verdictOnly] = object.programs;
-      const unnamed = errorOf(() => attachSockmap(bare!, object));
+      const unnamed = catchError(() => attachSockmap(bare!, object));
       expect(unnamed).toBeInstanceOf(AttachError);
       expect(unnamed.message).toMatch(/^program \S+ \(section sk_skb\): an sk_skb program is either a stream parser or a verdict program and the section name does not say which; name the section sk_skb\/stream_parser/);
-      expect(errorOf(() => attachSockmap(verdictOnly!, object)).message).toMatch(/\(section sk_skb\/stream_verdict\): the object has no sockmap or sockhash/);
+      expect(catchError(() => attachSockmap(verdictOnly!, object)).message).toMatch(/\(section sk_skb\/stream_verdict\): the object has no sockmap or sockhash/);
     } finally {
       await expectGone(object, fds);
     }

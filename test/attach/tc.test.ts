@@ -1,13 +1,13 @@
 import { createSocket } from 'node:dgram';
 import { describe, expect } from 'vitest';
 import { openObject } from '../../src/index.js';
-import { corpusFiles, eventually, kernelTest, openFdCount } from '../helpers/kernel.js';
+import { corpusFiles, corpusKernelTest, eventually, missingCorpusFile, openFdCount } from '../helpers/kernel.js';
 import { linksOfPrograms, programExists } from '../helpers/leftovers.js';
 
 describe('tc programs on tcx links', () => {
-  kernelTest('the cilium tcx example counts lo traffic on ingress; detaching leaves no link', async () => {
+  corpusKernelTest('the cilium tcx example counts lo traffic on ingress; detaching leaves no link', async () => {
     const path = corpusFiles('cilium', (n) => n === 'bpf_bpfel.o')?.find((p) => p.includes('/tcx/'));
-    if (path === undefined) return;
+    if (path === undefined) throw missingCorpusFile();
     const before = openFdCount();
     const obj = openObject(path);
     let ids: number[] = [];

@@ -18,6 +18,7 @@ import {
 } from '../../src/sys/index.js';
 import { eventually, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
 import { linksOfPrograms, programExists } from '../helpers/leftovers.js';
+import { catchError } from '../helpers/errors.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -52,15 +53,6 @@ function counter(object: LoadedObject, map: string, key: number): bigint {
   const value = object.map(map).get(key);
   if (value === undefined) throw new Error(`${map}[${key}] missing`);
   return value.readBigUInt64LE(0);
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return 'nothing thrown';
 }
 
 function makeSyscalls(count: number): void {
@@ -233,7 +225,7 @@ describe('kprobe on this kernel', () => {
   kernelTest(`kprobe_kern.o attaches only where the kernel has kprobes (PMU: ${pmu}, kprobe_events: ${events})`, () => withObject('kprobe_kern.o', async (object) => {
     if (!pmu && !events) {
       for (const program of object.programs) {
-        const error = thrown(() => attachKprobe(program, {}));
+        const error = catchError(() => attachKprobe(program, {}));
         expect(error).toBeInstanceOf(KernelFeatureError);
         expect((error as Error).message).toBe(`${program.section}: this kernel has no kprobe support (no kprobe PMU, no kprobe_events)`);
       }
@@ -445,7 +437,7 @@ describe('kprobe through tracefs kprobe_events (fake tracefs)', () => {
   it(`with neither the PMU nor kprobe_events: KernelFeatureError naming the section`, () => {
     const fake = fakeKernel({ kprobeEvents: false });
     const attempt = () => attachKprobe(fakeProgram('kretprobe/do_nanosleep'), { tracefs: fake.root }, fake.env);
-    const error = thrown(attempt);
+    const error = catchError(attempt);
     expect(error).toBeInstanceOf(KernelFeatureError);
     expect((error as Error).message).toBe('kretprobe/do_nanosleep: this kernel has no kprobe support (no kprobe PMU, no kprobe_events)');
     expect(existsSync(fake.eventsFile)).toBe(false);

@@ -1,13 +1,4 @@
-/** The error `fn` throws (failing the test when it throws nothing or a non-Error). */
-export function catchError(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof Error) return e;
-    throw new Error(`threw a non-Error: ${String(e)}`);
-  }
-  throw new Error('expected an error, none was thrown');
-}
+export { catchError } from '../helpers/errors.js';
 
 /** One type as `bpftool btf dump file X format raw` prints it: `[id] KIND 'name' k=v ...` plus indented lines. */
 export interface RawDumpType {

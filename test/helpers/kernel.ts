@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ensureBpffs } from '../../src/load/index.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -29,23 +29,65 @@ const REQUIRE = process.env['BPF_LOAD_REQUIRE_KERNEL'] === '1';
  * the same situation is a failure, so CI can never pass by skipping.
  */
 export function kernelTest(name: string, fn: () => unknown | Promise<unknown>, timeout?: number): void {
-  const reason = kernelUnavailableReason();
+  gatedTest('kernel', name, fn, kernelUnavailableReason(), REQUIRE ? 'BPF_LOAD_REQUIRE_KERNEL=1' : undefined, timeout);
+}
+
+/**
+ * Runs the test when `reason` is undefined; otherwise fails it when `requiredBy` names what requires it, else skips
+ * it with the reason printed. One rule for every precondition (kernel, corpus).
+ */
+function gatedTest(
+  what: string, name: string, fn: () => unknown | Promise<unknown>, reason: string | undefined, requiredBy: string | undefined,
+  timeout?: number,
+): void {
   if (reason === undefined) {
     it(name, fn, timeout);
-  } else if (REQUIRE) {
+  } else if (requiredBy !== undefined) {
     it(name, () => {
-      throw new Error(`BPF_LOAD_REQUIRE_KERNEL=1 but the kernel is unavailable: ${reason}`);
+      throw new Error(`${requiredBy} requires the ${what}, but ${reason}`);
     });
   } else {
-    console.warn(`skipping kernel test "${name}": ${reason}`);
-    it.skip(name, fn); // unprivileged and not required: the reason is printed just above
+    console.warn(`skipping ${what} test "${name}": ${reason}`);
+    it.skip(name, fn); // not required here: the reason is printed just above
   }
 }
 
-/** Corpus objects (../shared/corpus), or undefined with a printed reason when the corpus is absent. */
+/** Corpus tests must run in CI and under BPF_LOAD_REQUIRE_KERNEL=1: an absent corpus is then a failure, not a skip. */
+const CORPUS_REQUIRED = REQUIRE || process.env['CI'] !== undefined;
+
+/** Why the corpus tests cannot run here, or undefined when ../shared/corpus is present. */
+export function corpusUnavailableReason(): string | undefined {
+  return existsSync(CORPUS_DIR) ? undefined : `it is absent (${CORPUS_DIR})`;
+}
+
+/**
+ * A test that reads ../shared/corpus. Skips (printing the reason) when the corpus is absent; in CI or under
+ * BPF_LOAD_REQUIRE_KERNEL=1 the absence is a failure. Inside, a missing file is a failure too (`missingCorpusFile`):
+ * the body never returns early and passes without checking.
+ */
+export function corpusTest(name: string, fn: () => unknown | Promise<unknown>, timeout?: number): void {
+  gatedTest('corpus', name, fn, corpusUnavailableReason(), CORPUS_REQUIRED ? 'CI or BPF_LOAD_REQUIRE_KERNEL=1' : undefined, timeout);
+}
+
+/** A corpus test that also needs the kernel: both conditions, each skipping or failing as its helper says. */
+export function corpusKernelTest(name: string, fn: () => unknown | Promise<unknown>, timeout?: number): void {
+  if (corpusUnavailableReason() !== undefined) corpusTest(name, fn, timeout);
+  else kernelTest(name, fn, timeout);
+}
+
+/** The error for a corpus file a corpus test expected and did not find (the corpus is there, the file is not). */
+export function missingCorpusFile(what = 'a corpus file'): Error {
+  return new Error(`${what} is missing from ${CORPUS_DIR}`);
+}
+
+/**
+ * Corpus objects (../shared/corpus), or undefined with a printed reason when the corpus is absent (for tests that
+ * add the corpus to the samples). In CI or under BPF_LOAD_REQUIRE_KERNEL=1 an absent corpus throws instead.
+ */
 export function corpusFiles(sub: string, filter: (name: string) => boolean = () => true): string[] | undefined {
   const dir = join(CORPUS_DIR, sub);
   if (!existsSync(dir)) {
+    if (CORPUS_REQUIRED) throw new Error(`corpus required (CI or BPF_LOAD_REQUIRE_KERNEL=1) but ${dir} is absent`);
     console.warn(`corpus absent (${dir}): corpus tests skipped`);
     return undefined;
   }
@@ -82,6 +124,13 @@ export function isExecutable(path: string): boolean {
 /** Number of open fds of this process: tests compare before/after to prove nothing leaked. */
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** Runs `body` and proves, through /proc/self/fd, that it closed every fd it opened. */
+export function noLeaks(body: () => void): void {
+  const before = openFdCount();
+  body();
+  expect(openFdCount()).toBe(before);
 }
 
 /** Sleeps synchronously (tests only): for polling kernel state that changes asynchronously. */

@@ -9,7 +9,7 @@ import { MapFlags } from '../../src/base/uapi.js';
 import { openObject } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { programExists } from '../helpers/leftovers.js';
-import { bpffsTempDir, corpusFiles, eventually, isExecutable, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
+import { bpffsTempDir, corpusFiles, corpusKernelTest, eventually, isExecutable, kernelTest, missingCorpusFile, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
 
 const sample = (name: string): BpfObjectSpec => parseObject(readFileSync(join(SAMPLES_DIR, name)), { name });
 
@@ -26,8 +26,8 @@ const ACCEPTED_SKIP = /verifier rejected it|refused although this process has CA
 describe('BTF objects against the kernel', () => {
   const corpus = corpusFiles('cilium', (n) => /^loader-clang-\d+-el\.elf$/.test(n) || n === 'bpf_bpfel.o' || n === 'bpf_x86_bpfel.o');
 
-  kernelTest('corpus loader-*-el and examples/* load; every program left out names why', () => {
-    if (corpus === undefined) return;
+  corpusKernelTest('corpus loader-*-el and examples/* load; every program left out names why', () => {
+    if (corpus === undefined) throw missingCorpusFile();
     expect(corpus.length).toBeGreaterThan(10);
     const pins = pinRoot();
     const before = openFdCount();
@@ -52,9 +52,9 @@ describe('BTF objects against the kernel', () => {
     expect(openFdCount()).toBe(before);
   }, 60_000);
 
-  kernelTest('btf_map_init: the prog array and the map of maps are filled as declared', () => {
+  corpusKernelTest('btf_map_init: the prog array and the map of maps are filled as declared', () => {
     const path = corpusFiles('cilium', (n) => n === 'btf_map_init-el.elf')?.[0];
-    if (path === undefined) return;
+    if (path === undefined) throw missingCorpusFile();
     const o = loadObject(parseObject(readFileSync(path), { name: path }));
     try {
       expect(o.map('prog_array_init').get(1)!.readUInt32LE(0)).toBe(o.program('tail_1').id);
@@ -65,9 +65,9 @@ describe('BTF objects against the kernel', () => {
     }
   });
 
-  kernelTest('pinning by name: created and pinned, reused by the next load, an incompatible pin is refused', () => {
+  corpusKernelTest('pinning by name: created and pinned, reused by the next load, an incompatible pin is refused', () => {
     const path = corpusFiles('cilium', (n) => n === 'bpf_bpfel.o' && true)?.find((p) => p.includes('kprobepin'));
-    if (path === undefined) return;
+    if (path === undefined) throw missingCorpusFile();
     const spec = parseObject(readFileSync(path), { name: path });
     const pins = pinRoot();
     try {
@@ -133,9 +133,9 @@ describe('BTF objects against the kernel', () => {
     }
   });
 
-  kernelTest('CO-RE: every manyprogs program is relocated against the running kernel\'s BTF and loads', () => {
+  corpusKernelTest('CO-RE: every manyprogs program is relocated against the running kernel\'s BTF and loads', () => {
     const path = corpusFiles('cilium', (n) => n === 'manyprogs-el.elf')?.[0];
-    if (path === undefined) return;
+    if (path === undefined) throw missingCorpusFile();
     const spec = parseObject(readFileSync(path), { name: path });
     const o = loadObject(spec);
     try {
@@ -146,9 +146,9 @@ describe('BTF objects against the kernel', () => {
     }
   });
 
-  kernelTest('CO-RE: an access the kernel lacks is named, not loaded half-right', () => {
+  corpusKernelTest('CO-RE: an access the kernel lacks is named, not loaded half-right', () => {
     const path = corpusFiles('cilium', (n) => n === 'errors-el.elf')?.[0];
-    if (path === undefined) return;
+    if (path === undefined) throw missingCorpusFile();
     const spec = parseObject(readFileSync(path), { name: 'errors-el.elf' });
     const o = loadObject(spec, { onProgramError: 'skip' });
     try {
@@ -160,9 +160,9 @@ describe('BTF objects against the kernel', () => {
     }
   });
 
-  kernelTest('an object that needs what we do not support yet fails with a reason, leaking nothing', () => {
+  corpusKernelTest('an object that needs what we do not support yet fails with a reason, leaking nothing', () => {
     const path = corpusFiles('cilium', (n) => n === 'fwd_decl-el.elf')?.[0];
-    if (path === undefined) return;
+    if (path === undefined) throw missingCorpusFile();
     const before = openFdCount();
     expect(() => loadObject(parseObject(readFileSync(path), { name: path }))).toThrow(LoadError);
     expect(() => loadObject(parseObject(readFileSync(path), { name: path }))).toThrow(/symbol fwd is not defined in this object/);

@@ -11,7 +11,8 @@ import { relocateProgram, runningKernelBtf, type RelocatedProgram } from '../../
 import { parseObject, type BpfObjectSpec, type SubprogramSpec } from '../../src/object/index.js';
 import { AttrWriter, bpfCall, closeFd, progLoad, SysError } from '../../src/sys/index.js';
 import { BtfBuilder, buildBtfExt } from '../btf/btf-builder.js';
-import { corpusFiles, kernelTest } from '../helpers/kernel.js';
+import { corpusFiles, corpusKernelTest, corpusTest, missingCorpusFile } from '../helpers/kernel.js';
+import { catchError } from '../helpers/errors.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -56,15 +57,6 @@ function heldValue(insn: Insn): bigint {
 
 function isPoisonCall(insn: Insn): boolean {
   return insn.opcode === 0x85 && insn.src === 0 && insn.dst === 0 && insn.off === 0 && insn.imm === CORE_POISON_HELPER;
-}
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
 }
 
 const mov = (dst: number, imm: number): Insn => ({ opcode: 0xb7, dst, src: 0, off: 0, imm });
@@ -159,10 +151,10 @@ describe('CO-RE against the cilium relocs_read target (relocs_read_tgt.c reorder
   }
 
   for (const order of ['el', 'eb'] as const) {
-    it(`relocs_read-${order}: every relocation resolves to the target layout and the instructions hold it`, () => {
+    corpusTest(`relocs_read-${order}: every relocation resolves to the target layout and the instructions hold it`, () => {
       const spec = corpusObject(BTF_TESTDATA, `relocs_read-${order}.elf`);
       const tgtSpec = corpusObject(BTF_TESTDATA, `relocs_read_tgt-${order}.elf`);
-      if (spec === undefined || tgtSpec === undefined) return;
+      if (spec === undefined || tgtSpec === undefined) throw missingCorpusFile();
       const target = targetBtf(tgtSpec);
       const le = order === 'el';
       // Little-endian goes through relocateProgram (read_subprog appended after `reads`); big-endian relocates the
@@ -194,20 +186,20 @@ describe('CO-RE against the cilium relocs_read target (relocs_read_tgt.c reorder
     });
   }
 
-  it('a big-endian object against a little-endian target is refused by name', () => {
+  corpusTest('a big-endian object against a little-endian target is refused by name', () => {
     const spec = corpusObject(BTF_TESTDATA, 'relocs_read-eb.elf');
     const tgt = corpusObject(BTF_TESTDATA, 'relocs_read_tgt-el.elf');
-    if (spec === undefined || tgt === undefined) return;
+    if (spec === undefined || tgt === undefined) throw missingCorpusFile();
     const program = alone(spec, 'read_subprog');
-    const e = caught(() => applyCoreRelocations(spec, program.layout, program.insns, targetBtf(tgt)));
+    const e = catchError(() => applyCoreRelocations(spec, program.layout, program.insns, targetBtf(tgt)));
     expect(e).toBeInstanceOf(CoreError);
     expect((e as Error).message).toMatch(/read_subprog.*big-endian but the target BTF is little-endian/);
   });
 
-  kernelTest('the relocated program reads its bitfields right: it returns 0 under BPF_PROG_TEST_RUN (and not without CO-RE)', () => {
+  corpusKernelTest('the relocated program reads its bitfields right: it returns 0 under BPF_PROG_TEST_RUN (and not without CO-RE)', () => {
     const spec = corpusObject(BTF_TESTDATA, 'relocs_read-el.elf');
     const tgtSpec = corpusObject(BTF_TESTDATA, 'relocs_read_tgt-el.elf');
-    if (spec === undefined || tgtSpec === undefined) return;
+    if (spec === undefined || tgtSpec === undefined) throw missingCorpusFile();
     const run = (target: Btf): number => {
       const program = relocated(spec, 'reads');
       applyCoreRelocations(spec, program.layout, program.insns, target);
@@ -234,9 +226,9 @@ function testRun(fd: number, data: Uint8Array): number {
 
 describe('CO-RE with the object as its own target (cilium relocs, relocs_enum): nothing may change', () => {
   for (const order of ['el', 'eb'] as const) {
-    it(`relocs-${order}: every relocation resolves to the compiler's value`, () => {
+    corpusTest(`relocs-${order}: every relocation resolves to the compiler's value`, () => {
       const spec = corpusObject(BTF_TESTDATA, `relocs-${order}.elf`);
-      if (spec === undefined) return;
+      if (spec === undefined) throw missingCorpusFile();
       const le = order === 'el';
       let total = 0;
       for (const p of spec.programs.filter((x) => !x.name.startsWith('err_'))) {
@@ -260,12 +252,12 @@ describe('CO-RE with the object as its own target (cilium relocs, relocs_enum): 
   }
 
   for (const program of ['err_ambiguous', 'err_ambiguous_flavour']) {
-    it(`relocs-el ${program}: two flavours of struct ambiguous both match, with different type ids: ambiguous`, () => {
+    corpusTest(`relocs-el ${program}: two flavours of struct ambiguous both match, with different type ids: ambiguous`, () => {
       const spec = corpusObject(BTF_TESTDATA, 'relocs-el.elf');
-      if (spec === undefined) return;
+      if (spec === undefined) throw missingCorpusFile();
       const p = alone(spec, program);
       const before = Uint8Array.from(p.insns);
-      const e = caught(() => applyCoreRelocations(spec, p.layout, p.insns, targetBtf(spec)));
+      const e = catchError(() => applyCoreRelocations(spec, p.layout, p.insns, targetBtf(spec)));
       expect(e).toBeInstanceOf(CoreError);
       const err = e as CoreError;
       expect(err.program).toBe(program);
@@ -278,9 +270,9 @@ describe('CO-RE with the object as its own target (cilium relocs, relocs_enum): 
     });
   }
 
-  it('relocs_enum-el: enumerator existence and value in a ld_imm64 stay as compiled', () => {
+  corpusTest('relocs_enum-el: enumerator existence and value in a ld_imm64 stay as compiled', () => {
     const spec = corpusObject(BTF_TESTDATA, 'relocs_enum-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     const program = relocated(spec, 'core_ld64imm');
     const before = Uint8Array.from(program.insns);
     const result = applyCoreRelocations(spec, program.layout, program.insns, targetBtf(spec));
@@ -293,10 +285,10 @@ describe('CO-RE with the object as its own target (cilium relocs, relocs_enum): 
 });
 
 describe('CO-RE poisoning (cilium errors.c: a field and an enumerator the target lacks)', () => {
-  it('the field load and both halves of the ld_imm64 become calls to the invalid helper; the rest applies', () => {
+  corpusTest('the field load and both halves of the ld_imm64 become calls to the invalid helper; the rest applies', () => {
     const spec = corpusObject(TESTDATA, 'errors-el.elf');
     const tgt = corpusObject(BTF_TESTDATA, 'relocs_read_tgt-el.elf');
-    if (spec === undefined || tgt === undefined) return;
+    if (spec === undefined || tgt === undefined) throw missingCorpusFile();
 
     const single = relocated(spec, 'poisoned_single');
     const r1 = applyCoreRelocations(spec, single.layout, single.insns, targetBtf(tgt));
@@ -316,14 +308,14 @@ describe('CO-RE poisoning (cilium errors.c: a field and an enumerator the target
     expect(isPoisonCall(insnAt(double.insns, 5))).toBe(true);
   });
 
-  kernelTest('the verifier rejects reachable poison as the invalid helper 0xbad2310', () => {
+  corpusKernelTest('the verifier rejects reachable poison as the invalid helper 0xbad2310', () => {
     const spec = corpusObject(TESTDATA, 'errors-el.elf');
     const tgt = corpusObject(BTF_TESTDATA, 'relocs_read_tgt-el.elf');
-    if (spec === undefined || tgt === undefined) return;
+    if (spec === undefined || tgt === undefined) throw missingCorpusFile();
     const program = relocated(spec, 'poisoned_single');
     applyCoreRelocations(spec, program.layout, program.insns, targetBtf(tgt));
     const logBuf = new Uint8Array(1 << 16);
-    const e = caught(() => closeFd(progLoad({ progType: progTypeValue('socket_filter'), insns: program.insns, license: 'GPL', logLevel: 1, logBuf })));
+    const e = catchError(() => closeFd(progLoad({ progType: progTypeValue('socket_filter'), insns: program.insns, license: 'GPL', logLevel: 1, logBuf })));
     expect(e).toBeInstanceOf(SysError);
     expect(Buffer.from(logBuf).toString('utf8')).toContain(`unknown#${CORE_POISON_HELPER}`);
   });
@@ -536,7 +528,7 @@ describe('CO-RE on hand-built BTF', () => {
     expect(ok.result.applied.map((a) => a.targetValue)).toEqual([0n]);
     const local2 = base();
     const s2 = local2.struct('s', 8, [{ name: 'a', type: INT, bitOffset: 0 }, { name: 'b', type: INT, bitOffset: 32 }]);
-    const e = caught(() => applyHand(local2, target, [mov(1, 4), exit], [{ at: 0, type: s2, access: '0:1', kind: 'field_byte_offset' }]));
+    const e = catchError(() => applyHand(local2, target, [mov(1, 4), exit], [{ at: 0, type: s2, access: '0:1', kind: 'field_byte_offset' }]));
     expect(e).toBeInstanceOf(CoreError);
     expect((e as Error).message).toMatch(/^hand\.o: program hand \(section kprobe\/hand\): insn 0: field_byte_offset struct s\.b \(0:1\): ambiguous: candidates struct s \[\d+\] and struct s___2 \[\d+\] put the field at different offsets \(bit 32 vs 64\)$/);
   });
@@ -560,7 +552,7 @@ describe('CO-RE on hand-built BTF', () => {
     const s = local.struct('s', 8, [{ name: 'a', type: INT, bitOffset: 0 }, { name: 'b', type: INT, bitOffset: 32 }]);
     const target = base();
     target.struct('s', 8, [{ name: 'a', type: INT, bitOffset: 0 }, { name: 'b', type: INT, bitOffset: 32 }]);
-    const e = caught(() => applyHand(local, target, [exit, ldxw(0, 1, 8), exit], [{ at: 1, type: s, access: '0:1', kind: 'field_byte_offset' }]));
+    const e = catchError(() => applyHand(local, target, [exit, ldxw(0, 1, 8), exit], [{ at: 1, type: s, access: '0:1', kind: 'field_byte_offset' }]));
     expect(e).toBeInstanceOf(CoreError);
     const err = e as CoreError;
     expect(err.insn).toBe(1);
@@ -588,7 +580,7 @@ describe('CO-RE on hand-built BTF', () => {
     ];
     for (const [code, relo, pattern] of cases) {
       const { local, s, target } = mk();
-      const e = caught(() => applyHand(local, target, code, [{ ...relo, type: s }]));
+      const e = catchError(() => applyHand(local, target, code, [{ ...relo, type: s }]));
       expect(e, String(pattern)).toBeInstanceOf(CoreError);
       expect((e as Error).message).toMatch(pattern);
     }
@@ -599,7 +591,7 @@ describe('CO-RE on hand-built BTF', () => {
     const s = local.struct('s', 4, [{ name: 'a', type: INT, bitOffset: 0 }]);
     const target = base();
     const { spec, program } = handObject(local, [exit, mov(1, 0)], [{ at: 1, type: s, access: '0:0', kind: 'field_byte_offset' }]);
-    const e = caught(() => applyCoreRelocations(spec, program.layout, program.insns.subarray(0, 8), parseBtf(target.build(), true)));
+    const e = catchError(() => applyCoreRelocations(spec, program.layout, program.insns.subarray(0, 8), parseBtf(target.build(), true)));
     expect((e as Error).message).toMatch(/insn 1: field_byte_offset struct s\.a \(0:0\): instruction 1 is past the end of the program \(1 instructions\)/);
   });
 
@@ -608,13 +600,13 @@ describe('CO-RE on hand-built BTF', () => {
     const s = local.struct('s', 4, [{ name: 'a', type: INT, bitOffset: 0 }]);
     const target = base();
     target.struct('s', 0x10004, [{ name: 'a', type: INT, bitOffset: 0x10000 * 8 }]);
-    const e = caught(() => applyHand(local, target, [ldxw(0, 1, 0), exit], [{ at: 0, type: s, access: '0:0', kind: 'field_byte_offset' }]));
+    const e = catchError(() => applyHand(local, target, [ldxw(0, 1, 0), exit], [{ at: 0, type: s, access: '0:0', kind: 'field_byte_offset' }]));
     expect((e as Error).message).toMatch(/offset 65536 does not fit the instruction's 16-bit offset/);
     const local2 = base();
     const e2 = local2.enum64('big', 8, [['HUGE', 1n]]);
     const target2 = base();
     target2.enum64('big', 8, [['HUGE', 1n << 40n]]);
-    const err = caught(() => applyHand(local2, target2, [mov(0, 1), exit], [{ at: 0, type: e2, access: '0', kind: 'enumval_value' }]));
+    const err = catchError(() => applyHand(local2, target2, [mov(0, 1), exit], [{ at: 0, type: e2, access: '0', kind: 'enumval_value' }]));
     expect((err as Error).message).toMatch(/value 1099511627776 does not fit the instruction's 32-bit immediate/);
   });
 });
@@ -649,9 +641,9 @@ describe('CO-RE against the running kernel (manyprogs: BPF_CORE_READ(task, nspro
     return bits / 8;
   }
 
-  it('every program relocates without error and the offsets are vmlinux member offsets', () => {
+  corpusTest('every program relocates without error and the offsets are vmlinux member offsets', () => {
     const spec = corpusObject(TESTDATA, 'manyprogs-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     if (!existsSync(VMLINUX)) {
       console.warn(`${VMLINUX} absent: kernel BTF test skipped`);
       return;

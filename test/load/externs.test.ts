@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { parseBtf } from '../../src/btf/index.js';
 import { sanitizeExternsForKernel } from '../../src/btf/sanitize.js';
 import { readElf } from '../../src/elf/index.js';
@@ -10,7 +10,7 @@ import { LoadError, loadObject, relocateProgram, runningKernelVersion } from '..
 import { parseObject, type BpfObjectSpec } from '../../src/object/index.js';
 import { btfLoad, closeFd } from '../../src/sys/index.js';
 import { BtfBuilder } from '../btf/btf-builder.js';
-import { corpusFiles, kernelTest } from '../helpers/kernel.js';
+import { corpusFiles, corpusKernelTest, corpusTest, missingCorpusFile } from '../helpers/kernel.js';
 
 /** A corpus object as the parser sees it; its extern relocations must carry their ELF symbol's weakness. */
 function corpus(name: string): BpfObjectSpec | undefined {
@@ -46,9 +46,9 @@ function facts(over: Partial<ExternFacts> = {}): ExternFacts {
 }
 
 describe('resolveExterns (fake kernel facts)', () => {
-  it('kfuncs resolve to kernel BTF FUNC ids; a missing weak one is poisoned, a missing strong one names itself', () => {
+  corpusTest('kfuncs resolve to kernel BTF FUNC ids; a missing weak one is poisoned, a missing strong one names itself', () => {
     const spec = corpus('kfunc-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     const kernel = fakeKernel(['bpf_skb_ct_lookup', 'bpf_fentry_test1', 'bpf_cpumask_create', 'bpf_cpumask_release'], []);
     const { targets, kconfig } = resolveExterns(spec, facts({ kernelBtf: () => kernel.btf }));
     expect(kconfig).toBeUndefined();
@@ -71,9 +71,9 @@ describe('resolveExterns (fake kernel facts)', () => {
       .toThrow(/extern bpf_ct_release: the kernel's BTF has no function bpf_ct_release/);
   });
 
-  it('untyped ksyms take kallsyms addresses, typed ones kernel VAR ids; missing weak ones load as 0', () => {
+  corpusTest('untyped ksyms take kallsyms addresses, typed ones kernel VAR ids; missing weak ones load as 0', () => {
     const spec = corpus('ksym-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     const kernel = fakeKernel([], ['bpf_prog_active', 'softnet_data']);
     const { targets } = resolveExterns(spec, facts({ kernelBtf: () => kernel.btf }));
     expect(targets.get('bpf_init')).toEqual({ kind: 'address', value: 0xffffffff81000010n });
@@ -93,9 +93,9 @@ describe('resolveExterns (fake kernel facts)', () => {
     expect(() => ld('missing_ksym_test')).toThrow(/missing_ksym_test: insn \d+ of socket: extern missing_ksym/);
   });
 
-  it('.kconfig values come from the kernel version and the config text, laid out by alignment', () => {
+  corpusTest('.kconfig values come from the kernel version and the config text, laid out by alignment', () => {
     const spec = corpus('kconfig-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     const { targets, kconfig } = resolveExterns(spec, facts());
     expect(kconfig).toBeDefined();
     const { contents, offsets } = kconfig!;
@@ -124,9 +124,9 @@ describe('resolveExterns (fake kernel facts)', () => {
 
 describe('sanitizeExternsForKernel', () => {
   for (const name of ['kfunc-el.elf', 'ksym-el.elf', 'kconfig-el.elf']) {
-    it(`${name}: no extern linkage is left, extern datasecs are well formed, and the result re-parses`, () => {
+    corpusTest(`${name}: no extern linkage is left, extern datasecs are well formed, and the result re-parses`, () => {
       const spec = corpus(name);
-      if (spec === undefined) return;
+      if (spec === undefined) throw missingCorpusFile();
       const before = Buffer.from(spec.btf!.raw);
       const kconfig = resolveExterns(spec, facts({ kernelBtf: () => fakeKernel([], []).btf })).kconfig;
       const out = sanitizeExternsForKernel(spec.btf!, kconfig?.offsets, kconfig?.contents.byteLength);
@@ -151,9 +151,9 @@ describe('sanitizeExternsForKernel', () => {
       spec.btf!.types.forEach((t, id) => expect(out.type(id).name).toBe(t.name));
     });
 
-    kernelTest(`${name}: the kernel accepts the sanitized BTF (BPF_BTF_LOAD)`, () => {
+    corpusKernelTest(`${name}: the kernel accepts the sanitized BTF (BPF_BTF_LOAD)`, () => {
       const spec = corpus(name);
-      if (spec === undefined) return;
+      if (spec === undefined) throw missingCorpusFile();
       const kconfig = resolveExterns(spec, facts({ kernelBtf: () => fakeKernel([], []).btf })).kconfig;
       expect(() => closeFd(btfLoad({ btf: spec.btf!.raw }))).toThrow(/EINVAL/);
       const fd = btfLoad({ btf: sanitizeExternsForKernel(spec.btf!, kconfig?.offsets, kconfig?.contents.byteLength).raw });
@@ -169,9 +169,9 @@ describe('loading objects with externs (running kernel)', () => {
     return { object, warnings };
   };
 
-  kernelTest('kfunc-el.elf: kfunc calls load, or fail naming the kfunc; the BTF is accepted', () => {
+  corpusKernelTest('kfunc-el.elf: kfunc calls load, or fail naming the kfunc; the BTF is accepted', () => {
     const spec = corpus('kfunc-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     const { object, warnings } = warningsOf(spec);
     try {
       expect(warnings.filter((w) => w.includes('BTF'))).toEqual([]);
@@ -187,9 +187,9 @@ describe('loading objects with externs (running kernel)', () => {
     }
   });
 
-  kernelTest('ksym-el.elf: ksyms the kernel has load, missing strong ones fail by name, missing weak ones load', () => {
+  corpusKernelTest('ksym-el.elf: ksyms the kernel has load, missing strong ones fail by name, missing weak ones load', () => {
     const spec = corpus('ksym-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     const { object } = warningsOf(spec);
     try {
       const loaded = object.programs.map((p) => p.name);
@@ -203,9 +203,9 @@ describe('loading objects with externs (running kernel)', () => {
     }
   });
 
-  kernelTest('kconfig-el.elf: loads with an injected config and the real kernel version in a frozen .kconfig map', () => {
+  corpusKernelTest('kconfig-el.elf: loads with an injected config and the real kernel version in a frozen .kconfig map', () => {
     const spec = corpus('kconfig-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     const { object, warnings } = warningsOf(spec, { onProgramError: 'throw', kernelConfig: () => CONFIG });
     try {
       expect(warnings).toEqual([]);
@@ -222,17 +222,17 @@ describe('loading objects with externs (running kernel)', () => {
     }
   });
 
-  kernelTest('kconfig-el.elf: a strong CONFIG_ the config lacks is a named error', () => {
+  corpusKernelTest('kconfig-el.elf: a strong CONFIG_ the config lacks is a named error', () => {
     const spec = corpus('kconfig-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     expect(() => loadObject(spec, { kernelConfig: () => 'CONFIG_BPF_SYSCALL=y\n' }))
       .toThrow(new RegExp('program kconfig .*extern CONFIG_HZ \\(.kconfig\\): not set in the kernel config'));
     expect(() => loadObject(spec, { kernelConfig: () => 'CONFIG_BPF_SYSCALL=y\n' })).toThrow(LoadError);
   });
 
-  kernelTest('fwd_decl-el.elf: a function declared but defined nowhere is a named error', () => {
+  corpusKernelTest('fwd_decl-el.elf: a function declared but defined nowhere is a named error', () => {
     const spec = corpus('fwd_decl-el.elf');
-    if (spec === undefined) return;
+    if (spec === undefined) throw missingCorpusFile();
     expect(() => loadObject(spec)).toThrow(/call_fwd.*symbol fwd is not defined in this object: it is neither a kfunc, a ksym nor a \.kconfig extern/);
   });
 });

@@ -5,7 +5,7 @@ import { PseudoSrc } from '../../src/base/uapi.js';
 import { decodeInsns, isLdImm64 } from '../../src/insn/index.js';
 import { relocateProgram, RelocationError } from '../../src/load/index.js';
 import { parseObject } from '../../src/object/index.js';
-import { corpusFiles, SAMPLES_DIR } from '../helpers/kernel.js';
+import { corpusFiles, corpusTest, missingCorpusFile, SAMPLES_DIR } from '../helpers/kernel.js';
 
 const spec = (name: string) => parseObject(readFileSync(join(SAMPLES_DIR, name)), { name });
 const FAKE_FDS = new Map([['my_map', 42], ['jmp_table', 7], ['slot_hits', 8], ['.data', 100], ['.rodata', 101], ['.bss', 102]]);
@@ -56,19 +56,19 @@ describe('relocateProgram (pure: fake fds, no kernel)', () => {
     }
   });
 
-  it('a map the loader did not create, and an extern symbol, are RelocationErrors naming them', () => {
+  corpusTest('a map the loader did not create, and an extern symbol, are RelocationErrors naming them', () => {
     const s = spec('sockex1_kern.o');
     expect(() => relocateProgram(s, s.programs[0]!, { mapFd: () => undefined, dataMapFd: () => undefined }))
       .toThrow(new RelocationError('bpf_prog1: insn 7 of socket1: map my_map was not created'));
     const path = corpusFiles('cilium', (n) => n === 'fwd_decl-el.elf')?.[0];
-    if (path === undefined) return;
+    if (path === undefined) throw missingCorpusFile();
     const fwd = parseObject(readFileSync(path));
     expect(() => relocateProgram(fwd, fwd.programs[0]!, targets)).toThrow(/symbol fwd is not defined in this object/);
   });
 
-  it('callbacks (function-address ld_imm64) become BPF_PSEUDO_FUNC pointing at the appended subprogram', () => {
+  corpusTest('callbacks (function-address ld_imm64) become BPF_PSEUDO_FUNC pointing at the appended subprogram', () => {
     const path = corpusFiles('cilium', (n) => n === 'subprog_reloc-el.elf')?.[0];
-    if (path === undefined) return;
+    if (path === undefined) throw missingCorpusFile();
     const s = parseObject(readFileSync(path));
     const { insns, layout } = relocateProgram(s, s.programs[0]!, { mapFd: () => 3, dataMapFd: () => 4 });
     const callee = layout.find((l) => l.fn.name === 'sub_prog')!;

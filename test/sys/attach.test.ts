@@ -8,16 +8,10 @@ import {
   openRawSocket, parseMounts, perfEventDisable, perfEventEnable, perfEventOpen, perfEventReset, perfEventSetBpf,
   progAttach, progDetach, progInfo, progLoad, progQuery, rawTracepointOpen,
 } from '../../src/sys/index.js';
-import { kernelTest, openFdCount } from '../helpers/kernel.js';
+import { kernelTest, noLeaks } from '../helpers/kernel.js';
 
 const RETURN_0 = Buffer.from('b700000000000000' + '9500000000000000', 'hex');
 const RETURN_1 = Buffer.from('b700000001000000' + '9500000000000000', 'hex');
-
-function noLeaks(body: () => void): void {
-  const before = openFdCount();
-  body();
-  expect(openFdCount()).toBe(before);
-}
 
 function errnoOf(fn: () => unknown): string {
   try {

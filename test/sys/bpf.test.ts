@@ -8,17 +8,11 @@ import {
   mountedFsType, objGet, objPin, parseCpuList, possibleCpuCount, progGetFdById, progGetNextId, progInfo, progLoad,
   unmount,
 } from '../../src/sys/index.js';
-import { kernelTest, openFdCount } from '../helpers/kernel.js';
+import { kernelTest, noLeaks } from '../helpers/kernel.js';
+import { catchError } from '../helpers/errors.js';
 
 const RETURN_0 = Buffer.from('b700000000000000' + '9500000000000000', 'hex');
 const BAD_OPCODE = Buffer.from('ff00000000000000' + '9500000000000000', 'hex');
-
-/** Runs `body` and proves it closed every fd it opened. */
-function noLeaks(body: () => void): void {
-  const before = openFdCount();
-  body();
-  expect(openFdCount()).toBe(before);
-}
 
 function u32(value: number): Buffer {
   const b = Buffer.alloc(4);
@@ -172,15 +166,8 @@ describe('maps', () => {
   }));
 });
 
-function catchSysError(fn: () => unknown): SysError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SysError) return err;
-    throw err;
-  }
-  throw new Error('expected a SysError');
-}
+/** The SysError a call throws (the shared helper, typed). */
+const catchSysError = (fn: () => unknown): SysError => catchError(fn, SysError);
 
 describe('programs', () => {
   kernelTest('load a socket filter and read its info', () => noLeaks(() => {
