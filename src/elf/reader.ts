@@ -138,10 +138,24 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
   const byName = new Map<string, ElfSection>();
   for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
   const relocCache = new Map<number, readonly ElfRelocation[]>();
+  // Callers ask per section; one pass over the symbols keeps that linear in the file, however many sections there are.
+  let bySection: Map<number, ElfSymbol[]> | undefined;
+  const none: readonly ElfSymbol[] = Object.freeze([]);
 
   return {
     file, littleEndian, machine, type, sections, symbols,
     section: (name) => byName.get(name),
+    symbolsIn(sectionIndex) {
+      if (bySection === undefined) {
+        bySection = new Map();
+        for (const sym of symbols) {
+          let list = bySection.get(sym.shndx);
+          if (list === undefined) bySection.set(sym.shndx, (list = []));
+          list.push(sym);
+        }
+      }
+      return bySection.get(sectionIndex) ?? none;
+    },
     relocations(section) {
       let cached = relocCache.get(section.index);
       if (cached === undefined) {

@@ -149,7 +149,7 @@ export function applyCoreRelocations(
         if (!(e instanceof Problem) && !(e instanceof BtfError)) throw e;
         throw new CoreError({
           file: spec.file, program: program.name, section: program.section, insn, where, kind: relo.kind,
-          localType: safeTypeName(local, relo.typeId), access: relo.access, description: site.description, cause: e.message,
+          localType: local.typeLabel(relo.typeId), access: relo.access, description: site.description, cause: e.message,
         });
       }
     }
@@ -166,14 +166,6 @@ function siteOf(local: Btf, relo: BtfCoreRelo, fn: Fn, insn: number): CoreReloca
     insn, function: fn.name, section: fn.section, sectionInsn: relo.insnOff / SLOT, kind: relo.kind,
     localTypeId: relo.typeId, access: relo.access, description: describeAccess(local, relo),
   };
-}
-
-function safeTypeName(btf: Btf, id: number): string {
-  try {
-    return btf.typeName(id);
-  } catch {
-    return `[${id}]`;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -274,7 +266,7 @@ function parseLocalSpec(btf: Btf, relo: BtfCoreRelo): CoreSpec {
   if (ENUMVAL_KINDS.has(relo.kind)) {
     if (!isEnum(root)) throw problem(`enum value relocation against a ${root.kind}`);
     if (raw.length > 1 || first >= root.values.length) {
-      throw problem(`enumerator index "${relo.access}" is outside ${btf.typeName(id)} (${root.values.length} values)`);
+      throw problem(`enumerator index "${relo.access}" is outside ${btf.typeLabel(id)} (${root.values.length} values)`);
     }
     spec.accessors.push({ typeId: id, idx: first, name: root.values[first]!.name });
     return spec;
@@ -288,20 +280,20 @@ function parseLocalSpec(btf: Btf, relo: BtfCoreRelo): CoreSpec {
     const idx = raw[i]!;
     if (isComposite(t)) {
       const m = t.members[idx];
-      if (m === undefined) throw problem(`step ${i} of "${relo.access}": ${btf.typeName(id)} has ${t.members.length} members, not ${idx + 1}`);
+      if (m === undefined) throw problem(`step ${i} of "${relo.access}": ${btf.typeLabel(id)} has ${t.members.length} members, not ${idx + 1}`);
       spec.bitOffset += m.bitOffset;
       if (m.name !== '') spec.accessors.push({ typeId: id, idx, name: m.name });
       id = m.type;
     } else if (t.kind === 'array') {
       const element = btf.resolve(t.type);
       if (!isFlexArray(btf, spec.accessors.at(-1), t.nelems) && idx >= t.nelems) {
-        throw problem(`step ${i} of "${relo.access}": index ${idx} is outside ${btf.typeName(id)}`);
+        throw problem(`step ${i} of "${relo.access}": index ${idx} is outside ${btf.typeLabel(id)}`);
       }
       spec.accessors.push({ typeId: element, idx, name: undefined });
       spec.bitOffset += idx * btf.sizeof(element) * 8;
       id = element;
     } else {
-      throw problem(`step ${i} of "${relo.access}" reaches ${btf.typeName(id)} (${t.kind}), which has no members or elements`);
+      throw problem(`step ${i} of "${relo.access}" reaches ${btf.typeLabel(id)} (${t.kind}), which has no members or elements`);
     }
   }
   return spec;
@@ -309,7 +301,7 @@ function parseLocalSpec(btf: Btf, relo: BtfCoreRelo): CoreSpec {
 
 /** `struct s.a (0:1)`, `struct t.s[2]._1 (0:0:0:2:0)`, `enum e::ONE`, `s_t`: the local access, for messages. */
 function describeAccess(btf: Btf, relo: BtfCoreRelo): string {
-  const root = safeTypeName(btf, relo.typeId);
+  const root = btf.typeLabel(relo.typeId);
   if (TYPE_KINDS.has(relo.kind)) return root;
   let spec: CoreSpec;
   try {
@@ -661,7 +653,7 @@ function enumValue(kind: CoreReloKind, spec: CoreSpec | undefined): SideValue {
   if (spec === undefined) return NO_VALUE;
   const accessor = spec.accessors[0]!;
   const t = spec.btf.type(accessor.typeId);
-  if (!isEnum(t)) throw problem(`${spec.btf.typeName(accessor.typeId)} is not an enum`);
+  if (!isEnum(t)) throw problem(`${spec.btf.typeLabel(accessor.typeId)} is not an enum`);
   return value(t.values[accessor.idx]!.value);
 }
 
@@ -741,7 +733,7 @@ function findCandidates(local: Btf, localId: number, target: Btf): number[] {
 }
 
 function candidateLabel(target: Btf, id: number): string {
-  return `${safeTypeName(target, id)} [${id}]`;
+  return `${target.typeLabel(id)} [${id}]`;
 }
 
 /** libbpf's bpf_core_calc_relo_insn: every candidate that matches must agree, else the relocation is ambiguous. */

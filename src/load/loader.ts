@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { endianness, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -192,6 +192,8 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
   const maps: MapHandle[] = [];
   const programs: LoadedProgram[] = [];
   const skipped: SkippedProgram[] = [];
+  /** Pins this load made (by-name maps not pinned before): a failed load removes them again, as libbpf does. */
+  const pinsMade: string[] = [];
   const warn = options.onWarning ?? (() => {});
   const unknown = unknownGlobals(spec, options.globals ?? {});
   if (unknown.length > 0) throw new LoadError(withContext([spec.file], `globals: no variable named ${unknown.join(', ')} (variables: ${spec.variables.map((v) => v.name).join(', ') || 'none'})`));
@@ -207,7 +209,7 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
   const btfFd = loadObjectBtf(spec.btf === undefined ? spec
     : { ...spec, btf: sanitizeExternsForKernel(spec.btf, externs.kconfig?.offsets, externs.kconfig?.contents.byteLength) }, warn);
   try {
-    createMaps(spec, options, maps, btfFd, warn);
+    createMaps(spec, options, maps, btfFd, warn, pinsMade);
     createKconfigMap(spec, externs, maps, btfFd, warn);
     const kernVersion = spec.kernVersion ?? options.kernVersion ?? runningKernelVersion();
     for (const program of spec.programs) {
@@ -237,6 +239,13 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
         // Already failing: the original error is the one to report.
       }
     }
+    for (const path of pinsMade) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // Someone removed it already; the original error is the one to report.
+      }
+    }
     throw e;
   } finally {
     // Maps and programs hold their own references to the BTF object.
@@ -252,7 +261,9 @@ function closeQuietly(fd: number): void {
   }
 }
 
-function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void): void {
+function createMaps(
+  spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void, pinsMade: string[],
+): void {
   const cpus = possibleCpuCount();
   const fixups = spec.maps.map((m): MapFixup => ({
     name: m.name, index: m.index, spec: m, fd: undefined,
@@ -286,7 +297,7 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[],
       innerMapFd = innerTemplateFd;
     }
     let handle: MapHandle;
-    const pinPath = f.spec.pinning === 'none' || f.spec.source === 'legacy' ? undefined : join(options.pinRoot ?? '/sys/fs/bpf', f.name);
+    const pinPath = f.spec.pinning === 'none' || f.spec.source === 'legacy' ? undefined : pinByNamePath(options.pinRoot ?? '/sys/fs/bpf', f.name, where);
     const pinned = pinPath === undefined ? undefined : openPinnedMap(pinPath, f, where);
     if (f.fd !== undefined || pinned !== undefined) {
       const fd = (f.fd ?? pinned)!;
@@ -311,6 +322,7 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[],
           ensureBpffs(dirname(pinPath));
           mkdirSync(dirname(pinPath), { recursive: true });
           objPin(fd, pinPath);
+          pinsMade.push(pinPath);
         } catch (e) {
           closeQuietly(fd);
           throw wrap(e, [...where, `pin by name at ${pinPath}`]);
@@ -330,6 +342,14 @@ function createMaps(spec: BpfObjectSpec, options: LoadOptions, out: MapHandle[],
   for (const f of fixups) create(f);
   // Keep index order for users (inner maps may have been created early).
   out.sort((a, b) => a.spec.index - b.spec.index);
+}
+
+/** `root/<name>` for a map pinned by name; the name comes from the file, so it must stay one entry inside root. */
+function pinByNamePath(root: string, name: string, where: ReadonlyArray<string | undefined>): string {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+    throw new LoadError(withContext([...where, 'pin by name'], 'the map name is not a file name (empty, "." or "..", or holds "/")'));
+  }
+  return join(root, name);
 }
 
 /**
@@ -362,6 +382,12 @@ function createKernelMap(
     ...(def.mapExtra === undefined || def.mapExtra === 0n ? {} : { mapExtra: def.mapExtra }),
     mapName,
   };
+  // bpf_attr's fields are 32 bits: a larger size (a 4 GiB .bss) would be silently truncated into a different map.
+  for (const [field, value] of [['key_size', def.keySize], ['value_size', def.valueSize], ['max_entries', def.maxEntries], ['map_flags', def.flags]] as const) {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+      throw new LoadError(`${field} ${value} does not fit the kernel's 32 bits`);
+    }
+  }
   if (btf === undefined) return mapCreate(attr);
   try {
     return mapCreate({ ...attr, btfFd: btf.fd, btfKeyTypeId: btf.key, btfValueTypeId: btf.value });
@@ -412,8 +438,7 @@ function isMapInMap(type: number): boolean {
 
 /** Global data maps start with the section's bytes; .rodata is then frozen so the verifier can trust it. */
 function fillDataMap(handle: MapHandle, contents: Uint8Array | undefined): void {
-  if (contents === undefined) return;
-  handle.set(0, contents);
+  if (contents !== undefined) handle.set(0, contents);
   if (handle.spec.readOnly === true) mapFreeze(handle.fd);
 }
 
