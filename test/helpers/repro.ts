@@ -1,0 +1,27 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { it } from 'vitest';
+import { PROJECT_ROOT } from './kernel.js';
+
+/** Inputs that once broke bpf-load (../shared/repro, see its README): read in place, never copied into the project. */
+export const REPRO_DIR = resolve(PROJECT_ROOT, '..', 'shared', 'repro');
+
+const REQUIRE = process.env['BPF_LOAD_REQUIRE_KERNEL'] === '1';
+
+/**
+ * A test of one repro file, given its path. Absent, it skips with the reason printed — unless
+ * BPF_LOAD_REQUIRE_KERNEL=1 (CI), where a missing repro is a failure.
+ */
+export function reproTest(file: string, name: string, fn: (path: string) => unknown | Promise<unknown>, timeout?: number): void {
+  const path = join(REPRO_DIR, file);
+  if (existsSync(path)) {
+    it(`${file}: ${name}`, () => fn(path), timeout);
+  } else if (REQUIRE) {
+    it(`${file}: ${name}`, () => {
+      throw new Error(`${path} is missing, and BPF_LOAD_REQUIRE_KERNEL=1 runs every repro`);
+    });
+  } else {
+    console.warn(`repro absent (${path}): "${name}" skipped`);
+    it.skip(`${file}: ${name}`, () => fn(path));
+  }
+}
