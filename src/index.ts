@@ -4,6 +4,7 @@
  * `openObject(path)` does read + parse + load; `BpfObject` adds attach()/attachAll() and detaches on close().
  */
 import { readUserFile } from './base/file.js';
+import { ELF_HEADER_CHECK } from './elf/index.js';
 import { attachAll, attachProgram, type AttachAllOptions, type AttachOptions, type AttachResult, type Link } from './attach/index.js';
 import { loadObject, type LoadedObject, type LoadedProgram, type LoadOptions, type MapHandle, type VariableHandle } from './load/index.js';
 import { parseObject, type BpfObjectSpec } from './object/index.js';
@@ -69,5 +70,5 @@ export class BpfObject implements Disposable {
 
 /** Reads, parses and loads an object file. */
 export function openObject(path: string, options: LoadOptions = {}): BpfObject {
-  return new BpfObject(loadObject(parseObject(readUserFile(path), { name: path }), options));
+  return new BpfObject(loadObject(parseObject(readUserFile(path, { head: ELF_HEADER_CHECK }), { name: path }), options));
 }

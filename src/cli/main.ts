@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { BpfLoadError } from '../base/errors.js';
 import { readUserFile } from '../base/file.js';
+import { ELF_HEADER_CHECK } from '../elf/index.js';
 import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { parseCli, USAGE, UsageError } from './args.js';
@@ -31,7 +32,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.on('error', (e: NodeJS.ErrnoException) => {
         if (e.code === 'EPIPE') process.exit(0);
       });
-      const spec = parseObject(readUserFile(options.file), { name: options.file });
+      const spec = parseObject(readUserFile(options.file, { head: ELF_HEADER_CHECK }), { name: options.file });
       const dump = describeObject(spec);
       process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump));
       return EXIT_OK;

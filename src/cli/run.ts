@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readUserFile } from '../base/file.js';
+import { ELF_HEADER_CHECK } from '../elf/index.js';
 import { attachAll, type AttachResult } from '../attach/index.js';
 import { readTracePipe } from '../attach/tracefs.js';
 import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
@@ -16,7 +17,7 @@ const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
  */
 export async function runObject(options: CliOptions): Promise<number> {
   const file = options.file!;
-  const spec = parseObject(readUserFile(file), { name: file });
+  const spec = parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file });
   let object: LoadedObject;
   try {
     object = loadObject(spec, { logLevel: options.verbose ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
