@@ -119,7 +119,7 @@ if (isMainThread) {
   const { seed, from, end, bound, progress } = workerData;
   const { parseObject, BpfLoadError } = await import('../../dist/index.js');
   const { describeObject } = await import('../../dist/object/describe.js');
-  const { renderDump } = await import('../../dist/cli/dump.js');
+  const { writeDump } = await import('../../dist/cli/dump.js');
   const make = mutator(seedFiles(), seed);
   const counts = { spec: 0, error: 0, slowest: { ms: 0, index: -1 } };
   const flush = () => {
@@ -133,7 +133,10 @@ if (isMainThread) {
     const c = make(index);
     const j = judgeCase(c.bytes, {
       parse: (bytes) => parseObject(bytes, { name: c.source }),
-      use: (spec) => renderDump(describeObject(spec)),
+      use: (spec) => {
+        describeObject(spec);
+        writeDump(spec, () => {});
+      },
       isTypedError: (e) => e instanceof BpfLoadError,
     });
     counts[j.outcome]++;

@@ -1,8 +1,8 @@
 import { BpfLoadError, withContext } from '../base/errors.js';
 import type { LoadedObject, LoadedProgram } from '../load/index.js';
 import { KernelFeatureError } from '../sys/index.js';
-import type { AttachKind } from '../object/index.js';
 import { attachCgroup } from './cgroup.js';
+import { isAttachableKind, type AttachableKind } from './kinds.js';
 import { attachKprobe } from './kprobe.js';
 import { AttachError, type AttachOptions, type Link } from './link.js';
 import { attachPerfEvent } from './perf-event.js';
@@ -14,13 +14,13 @@ import { attachTracepoint } from './tracepoint.js';
 import { attachTracing } from './tracing.js';
 import { attachXdp } from './xdp.js';
 
-export { AttachError, checkSafeName, type AttachOptions, type Link } from './link.js';
+export { AttachConflictError, AttachError, checkSafeName, type AttachOptions, type Link } from './link.js';
 export { attachSocket } from './socket.js';
 
 type Attacher = (program: LoadedProgram, options: AttachOptions, object: LoadedObject) => Link;
 
-/** One module per attach kind. Kinds missing here are loaded but not attached (attachAll says why). */
-const ATTACHERS: Partial<Record<AttachKind, Attacher>> = {
+/** One module per attach kind in ATTACHABLE_KINDS. Other kinds are loaded but not attached (attachAll says why). */
+const ATTACHERS: Readonly<Record<AttachableKind, Attacher>> = {
   socket: (p, o) => attachSocket(p, o),
   tracepoint: (p, o) => attachTracepoint(p, o),
   raw_tracepoint: (p) => attachRawTracepoint(p),
@@ -35,8 +35,8 @@ const ATTACHERS: Partial<Record<AttachKind, Attacher>> = {
   lsm: (p) => attachTracing(p),
 };
 
-/** Kinds a user can opt out of (`--skip`): the attach kinds, with cgroup covering every cgroup attach type. */
-export const SKIPPABLE_KINDS: readonly AttachKind[] = Object.keys(ATTACHERS) as AttachKind[];
+/** The kinds attached automatically (and the ones `--skip` accepts); cgroup covers every cgroup attach type. */
+export { ATTACHABLE_KINDS, type AttachableKind } from './kinds.js';
 
 /**
  * Attaches one program where its section says. The link is tracked by the object, so closing the object detaches
@@ -44,7 +44,7 @@ export const SKIPPABLE_KINDS: readonly AttachKind[] = Object.keys(ATTACHERS) as 
  */
 export function attachProgram(object: LoadedObject, program: LoadedProgram, options: AttachOptions = {}): Link {
   const kind = program.spec.attach;
-  const attacher = ATTACHERS[kind];
+  const attacher = isAttachableKind(kind) ? ATTACHERS[kind] : undefined;
   if (attacher === undefined) {
     throw new AttachError(withContext([`program ${program.name} (section ${program.section})`], notAttachableReason(program)));
   }
@@ -89,7 +89,7 @@ export function attachAll(object: LoadedObject, options: AttachAllOptions = {}):
       results.push({ program, skipped: `tail-call target (slot ${program.spec.tailCallSlot}): runs when another program jumps to it` });
     } else if (options.skip?.includes(kind) === true || (kind === 'kretprobe' && options.skip?.includes('kprobe') === true)) {
       results.push({ program, skipped: `--skip ${kind}` });
-    } else if (ATTACHERS[kind] === undefined) {
+    } else if (!isAttachableKind(kind)) {
       results.push({ program, skipped: notAttachableReason(program) });
     } else {
       try {

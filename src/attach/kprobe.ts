@@ -158,7 +158,7 @@ export function attachKprobe(program: LoadedProgram, options: AttachOptions, env
   return onceLink({
     kind,
     program: program.name,
-    target: `${kind} ${probe.symbol}`,
+    target: probe.symbol,
     fds: [probe.fd],
   }, () => {
     probe.detach();

@@ -6,7 +6,7 @@ export interface Link {
   readonly kind: AttachKind;
   /** Program name. */
   readonly program: string;
-  /** Where it is attached, for people: `lo`, `tracepoint syscalls/sys_enter_getpid`, `/sys/fs/cgroup (ingress)` … */
+  /** Where it is attached, for people, without repeating the kind: `lo`, `syscalls/sys_enter_getpid`, `/sys/fs/cgroup (ingress)` … */
   readonly target: string;
   detach(): void;
 }
@@ -29,6 +29,11 @@ export interface AttachOptions {
 /** A program could not be attached; the message names the program, the target and why. */
 export class AttachError extends BpfLoadError {
   override name = 'AttachError';
+}
+
+/** The target already runs a program that only `force` may replace (XDP on an interface). */
+export class AttachConflictError extends AttachError {
+  override name = 'AttachConflictError';
 }
 
 /**

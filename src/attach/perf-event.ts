@@ -7,7 +7,7 @@ import { withContext } from '../base/errors.js';
 import { attachTypeValue } from '../base/uapi.js';
 import type { LoadedProgram } from '../load/index.js';
 import {
-  closeFd, Errno, linkCreate, parseCpuList, PerfAttrFlag, perfEventEnable, perfEventOpen, perfEventSetBpf,
+  closeFd, closeFdQuietly, Errno, linkCreate, parseCpuList, PerfAttrFlag, perfEventEnable, perfEventOpen, perfEventSetBpf,
   PerfSwConfig, PerfType, SysError, type PerfEventAttr,
 } from '../sys/index.js';
 import { AttachError, type AttachOptions, type Link, onceLink } from './link.js';
@@ -57,8 +57,8 @@ export function openPerfEventWithProgram(req: PerfEventRequest): PerfAttachment 
     linkFd = runProgramOnPerfEvent(fd, req.progFd, req.mode ?? 'auto');
     perfEventEnable(fd);
   } catch (e) {
-    if (linkFd !== undefined) closeQuietly(linkFd);
-    closeQuietly(fd);
+    if (linkFd !== undefined) closeFdQuietly(linkFd);
+    closeFdQuietly(fd);
     throw e;
   }
   let open = true;
@@ -89,14 +89,6 @@ function runProgramOnPerfEvent(perfFd: number, progFd: number, mode: PerfAttachM
   }
   perfEventSetBpf(perfFd, progFd);
   return undefined;
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeFd(fd);
-  } catch {
-    // Already failing: the first error is the one to report.
-  }
 }
 
 /** Closes every attachment, then throws the first failure. */

@@ -16,7 +16,7 @@ export function attachRawTracepoint(program: LoadedProgram): Link {
   return onceLink({
     kind: 'raw_tracepoint',
     program: program.name,
-    target: `raw_tracepoint ${name}`,
+    target: name,
   }, () => {
     closeFd(linkFd);
   });

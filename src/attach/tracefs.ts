@@ -138,3 +138,27 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/** One trace_pipe line in its fields: `node-14025 [000] ...21 1512.328254: bpf_trace_printk: hello`. */
+export interface TraceLine {
+  readonly task: string;
+  readonly pid: number;
+  readonly cpu: number;
+  /** irqs-off, need-resched, hardirq/softirq and preempt-depth letters, as the kernel prints them. */
+  readonly flags: string;
+  /** Seconds since boot, as printed (microsecond resolution). */
+  readonly timestamp: number;
+  /** What the program printed, without the `bpf_trace_printk: ` prefix. */
+  readonly message: string;
+}
+
+// The task name may hold spaces and dashes: the pid is the last `-<digits>` before the CPU column. Some kernels
+// print the tgid in parentheses before the CPU.
+const TRACE_LINE = /^\s*(.*)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(\d+)\]\s+(\S+)\s+(\d+\.\d+):\s+(?:bpf_trace_printk:\s)?(.*)$/;
+
+/** The fields of a trace_pipe line, or undefined when it is not in the default trace format. */
+export function parseTraceLine(line: string): TraceLine | undefined {
+  const m = TRACE_LINE.exec(line);
+  if (m === null) return undefined;
+  return { task: m[1]!, pid: Number(m[2]), cpu: Number(m[3]), flags: m[4]!, timestamp: Number(m[5]), message: m[6]! };
+}

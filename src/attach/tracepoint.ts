@@ -26,7 +26,7 @@ export function attachTracepoint(program: LoadedProgram, options: AttachOptions)
   return onceLink({
     kind: 'tracepoint',
     program: program.name,
-    target: `tracepoint ${category}/${name}`,
+    target: `${category}/${name}`,
     fds: [event.fd],
   }, () => {
     event.close();

@@ -10,12 +10,12 @@
 import { ByteReader, decodeName } from '../base/cursor.js';
 import { withContext } from '../base/errors.js';
 import { attachTypeValue } from '../base/uapi.js';
-import type { LoadedProgram } from '../load/index.js';
+import { listLinks, type LoadedProgram } from '../load/index.js';
 import {
   closeFd, Errno, ifNameToIndex, linkCreate, linkDetach, netlinkReceive, netlinkSend, openNetlinkSocket, progGetFdById,
   progInfo, SysError, type SysErrorInit,
 } from '../sys/index.js';
-import { AttachError, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
+import { AttachConflictError, AttachError, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
 
 /** XDP_FLAGS_* (linux/if_link.h). */
 export const XdpFlags = { UPDATE_IF_NOEXIST: 1, SKB_MODE: 2, DRV_MODE: 4, HW_MODE: 8, REPLACE: 16 } as const;
@@ -134,8 +134,16 @@ export function attachXdp(program: LoadedProgram, options: AttachOptions): Link 
   }
   const present = xdpProgramIds(state);
   if (present.length > 0 && options.force !== true) {
-    throw new AttachError(withContext([where, target],
-      `${iface} already runs XDP ${describePrograms(present, program.id)}; pass force to replace it`));
+    throw new AttachConflictError(withContext([where, target], `${iface} already runs XDP ${describePrograms(present, program.id)}`));
+  }
+  if (present.length > 0) {
+    // The kernel lets nobody replace a program a BPF link holds; say so instead of netlink's bare EBUSY.
+    const held = listLinks().find((l) => l.typeName === 'xdp' && l.ifindex === state.ifindex && present.includes(l.progId));
+    if (held !== undefined) {
+      throw new AttachError(withContext([where, target],
+        `${iface} runs XDP ${describePrograms([held.progId], program.id)} through BPF link id ${held.id}, which force cannot replace: ` +
+        'it goes when its owner closes or unpins the link'));
+    }
   }
 
   if (present.length === 0) {

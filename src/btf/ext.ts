@@ -1,7 +1,9 @@
 import { ByteReader } from '../base/cursor.js';
+import { INSN_SLOT_SIZE } from '../base/uapi.js';
 import { BtfError } from './errors.js';
 import type { Btf } from './parse.js';
 import {
+  CORE_RELO_SIZE, FUNC_INFO_SIZE, LINE_INFO_SIZE,
   BTF_MAGIC, BTF_VERSION, CORE_RELO_KINDS,
   type BtfCoreRelo, type BtfExt, type BtfExtHeader, type BtfFuncInfo, type BtfLineInfo,
 } from './types.js';
@@ -15,11 +17,6 @@ export interface ParseBtfExtOptions {
 const EXT_HEADER_MIN = 24;
 /** Header including core_relo_off/len. */
 const EXT_HEADER_CORE = 32;
-const FUNC_INFO_SIZE = 8;
-const LINE_INFO_SIZE = 16;
-const CORE_RELO_SIZE = 16;
-/** Instructions are 8 bytes; .BTF.ext in an object counts offsets in bytes. */
-const INSN_SIZE = 8;
 
 type Fail = (where: { offset?: number; typeId?: number }, cause: string) => BtfError;
 
@@ -64,7 +61,7 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
   };
   const insnOff = (o: number): number => {
     const v = r.u32(o);
-    if (v % INSN_SIZE !== 0) throw fail({ offset: o }, `insn_off ${v} is not a multiple of ${INSN_SIZE}`);
+    if (v % INSN_SLOT_SIZE !== 0) throw fail({ offset: o }, `insn_off ${v} is not a multiple of ${INSN_SLOT_SIZE}`);
     return v;
   };
 

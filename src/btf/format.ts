@@ -1,6 +1,5 @@
 import { decodeName } from '../base/cursor.js';
-import type { Btf } from './parse.js';
-import type { BtfInt, BtfMember, BtfType, BtfValue } from './types.js';
+import type { BtfInt, BtfMember, BtfType, BtfTypeLookup, BtfValue } from './types.js';
 
 /**
  * Nesting limit for values. A finite type cannot contain itself by value (that is caught separately, exactly), so this
@@ -10,7 +9,7 @@ const MAX_DEPTH = 512;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-export function formatBtfValue(btf: Btf, rootId: number, bytes: Uint8Array, littleEndian: boolean): BtfValue {
+export function formatBtfValue(btf: BtfTypeLookup, rootId: number, bytes: Uint8Array, littleEndian: boolean): BtfValue {
   const size = btf.sizeof(rootId);
   if (bytes.byteLength !== size) {
     throw btf.error({ typeId: rootId }, `value is ${bytes.byteLength} bytes, but ${btf.typeLabel(rootId)} is ${size} bytes`);
@@ -176,7 +175,7 @@ function floatValue(bytes: Uint8Array, littleEndian: boolean): BtfValue {
 }
 
 /** Plain `char` (any qualifiers/typedefs) or an int marked BTF_INT_CHAR: arrays of these are text. */
-function isCharType(btf: Btf, id: number): boolean {
+function isCharType(btf: BtfTypeLookup, id: number): boolean {
   const t = btf.type(btf.resolve(id));
   return t.kind === 'int' && t.size === 1 && !t.bool && (t.char || t.name === 'char');
 }

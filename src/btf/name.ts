@@ -1,5 +1,4 @@
-import type { Btf } from './parse.js';
-import type { BtfType } from './types.js';
+import type { BtfType, BtfTypeLookup } from './types.js';
 
 /**
  * Upper bound on the nodes one name may visit: func_proto parameters fan out, so a hostile DAG of prototypes could
@@ -16,7 +15,7 @@ const NAME_DEPTH = 1_000;
  * C declarator rendering: the declarator grows inside-out (`*`, `[n]`, `(args)`) and the base type goes on the left,
  * with parentheses where C needs them (`int (*)[4]`, `void (*)(int)`).
  */
-export function renderTypeName(btf: Btf, rootId: number): string {
+export function renderTypeName(btf: BtfTypeLookup, rootId: number): string {
   let budget = NAME_BUDGET;
   const onPath = new Set<number>();
 

@@ -4,7 +4,7 @@ import { formatBtfValue } from './format.js';
 import { renderTypeName } from './name.js';
 import {
   BTF_HEADER_SIZE, BTF_LINKAGES, BTF_MAGIC, BTF_TYPE_SIZE, BTF_VERSION, BtfIntEncoding, BtfKind,
-  type BtfDatasec, type BtfHeader, type BtfKindName, type BtfMember, type BtfType, type BtfTypeOfKind, type BtfValue,
+  type BtfDatasec, type BtfHeader, type BtfKindName, type BtfMember, type BtfType, type BtfTypeOfKind, type BtfTypeLookup, type BtfValue,
 } from './types.js';
 
 export interface ParseBtfOptions {
@@ -66,7 +66,7 @@ export interface BtfLayout {
  * Parsed .BTF: an immutable array of types (index = type id, 0 = void) over the exact bytes it came from.
  * Built only by parseBtf (and withDatasecs, for DATASEC fixups patched into a copy of the bytes).
  */
-export class Btf {
+export class Btf implements BtfTypeLookup {
   readonly file: string | undefined;
   readonly littleEndian: boolean;
   readonly header: BtfHeader;
@@ -217,11 +217,22 @@ export class Btf {
  */
 export function parseBtf(bytes: Uint8Array, littleEndian: boolean, options: ParseBtfOptions = {}): Btf {
   const file = options.file;
-  const fail = (where: { offset?: number; typeId?: number }, cause: string) =>
-    new BtfError({ file, section: '.BTF', ...where }, cause);
+  const fail: Fail = (where, cause) => new BtfError({ file, section: '.BTF', ...where }, cause);
   const r = new ByteReader(bytes, littleEndian, (what, offset, size, limit) =>
     fail({ offset }, `${what} (${size} bytes) extends past the end of the section (${limit} bytes)`));
+  const header = readHeader(r, bytes.byteLength, fail);
+  const stringsStart = header.hdrLen + header.strOff;
+  const stringsLength = header.strLen;
+  const strings = readStringTable(r, bytes, stringsStart, stringsLength, fail);
+  const { types, typeOffsets } = readTypes(r, header, strings, fail);
+  checkReferences(types, typeOffsets, fail);
+  return new Btf(bytes, littleEndian, file, Object.freeze(types), Object.freeze({
+    header, typeOffsets: Object.freeze(typeOffsets), stringsStart, stringsLength,
+  }), strings);
+}
 
+/** struct btf_header, checked: magic and byte order, version, flags, and both sections inside the data. */
+function readHeader(r: ByteReader, byteLength: number, fail: Fail): BtfHeader {
   r.check('BTF header', 0, BTF_HEADER_SIZE);
   const magic = r.u16(0);
   if (magic !== BTF_MAGIC) {
@@ -245,7 +256,7 @@ export function parseBtf(bytes: Uint8Array, littleEndian: boolean, options: Pars
     magic, version, flags, hdrLen,
     typeOff: r.u32(8), typeLen: r.u32(12), strOff: r.u32(16), strLen: r.u32(20),
   });
-  const dataLen = bytes.byteLength - hdrLen;
+  const dataLen = byteLength - hdrLen;
   if (header.typeOff % 4 !== 0) throw fail({ offset: 8 }, `type_off ${header.typeOff} is not 4-byte aligned`);
   if (header.typeLen % 4 !== 0) throw fail({ offset: 12 }, `type_len ${header.typeLen} is not a multiple of 4`);
   if (header.typeOff + header.typeLen > dataLen) {
@@ -257,239 +268,291 @@ export function parseBtf(bytes: Uint8Array, littleEndian: boolean, options: Pars
   if (header.typeOff + header.typeLen > header.strOff) {
     throw fail({ offset: 16 }, `type section [${header.typeOff}, +${header.typeLen}) overlaps the string section at ${header.strOff}`);
   }
+  return header;
+}
 
-  const stringsStart = hdrLen + header.strOff;
-  const stringsLength = header.strLen;
-  if (stringsLength === 0) throw fail({ offset: 20 }, 'empty string table (it must start with the empty string)');
-  if (r.u8(stringsStart) !== 0) throw fail({ offset: stringsStart }, 'string table does not start with the empty string');
-  if (r.u8(stringsStart + stringsLength - 1) !== 0) {
-    throw fail({ offset: stringsStart + stringsLength - 1 }, 'string table does not end with a NUL byte');
+/** The string table must start with the empty string and end with NUL, so every lookup finds its terminator. */
+function readStringTable(r: ByteReader, bytes: Uint8Array, start: number, length: number, fail: Fail): StringTable {
+  if (length === 0) throw fail({ offset: 20 }, 'empty string table (it must start with the empty string)');
+  if (r.u8(start) !== 0) throw fail({ offset: start }, 'string table does not start with the empty string');
+  if (r.u8(start + length - 1) !== 0) throw fail({ offset: start + length - 1 }, 'string table does not end with a NUL byte');
+  return new StringTable(bytes.subarray(start, start + length));
+}
+
+/** The common btf_type fields of one record, decoded. */
+interface TypeRecord {
+  readonly id: number;
+  readonly pos: number;
+  /** Offset of the kind-specific data after the 12-byte common part. */
+  readonly body: number;
+  readonly name: string;
+  readonly kind: number;
+  readonly vlen: number;
+  readonly kindFlag: boolean;
+  readonly sizeOrType: number;
+}
+
+/** One parse's reader and checks, shared by every record reader. Messages are built only on failure. */
+class RecordContext {
+  readonly r: ByteReader;
+  readonly fail: Fail;
+  private readonly strings: StringTable;
+  private readonly typesEnd: number;
+
+  constructor(r: ByteReader, fail: Fail, strings: StringTable, typesEnd: number) {
+    this.r = r;
+    this.fail = fail;
+    this.strings = strings;
+    this.typesEnd = typesEnd;
   }
-  const strings = new StringTable(bytes.subarray(stringsStart, stringsStart + stringsLength));
-  /** `what` and `index` only build the message, so nothing is allocated on the (hot) success path. */
-  const str = (offset: number, at: number, typeId: number, what: string, index = -1): string => {
-    if (offset >= stringsLength) {
-      const label = index < 0 ? what : `${what} ${index} `;
-      throw fail({ offset: at, typeId }, `${label}name offset ${offset} is outside the string table (${stringsLength} bytes)`);
-    }
-    return strings.at(offset);
-  };
-  const typesEnd = hdrLen + header.typeOff + header.typeLen;
-  /** The record's variable part (`count` items of `what`, or -1 for a fixed part; `size` bytes) must fit the type section. */
-  const need = (pos: number, id: number, size: number, count: number, what: string): void => {
-    const body = pos + BTF_TYPE_SIZE;
-    if (body + size > typesEnd) {
-      throw fail({ offset: pos, typeId: id },
-        `${count < 0 ? what : `${count} ${what}`} (${size} bytes) extends past the end of the type section (${typesEnd - body} bytes left)`);
-    }
-  };
-  const noVlen = (pos: number, id: number, vlen: number, kindName: string): void => {
-    if (vlen !== 0) throw fail({ offset: pos, typeId: id }, `${kindName} with vlen ${vlen} (must be 0)`);
-  };
 
+  error(t: { pos: number; id: number }, cause: string): BtfError {
+    return this.fail({ offset: t.pos, typeId: t.id }, cause);
+  }
+
+  /** A name from the string table; `what` and `index` only label the error. */
+  str(typeId: number, offset: number, at: number, what: string, index = -1): string {
+    if (offset >= this.strings.length) {
+      const label = index < 0 ? what : `${what} ${index} `;
+      throw this.fail({ offset: at, typeId }, `${label}name offset ${offset} is outside the string table (${this.strings.length} bytes)`);
+    }
+    return this.strings.at(offset);
+  }
+
+  /** The record's variable part (`count` items of `what`, or -1 for a fixed part; `size` bytes) must fit the types. */
+  need(t: TypeRecord, size: number, count: number, what: string): void {
+    if (t.body + size > this.typesEnd) {
+      throw this.error(t, `${count < 0 ? what : `${count} ${what}`} (${size} bytes) extends past the end of the type section (${this.typesEnd - t.body} bytes left)`);
+    }
+  }
+
+  noVlen(t: TypeRecord, kindName: string): void {
+    if (t.vlen !== 0) throw this.error(t, `${kindName} with vlen ${t.vlen} (must be 0)`);
+  }
+}
+
+/** A kind's reader returns its type and the bytes its record takes after the common part. */
+type RecordReader = (c: RecordContext, t: TypeRecord) => { readonly type: BtfType; readonly extra: number };
+
+/** Every type record in order; index = type id (0 is void, which has no record). */
+function readTypes(r: ByteReader, header: BtfHeader, strings: StringTable, fail: Fail): { types: BtfType[]; typeOffsets: number[] } {
+  const typesEnd = header.hdrLen + header.typeOff + header.typeLen;
+  const c = new RecordContext(r, fail, strings, typesEnd);
   const types: BtfType[] = [VOID];
   const typeOffsets: number[] = [-1];
-  let pos = hdrLen + header.typeOff;
+  let pos = header.hdrLen + header.typeOff;
   while (pos < typesEnd) {
     const id = types.length;
-    const where = { offset: pos, typeId: id };
-    if (id > BTF_MAX_TYPE) throw fail(where, `more than ${BTF_MAX_TYPE} types`);
+    if (id > BTF_MAX_TYPE) throw fail({ offset: pos, typeId: id }, `more than ${BTF_MAX_TYPE} types`);
     if (pos + BTF_TYPE_SIZE > typesEnd) {
-      throw fail(where, `type record (${BTF_TYPE_SIZE} bytes) extends past the end of the type section`);
+      throw fail({ offset: pos, typeId: id }, `type record (${BTF_TYPE_SIZE} bytes) extends past the end of the type section`);
     }
-    const nameOff = r.u32(pos);
     const info = r.u32(pos + 4);
-    const sizeOrType = r.u32(pos + 8);
-    if ((info & ~INFO_MASK) !== 0) throw fail(where, `info 0x${info.toString(16)} has reserved bits set`);
-    const vlen = info & 0xffff;
-    const kind = (info >>> 24) & 0x1f;
-    const kindFlag = info >>> 31 === 1;
-    const body = pos + BTF_TYPE_SIZE;
-    const name = str(nameOff, pos, id, '');
-    let t: BtfType;
-    let recordSize = BTF_TYPE_SIZE;
-
-    switch (kind) {
-      case BtfKind.INT: {
-        noVlen(pos, id, vlen, 'int');
-        need(pos, id, 4, -1, 'int encoding');
-        const data = r.u32(body);
-        recordSize += 4;
-        const encoding = (data >>> 24) & 0xf;
-        const bitOffset = (data >>> 16) & 0xff;
-        const bits = data & 0xff;
-        if ((data & 0xf000_ff00) !== 0) {
-          throw fail(where, `int data 0x${data.toString(16)} has reserved bits set`);
-        }
-        if (![1, 2, 4, 8, 16].includes(sizeOrType)) throw fail(where, `int size ${sizeOrType} (must be 1, 2, 4, 8 or 16)`);
-        if (bits === 0 || bitOffset + bits > sizeOrType * 8) {
-          throw fail(where, `int bits ${bits} at offset ${bitOffset} do not fit its ${sizeOrType} bytes`);
-        }
-        if (encoding !== 0 && encoding !== BtfIntEncoding.SIGNED && encoding !== BtfIntEncoding.CHAR && encoding !== BtfIntEncoding.BOOL) {
-          throw fail(where, `int encoding ${encoding} (must be one of none, signed, char, bool)`);
-        }
-        t = {
-          kind: 'int', id, name, size: sizeOrType,
-          signed: encoding === BtfIntEncoding.SIGNED, char: encoding === BtfIntEncoding.CHAR, bool: encoding === BtfIntEncoding.BOOL,
-          bitOffset, bits,
-        };
-        break;
-      }
-      case BtfKind.PTR:
-        noVlen(pos, id, vlen, 'ptr');
-        t = { kind: 'ptr', id, name, type: sizeOrType };
-        break;
-      case BtfKind.ARRAY: {
-        noVlen(pos, id, vlen, 'array');
-        need(pos, id, 12, -1, 'btf_array');
-        recordSize += 12;
-        t = { kind: 'array', id, name, type: r.u32(body), indexType: r.u32(body + 4), nelems: r.u32(body + 8) };
-        break;
-      }
-      case BtfKind.STRUCT: case BtfKind.UNION: {
-        need(pos, id, vlen * 12, vlen, 'members');
-        recordSize += vlen * 12;
-        const members: BtfMember[] = [];
-        for (let i = 0; i < vlen; i++) {
-          const m = body + i * 12;
-          const offset = r.u32(m + 8);
-          members.push(Object.freeze({
-            name: str(r.u32(m), m, id, 'member', i),
-            type: r.u32(m + 4),
-            // With kind_flag the offset word packs the bitfield width (top 8 bits) over a 24-bit bit offset.
-            bitOffset: kindFlag ? offset & 0xffffff : offset,
-            bitfieldSize: kindFlag ? offset >>> 24 : 0,
-          }));
-        }
-        t = { kind: kind === BtfKind.STRUCT ? 'struct' : 'union', id, name, size: sizeOrType, members: Object.freeze(members) };
-        break;
-      }
-      case BtfKind.ENUM: {
-        if (![1, 2, 4, 8].includes(sizeOrType)) throw fail(where, `enum size ${sizeOrType} (must be 1, 2, 4 or 8)`);
-        need(pos, id, vlen * 8, vlen, 'enum values');
-        recordSize += vlen * 8;
-        const values = [];
-        for (let i = 0; i < vlen; i++) {
-          const v = body + i * 8;
-          values.push(Object.freeze({
-            name: str(r.u32(v), v, id, 'enum value', i),
-            value: kindFlag ? r.i32(v + 4) : r.u32(v + 4),
-          }));
-        }
-        t = { kind: 'enum', id, name, size: sizeOrType, signed: kindFlag, values: Object.freeze(values) };
-        break;
-      }
-      case BtfKind.ENUM64: {
-        if (![1, 2, 4, 8].includes(sizeOrType)) throw fail(where, `enum64 size ${sizeOrType} (must be 1, 2, 4 or 8)`);
-        need(pos, id, vlen * 12, vlen, 'enum64 values');
-        recordSize += vlen * 12;
-        const values = [];
-        for (let i = 0; i < vlen; i++) {
-          const v = body + i * 12;
-          // lo32 then hi32, each in the object's byte order (not one u64).
-          const raw = (BigInt(r.u32(v + 8)) << 32n) | BigInt(r.u32(v + 4));
-          values.push(Object.freeze({
-            name: str(r.u32(v), v, id, 'enum64 value', i),
-            value: kindFlag ? BigInt.asIntN(64, raw) : raw,
-          }));
-        }
-        t = { kind: 'enum64', id, name, size: sizeOrType, signed: kindFlag, values: Object.freeze(values) };
-        break;
-      }
-      case BtfKind.FWD:
-        noVlen(pos, id, vlen, 'fwd');
-        t = { kind: 'fwd', id, name, fwdKind: kindFlag ? 'union' : 'struct' };
-        break;
-      case BtfKind.TYPEDEF: case BtfKind.VOLATILE: case BtfKind.CONST: case BtfKind.RESTRICT: {
-        const refKind = kind === BtfKind.TYPEDEF ? 'typedef' : kind === BtfKind.VOLATILE ? 'volatile' : kind === BtfKind.CONST ? 'const' : 'restrict';
-        noVlen(pos, id, vlen, refKind);
-        if (refKind === 'typedef' && name === '') throw fail(where, 'typedef without a name');
-        t = { kind: refKind, id, name, type: sizeOrType };
-        break;
-      }
-      case BtfKind.FUNC: {
-        const linkage = BTF_LINKAGES[vlen];
-        if (linkage === undefined) throw fail(where, `func linkage ${vlen} (must be 0 static, 1 global or 2 extern)`);
-        if (name === '') throw fail(where, 'func without a name');
-        t = { kind: 'func', id, name, type: sizeOrType, linkage };
-        break;
-      }
-      case BtfKind.FUNC_PROTO: {
-        need(pos, id, vlen * 8, vlen, 'params');
-        recordSize += vlen * 8;
-        const params = [];
-        let variadic = false;
-        for (let i = 0; i < vlen; i++) {
-          const p = body + i * 8;
-          const paramName = str(r.u32(p), p, id, 'param', i);
-          const paramType = r.u32(p + 4);
-          if (paramType === 0) {
-            // Type 0 marks `...`, allowed only as the last, unnamed parameter.
-            if (i !== vlen - 1 || paramName !== '') throw fail({ offset: p, typeId: id }, `param ${i} has type void`);
-            variadic = true;
-          } else {
-            params.push(Object.freeze({ name: paramName, type: paramType }));
-          }
-        }
-        t = { kind: 'func_proto', id, name, returnType: sizeOrType, params: Object.freeze(params), variadic };
-        break;
-      }
-      case BtfKind.VAR: {
-        noVlen(pos, id, vlen, 'var');
-        need(pos, id, 4, -1, 'var linkage');
-        recordSize += 4;
-        const linkageValue = r.u32(body);
-        const linkage = BTF_LINKAGES[linkageValue];
-        if (linkage === undefined) throw fail(where, `var linkage ${linkageValue} (must be 0 static, 1 global or 2 extern)`);
-        if (name === '') throw fail(where, 'var without a name');
-        t = { kind: 'var', id, name, type: sizeOrType, linkage };
-        break;
-      }
-      case BtfKind.DATASEC: {
-        if (name === '') throw fail(where, 'datasec without a name');
-        need(pos, id, vlen * 12, vlen, 'datasec entries');
-        recordSize += vlen * 12;
-        const vars = [];
-        for (let i = 0; i < vlen; i++) {
-          const v = body + i * 12;
-          vars.push(Object.freeze({ type: r.u32(v), offset: r.u32(v + 4), size: r.u32(v + 8) }));
-        }
-        t = { kind: 'datasec', id, name, size: sizeOrType, vars: Object.freeze(vars) };
-        break;
-      }
-      case BtfKind.FLOAT:
-        noVlen(pos, id, vlen, 'float');
-        if (![2, 4, 8, 12, 16].includes(sizeOrType)) throw fail(where, `float size ${sizeOrType} (must be 2, 4, 8, 12 or 16)`);
-        t = { kind: 'float', id, name, size: sizeOrType };
-        break;
-      case BtfKind.DECL_TAG: {
-        noVlen(pos, id, vlen, 'decl_tag');
-        need(pos, id, 4, -1, 'decl_tag component_idx');
-        recordSize += 4;
-        const componentIdx = r.i32(body);
-        if (componentIdx < -1) throw fail(where, `decl_tag component_idx ${componentIdx} (must be >= -1)`);
-        if (name === '') throw fail(where, 'decl_tag without a name');
-        t = { kind: 'decl_tag', id, name, type: sizeOrType, componentIdx, attribute: kindFlag };
-        break;
-      }
-      case BtfKind.TYPE_TAG:
-        noVlen(pos, id, vlen, 'type_tag');
-        if (name === '') throw fail(where, 'type_tag without a name');
-        t = { kind: 'type_tag', id, name, type: sizeOrType, attribute: kindFlag };
-        break;
-      default:
-        throw fail(where, `unknown kind ${kind}`);
-    }
-    types.push(Object.freeze(t));
+    if ((info & ~INFO_MASK) !== 0) throw fail({ offset: pos, typeId: id }, `info 0x${info.toString(16)} has reserved bits set`);
+    const record: TypeRecord = {
+      id, pos, body: pos + BTF_TYPE_SIZE,
+      name: c.str(id, r.u32(pos), pos, ''),
+      kind: (info >>> 24) & 0x1f,
+      vlen: info & 0xffff,
+      kindFlag: info >>> 31 === 1,
+      sizeOrType: r.u32(pos + 8),
+    };
+    const reader = RECORD_READERS[record.kind];
+    if (reader === undefined) throw fail({ offset: pos, typeId: id }, `unknown kind ${record.kind}`);
+    const { type, extra } = reader(c, record);
+    types.push(Object.freeze(type));
     typeOffsets.push(pos);
-    pos += recordSize;
+    pos += BTF_TYPE_SIZE + extra;
   }
-
-  checkReferences(types, typeOffsets, fail);
-  return new Btf(bytes, littleEndian, file, Object.freeze(types), Object.freeze({
-    header, typeOffsets: Object.freeze(typeOffsets), stringsStart, stringsLength,
-  }), strings);
+  return { types, typeOffsets };
 }
+
+const readInt: RecordReader = (c, t) => {
+  c.noVlen(t, 'int');
+  c.need(t, 4, -1, 'int encoding');
+  const data = c.r.u32(t.body);
+  const size = t.sizeOrType;
+  const encoding = (data >>> 24) & 0xf;
+  const bitOffset = (data >>> 16) & 0xff;
+  const bits = data & 0xff;
+  if ((data & 0xf000_ff00) !== 0) throw c.error(t, `int data 0x${data.toString(16)} has reserved bits set`);
+  if (![1, 2, 4, 8, 16].includes(size)) throw c.error(t, `int size ${size} (must be 1, 2, 4, 8 or 16)`);
+  if (bits === 0 || bitOffset + bits > size * 8) {
+    throw c.error(t, `int bits ${bits} at offset ${bitOffset} do not fit its ${size} bytes`);
+  }
+  if (encoding !== 0 && encoding !== BtfIntEncoding.SIGNED && encoding !== BtfIntEncoding.CHAR && encoding !== BtfIntEncoding.BOOL) {
+    throw c.error(t, `int encoding ${encoding} (must be one of none, signed, char, bool)`);
+  }
+  return {
+    type: {
+      kind: 'int', id: t.id, name: t.name, size,
+      signed: encoding === BtfIntEncoding.SIGNED, char: encoding === BtfIntEncoding.CHAR, bool: encoding === BtfIntEncoding.BOOL,
+      bitOffset, bits,
+    },
+    extra: 4,
+  };
+};
+
+const readArray: RecordReader = (c, t) => {
+  c.noVlen(t, 'array');
+  c.need(t, 12, -1, 'btf_array');
+  const { body } = t;
+  const r = c.r;
+  return { type: { kind: 'array', id: t.id, name: t.name, type: r.u32(body), indexType: r.u32(body + 4), nelems: r.u32(body + 8) }, extra: 12 };
+};
+
+const readComposite: RecordReader = (c, t) => {
+  const { body, vlen } = t;
+  const r = c.r;
+  c.need(t, vlen * 12, vlen, 'members');
+  const members: BtfMember[] = [];
+  for (let i = 0; i < vlen; i++) {
+    const m = body + i * 12;
+    const offset = r.u32(m + 8);
+    members.push(Object.freeze({
+      name: c.str(t.id, r.u32(m), m, 'member', i),
+      type: r.u32(m + 4),
+      // With kind_flag the offset word packs the bitfield width (top 8 bits) over a 24-bit bit offset.
+      bitOffset: t.kindFlag ? offset & 0xffffff : offset,
+      bitfieldSize: t.kindFlag ? offset >>> 24 : 0,
+    }));
+  }
+  const kind = t.kind === BtfKind.STRUCT ? 'struct' : 'union';
+  return { type: { kind, id: t.id, name: t.name, size: t.sizeOrType, members: Object.freeze(members) }, extra: vlen * 12 };
+};
+
+const readEnum: RecordReader = (c, t) => {
+  const { body, vlen } = t;
+  const r = c.r;
+  if (![1, 2, 4, 8].includes(t.sizeOrType)) throw c.error(t, `enum size ${t.sizeOrType} (must be 1, 2, 4 or 8)`);
+  c.need(t, vlen * 8, vlen, 'enum values');
+  const values = [];
+  for (let i = 0; i < vlen; i++) {
+    const v = body + i * 8;
+    values.push(Object.freeze({ name: c.str(t.id, r.u32(v), v, 'enum value', i), value: t.kindFlag ? r.i32(v + 4) : r.u32(v + 4) }));
+  }
+  return { type: { kind: 'enum', id: t.id, name: t.name, size: t.sizeOrType, signed: t.kindFlag, values: Object.freeze(values) }, extra: vlen * 8 };
+};
+
+const readEnum64: RecordReader = (c, t) => {
+  const { body, vlen } = t;
+  const r = c.r;
+  if (![1, 2, 4, 8].includes(t.sizeOrType)) throw c.error(t, `enum64 size ${t.sizeOrType} (must be 1, 2, 4 or 8)`);
+  c.need(t, vlen * 12, vlen, 'enum64 values');
+  const values = [];
+  for (let i = 0; i < vlen; i++) {
+    const v = body + i * 12;
+    // lo32 then hi32, each in the object's byte order (not one u64).
+    const raw = (BigInt(r.u32(v + 8)) << 32n) | BigInt(r.u32(v + 4));
+    values.push(Object.freeze({ name: c.str(t.id, r.u32(v), v, 'enum64 value', i), value: t.kindFlag ? BigInt.asIntN(64, raw) : raw }));
+  }
+  return { type: { kind: 'enum64', id: t.id, name: t.name, size: t.sizeOrType, signed: t.kindFlag, values: Object.freeze(values) }, extra: vlen * 12 };
+};
+
+/** ptr, typedef and the qualifiers: a name (typedef only) and the type referred to. */
+const readReference = (kind: 'ptr' | 'typedef' | 'volatile' | 'const' | 'restrict'): RecordReader => (c, t) => {
+  c.noVlen(t, kind);
+  if (kind === 'typedef' && t.name === '') throw c.error(t, 'typedef without a name');
+  return { type: { kind, id: t.id, name: t.name, type: t.sizeOrType }, extra: 0 };
+};
+
+const readFunc: RecordReader = (c, t) => {
+  const linkage = BTF_LINKAGES[t.vlen];
+  if (linkage === undefined) throw c.error(t, `func linkage ${t.vlen} (must be 0 static, 1 global or 2 extern)`);
+  if (t.name === '') throw c.error(t, 'func without a name');
+  return { type: { kind: 'func', id: t.id, name: t.name, type: t.sizeOrType, linkage }, extra: 0 };
+};
+
+const readFuncProto: RecordReader = (c, t) => {
+  const { body, vlen } = t;
+  const r = c.r;
+  c.need(t, vlen * 8, vlen, 'params');
+  const params = [];
+  let variadic = false;
+  for (let i = 0; i < vlen; i++) {
+    const p = body + i * 8;
+    const paramName = c.str(t.id, r.u32(p), p, 'param', i);
+    const paramType = r.u32(p + 4);
+    if (paramType === 0) {
+      // Type 0 marks `...`, allowed only as the last, unnamed parameter.
+      if (i !== vlen - 1 || paramName !== '') throw c.fail({ offset: p, typeId: t.id }, `param ${i} has type void`);
+      variadic = true;
+    } else {
+      params.push(Object.freeze({ name: paramName, type: paramType }));
+    }
+  }
+  return { type: { kind: 'func_proto', id: t.id, name: t.name, returnType: t.sizeOrType, params: Object.freeze(params), variadic }, extra: vlen * 8 };
+};
+
+const readVar: RecordReader = (c, t) => {
+  c.noVlen(t, 'var');
+  c.need(t, 4, -1, 'var linkage');
+  const linkageValue = c.r.u32(t.body);
+  const linkage = BTF_LINKAGES[linkageValue];
+  if (linkage === undefined) throw c.error(t, `var linkage ${linkageValue} (must be 0 static, 1 global or 2 extern)`);
+  if (t.name === '') throw c.error(t, 'var without a name');
+  return { type: { kind: 'var', id: t.id, name: t.name, type: t.sizeOrType, linkage }, extra: 4 };
+};
+
+const readDatasec: RecordReader = (c, t) => {
+  const { body, vlen } = t;
+  const r = c.r;
+  if (t.name === '') throw c.error(t, 'datasec without a name');
+  c.need(t, vlen * 12, vlen, 'datasec entries');
+  const vars = [];
+  for (let i = 0; i < vlen; i++) {
+    const v = body + i * 12;
+    vars.push(Object.freeze({ type: r.u32(v), offset: r.u32(v + 4), size: r.u32(v + 8) }));
+  }
+  return { type: { kind: 'datasec', id: t.id, name: t.name, size: t.sizeOrType, vars: Object.freeze(vars) }, extra: vlen * 12 };
+};
+
+const readFloat: RecordReader = (c, t) => {
+  c.noVlen(t, 'float');
+  if (![2, 4, 8, 12, 16].includes(t.sizeOrType)) throw c.error(t, `float size ${t.sizeOrType} (must be 2, 4, 8, 12 or 16)`);
+  return { type: { kind: 'float', id: t.id, name: t.name, size: t.sizeOrType }, extra: 0 };
+};
+
+const readDeclTag: RecordReader = (c, t) => {
+  c.noVlen(t, 'decl_tag');
+  c.need(t, 4, -1, 'decl_tag component_idx');
+  const componentIdx = c.r.i32(t.body);
+  if (componentIdx < -1) throw c.error(t, `decl_tag component_idx ${componentIdx} (must be >= -1)`);
+  if (t.name === '') throw c.error(t, 'decl_tag without a name');
+  return { type: { kind: 'decl_tag', id: t.id, name: t.name, type: t.sizeOrType, componentIdx, attribute: t.kindFlag }, extra: 4 };
+};
+
+const readTypeTag: RecordReader = (c, t) => {
+  c.noVlen(t, 'type_tag');
+  if (t.name === '') throw c.error(t, 'type_tag without a name');
+  return { type: { kind: 'type_tag', id: t.id, name: t.name, type: t.sizeOrType, attribute: t.kindFlag }, extra: 0 };
+};
+
+/** One reader per BTF kind; a kind missing here is malformed BTF. */
+const RECORD_READERS: Readonly<Record<number, RecordReader>> = {
+  [BtfKind.INT]: readInt,
+  [BtfKind.PTR]: readReference('ptr'),
+  [BtfKind.ARRAY]: readArray,
+  [BtfKind.STRUCT]: readComposite,
+  [BtfKind.UNION]: readComposite,
+  [BtfKind.ENUM]: readEnum,
+  [BtfKind.FWD]: (c, t) => {
+    c.noVlen(t, 'fwd');
+    return { type: { kind: 'fwd', id: t.id, name: t.name, fwdKind: t.kindFlag ? 'union' : 'struct' }, extra: 0 };
+  },
+  [BtfKind.TYPEDEF]: readReference('typedef'),
+  [BtfKind.VOLATILE]: readReference('volatile'),
+  [BtfKind.CONST]: readReference('const'),
+  [BtfKind.RESTRICT]: readReference('restrict'),
+  [BtfKind.FUNC]: readFunc,
+  [BtfKind.FUNC_PROTO]: readFuncProto,
+  [BtfKind.VAR]: readVar,
+  [BtfKind.DATASEC]: readDatasec,
+  [BtfKind.FLOAT]: readFloat,
+  [BtfKind.DECL_TAG]: readDeclTag,
+  [BtfKind.TYPE_TAG]: readTypeTag,
+  [BtfKind.ENUM64]: readEnum64,
+};
 
 type Fail = (where: { offset?: number; typeId?: number }, cause: string) => BtfError;
 

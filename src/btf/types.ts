@@ -1,4 +1,5 @@
 /** BTF wire constants (include/uapi/linux/btf.h) and the shapes the parser produces. */
+import type { BtfError } from './errors.js';
 
 export const BTF_MAGIC = 0xeb9f;
 export const BTF_VERSION = 1;
@@ -18,6 +19,11 @@ export const BtfIntEncoding = { SIGNED: 1, CHAR: 2, BOOL: 4 } as const;
 /** Linkage of a FUNC (in vlen) and of a VAR (in its extra word): same three values for both. */
 export const BTF_LINKAGES = ['static', 'global', 'extern'] as const;
 export type BtfLinkage = (typeof BTF_LINKAGES)[number];
+
+/** Record sizes of .BTF.ext tables as this uapi defines them (objects may use larger records) and as the kernel gets them. */
+export const FUNC_INFO_SIZE = 8;
+export const LINE_INFO_SIZE = 16;
+export const CORE_RELO_SIZE = 16;
 
 /** enum bpf_core_relo_kind, indexed by value. */
 export const CORE_RELO_KINDS = [
@@ -202,4 +208,18 @@ export interface BtfExt {
   readonly funcInfoRecSize: number;
   readonly lineInfoRecSize: number;
   readonly coreReloRecSize: number;
+}
+
+/**
+ * The lookups naming and formatting a type need of a parsed BTF. Btf implements it; name.ts and format.ts take this
+ * instead of Btf so that Btf, which calls them, and they do not import each other.
+ */
+export interface BtfTypeLookup {
+  type(id: number): BtfType;
+  resolve(id: number): number;
+  sizeof(id: number): number;
+  typeName(id: number): string;
+  /** typeName for messages: `[id]` when the name cannot be rendered. */
+  typeLabel(id: number): string;
+  error(where: { offset?: number; typeId?: number }, cause: string): BtfError;
 }

@@ -1,37 +1,78 @@
 import { parseArgs } from 'node:util';
+import { ATTACHABLE_KINDS, isAttachableKind } from '../attach/kinds.js';
 
-export const USAGE = `Usage:
-  bpf-load [options] FILE        load every program and map of FILE, attach each program where its section says,
-                                 show the maps live until Ctrl-C, then detach everything
-  bpf-load --dump [--json] FILE  inspect FILE without root or a kernel: sections, maps, programs, relocations,
-                                 disassembly
+/** Exit status, one rule for every mode: see the end of USAGE. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
-Options:
-      --dump             inspect the object instead of loading it
-      --json             machine-readable output (one document for --dump; a report then one line per round)
-  -i, --iface NAME       interface for socket, XDP and tc programs (default: lo)
-      --interval SEC     seconds between map reports (default: 1)
-  -c, --count N          stop after N reports (0: load, report, exit)
-      --per-cpu          show per-CPU map values separately instead of summed
-      --no-attach        load programs and maps without attaching anything
-      --skip KIND        do not attach programs of this kind (repeatable: socket, xdp, tc, tracepoint,
-                         raw_tracepoint, tracing, lsm, kprobe, kretprobe, perf_event, cgroup, sockmap)
-      --cgroup PATH      cgroup v2 directory for cgroup programs (default: the cgroup2 mount)
-      --xdp-mode MODE    skb (default), drv or hw
-      --force            replace an XDP program already attached to the interface
-      --sample-freq HZ   perf_event sampling frequency (default: 99)
-      --trace-pipe       stream trace_pipe lines beside the live maps
-      --pin DIR          pin programs and maps under DIR (a bpffs directory) so they outlive this process
-      --pin-root DIR     where maps with pinning "by name" live (default: /sys/fs/bpf)
-  -v, --verbose          show verifier logs
-  -h, --help             show this help
-  -V, --version          show the version
+/**
+ * Verbs: `bpf-load <verb> …`, each handled by its own module src/cli/<verb>.ts (dispatched in main.ts), with its
+ * usage and help line for --help. A file named like a verb is reached as `./<name>`.
+ */
+export const VERBS = {
+  prog: ['[list] | dump ID|PINNED', 'programs in the kernel, or one program\'s instructions as the kernel runs them'],
+  map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
+  link: ['[list]', 'BPF links in the kernel: program and attach point'],
+  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
+} as const satisfies Record<string, readonly [usage: string, help: string]>;
+export type Verb = keyof typeof VERBS;
 
-Exit status: 0 on success, 1 when loading or attaching fails, 2 on a usage error.`;
+/** What a command line asks for: load a FILE (`load`), inspect one (`dump`), or a verb. */
+export type Mode = 'load' | 'dump' | Verb;
+
+interface FlagSpec {
+  readonly type: 'boolean' | 'string';
+  readonly short?: string;
+  /** Repeatable: the values come as a list (a boolean's list length counts it, as in -vv). */
+  readonly multiple?: boolean;
+  /** The value's name in --help (string flags). */
+  readonly value?: string;
+  /** The modes the flag applies to; anywhere else it is a usage error naming the flag. */
+  readonly modes: readonly Mode[] | 'all';
+  /** --help text; a '\n' continues on the next line, aligned. */
+  readonly help: string;
+}
+
+const LOAD = ['load'] as const satisfies readonly Mode[];
+
+/**
+ * Every flag, once: parsing, --help and the per-mode check come from this table. Adding a flag is a line here, a
+ * field in CliOptions and a line in parseCli.
+ */
+export const FLAGS = {
+  dump: { type: 'boolean', modes: ['dump'], help: 'inspect the object instead of loading it' },
+  json: { type: 'boolean', modes: 'all', help: 'machine-readable output (one document for --dump; a report then one line per round)' },
+  iface: { type: 'string', short: 'i', value: 'NAME', modes: LOAD, help: 'interface for socket, XDP and tc programs (default: lo)' },
+  interval: { type: 'string', value: 'SEC', modes: LOAD, help: 'seconds between map reports (default: 1)' },
+  count: { type: 'string', short: 'c', value: 'N', modes: LOAD, help: 'stop after N reports (0: load, report, exit)' },
+  'per-cpu': { type: 'boolean', modes: LOAD, help: 'show per-CPU map values separately instead of summed' },
+  'no-attach': { type: 'boolean', modes: LOAD, help: 'load programs and maps without attaching anything' },
+  skip: {
+    type: 'string', multiple: true, value: 'KIND', modes: LOAD,
+    help: `do not attach programs of this kind (repeatable):\n${ATTACHABLE_KINDS.join(', ')}`,
+  },
+  cgroup: { type: 'string', value: 'PATH', modes: LOAD, help: 'cgroup v2 directory for cgroup programs (default: the cgroup2 mount)' },
+  'xdp-mode': { type: 'string', value: 'MODE', modes: LOAD, help: 'skb (default), drv or hw' },
+  force: { type: 'boolean', modes: LOAD, help: 'replace an XDP program someone attached through netlink (not one a BPF link holds)' },
+  'sample-freq': { type: 'string', value: 'HZ', modes: LOAD, help: 'perf_event sampling frequency (default: 99)' },
+  'trace-pipe': { type: 'boolean', modes: LOAD, help: 'stream trace_pipe lines beside the live maps' },
+  'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
+  pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
+  'pin-root': { type: 'string', value: 'DIR', modes: LOAD, help: 'where maps with pinning "by name" live (default: /sys/fs/bpf)' },
+  verbose: { type: 'boolean', short: 'v', multiple: true, modes: LOAD, help: 'show verifier logs' },
+  out: { type: 'string', short: 'o', value: 'PATH', modes: ['gen'], help: 'gen: write the module to PATH (default: standard output)' },
+  name: { type: 'string', value: 'NAME', modes: ['gen'], help: "gen: base of the skeleton's class name (default: from FILE's name)" },
+  embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at open()' },
+  help: { type: 'boolean', short: 'h', modes: 'all', help: 'show this help' },
+  version: { type: 'boolean', short: 'V', modes: 'all', help: 'show the version' },
+} as const satisfies Record<string, FlagSpec>;
+type FlagName = keyof typeof FLAGS;
 
 export interface CliOptions {
+  mode: Mode;
+  /** load/dump: the object file. */
   file: string | undefined;
-  dump: boolean;
+  /** Verbs: the words after the verb (`prog dump 12` → ['dump', '12']). */
+  args: string[];
   json: boolean;
   iface: string;
   interval: number;
@@ -44,9 +85,15 @@ export interface CliOptions {
   force: boolean;
   sampleFreq: number;
   tracePipe: boolean;
+  allMaps: boolean;
   pin: string | undefined;
   pinRoot: string;
-  verbose: boolean;
+  /** -v: 1, -vv: 2. */
+  verbose: number;
+  /** gen: --out, --name, --embed. */
+  out: string | undefined;
+  name: string | undefined;
+  embed: boolean;
   help: boolean;
   version: boolean;
 }
@@ -56,65 +103,104 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const SKIP_KINDS = ['socket', 'xdp', 'tc', 'tracepoint', 'raw_tracepoint', 'tracing', 'lsm', 'kprobe', 'kretprobe', 'perf_event', 'cgroup', 'sockmap'];
 
 export function parseCli(argv: readonly string[]): CliOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        dump: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        iface: { type: 'string', short: 'i', default: 'lo' },
-        interval: { type: 'string', default: '1' },
-        count: { type: 'string', short: 'c' },
-        'per-cpu': { type: 'boolean', default: false },
-        'no-attach': { type: 'boolean', default: false },
-        skip: { type: 'string', multiple: true, default: [] },
-        cgroup: { type: 'string' },
-        'xdp-mode': { type: 'string', default: 'skb' },
-        force: { type: 'boolean', default: false },
-        'sample-freq': { type: 'string', default: '99' },
-        'trace-pipe': { type: 'boolean', default: false },
-        pin: { type: 'string' },
-        'pin-root': { type: 'string', default: '/sys/fs/bpf' },
-        verbose: { type: 'boolean', short: 'v', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-        version: { type: 'boolean', short: 'V', default: false },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
+  const { values, positionals } = parseFlags(argv);
+  const verb = positionals[0] !== undefined && Object.hasOwn(VERBS, positionals[0]) ? positionals[0] as Verb : undefined;
+  const mode: Mode = verb ?? (values.dump === undefined ? 'load' : 'dump');
+  checkFlagsApply(values, mode);
+
+  const text = (name: FlagName) => values[name] as string | undefined;
+  const flag = (name: FlagName) => values[name] !== undefined;
+  const list = (name: FlagName) => (values[name] ?? []) as string[];
+  if (verb === undefined && positionals.length > 1) {
+    throw new UsageError(`expected one object file, got ${positionals.length}: ${positionals.join(' ')}`);
   }
-  const v = parsed.values;
-  if (parsed.positionals.length > 1) throw new UsageError(`expected one object file, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}`);
-  const xdpMode = v['xdp-mode'];
+  const xdpMode = text('xdp-mode') ?? 'skb';
   if (xdpMode !== 'skb' && xdpMode !== 'drv' && xdpMode !== 'hw') throw new UsageError(`--xdp-mode must be skb, drv or hw, not "${xdpMode}"`);
-  for (const k of v.skip) if (!SKIP_KINDS.includes(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${SKIP_KINDS.join(', ')})`);
+  const skip = list('skip');
+  for (const k of skip) if (!isAttachableKind(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${ATTACHABLE_KINDS.join(', ')})`);
+  const count = text('count');
   return {
-    file: parsed.positionals[0],
-    dump: v.dump,
-    json: v.json,
-    iface: v.iface,
-    interval: number('--interval', v.interval, { min: 0.01 }),
-    count: v.count === undefined ? undefined : number('--count', v.count, { min: 0, integer: true }),
-    perCpu: v['per-cpu'],
-    attach: !v['no-attach'],
-    skip: v.skip,
-    cgroup: v.cgroup,
+    mode,
+    file: verb === undefined ? positionals[0] : undefined,
+    args: verb === undefined ? [] : positionals.slice(1),
+    json: flag('json'),
+    iface: text('iface') ?? 'lo',
+    interval: number('--interval', text('interval') ?? '1', { min: 0.01 }),
+    count: count === undefined ? undefined : number('--count', count, { min: 0, integer: true }),
+    perCpu: flag('per-cpu'),
+    attach: !flag('no-attach'),
+    skip,
+    cgroup: text('cgroup'),
     xdpMode,
-    force: v.force,
-    sampleFreq: number('--sample-freq', v['sample-freq'], { min: 1, integer: true }),
-    tracePipe: v['trace-pipe'],
-    pin: v.pin,
-    pinRoot: v['pin-root'],
-    verbose: v.verbose,
-    help: v.help,
-    version: v.version,
+    force: flag('force'),
+    sampleFreq: number('--sample-freq', text('sample-freq') ?? '99', { min: 1, integer: true }),
+    tracePipe: flag('trace-pipe'),
+    allMaps: flag('all-maps'),
+    pin: text('pin'),
+    pinRoot: text('pin-root') ?? '/sys/fs/bpf',
+    verbose: (values.verbose as boolean[] | undefined)?.length ?? 0,
+    out: text('out'),
+    name: text('name'),
+    embed: flag('embed'),
+    help: flag('help'),
+    version: flag('version'),
   };
+}
+
+type FlagValues = Partial<Record<FlagName, string | boolean | Array<string | boolean>>>;
+
+/**
+ * util.parseArgs over the table, with getopt's rule for values (the word after a string flag is its value even when
+ * it starts with '-', so `-c -1` reaches the range check) and its errors made one line naming the flag.
+ */
+function parseFlags(argv: readonly string[]): { values: FlagValues; positionals: string[] } {
+  const byShort = new Map(Object.entries(FLAGS).flatMap(([name, f]) => ('short' in f ? [[`-${f.short}`, name]] : [])));
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      args.push(...argv.slice(i));
+      break;
+    }
+    const name = arg.startsWith('--') ? arg.slice(2) : byShort.get(arg);
+    const spec = name !== undefined && Object.hasOwn(FLAGS, name) ? FLAGS[name as FlagName] : undefined;
+    if (spec?.type !== 'string') {
+      args.push(arg);
+      continue;
+    }
+    if (i + 1 >= argv.length) throw new UsageError(`--${name} expects a value (${spec.value})`);
+    args.push(`--${name}=${argv[++i]}`);
+  }
+  const options = Object.fromEntries(Object.entries(FLAGS).map(([name, f]) => [name, {
+    type: f.type, ...('short' in f ? { short: f.short } : {}), ...('multiple' in f ? { multiple: f.multiple } : {}),
+  }]));
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true }) as { values: FlagValues; positionals: string[] };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const option = /'([^']+)'/.exec((e as Error).message)?.[1]?.split(/[ ,]/).at(-1) ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option '${option}'`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new UsageError(`${option} takes no value`);
+    throw new UsageError((e as Error).message.split('\n')[0]!);
+  }
+}
+
+/** Flags that do not apply to the mode are usage errors, not silently ignored. */
+function checkFlagsApply(values: FlagValues, mode: Mode): void {
+  for (const name of Object.keys(values) as FlagName[]) {
+    const modes: readonly Mode[] | 'all' = FLAGS[name].modes;
+    if (modes === 'all' || modes.includes(mode)) continue;
+    const hint = mode === 'load' || mode === 'dump' ? '' : `; a file named ${mode} is ./${mode}`;
+    throw new UsageError(`--${name} does not apply to ${modeLabel(mode)} (only to ${modes.map(modeLabel).join(', ')})${hint}`);
+  }
+}
+
+function modeLabel(mode: Mode): string {
+  if (mode === 'load') return 'loading a FILE';
+  if (mode === 'dump') return '--dump';
+  return `bpf-load ${mode}`;
 }
 
 function number(flag: string, text: string, rule: { min: number; integer?: boolean }): number {
@@ -123,4 +209,30 @@ function number(flag: string, text: string, rule: { min: number; integer?: boole
     throw new UsageError(`${flag} expects ${rule.integer === true ? 'a whole number' : 'a number'} ≥ ${rule.min}, not "${text}"`);
   }
   return n;
+}
+
+/** --help: the usage lines, the verbs, then the flag table. */
+export function usage(): string {
+  const flagColumn = (name: string, f: FlagSpec) =>
+    `${'short' in f && f.short !== undefined ? `-${f.short}, ` : '    '}--${name}${f.value === undefined ? '' : ` ${f.value}`}`;
+  const width = Math.max(...Object.entries(FLAGS).map(([name, f]) => flagColumn(name, f).length)) + 2;
+  const flags = Object.entries(FLAGS).map(([name, f]: [string, FlagSpec]) =>
+    `  ${flagColumn(name, f).padEnd(width)}${f.help.split('\n').join(`\n  ${' '.repeat(width)}`)}`);
+  const verbLines = Object.entries(VERBS).map(([verb, [args, help]]) => [`bpf-load ${verb} ${args}`, help] as const);
+  const verbWidth = Math.max(0, ...verbLines.map(([u]) => u.length)) + 2;
+  const verbs = verbLines.map(([u, help]) => `  ${u.padEnd(verbWidth)}${help}`);
+  return [
+    'Usage:',
+    '  bpf-load [options] FILE        load every program and map of FILE, attach each program where its section says,',
+    '                                 show the maps live until Ctrl-C, then detach everything',
+    '  bpf-load --dump [--json] FILE  inspect FILE without root or a kernel: sections, maps, programs, relocations,',
+    '                                 disassembly',
+    ...verbs,
+    '',
+    'Options:',
+    ...flags,
+    '',
+    'Exit status: 0 when everything requested was loaded and attached, 1 when anything failed to load or attach',
+    '(also when the others keep running), 2 on a usage error.',
+  ].join('\n');
 }

@@ -1,8 +1,48 @@
-import { annotatedText, type ObjectDump } from '../object/describe.js';
+import { annotate, annotatedText, describeObject, forEachInsn, type ObjectDump } from '../object/describe.js';
+import type { BpfObjectSpec } from '../object/spec.js';
+import { formatInsn } from '../insn/index.js';
+import { printable } from '../base/printable.js';
 import { table } from './table.js';
 
-/** Human-readable --dump: header, sections, maps, programs, relocations, annotated disassembly. */
-export function renderDump(d: ObjectDump): string {
+/**
+ * Text is handed to `write` in chunks of about this many characters: one write(2) per chunk instead of one per line,
+ * and never the whole listing in memory (a 187k-instruction object is ~10 MB of text).
+ */
+const CHUNK_CHARS = 1 << 16;
+
+/**
+ * Human-readable --dump, streamed: header, sections, maps, programs, relocations, then the annotated disassembly of
+ * one function at a time, formatted straight from the instruction bytes.
+ */
+export function writeDump(spec: BpfObjectSpec, write: (chunk: string) => void): void {
+  let pending = '';
+  const emit = (text: string) => {
+    pending += text;
+    if (pending.length >= CHUNK_CHARS) {
+      write(pending);
+      pending = '';
+    }
+  };
+  emit(renderSummary(describeObject(spec, { disassembly: false })));
+  for (const fn of [...spec.programs, ...spec.subprograms]) {
+    emit(`\nDisassembly of ${printable(fn.name)} (section ${printable(fn.section)}):\n`);
+    // The index column is as wide as the last index, known once the function is walked: its lines wait until then.
+    const indices: number[] = [];
+    const texts: string[] = [];
+    forEachInsn(fn, (insn, slot, _byte, _size, reloc) => {
+      const text = formatInsn(insn, fn.littleEndian);
+      indices.push(slot);
+      // Annotations name maps and functions from the file: escaped, like every name shown.
+      texts.push(reloc === undefined ? text : printable(annotatedText({ text, annotation: annotate(reloc) })));
+    });
+    const width = String(indices.at(-1) ?? 0).length;
+    for (let i = 0; i < texts.length; i++) emit(`  ${String(indices[i]).padStart(width)}: ${texts[i]}\n`);
+  }
+  if (pending !== '') write(pending);
+}
+
+/** Everything before the disassembly, ending with a newline. */
+function renderSummary(d: ObjectDump): string {
   const out: string[] = [];
   out.push(`${d.file ?? '<bytes>'}: ELF64 ${d.byteOrder}-endian relocatable, machine ${d.machine}`);
   out.push(`license: ${d.license === '' ? '(none)' : JSON.stringify(d.license)}` +
@@ -41,12 +81,6 @@ export function renderDump(d: ObjectDump): string {
   if (d.relocations.length > 0) {
     out.push(table(['section', 'insn', 'program', 'symbol', 'kind', 'target'],
       d.relocations.map((r) => [r.section, String(r.insn), r.program || '-', r.symbol, r.kind, r.target])));
-  }
-
-  for (const fn of [...d.programs, ...d.subprograms]) {
-    out.push('', `Disassembly of ${fn.name} (section ${fn.section}):`);
-    const width = String(fn.insns.at(-1)?.index ?? 0).length;
-    for (const i of fn.insns) out.push(`  ${String(i.index).padStart(width)}: ${annotatedText(i)}`);
   }
   return `${out.join('\n')}\n`;
 }

@@ -5,47 +5,59 @@ import { readUserFile } from '../base/file.js';
 import { ELF_HEADER_CHECK } from '../elf/index.js';
 import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
-import { parseCli, USAGE, UsageError } from './args.js';
-import { renderDump } from './dump.js';
-import { runObject } from './run.js';
+import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
+import { writeDump } from './dump.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+/**
+ * `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. Imported on
+ * use, so start-up loads only what the command needs.
+ */
+const VERB_HANDLERS: Record<Verb, (options: CliOptions) => Promise<number>> = {
+  prog: async (options) => (await import('./prog.js')).progVerb(options),
+  map: async (options) => (await import('./map.js')).mapVerb(options),
+  link: async (options) => (await import('./link.js')).linkVerb(options),
+  gen: async (options) => (await import('./gen.js')).runGen(options),
+};
 
 /** The CLI: argv in, exit status out. Everything real happens in the library. */
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     const options = parseCli(argv);
     if (options.help) {
-      process.stdout.write(`${USAGE}\n`);
-      return EXIT_OK;
+      process.stdout.write(`${usage()}\n`);
+      return EXIT.ok;
     }
     if (options.version) {
       process.stdout.write(`bpf-load ${packageVersion()}\n`);
-      return EXIT_OK;
+      return EXIT.ok;
+    }
+    if (options.mode !== 'load' && options.mode !== 'dump') {
+      const verb: (options: CliOptions) => Promise<number> = VERB_HANDLERS[options.mode];
+      return await verb(options);
     }
     if (options.file === undefined) throw new UsageError('missing the object FILE to load');
-    if (options.dump) {
+    if (options.mode === 'dump') {
       // `bpf-load --dump x.o | head`: a closed pipe is the reader's choice, not an error. (Run mode handles it itself,
       // detaching first.)
       process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === 'EPIPE') process.exit(0);
+        if (e.code === 'EPIPE') process.exit(EXIT.ok);
       });
       const spec = parseObject(readUserFile(options.file, { head: ELF_HEADER_CHECK }), { name: options.file });
-      const dump = describeObject(spec);
-      process.stdout.write(options.json ? `${JSON.stringify(dump, null, 2)}\n` : renderDump(dump));
-      return EXIT_OK;
+      if (options.json) process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
+      else writeDump(spec, (chunk) => process.stdout.write(chunk));
+      return EXIT.ok;
     }
+    // Imported here so that --dump never loads the loader, the attach kinds or the FFI.
+    const { runObject } = await import('./run.js');
     return await runObject(options);
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`bpf-load: ${e.message}\nTry 'bpf-load --help'.\n`);
-      return EXIT_USAGE;
+      return EXIT.usage;
     }
     if (e instanceof BpfLoadError) {
       process.stderr.write(`bpf-load: ${e.message}\n`);
-      return EXIT_FAILURE;
+      return EXIT.failure;
     }
     throw e;
   }

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readUserFile } from '../base/file.js';
 import { ELF_HEADER_CHECK } from '../elf/index.js';
-import { attachAll, type AttachResult } from '../attach/index.js';
-import { readTracePipe } from '../attach/tracefs.js';
+import { AttachConflictError, attachAll, type AttachResult } from '../attach/index.js';
+import { parseTraceLine, readTracePipe } from '../attach/tracefs.js';
 import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
 import { parseObject } from '../object/index.js';
-import type { CliOptions } from './args.js';
+import { EXIT, type CliOptions } from './args.js';
 import { readRound, renderRound } from './watch.js';
 
 const out = (line: string) => process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
@@ -20,10 +20,12 @@ export async function runObject(options: CliOptions): Promise<number> {
   const spec = parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file });
   let object: LoadedObject;
   try {
-    object = loadObject(spec, { logLevel: options.verbose ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
+    object = loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
   } catch (e) {
-    if (e instanceof VerifierError && options.verbose) process.stderr.write(`${e.log}\n`);
-    throw e;
+    if (!(e instanceof VerifierError)) throw e;
+    if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
+    err(options.verbose > 0 ? e.message : `${e.message}; -v prints the verifier log`);
+    return EXIT.failure;
   }
 
   const stop = new AbortController();
@@ -70,7 +72,12 @@ export async function runObject(options: CliOptions): Promise<number> {
       : [];
     const pinned = options.pin === undefined ? [] : pinObject(object, options.pin);
     report(object, attached, options, pinned);
+    // The exit status tells scripts what the FAILED rows tell people; the programs that did attach keep running.
+    const failed = attached.filter((a) => a.error !== undefined);
+    for (const a of failed) err(failureText(a.error!, options));
 
+    // String literals and constant pools never change: watching them is noise.
+    const watched = options.allMaps ? object.maps : object.maps.filter((m) => !/^\.rodata\.(str|cst)/.test(m.spec.section) || m.spec.source !== 'data');
     const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal) : undefined;
     for (let round = 1; options.count === undefined || round <= options.count; round++) {
       try {
@@ -78,16 +85,20 @@ export async function runObject(options: CliOptions): Promise<number> {
       } catch {
         break; // aborted by a signal
       }
-      const maps = readRound(object.maps, options.perCpu);
+      const maps = readRound(watched, options.perCpu);
       if (options.json) {
-        out(JSON.stringify({ round, maps: Object.fromEntries(maps.map((m) => [m.name, m.unreadable === undefined ? m.entries : { unreadable: m.unreadable }])) }));
+        const unreadable = maps.filter((m) => m.unreadable !== undefined);
+        out(JSON.stringify({
+          round, maps: Object.fromEntries(maps.map((m) => [m.name, m.entries])),
+          ...(unreadable.length > 0 ? { unreadable: Object.fromEntries(unreadable.map((m) => [m.name, m.unreadable])) } : {}),
+        }));
       } else {
         out(renderRound(round, maps));
       }
     }
     stop.abort('done');
     await tracing;
-    return 0;
+    return failed.length > 0 ? EXIT.failure : EXIT.ok;
   } finally {
     for (const s of signalNames) process.off(s, onSignal);
     process.off('uncaughtException', onUncaught);
@@ -109,7 +120,7 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
           name: p.name, section: p.section, type: p.type, id: p.id, tag: p.tag, attached: a?.link !== undefined,
           ...(a?.link === undefined ? {} : { kind: a.link.kind, target: a.link.target }),
           ...(a?.skipped === undefined ? {} : { skipped: a.skipped }),
-          ...(a?.error === undefined ? {} : { error: a.error.message }),
+          ...(a?.error === undefined ? {} : { error: failureText(a.error, options) }),
           ...(options.attach ? {} : { skipped: '--no-attach' }),
         };
       }),
@@ -125,17 +136,26 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
     const what = `${p.name} (${p.section}, ${p.type}, id ${p.id}, tag ${p.tag})`;
     if (!options.attach) out(`  loaded    ${what}: not attached (--no-attach)`);
     else if (a?.link !== undefined) out(`  attached  ${what} → ${a.link.kind} ${a.link.target}`);
-    else if (a?.error !== undefined) out(`  FAILED    ${what}: ${a.error.message}`);
+    else if (a?.error !== undefined) out(`  FAILED    ${what}: ${failureText(a.error, options)}`);
     else out(`  loaded    ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
   }
   for (const m of object.maps) out(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
   for (const path of pinned) out(`  pinned    ${path}`);
-  if (options.count !== 0) out('showing non-zero map entries; Ctrl-C to detach and exit');
+  if (options.count === undefined) out('showing non-zero map entries; Ctrl-C to detach and exit');
+}
+
+/** An attach failure as the CLI says it: the library's message, plus the flag that would change the outcome. */
+function failureText(error: Error, options: CliOptions): string {
+  return error instanceof AttachConflictError && !options.force ? `${error.message}; --force replaces it` : error.message;
 }
 
 async function streamTracePipe(json: boolean, signal: AbortSignal): Promise<void> {
   try {
-    for await (const line of readTracePipe({ signal })) out(json ? JSON.stringify({ trace: line }) : `trace: ${line}`);
+    for await (const line of readTracePipe({ signal })) {
+      // bpf_trace_printk formats usually end in \n, which trace_pipe follows with its own: an empty line per event.
+      if (line.trim() === '') continue;
+      out(json ? JSON.stringify({ trace: parseTraceLine(line) ?? { message: line } }) : `trace: ${line}`);
+    }
   } catch (e) {
     if (!signal.aborted) err(`trace_pipe: ${(e as Error).message}`);
   }

@@ -1,7 +1,8 @@
 import { toHex } from '../base/cursor.js';
-import { UNLISTABLE_MAP_TYPES, type MapTypeName } from '../base/uapi.js';
+import { mapTypeTraits } from '../base/map-types.js';
 import type { Btf, BtfValue } from '../btf/index.js';
 import { decodeUnsigned, type MapHandle } from '../load/index.js';
+import { clockTime } from './table.js';
 
 /**
  * A map entry as the live view shows it: decoded through BTF when the object describes the key or value (structs as
@@ -23,29 +24,37 @@ export interface MapRound {
 /** Reads every map once, keeping the entries whose value is not all zeros. */
 export function readRound(maps: readonly MapHandle[], perCpu: boolean): MapRound[] {
   return maps.map((m) => {
-    const unlistable = UNLISTABLE_MAP_TYPES.get(m.type as MapTypeName);
+    const unlistable = mapTypeTraits(m.spec.type).unlistable;
     if (unlistable !== undefined) return { name: m.name, entries: [], unreadable: `${m.type}: ${unlistable}` };
     try {
-      const entries: EntryView[] = [];
-      const btf = btfOf(m);
-      const decode = (id: number | undefined, bytes: Buffer): BtfValue =>
-        btf !== undefined && id !== undefined ? btf.formatValue(id, bytes) : field(bytes);
-      for (const [key, value] of m.readAll()) {
-        if (value.every((b) => b === 0)) continue;
-        const k = decode(m.spec.btfKeyTypeId, key);
-        if (m.perCpu && (btf === undefined || m.spec.btfValueTypeId === undefined)) {
-          entries.push({ key: k, value: cpuValues(m, value, perCpu) });
-        } else if (m.perCpu) {
-          entries.push({ key: k, value: m.perCpuValues(value).map((v) => decode(m.spec.btfValueTypeId, v)) });
-        } else {
-          entries.push({ key: k, value: decode(m.spec.btfValueTypeId, value) });
-        }
-      }
-      return { name: m.name, entries };
+      return { name: m.name, entries: decodeEntries(m, { perCpu, nonZeroOnly: true }) };
     } catch (e) {
       return { name: m.name, entries: [], unreadable: (e as Error).message };
     }
   });
+}
+
+/**
+ * Every entry of a map (batched reads), decoded. Per-CPU values are summed when they are integers, unless `perCpu`
+ * asks for them one per CPU; `nonZeroOnly` leaves out entries whose value is all zeros.
+ */
+export function decodeEntries(m: MapHandle, options: { perCpu: boolean; nonZeroOnly: boolean }): EntryView[] {
+  const entries: EntryView[] = [];
+  const btf = btfOf(m);
+  const decode = (id: number | undefined, bytes: Buffer): BtfValue =>
+    btf !== undefined && id !== undefined ? btf.formatValue(id, bytes) : field(bytes);
+  for (const [key, value] of m.readAll()) {
+    if (options.nonZeroOnly && value.every((b) => b === 0)) continue;
+    const k = decode(m.spec.btfKeyTypeId, key);
+    if (m.perCpu && (btf === undefined || m.spec.btfValueTypeId === undefined)) {
+      entries.push({ key: k, value: cpuValues(m, value, options.perCpu) });
+    } else if (m.perCpu) {
+      entries.push({ key: k, value: m.perCpuValues(value).map((v) => decode(m.spec.btfValueTypeId, v)) });
+    } else {
+      entries.push({ key: k, value: decode(m.spec.btfValueTypeId, value) });
+    }
+  }
+  return entries;
 }
 
 /** The object's BTF when this map has BTF types (the live view decodes through it). */
@@ -77,7 +86,7 @@ const TEXT_ENTRIES_PER_MAP = 32;
 
 /** Text form of one round for the terminal. */
 export function renderRound(round: number, maps: readonly MapRound[]): string {
-  const lines = [`--- round ${round} (${new Date().toLocaleTimeString()}) ---`];
+  const lines = [`--- round ${round} (${clockTime(new Date())}) ---`];
   for (const m of maps) {
     if (m.unreadable !== undefined) {
       lines.push(`${m.name}: (not shown: ${m.unreadable})`);

@@ -52,6 +52,24 @@ export function decodeInsns(bytes: Uint8Array, littleEndian: boolean): Insn[] {
   return out;
 }
 
+/** decodeInsns(bytes, either byte order).length, without decoding: ld_imm64 is one entry over two slots. */
+export function countInsns(bytes: Uint8Array): number {
+  const end = bytes.byteLength;
+  let count = 0;
+  let pos = 0;
+  while (pos + INSN_SLOT_SIZE <= end) {
+    count++;
+    if (bytes[pos] !== Opcode.LD_IMM64) {
+      pos += INSN_SLOT_SIZE;
+    } else if (pos + LD_IMM64_SIZE > end) {
+      return count;
+    } else {
+      pos += LD_IMM64_SIZE;
+    }
+  }
+  return pos < end ? count + 1 : count;
+}
+
 /** Bytes an entry encodes to. */
 function encodedSize(insn: Insn): number {
   if (insn.truncated !== undefined) return insn.truncated.byteLength;

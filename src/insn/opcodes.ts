@@ -46,8 +46,7 @@ export const Opcode = {
   MOV64_REG: InsnClass.ALU64 | InsnSource.X | AluOp.MOV, // 0xbf
 } as const;
 
-/** Bytes in one instruction slot; a ld_imm64 takes two. */
-export const INSN_SLOT_SIZE = 8;
+export { INSN_SLOT_SIZE } from '../base/uapi.js';
 
 /** Registers r0..r10 are the ISA's; LLVM also names r11 (its internal frame register) and prints it. */
 export const MAX_LLVM_REG = 11;

@@ -1,8 +1,7 @@
+import { FUNC_INFO_SIZE, LINE_INFO_SIZE } from '../btf/index.js';
 import type { BpfObjectSpec, ProgramSpec, SubprogramSpec } from '../object/index.js';
 import { btfLoad, SysError } from '../sys/index.js';
 
-const FUNC_INFO_SIZE = 8;
-const LINE_INFO_SIZE = 16;
 
 /**
  * Sends the object's BTF to the kernel. When the kernel rejects it the object still loads without BTF (maps without

@@ -8,28 +8,25 @@
  * Where this differs from libbpf: one target BTF (no fallback to kernel-module BTF); candidates pruned by earlier
  * relocations of a type are remembered for one call (one program), not the whole object; 32-bit enum values keep
  * their enum's signedness when widened to 64 bits (libbpf always sign-extends).
+ *
+ * The parts: core-spec.ts (access specs), core-compat.ts (type compatibility, candidate matching), core-patch.ts
+ * (writing instructions); this file resolves each relocation and computes its values.
  */
 import { BpfLoadError, withContext } from '../base/errors.js';
 import { BtfError, type Btf, type BtfCoreRelo, type BtfType, type CoreReloKind } from '../btf/index.js';
-import {
-  AluOp, decodeInsns, encodeInsns, InsnClass, insnClass, insnMode, insnOp, insnSize, InsnSize, insnSource, InsnSource,
-  Opcode, sizeBytes, withImm64, type Insn,
-} from '../insn/index.js';
 import type { BpfObjectSpec, ProgramSpec, SubprogramSpec } from '../object/index.js';
+import { matchSpec } from './core-compat.js';
+import { patchInstruction, type Resolution } from './core-patch.js';
+import {
+  type CoreSpec, describeAccess, ENUMVAL_KINDS, essentialName, FIELD_KINDS, isEnum, kindsCompatible, parseLocalSpec, Problem, problem,
+  safeTypeName,
+} from './core-spec.js';
 import type { RelocatedProgram } from './relocate.js';
+import { INSN_SLOT_SIZE as SLOT } from '../insn/index.js';
 
-/**
- * The helper id a poisoned instruction calls: no such helper exists, so the verifier rejects the program with
- * "invalid func unknown#195896080" if (and only if) the poisoned code is reachable. libbpf's "bad relo".
- */
-export const CORE_POISON_HELPER = 0xbad2310;
+export { CORE_POISON_HELPER } from './core-patch.js';
+export { essentialName } from './core-spec.js';
 
-/** libbpf's BPF_CORE_SPEC_MAX_LEN: the deepest access path (fields + array indices) a relocation may have. */
-const MAX_SPEC_LEN = 64;
-/** libbpf's recursion limit when comparing types. */
-const MAX_TYPE_DEPTH = 32;
-const SLOT = 8;
-const S16_MAX = 0x7fff;
 
 type Fn = ProgramSpec | SubprogramSpec;
 
@@ -96,10 +93,6 @@ export class CoreError extends BpfLoadError {
   }
 }
 
-/** Internal: why one relocation failed; turned into a CoreError with the full context by applyCoreRelocations. */
-class Problem extends Error {}
-const problem = (cause: string): Problem => new Problem(cause);
-
 /**
  * Resolves and applies the CO-RE relocations of every function in `layout` (from relocateProgram) to `insns`, the
  * relocated program in the object's byte order, which is patched in place. `target` is the BTF to resolve against:
@@ -149,7 +142,7 @@ export function applyCoreRelocations(
         if (!(e instanceof Problem) && !(e instanceof BtfError)) throw e;
         throw new CoreError({
           file: spec.file, program: program.name, section: program.section, insn, where, kind: relo.kind,
-          localType: local.typeLabel(relo.typeId), access: relo.access, description: site.description, cause: e.message,
+          localType: safeTypeName(local, relo.typeId), access: relo.access, description: site.description, cause: e.message,
         });
       }
     }
@@ -166,399 +159,6 @@ function siteOf(local: Btf, relo: BtfCoreRelo, fn: Fn, insn: number): CoreReloca
     insn, function: fn.name, section: fn.section, sectionInsn: relo.insnOff / SLOT, kind: relo.kind,
     localTypeId: relo.typeId, access: relo.access, description: describeAccess(local, relo),
   };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Relocation classes and names
-
-const FIELD_KINDS: ReadonlySet<CoreReloKind> = new Set([
-  'field_byte_offset', 'field_byte_size', 'field_exists', 'field_signed', 'field_lshift_u64', 'field_rshift_u64',
-]);
-const TYPE_KINDS: ReadonlySet<CoreReloKind> = new Set(['type_id_local', 'type_id_target', 'type_exists', 'type_matches', 'type_size']);
-const ENUMVAL_KINDS: ReadonlySet<CoreReloKind> = new Set(['enumval_exists', 'enumval_value']);
-
-/**
- * The name without its flavour: everything from the last `___` (between two non-underscores) on is dropped, so
- * `task_struct___old` is a local variant of `task_struct`.
- */
-export function essentialName(name: string): string {
-  for (let i = name.length - 5; i >= 0; i--) {
-    if (name[i] !== '_' && name[i + 1] === '_' && name[i + 2] === '_' && name[i + 3] === '_' && name[i + 4] !== '_') {
-      return name.slice(0, i + 1);
-    }
-  }
-  return name;
-}
-
-function isEnum(t: BtfType): t is Extract<BtfType, { kind: 'enum' | 'enum64' }> {
-  return t.kind === 'enum' || t.kind === 'enum64';
-}
-
-function isComposite(t: BtfType): t is Extract<BtfType, { kind: 'struct' | 'union' }> {
-  return t.kind === 'struct' || t.kind === 'union';
-}
-
-/** libbpf's btf_kind_core_compat: the same kind, with enum and enum64 interchangeable. */
-function kindsCompatible(a: BtfType, b: BtfType): boolean {
-  return a.kind === b.kind || (isEnum(a) && isEnum(b));
-}
-
-/** Typedefs and qualifiers skipped. */
-function concrete(btf: Btf, id: number): BtfType {
-  return btf.type(btf.resolve(id));
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Access specs
-
-interface Accessor {
-  /** The composite a named member belongs to; the element type of an array access; the root type for the first. */
-  readonly typeId: number;
-  readonly idx: number;
-  /** Named field or enumerator; undefined for array (or pointer-as-array) indices. */
-  readonly name: string | undefined;
-}
-
-/**
- * An access resolved in one BTF: the high-level path (named fields and array indices), the raw path (every step,
- * anonymous members included: the access string's numbers), and the bit offset it reaches.
- */
-interface CoreSpec {
-  readonly btf: Btf;
-  readonly rootTypeId: number;
-  readonly accessors: Accessor[];
-  readonly raw: number[];
-  bitOffset: number;
-}
-
-function parseAccessString(access: string): number[] {
-  if (!/^\d+(:\d+)*$/.test(access)) throw problem(`malformed access string "${access}"`);
-  const raw = access.split(':').map(Number);
-  if (raw.length > MAX_SPEC_LEN) throw problem(`access string has ${raw.length} steps (at most ${MAX_SPEC_LEN})`);
-  if (raw.some((n) => n > 0x7fffffff)) throw problem(`access string "${access}" has an index beyond 2^31`);
-  return raw;
-}
-
-function emptySpec(btf: Btf, rootTypeId: number): CoreSpec {
-  return { btf, rootTypeId, accessors: [], raw: [], bitOffset: 0 };
-}
-
-/** A flexible array member: zero elements, last member of the struct the previous (named) accessor points into. */
-function isFlexArray(btf: Btf, previous: Accessor | undefined, nelems: number): boolean {
-  if (previous?.name === undefined || nelems > 0) return false;
-  const parent = btf.type(previous.typeId);
-  return isComposite(parent) && previous.idx === parent.members.length - 1;
-}
-
-/** libbpf's bpf_core_parse_spec: the local side of a relocation. */
-function parseLocalSpec(btf: Btf, relo: BtfCoreRelo): CoreSpec {
-  const spec = emptySpec(btf, relo.typeId);
-  if (TYPE_KINDS.has(relo.kind)) {
-    if (relo.access !== '0') throw problem(`type-based relocation with access string "${relo.access}" (must be "0")`);
-    return spec;
-  }
-  const raw = parseAccessString(relo.access);
-  spec.raw.push(...raw);
-  let id = btf.resolve(relo.typeId);
-  const root = btf.type(id);
-  const first = raw[0]!;
-
-  if (ENUMVAL_KINDS.has(relo.kind)) {
-    if (!isEnum(root)) throw problem(`enum value relocation against a ${root.kind}`);
-    if (raw.length > 1 || first >= root.values.length) {
-      throw problem(`enumerator index "${relo.access}" is outside ${btf.typeLabel(id)} (${root.values.length} values)`);
-    }
-    spec.accessors.push({ typeId: id, idx: first, name: root.values[first]!.name });
-    return spec;
-  }
-
-  spec.accessors.push({ typeId: id, idx: first, name: undefined });
-  spec.bitOffset = first * btf.sizeof(id) * 8;
-  for (let i = 1; i < raw.length; i++) {
-    id = btf.resolve(id);
-    const t = btf.type(id);
-    const idx = raw[i]!;
-    if (isComposite(t)) {
-      const m = t.members[idx];
-      if (m === undefined) throw problem(`step ${i} of "${relo.access}": ${btf.typeLabel(id)} has ${t.members.length} members, not ${idx + 1}`);
-      spec.bitOffset += m.bitOffset;
-      if (m.name !== '') spec.accessors.push({ typeId: id, idx, name: m.name });
-      id = m.type;
-    } else if (t.kind === 'array') {
-      const element = btf.resolve(t.type);
-      if (!isFlexArray(btf, spec.accessors.at(-1), t.nelems) && idx >= t.nelems) {
-        throw problem(`step ${i} of "${relo.access}": index ${idx} is outside ${btf.typeLabel(id)}`);
-      }
-      spec.accessors.push({ typeId: element, idx, name: undefined });
-      spec.bitOffset += idx * btf.sizeof(element) * 8;
-      id = element;
-    } else {
-      throw problem(`step ${i} of "${relo.access}" reaches ${btf.typeLabel(id)} (${t.kind}), which has no members or elements`);
-    }
-  }
-  return spec;
-}
-
-/** `struct s.a (0:1)`, `struct t.s[2]._1 (0:0:0:2:0)`, `enum e::ONE`, `s_t`: the local access, for messages. */
-function describeAccess(btf: Btf, relo: BtfCoreRelo): string {
-  const root = btf.typeLabel(relo.typeId);
-  if (TYPE_KINDS.has(relo.kind)) return root;
-  let spec: CoreSpec;
-  try {
-    spec = parseLocalSpec(btf, relo);
-  } catch {
-    return `${root} (${relo.access})`;
-  }
-  if (ENUMVAL_KINDS.has(relo.kind)) return `${root}::${spec.accessors[0]!.name}`;
-  let path = root;
-  spec.accessors.forEach((a, i) => {
-    if (a.name !== undefined) path += `.${a.name}`;
-    else if (i > 0 || a.idx > 0) path += `[${a.idx}]`;
-  });
-  return `${path} (${relo.access})`;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Compatibility
-
-/**
- * libbpf's bpf_core_types_are_compat, for type-based relocations (names already match): same kinds after typedefs
- * and qualifiers; composites, enums and forward declarations by kind alone; pointers, arrays and prototypes
- * recursively; ints unless they are old-style bitfield ints.
- */
-function typesAreCompatible(local: Btf, localId: number, target: Btf, targetId: number, level = MAX_TYPE_DEPTH): boolean {
-  if (!kindsCompatible(local.type(localId), target.type(targetId))) return false;
-  let l = localId;
-  let t = targetId;
-  for (let depth = 0; depth < MAX_TYPE_DEPTH; depth++) {
-    l = local.resolve(l);
-    t = target.resolve(t);
-    const lt = local.type(l);
-    const tt = target.type(t);
-    if (!kindsCompatible(lt, tt)) return false;
-    switch (lt.kind) {
-      case 'void': case 'struct': case 'union': case 'enum': case 'enum64': case 'fwd':
-        return true;
-      case 'int':
-        return lt.bitOffset === 0 && (tt as typeof lt).bitOffset === 0;
-      case 'ptr':
-        l = lt.type;
-        t = (tt as typeof lt).type;
-        continue;
-      case 'array':
-        l = lt.type;
-        t = (tt as typeof lt).type;
-        continue;
-      case 'func_proto': {
-        const tp = tt as typeof lt;
-        if (lt.params.length !== tp.params.length || lt.variadic !== tp.variadic) return false;
-        for (let i = 0; i < lt.params.length; i++) {
-          if (level <= 0) throw problem('types nest too deeply to compare');
-          if (!typesAreCompatible(local, local.resolve(lt.params[i]!.type), target, target.resolve(tp.params[i]!.type), level - 1)) return false;
-        }
-        l = lt.returnType;
-        t = tp.returnType;
-        continue;
-      }
-      default:
-        return false;
-    }
-  }
-  throw problem(`types nest more than ${MAX_TYPE_DEPTH} levels deep`);
-}
-
-/**
- * libbpf's bpf_core_fields_are_compat, for a field found by name: any two composites; pointers and floats by kind;
- * enums and forward declarations when their flavourless names agree (or one is anonymous); ints of any size and
- * sign (not old-style bitfield ints); arrays by element type.
- */
-function fieldsAreCompatible(local: Btf, localId: number, target: Btf, targetId: number): boolean {
-  let l = localId;
-  let t = targetId;
-  for (let depth = 0; depth < MAX_TYPE_DEPTH; depth++) {
-    const lt = concrete(local, l);
-    const tt = concrete(target, t);
-    if (isComposite(lt) && isComposite(tt)) return true;
-    if (!kindsCompatible(lt, tt)) return false;
-    switch (lt.kind) {
-      case 'ptr': case 'float':
-        return true;
-      case 'fwd': case 'enum': case 'enum64': {
-        const ln = essentialName(lt.name);
-        const tn = essentialName(tt.name);
-        return ln === '' || tn === '' || ln === tn;
-      }
-      case 'int':
-        return lt.bitOffset === 0 && (tt as typeof lt).bitOffset === 0;
-      case 'array':
-        l = lt.type;
-        t = (tt as typeof lt).type;
-        continue;
-      default:
-        return false;
-    }
-  }
-  throw problem(`field types nest more than ${MAX_TYPE_DEPTH} levels deep`);
-}
-
-/** libbpf's bpf_core_names_match: flavourless names equal; an anonymous target matches only an anonymous local. */
-function namesMatch(localName: string, targetName: string): boolean {
-  if (targetName === '') return localName === '';
-  return essentialName(localName) === essentialName(targetName);
-}
-
-/**
- * libbpf's bpf_core_types_match (TYPE_MATCHES, bpf_core_type_matches()): stricter than compatibility. Ints by size
- * and sign, enums by size and enumerator names, composites member by member (only by name and kind behind a
- * pointer), arrays by length, prototypes by parameters.
- */
-function typesMatch(local: Btf, localId: number, target: Btf, targetId: number, behindPtr: boolean, level: number): boolean {
-  if (level <= 0) throw problem('types nest too deeply to match');
-  let l = localId;
-  let t = targetId;
-  let behind = behindPtr;
-  for (let depth = 0; depth < MAX_TYPE_DEPTH; depth++) {
-    l = local.resolve(l);
-    t = target.resolve(t);
-    const lt = local.type(l);
-    const tt = target.type(t);
-    if (!namesMatch(lt.name, tt.name)) return false;
-    switch (lt.kind) {
-      case 'void':
-        return tt.kind === 'void';
-      case 'fwd': {
-        const localUnion = lt.fwdKind === 'union';
-        if (tt.kind === 'fwd') return localUnion === (tt.fwdKind === 'union');
-        if (!behind) return false;
-        return (tt.kind === 'struct' && !localUnion) || (tt.kind === 'union' && localUnion);
-      }
-      case 'enum': case 'enum64': {
-        if (!isEnum(tt) || lt.size !== tt.size || lt.values.length > tt.values.length) return false;
-        return lt.values.every((v) => tt.values.some((w) => namesMatch(v.name, w.name)));
-      }
-      case 'struct': case 'union': {
-        if (behind) {
-          if (lt.kind === tt.kind) return true;
-          return tt.kind === 'fwd' && (lt.kind === 'union') === (tt.fwdKind === 'union');
-        }
-        if (lt.kind !== tt.kind) return false;
-        const tc = tt as typeof lt;
-        if (lt.members.length > tc.members.length) return false;
-        return lt.members.every((lm) => tc.members.some((tm) =>
-          namesMatch(lm.name, tm.name) && typesMatch(local, lm.type, target, tm.type, behind, level - 1)));
-      }
-      case 'int': {
-        if (tt.kind !== 'int') return false;
-        return lt.size === tt.size && lt.signed === tt.signed;
-      }
-      case 'ptr':
-        if (tt.kind !== 'ptr') return false;
-        behind = true;
-        l = lt.type;
-        t = tt.type;
-        continue;
-      case 'array':
-        if (tt.kind !== 'array' || lt.nelems !== tt.nelems) return false;
-        l = lt.type;
-        t = tt.type;
-        continue;
-      case 'func_proto': {
-        if (tt.kind !== 'func_proto' || lt.params.length !== tt.params.length || lt.variadic !== tt.variadic) return false;
-        for (let i = 0; i < lt.params.length; i++) {
-          if (!typesMatch(local, lt.params[i]!.type, target, tt.params[i]!.type, behind, level - 1)) return false;
-        }
-        l = lt.returnType;
-        t = tt.returnType;
-        continue;
-      }
-      default:
-        return false;
-    }
-  }
-  throw problem(`types nest more than ${MAX_TYPE_DEPTH} levels deep`);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Matching a local spec against one candidate
-
-/**
- * Finds the local accessor's field by name in the target composite, descending into anonymous members, and extends
- * the target spec with it. Returns the field's type id, or undefined when no compatible field has that name.
- */
-function matchMember(local: Btf, accessor: Accessor, target: Btf, targetId: number, spec: CoreSpec): number | undefined {
-  const composite = concrete(target, targetId);
-  if (!isComposite(composite)) return undefined;
-  const localMember = (local.type(accessor.typeId) as Extract<BtfType, { kind: 'struct' | 'union' }>).members[accessor.idx]!;
-  for (let i = 0; i < composite.members.length; i++) {
-    const m = composite.members[i]!;
-    if (spec.raw.length === MAX_SPEC_LEN) throw problem(`the target's path to ${localMember.name} is more than ${MAX_SPEC_LEN} steps deep`);
-    spec.bitOffset += m.bitOffset;
-    spec.raw.push(i);
-    if (m.name === '') {
-      const found = matchMember(local, accessor, target, m.type, spec);
-      if (found !== undefined) return found;
-    } else if (m.name === localMember.name) {
-      if (fieldsAreCompatible(local, localMember.type, target, m.type)) {
-        spec.accessors.push({ typeId: composite.id, idx: i, name: m.name });
-        return m.type;
-      }
-      // Names are unique within a composite: an incompatible namesake ends the search at this level.
-      spec.bitOffset -= m.bitOffset;
-      spec.raw.pop();
-      return undefined;
-    }
-    spec.bitOffset -= m.bitOffset;
-    spec.raw.pop();
-  }
-  return undefined;
-}
-
-/** libbpf's bpf_core_spec_match: the target spec for one candidate, or undefined when the candidate does not fit. */
-function matchSpec(localSpec: CoreSpec, kind: CoreReloKind, target: Btf, candidateId: number): CoreSpec | undefined {
-  const spec = emptySpec(target, candidateId);
-  const local = localSpec.btf;
-  if (TYPE_KINDS.has(kind)) {
-    const ok = kind === 'type_matches'
-      ? typesMatch(local, localSpec.rootTypeId, target, candidateId, false, MAX_TYPE_DEPTH)
-      : typesAreCompatible(local, localSpec.rootTypeId, target, candidateId);
-    return ok ? spec : undefined;
-  }
-
-  if (ENUMVAL_KINDS.has(kind)) {
-    const id = target.resolve(candidateId);
-    const t = target.type(id);
-    if (!isEnum(t)) return undefined;
-    const wanted = essentialName(localSpec.accessors[0]!.name!);
-    const idx = t.values.findIndex((v) => essentialName(v.name) === wanted);
-    if (idx < 0) return undefined;
-    spec.accessors.push({ typeId: id, idx, name: t.values[idx]!.name });
-    spec.raw.push(idx);
-    return spec;
-  }
-
-  let id = candidateId;
-  for (let i = 0; i < localSpec.accessors.length; i++) {
-    const accessor = localSpec.accessors[i]!;
-    id = target.resolve(id);
-    if (accessor.name !== undefined) {
-      const next = matchMember(local, accessor, target, id, spec);
-      if (next === undefined) return undefined;
-      id = next;
-      continue;
-    }
-    // The first accessor indexes the root type itself (a pointer used as an array); later ones index an array.
-    if (i > 0) {
-      const t = target.type(id);
-      if (t.kind !== 'array') return undefined;
-      if (!isFlexArray(target, spec.accessors.at(-1), t.nelems) && accessor.idx >= t.nelems) return undefined;
-      id = target.resolve(t.type);
-    }
-    if (spec.raw.length === MAX_SPEC_LEN) throw problem(`the target's access path is more than ${MAX_SPEC_LEN} steps deep`);
-    spec.accessors.push({ typeId: id, idx: accessor.idx, name: undefined });
-    spec.raw.push(accessor.idx);
-    spec.bitOffset += accessor.idx * target.sizeof(id) * 8;
-  }
-  return spec;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -653,7 +253,7 @@ function enumValue(kind: CoreReloKind, spec: CoreSpec | undefined): SideValue {
   if (spec === undefined) return NO_VALUE;
   const accessor = spec.accessors[0]!;
   const t = spec.btf.type(accessor.typeId);
-  if (!isEnum(t)) throw problem(`${spec.btf.typeLabel(accessor.typeId)} is not an enum`);
+  if (!isEnum(t)) throw problem(`${safeTypeName(spec.btf, accessor.typeId)} is not an enum`);
   return value(t.values[accessor.idx]!.value);
 }
 
@@ -661,20 +261,6 @@ function sideValue(kind: CoreReloKind, spec: CoreSpec | undefined, littleEndian:
   if (FIELD_KINDS.has(kind)) return fieldValue(kind, spec, littleEndian);
   if (ENUMVAL_KINDS.has(kind)) return enumValue(kind, spec);
   return typeValue(kind, spec);
-}
-
-/** A relocation decided: what the instruction should hold now, or why it must be poisoned. */
-interface Resolution {
-  readonly origVal: bigint;
-  readonly newVal: bigint;
-  readonly validate: boolean;
-  /** Set: the instruction is replaced by a call to CORE_POISON_HELPER. */
-  readonly poison: string | undefined;
-  /** Set: a load/store of this field would need a width change that does not preserve the value. */
-  readonly badResize: string | undefined;
-  readonly origSize: number;
-  readonly newSize: number;
-  readonly targetTypeId: number | undefined;
 }
 
 /** libbpf's bpf_core_calc_relo for one candidate spec (undefined: nothing matched). */
@@ -733,7 +319,7 @@ function findCandidates(local: Btf, localId: number, target: Btf): number[] {
 }
 
 function candidateLabel(target: Btf, id: number): string {
-  return `${target.typeLabel(id)} [${id}]`;
+  return `${safeTypeName(target, id)} [${id}]`;
 }
 
 /** libbpf's bpf_core_calc_relo_insn: every candidate that matches must agree, else the relocation is ambiguous. */
@@ -781,90 +367,4 @@ function resolveRelocation(
     return chosen.resolution;
   }
   return calcRelocation(relo.kind, localSpec, undefined, littleEndian, noMatch);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Patching
-
-interface PatchOutcome {
-  readonly poisoned: string | undefined;
-  readonly memSize: { readonly from: number; readonly to: number } | undefined;
-}
-
-const POISON_INSN: Insn = { opcode: Opcode.CALL, dst: 0, src: 0, off: 0, imm: CORE_POISON_HELPER };
-
-function readInsn(insns: Uint8Array, at: number, littleEndian: boolean): Insn {
-  const bytes = insns.subarray(at * SLOT, Math.min(insns.byteLength, (at + 2) * SLOT));
-  return decodeInsns(bytes, littleEndian)[0]!;
-}
-
-function writeInsns(insns: Uint8Array, at: number, littleEndian: boolean, entries: readonly Insn[]): void {
-  insns.set(encodeInsns(entries, littleEndian), at * SLOT);
-}
-
-/** `imm` as the 64-bit value the kernel sees (sign-extended), or its zero-extended spelling when that is what was meant. */
-function immMatches(imm: number, expected: bigint): boolean {
-  return BigInt.asUintN(64, BigInt(imm)) === expected || BigInt(imm >>> 0) === expected;
-}
-
-/** The 32-bit immediate spelling of a 64-bit value, when it has one. */
-function toImm32(v: bigint): number | undefined {
-  if (v < 1n << 32n) return Number(BigInt.asIntN(32, v));
-  const signed = BigInt.asIntN(64, v);
-  return signed < 0n && signed >= -(1n << 31n) ? Number(signed) : undefined;
-}
-
-function poison(insns: Uint8Array, at: number, littleEndian: boolean, insn: Insn, reason: string): PatchOutcome {
-  // Both halves of a ld_imm64, so the verifier does not stop at "unknown opcode 00" before reaching the call.
-  const isWide = insn.opcode === Opcode.LD_IMM64 && insn.truncated === undefined;
-  writeInsns(insns, at, littleEndian, isWide ? [POISON_INSN, POISON_INSN] : [POISON_INSN]);
-  return { poisoned: reason, memSize: undefined };
-}
-
-/** libbpf's bpf_core_patch_insn: check the compiler's value, then write the target's. */
-function patchInstruction(insns: Uint8Array, at: number, littleEndian: boolean, r: Resolution): PatchOutcome {
-  const insn = readInsn(insns, at, littleEndian);
-  if (insn.truncated !== undefined) throw problem('the instruction is truncated');
-  if (r.poison !== undefined) return poison(insns, at, littleEndian, insn, r.poison);
-  const got = (what: string, v: number | bigint) =>
-    problem(`the instruction's ${what} is ${v}, but the local type says ${r.origVal} (the object and its BTF disagree)`);
-
-  switch (insnClass(insn.opcode)) {
-    case InsnClass.ALU: case InsnClass.ALU64: {
-      if (insnSource(insn.opcode) !== InsnSource.K) throw problem('ALU instruction with a register operand has no immediate to relocate');
-      if (insnOp(insn.opcode) === AluOp.END) throw problem('a byte swap has no immediate to relocate');
-      if (r.validate && !immMatches(insn.imm, r.origVal)) throw got('immediate', insn.imm);
-      const imm = toImm32(r.newVal);
-      if (imm === undefined) throw problem(`value ${r.newVal} does not fit the instruction's 32-bit immediate`);
-      writeInsns(insns, at, littleEndian, [{ ...insn, imm }]);
-      return { poisoned: undefined, memSize: undefined };
-    }
-    case InsnClass.LDX: case InsnClass.ST: case InsnClass.STX: {
-      if (r.validate && BigInt.asUintN(64, BigInt(insn.off)) !== r.origVal) throw got('offset', insn.off);
-      if (r.newVal > BigInt(S16_MAX)) throw problem(`offset ${r.newVal} does not fit the instruction's 16-bit offset`);
-      if (r.badResize !== undefined) return poison(insns, at, littleEndian, insn, r.badResize);
-      let opcode = insn.opcode;
-      let memSize: PatchOutcome['memSize'];
-      if (r.newSize !== r.origSize) {
-        const width = sizeBytes(insnSize(insn.opcode));
-        if (width !== r.origSize) throw problem(`the instruction accesses ${width} bytes, but the local field is ${r.origSize}`);
-        const size = ({ 1: InsnSize.B, 2: InsnSize.H, 4: InsnSize.W, 8: InsnSize.DW } as Record<number, number>)[r.newSize];
-        if (size === undefined) throw problem(`the target field is ${r.newSize} bytes, which no load or store can access`);
-        opcode = insnMode(insn.opcode) | size | insnClass(insn.opcode);
-        memSize = { from: r.origSize, to: r.newSize };
-      }
-      writeInsns(insns, at, littleEndian, [{ ...insn, opcode, off: Number(r.newVal) }]);
-      return { poisoned: undefined, memSize };
-    }
-    case InsnClass.LD: {
-      if (insn.opcode !== Opcode.LD_IMM64 || insn.src !== 0 || insn.off !== 0 || insn.imm64Reserved !== undefined) {
-        throw problem(`only a plain ld_imm64 can be relocated (opcode 0x${insn.opcode.toString(16)}, src ${insn.src}, off ${insn.off})`);
-      }
-      if (r.validate && insn.imm64 !== r.origVal) throw got('64-bit immediate', insn.imm64 ?? 0n);
-      writeInsns(insns, at, littleEndian, [withImm64(insn, r.newVal)]);
-      return { poisoned: undefined, memSize: undefined };
-    }
-    default:
-      throw problem(`a jump (opcode 0x${insn.opcode.toString(16)}) cannot be relocated`);
-  }
 }

@@ -1,8 +1,16 @@
-export { loadObject, LoadedObject, kernelObjectName, runningKernelVersion, type LoadOptions, type LoadedProgram, type MapFixup, type SkippedProgram } from './loader.js';
+export { loadObject, LoadedObject, type LoadOptions, type SkippedProgram } from './loader.js';
+export { type MapFixup, type MapLoadOptions } from './maps.js';
+export { type LoadedProgram } from './program.js';
+export { kernelObjectName, runningKernelVersion } from './kernel-facts.js';
 export { MapHandle, MapHandleError, encode, decodeUnsigned, type MapBytes } from './map-handle.js';
 export { relocateProgram, RelocationError, type RelocatedProgram, type RelocationTargets } from './relocate.js';
 export { LoadError, VerifierError } from './errors.js';
 export { attachBtfId, runningKernelBtf } from './kernel-btf.js';
-export { ensureBpffs, pinObject, PinError } from './pin.js';
+export { ensureBpffs, PinError } from './bpffs.js';
+export { pinObject } from './pin.js';
 export { VariableHandle, VariableError } from './variables.js';
 export { applyCoreRelocations, CoreError, type CoreResult } from './core.js';
+export {
+  listPrograms, listMaps, listLinks, dumpProgram, disassembleXlated, helperCallName, openMap, InspectError,
+  type KernelProgram, type KernelLink, type KernelObjectRef, type ProgramDump, type XlatedInsn, type XlatedContext,
+} from './inspect.js';

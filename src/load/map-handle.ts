@@ -1,5 +1,6 @@
 import { BpfLoadError } from '../base/errors.js';
-import { MAP_IN_MAP_TYPES, mapTypeName, PER_CPU_MAP_TYPES, type MapTypeName } from '../base/uapi.js';
+import { mapTypeTraits } from '../base/map-types.js';
+import { mapTypeName, type MapTypeName } from '../base/uapi.js';
 import type { Btf } from '../btf/index.js';
 import type { MapSpec } from '../object/index.js';
 import {
@@ -53,7 +54,7 @@ export class MapHandle {
     this.keySize = init.spec.keySize;
     // Map-in-map and prog-array values are written as fds but read back as ids: both 4 bytes.
     this.valueSize = init.spec.valueSize;
-    this.perCpu = PER_CPU_MAP_TYPES.has(this.type as MapTypeName);
+    this.perCpu = mapTypeTraits(init.spec.type).perCpu;
     this.cpus = init.cpus;
     this.cpuStride = this.perCpu ? Math.ceil(this.valueSize / 8) * 8 : this.valueSize;
     this.valueBytes = this.perCpu ? this.cpuStride * this.cpus : this.valueSize;
@@ -159,7 +160,7 @@ export class MapHandle {
       keys = Buffer.allocUnsafeSlow(chunk * this.keySize);
       values = Buffer.allocUnsafeSlow(chunk * this.valueBytes);
     };
-    if (this.batchWorks && !MAP_IN_MAP_TYPES.has(this.type as MapTypeName)) {
+    if (this.batchWorks && mapTypeTraits(this.spec.type).batchLookup) {
       const batchSize = Math.max(this.keySize, 4);
       let inBatch: Buffer | null = null;
       let first = true;

@@ -1,33 +1,9 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BpfLoadError, withContext } from '../base/errors.js';
-import { mount, objPin, parseMounts } from '../sys/index.js';
+import { withContext } from '../base/errors.js';
+import { objPin } from '../sys/index.js';
+import { ensureBpffs, PinError } from './bpffs.js';
 import type { LoadedObject } from './loader.js';
-
-export class PinError extends BpfLoadError {
-  override name = 'PinError';
-}
-
-const DEFAULT_BPFFS = '/sys/fs/bpf';
-
-/**
- * Makes sure `dir` lies on a bpf file system: when nothing bpf is mounted over it and it is under /sys/fs/bpf, mounts
- * bpffs at /sys/fs/bpf (as the kernel samples expect); elsewhere it is the user's to mount.
- */
-export function ensureBpffs(dir: string, mountsText: string = readFileSync('/proc/self/mounts', 'utf8')): void {
-  const target = resolve(dir);
-  const covering = parseMounts(mountsText)
-    .filter((m) => target === m.target || target.startsWith(m.target.endsWith('/') ? m.target : `${m.target}/`))
-    .sort((a, b) => a.target.length - b.target.length)
-    .at(-1);
-  if (covering?.fstype === 'bpf') return;
-  if (target === DEFAULT_BPFFS || target.startsWith(`${DEFAULT_BPFFS}/`)) {
-    mkdirSync(DEFAULT_BPFFS, { recursive: true });
-    mount('bpf', DEFAULT_BPFFS, 'bpf');
-    return;
-  }
-  throw new PinError(`${target}: not on a bpf file system (mounted there: ${covering?.fstype ?? 'nothing'}); use a directory under ${DEFAULT_BPFFS} or mount bpffs first`);
-}
 
 /** Pins every program at DIR/<program> and every map at DIR/maps/<map>, so they outlive the process. Returns the paths. */
 export function pinObject(object: LoadedObject, dir: string): string[] {

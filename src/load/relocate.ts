@@ -1,13 +1,8 @@
 import { BpfLoadError, withContext } from '../base/errors.js';
-import { PseudoSrc } from '../base/uapi.js';
+import { CallSrc, PseudoSrc } from '../base/uapi.js';
+import { INSN_SLOT_SIZE as INSN, InsnSlots, Opcode } from '../insn/index.js';
 import type { BpfObjectSpec, ProgramSpec, RelocationSpec, SubprogramSpec } from '../object/index.js';
 import { undeclaredExtern, type ExternTarget } from './externs.js';
-
-const INSN = 8;
-const OP_LD_IMM64 = 0x18;
-const OP_CALL = 0x85;
-const CALL_SRC_PSEUDO = 1;
-const CALL_SRC_KFUNC = 2;
 
 /** A relocation the loader cannot satisfy: unknown map, extern symbol, missing callee. */
 export class RelocationError extends BpfLoadError {
@@ -71,16 +66,16 @@ export function relocateProgram(spec: BpfObjectSpec, program: ProgramSpec, targe
       place(callee);
     }
     // Calls clang resolved itself (static functions in the same section, older compilers): imm is relative.
-    const view = new DataView(fn.bytes.buffer, fn.bytes.byteOffset, fn.bytes.byteLength);
-    for (let o = 0; o < fn.bytes.byteLength; o += INSN) {
-      const op = view.getUint8(o);
-      if (op === OP_LD_IMM64) {
-        o += INSN;
+    const code = new InsnSlots(fn.bytes, fn.littleEndian);
+    for (let slot = 0; slot < code.count; slot++) {
+      const op = code.opcode(slot);
+      if (op === Opcode.LD_IMM64) {
+        slot++;
         continue;
       }
-      const insnInSection = fn.offset / INSN + o / INSN;
-      if (op !== OP_CALL || srcReg(view.getUint8(o + 1), fn.littleEndian) !== CALL_SRC_PSEUDO || relocated.has(insnInSection)) continue;
-      const targetOffset = (insnInSection + 1 + view.getInt32(o + 4, fn.littleEndian)) * INSN;
+      const insnInSection = fn.offset / INSN + slot;
+      if (op !== Opcode.CALL || code.src(slot) !== CallSrc.PSEUDO_CALL || relocated.has(insnInSection)) continue;
+      const targetOffset = (insnInSection + 1 + code.imm(slot)) * INSN;
       const callee = functions.find((f) => f.sectionIndex === fn.sectionIndex && targetOffset >= f.offset && targetOffset < f.offset + f.bytes.byteLength);
       if (callee === undefined) {
         throw new RelocationError(withContext([program.name, `${fn.name} insn ${insnInSection}`], `call to ${fn.section}+0x${targetOffset.toString(16)}, which is not a function`));
@@ -88,13 +83,13 @@ export function relocateProgram(spec: BpfObjectSpec, program: ProgramSpec, targe
       if (callee.offset !== targetOffset) {
         throw new RelocationError(withContext([program.name, `${fn.name} insn ${insnInSection}`], `call into the middle of ${callee.name}`));
       }
-      calls.push({ at: layout[i]!.start + o / INSN, callee, kind: 'call' });
+      calls.push({ at: layout[i]!.start + slot, callee, kind: 'call' });
       place(callee);
     }
   }
 
   const out = new Uint8Array(total * INSN);
-  const view = new DataView(out.buffer);
+  const view = new InsnSlots(out, spec.littleEndian);
   for (const { fn, start } of layout) out.set(fn.bytes, start * INSN);
 
   for (const { fn, start } of layout) {
@@ -105,11 +100,8 @@ export function relocateProgram(spec: BpfObjectSpec, program: ProgramSpec, targe
   }
   for (const c of calls) {
     const rel = placed.get(c.callee)! - (c.at + 1);
-    view.setInt32(c.at * INSN + 4, rel, true);
-    if (c.kind === 'func_addr') {
-      setSrc(view, c.at, PseudoSrc.FUNC);
-      view.setInt32((c.at + 1) * INSN + 4, 0, true);
-    }
+    if (c.kind === 'func_addr') view.setImm64(c.at, PseudoSrc.FUNC, rel, 0);
+    else view.setImm(c.at, rel);
   }
   return { insns: out, layout };
 }
@@ -123,23 +115,19 @@ function findFunction(functions: readonly Fn[], r: RelocationSpec, spec: BpfObje
   return fn;
 }
 
-function applyDataRelocation(view: DataView, at: number, r: RelocationSpec, targets: RelocationTargets, program: ProgramSpec, fn: Fn): void {
+function applyDataRelocation(view: InsnSlots, at: number, r: RelocationSpec, targets: RelocationTargets, program: ProgramSpec, fn: Fn): void {
   const where = [program.name === fn.name ? program.name : `${program.name} (via ${fn.name})`, `insn ${r.insn} of ${r.section}`];
   switch (r.kind) {
     case 'map': {
       const fd = targets.mapFd(r.target);
       if (fd === undefined) throw new RelocationError(withContext(where, `map ${r.target} was not created`));
-      setSrc(view, at, PseudoSrc.MAP_FD);
-      view.setInt32(at * INSN + 4, fd, true);
-      view.setInt32((at + 1) * INSN + 4, 0, true);
+      view.setImm64(at, PseudoSrc.MAP_FD, fd, 0);
       return;
     }
     case 'data': {
       const fd = targets.dataMapFd(r.target);
       if (fd === undefined) throw new RelocationError(withContext(where, `no map holds data section ${r.target}`));
-      setSrc(view, at, PseudoSrc.MAP_VALUE);
-      view.setInt32(at * INSN + 4, fd, true);
-      view.setInt32((at + 1) * INSN + 4, r.targetOffset, true);
+      view.setImm64(at, PseudoSrc.MAP_VALUE, fd, r.targetOffset);
       return;
     }
     case 'extern':
@@ -151,24 +139,20 @@ function applyDataRelocation(view: DataView, at: number, r: RelocationSpec, targ
   }
 }
 
-function applyExtern(view: DataView, at: number, r: RelocationSpec, targets: RelocationTargets, where: string[]): void {
+function applyExtern(view: InsnSlots, at: number, r: RelocationSpec, targets: RelocationTargets, where: string[]): void {
   const target = targets.extern?.(r.target);
   if (target === undefined) throw new RelocationError(withContext(where, undeclaredExtern(r.target)));
-  const isCall = view.getUint8(at * INSN) === OP_CALL;
-  const setImm64 = (src: number, lo: number, hi: number) => {
-    setSrc(view, at, src);
-    view.setInt32(at * INSN + 4, lo, true);
-    view.setInt32((at + 1) * INSN + 4, hi, true);
-  };
+  const isCall = view.opcode(at) === Opcode.CALL;
+  const setImm64 = (src: number, lo: number, hi: number) => view.setImm64(at, src, lo, hi);
   switch (target.kind) {
     case 'unresolved':
       throw new RelocationError(withContext(where, target.reason));
     case 'kernel_func':
       if (isCall) {
         // off 0: the function is in vmlinux (module kfuncs would name their BTF's fd index here).
-        setSrc(view, at, CALL_SRC_KFUNC);
-        view.setInt16(at * INSN + 2, 0, true);
-        view.setInt32(at * INSN + 4, target.btfId, true);
+        view.setSrc(at, CallSrc.KFUNC_CALL);
+        view.setOff(at, 0);
+        view.setImm(at, target.btfId);
       } else {
         setImm64(PseudoSrc.BTF_ID, target.btfId, 0);
       }
@@ -176,9 +160,9 @@ function applyExtern(view: DataView, at: number, r: RelocationSpec, targets: Rel
     case 'absent':
       if (isCall) {
         // libbpf's poisoned kfunc call: fine in dead code (`if (bpf_ksym_exists(f))`), named by the verifier otherwise.
-        setSrc(view, at, 0);
-        view.setInt16(at * INSN + 2, 0, true);
-        view.setInt32(at * INSN + 4, target.poison, true);
+        view.setSrc(at, CallSrc.HELPER);
+        view.setOff(at, 0);
+        view.setImm(at, target.poison);
       } else {
         setImm64(0, 0, 0);
       }
@@ -199,14 +183,4 @@ function applyExtern(view: DataView, at: number, r: RelocationSpec, targets: Rel
       return;
     }
   }
-}
-
-/** The instruction registers byte: src in the high nibble (little-endian objects, which are the only loadable ones). */
-function srcReg(regs: number, littleEndian: boolean): number {
-  return littleEndian ? regs >> 4 : regs & 0xf;
-}
-
-function setSrc(view: DataView, at: number, src: number): void {
-  const o = at * INSN + 1;
-  view.setUint8(o, (view.getUint8(o) & 0x0f) | (src << 4));
 }

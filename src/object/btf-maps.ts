@@ -1,4 +1,5 @@
-import { mapTypeName } from '../base/uapi.js';
+import { MAP_TYPE_TRAITS, mapTypeTraits } from '../base/map-types.js';
+import { MAP_TYPE_NAMES, mapTypeName } from '../base/uapi.js';
 import type { Btf, BtfComposite } from '../btf/index.js';
 import { BpfReloc, SectionType, SymbolType, type ElfFile, type ElfSection, type ElfSymbol } from '../elf/index.js';
 import { ObjectError } from './errors.js';
@@ -136,8 +137,8 @@ function readDefinition(btf: Btf, typeId: number, where: { file: string | undefi
     if (declared !== 4) throw new ObjectError(where, `a map with __array(values, …) holds 4-byte fds, but its value is declared as ${declared} bytes`);
     valueSize = 4;
     if (keySize === 0) keySize = 4;
-    const expected = values.holds === 'maps' ? ['array_of_maps', 'hash_of_maps'] : ['prog_array'];
-    if (!expected.includes(mapTypeName(type))) {
+    if (mapTypeTraits(type).valueFds !== values.holds) {
+      const expected = MAP_TYPE_NAMES.filter((name) => MAP_TYPE_TRAITS[name].valueFds === values.holds);
       throw new ObjectError(where, `__array(values, …) of ${values.holds} needs a ${expected.join(' or ')} map, not ${mapTypeName(type)}`);
     }
   }

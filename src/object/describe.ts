@@ -1,7 +1,7 @@
 import { toHex } from '../base/cursor.js';
 import { mapTypeName } from '../base/uapi.js';
 import { SectionType } from '../elf/index.js';
-import { decodeInsns, formatInsn, insnSlots } from '../insn/index.js';
+import { decodeInsns, formatInsn, type Insn, insnSlots } from '../insn/index.js';
 import type { BpfObjectSpec, ProgramSpec, RelocationSpec, SectionRole, SubprogramSpec } from './spec.js';
 
 /** One instruction as --dump shows it. `text` is exactly llvm-objdump's; `annotation` is what we add. */
@@ -31,6 +31,7 @@ export interface ObjectDump {
   readonly variables: ReadonlyArray<{ name: string; section: string; offset: number; size: number; type: string | null }>;
   readonly programs: ReadonlyArray<{
     section: string; name: string; type: string; attachType: string | null; attach: string; attachTarget: string;
+    /** In 8-byte slots (a 64-bit immediate load is two), as the listing's indexes and the kernel count them. */
     tailCallSlot: number | null; insnCount: number; insns: InsnDump[];
   }>;
   readonly subprograms: ReadonlyArray<{ section: string; name: string; global: boolean; insnCount: number; insns: InsnDump[] }>;
@@ -39,8 +40,18 @@ export interface ObjectDump {
 
 const SECTION_TYPE_NAMES = new Map<number, string>(Object.entries(SectionType).map(([k, v]) => [v, k]));
 
+export interface DescribeOptions {
+  /**
+   * false: every `insns` is left empty (insnCount still counts their slots), for callers that disassemble one function at a
+   * time instead of holding the whole object's disassembly (the streamed text --dump).
+   */
+  readonly disassembly?: boolean;
+}
+
 /** Everything --dump shows, as plain data (the CLI prints it as text or JSON). Pure. */
-export function describeObject(spec: BpfObjectSpec): ObjectDump {
+export function describeObject(spec: BpfObjectSpec, options: DescribeOptions = {}): ObjectDump {
+  const withInsns = options.disassembly ?? true;
+  const insnsOf = (fn: ProgramSpec | SubprogramSpec) => (withInsns ? disassemble(fn) : []);
   return {
     file: spec.file ?? null,
     byteOrder: spec.littleEndian ? 'little' : 'big',
@@ -59,15 +70,15 @@ export function describeObject(spec: BpfObjectSpec): ObjectDump {
     })),
     variables: spec.variables.map((v) => ({ name: v.name, section: v.section, offset: v.offset, size: v.size, type: btfTypeName(spec, v.btfTypeId) })),
     programs: spec.programs.map((p) => {
-      const insns = disassemble(p);
+      const insns = insnsOf(p);
       return {
         section: p.section, name: p.name, type: p.type, attachType: p.attachType ?? null, attach: p.attach,
-        attachTarget: p.attachTarget, tailCallSlot: p.tailCallSlot ?? null, insnCount: insns.length, insns,
+        attachTarget: p.attachTarget, tailCallSlot: p.tailCallSlot ?? null, insnCount: Math.ceil(p.bytes.byteLength / 8), insns,
       };
     }),
     subprograms: spec.subprograms.map((s) => {
-      const insns = disassemble(s);
-      return { section: s.section, name: s.name, global: s.global, insnCount: insns.length, insns };
+      const insns = insnsOf(s);
+      return { section: s.section, name: s.name, global: s.global, insnCount: Math.ceil(s.bytes.byteLength / 8), insns };
     }),
     relocations: spec.relocations.map((r) => ({
       section: r.section, insn: r.insn, program: r.program, symbol: r.symbol, kind: r.kind, target: r.target,
@@ -86,20 +97,32 @@ function btfTypeName(spec: BpfObjectSpec, id: number | undefined): string | null
 
 /** Disassembles a program or subprogram; instruction indices count slots from the start of the section. */
 export function disassemble(fn: ProgramSpec | SubprogramSpec): InsnDump[] {
-  const relocs = new Map<number, RelocationSpec>(fn.relocations.map((r) => [r.insn, r]));
   const out: InsnDump[] = [];
+  forEachInsn(fn, (insn, slot, byte, size, reloc) => {
+    const raw = toHex(fn.bytes.subarray(byte, byte + size));
+    const text = formatInsn(insn, fn.littleEndian);
+    out.push(reloc === undefined ? { index: slot, raw, text } : { index: slot, raw, text, annotation: annotate(reloc) });
+  });
+  return out;
+}
+
+/**
+ * Walks a function's instructions with what a listing needs: the slot index within the section, the byte offset and
+ * size within the function, and the relocation on that slot. The one walk behind disassemble() and the streamed text.
+ */
+export function forEachInsn(
+  fn: ProgramSpec | SubprogramSpec,
+  visit: (insn: Insn, slot: number, byte: number, size: number, reloc: RelocationSpec | undefined) => void,
+): void {
+  const relocs = new Map<number, RelocationSpec>(fn.relocations.map((r) => [r.insn, r]));
   let slot = fn.offset / 8;
   let byte = 0;
   for (const insn of decodeInsns(fn.bytes, fn.littleEndian)) {
     const size = insn.truncated?.byteLength ?? insnSlots(insn) * 8;
-    const raw = toHex(fn.bytes.subarray(byte, byte + size));
-    const reloc = relocs.get(slot);
-    const text = formatInsn(insn, fn.littleEndian);
-    out.push(reloc === undefined ? { index: slot, raw, text } : { index: slot, raw, text, annotation: annotate(reloc) });
+    visit(insn, slot, byte, size, relocs.get(slot));
     slot += Math.ceil(size / 8);
     byte += size;
   }
-  return out;
 }
 
 /** What a relocation makes of its instruction, e.g. `map[my_map]`. */
@@ -119,7 +142,7 @@ export function annotate(r: RelocationSpec): string {
 }
 
 /** The instruction text with the relocation folded in (`r1 = map[my_map] ll`), for human-readable output. */
-export function annotatedText(insn: InsnDump): string {
+export function annotatedText(insn: Pick<InsnDump, 'text' | 'annotation'>): string {
   if (insn.annotation === undefined) return insn.text;
   const ld = /^(r\d+) = .* ll$/.exec(insn.text);
   if (ld !== null) return `${ld[1]} = ${insn.annotation} ll`;

@@ -1,5 +1,6 @@
 import { ByteReader } from '../base/cursor.js';
-import { mapTypeName, mapTypeValue } from '../base/uapi.js';
+import { isMapInMap } from '../base/map-types.js';
+import { mapTypeName } from '../base/uapi.js';
 import { SpecialSection, SymbolBind, SymbolType, type ElfFile, type ElfSection, type ElfSymbol } from '../elf/index.js';
 import { ObjectError } from './errors.js';
 import type { MapSpec } from './spec.js';
@@ -10,8 +11,6 @@ const LAYOUT_BPF_LOAD = 28; // + inner_map_idx, numa_node (samples/bpf/bpf_load.
 const LAYOUT_IPROUTE2 = 36; // + id, pinning, inner_id, inner_idx (iproute2 struct bpf_elf_map)
 const LAYOUT_GOBPF = 280; // + pinning, namespace[256] (gobpf struct bpf_map_def)
 
-const MAP_TYPE_ARRAY_OF_MAPS = mapTypeValue('array_of_maps');
-const MAP_TYPE_HASH_OF_MAPS = mapTypeValue('hash_of_maps');
 
 const PINNING = ['none', 'object_ns', 'global_ns'] as const;
 
@@ -85,7 +84,7 @@ function readDefinition(elf: ElfFile, section: ElfSection, symbol: ElfSymbol, si
   let known = LAYOUT_BASIC;
   if (size === LAYOUT_BPF_LOAD) {
     // bpf_load.c read inner_map_idx only for map-in-map types, where 0 is simply the first map.
-    if (type === MAP_TYPE_ARRAY_OF_MAPS || type === MAP_TYPE_HASH_OF_MAPS) innerMapIndex = r.u32(20, 'inner_map_idx');
+    if (isMapInMap(type)) innerMapIndex = r.u32(20, 'inner_map_idx');
     numaNode = r.u32(24, 'numa_node');
     known = LAYOUT_BPF_LOAD;
   } else if (size === LAYOUT_IPROUTE2) {

@@ -1,10 +1,11 @@
 import { decodeName } from '../base/cursor.js';
-import { MapFlags, mapTypeValue } from '../base/uapi.js';
+import { CallSrc, MapFlags, mapTypeValue } from '../base/uapi.js';
 import {
   BpfReloc, readElf, SectionFlags, SectionType, SpecialSection, SymbolBind, SymbolType,
   type ElfFile, type ElfSection, type ElfSymbol,
 } from '../elf/index.js';
 import { BtfError, parseBtf, parseBtfExt, withDatasecFixups, type Btf, type BtfExt } from '../btf/index.js';
+import { INSN_SLOT_SIZE, InsnSlots, Opcode } from '../insn/index.js';
 import { readBtfMaps } from './btf-maps.js';
 import { ObjectError } from './errors.js';
 import { isLegacyMapsSection, readLegacyMaps } from './legacy-maps.js';
@@ -19,10 +20,6 @@ export interface ParseOptions {
   name?: string | undefined;
 }
 
-const INSN_SIZE = 8;
-const OP_LD_IMM64 = 0x18;
-const OP_CALL = 0x85;
-const CALL_SRC_PSEUDO = 1;
 
 /**
  * Bytes → immutable object spec. Pure: no files, no kernel. Relocations are resolved by name here; the loader writes
@@ -253,15 +250,15 @@ function collectFunctions(elf: ElfFile): Function[] {
   const out: Function[] = [];
   for (const section of elf.sections) {
     if (!isExecutable(section)) continue;
-    if (section.size % INSN_SIZE !== 0) {
-      throw new ObjectError({ file: elf.file, section: section.name }, `code size ${section.size} is not a multiple of ${INSN_SIZE}`);
+    if (section.size % INSN_SLOT_SIZE !== 0) {
+      throw new ObjectError({ file: elf.file, section: section.name }, `code size ${section.size} is not a multiple of ${INSN_SLOT_SIZE}`);
     }
     const funcs = elf.symbolsIn(section.index)
       .filter((s) => s.type === SymbolType.FUNC)
       .sort((a, b) => a.value - b.value);
     const text = section.name === '.text';
     // Sized, aligned, inside the section and not overlapping (sorted, so each ends before the next starts).
-    const splittable = funcs.length > 1 && funcs.every((f, i) => f.size > 0 && f.value % INSN_SIZE === 0 &&
+    const splittable = funcs.length > 1 && funcs.every((f, i) => f.size > 0 && f.value % INSN_SLOT_SIZE === 0 &&
       f.value + f.size <= (funcs[i + 1]?.value ?? section.size));
     if (!splittable) {
       const name = funcs[0]?.name ?? globalAtStart(elf, section)?.name ?? section.name;
@@ -340,25 +337,24 @@ function collectRelocations(elf: ElfFile, functionList: readonly Function[], map
     const target = elf.sections[relSection.info];
     // Relocations of .BTF, .BTF.ext, DWARF and .maps are not code relocations.
     if (target === undefined || !isExecutable(target)) continue;
-    const view = new DataView(target.data.buffer, target.data.byteOffset, target.data.byteLength);
+    const code = new InsnSlots(target.data, elf.littleEndian);
     for (const rel of elf.relocations(relSection)) {
       if (rel.type === BpfReloc.NONE) continue;
-      const insn = rel.offset / INSN_SIZE;
+      const insn = rel.offset / INSN_SLOT_SIZE;
       const symbol = elf.symbols[rel.symbol]!;
       const where = { file: elf.file, section: target.name, insn, symbol: symbolName(elf, symbol) };
-      if (rel.offset % INSN_SIZE !== 0 || rel.offset + INSN_SIZE > target.size) {
+      if (rel.offset % INSN_SLOT_SIZE !== 0 || rel.offset + INSN_SLOT_SIZE > target.size) {
         throw new ObjectError(where, `relocation offset 0x${rel.offset.toString(16)} is not at an instruction`);
       }
-      const opcode = view.getUint8(rel.offset);
-      const regs = view.getUint8(rel.offset + 1);
-      const src = elf.littleEndian ? regs >> 4 : regs & 0xf;
-      const imm = view.getInt32(rel.offset + 4, elf.littleEndian);
+      const opcode = code.opcode(insn);
+      const src = code.src(insn);
+      const imm = code.imm(insn);
       // Static linkers leave the code of discarded weak functions behind without a symbol: no program reaches it,
       // so its relocations are listed (program '') but belong to no program.
       const fn = functionAt(functions, target, rel.offset);
 
       const resolved = resolveTarget(elf, symbol, opcode, src, imm, maps, functions, where);
-      if (opcode === OP_LD_IMM64 && rel.offset + 2 * INSN_SIZE > target.size) {
+      if (opcode === Opcode.LD_IMM64 && rel.offset + 2 * INSN_SLOT_SIZE > target.size) {
         throw new ObjectError(where, 'ld_imm64 instruction is cut off by the end of the section');
       }
       const spec: RelocationSpec = Object.freeze({
@@ -383,11 +379,11 @@ function resolveTarget(
 ): { kind: RelocationKind; target: string; offset: number } {
   const invalid = (what: string) =>
     new ObjectError(where, `invalid relocation for insn[${where.insn}].code 0x${opcode.toString(16)}: ${what}`);
-  const isLdImm64 = opcode === OP_LD_IMM64;
+  const isLdImm64 = opcode === Opcode.LD_IMM64;
   const isSection = symbol.type === SymbolType.SECTION;
 
   if (symbol.shndx === SpecialSection.UNDEF) {
-    if (!isLdImm64 && opcode !== OP_CALL) throw invalid('an undefined symbol can only be loaded (ld_imm64) or called');
+    if (!isLdImm64 && opcode !== Opcode.CALL) throw invalid('an undefined symbol can only be loaded (ld_imm64) or called');
     return { kind: 'extern', target: symbol.name, offset: 0 };
   }
   const section = elf.sections[symbol.shndx];
@@ -412,9 +408,9 @@ function resolveTarget(
     return { kind: 'data', target: section.name, offset: symbol.value + imm };
   }
   if (isExecutable(section)) {
-    if (opcode === OP_CALL && src === CALL_SRC_PSEUDO) {
+    if (opcode === Opcode.CALL && src === CallSrc.PSEUDO_CALL) {
       // libbpf's rule: the callee is at symbol + (imm + 1) instructions; clang emits imm = -1 for function symbols.
-      const offset = symbol.value + (imm + 1) * INSN_SIZE;
+      const offset = symbol.value + (imm + 1) * INSN_SLOT_SIZE;
       const callee = functionAt(functions, section, offset);
       if (callee === undefined || offset < 0) throw invalid(`call target ${section.name}+0x${offset.toString(16)} is not in a function`);
       return { kind: 'call', target: callee.name, offset };

@@ -4,7 +4,8 @@
  * Calling convention: every raw call here returns the call's result when it succeeded and `-errno` when it failed,
  * the kernel's own convention, so callers branch on the sign without a second FFI round trip for errno.
  */
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+import type * as Koffi from 'koffi';
 import { SysArgumentError, UnsupportedPlatformError } from './errors.js';
 
 /** Syscall numbers for the calls glibc has no wrapper for (arch/x86/entry/syscalls, include/uapi/asm-generic/unistd.h). */
@@ -51,12 +52,22 @@ interface Libc {
 }
 
 let bound: Libc | undefined;
+let koffi: typeof Koffi;
+
+/**
+ * koffi (its native addon and libc) is required on the first system call, not at import: `--dump` and every pure
+ * layer make none, and loading the addon is a sizeable share of start-up.
+ */
+function ffi(): typeof Koffi {
+  koffi ??= createRequire(import.meta.url)('koffi') as typeof Koffi;
+  return koffi;
+}
 
 /** Binds libc on first use, so merely importing this layer (e.g. for its types) never loads a native library. */
 function libc(): Libc {
   if (bound !== undefined) return bound;
   const nr = syscallNumbers();
-  const lib = koffi.load('libc.so.6');
+  const lib = ffi().load('libc.so.6');
   bound = {
     nr,
     bpf: lib.func('long syscall(long nr, int cmd, void *attr, uint32_t size)'),
@@ -163,7 +174,7 @@ let nextCacheSlot = 0;
 export function bufferAddress(bytes: Uint8Array | null): bigint {
   if (bytes === null || bytes.byteLength === 0) return 0n;
   for (let i = 0; i < cachedBuffers.length; i++) if (cachedBuffers[i] === bytes) return cachedAddresses[i]!;
-  const address = BigInt(koffi.address(bytes) as bigint | number);
+  const address = BigInt(ffi().address(bytes) as bigint | number);
   // Only small buffers are remembered: the cache holds them alive, and big ones (batch buffers) are not reused.
   if (bytes.byteLength > 4096) return address;
   cachedBuffers[nextCacheSlot] = bytes;

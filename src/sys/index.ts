@@ -7,18 +7,24 @@ export { AttrWriter, cString, SYSCALL_NUMBERS, type SyscallTable, syscallNumbers
 export {
   BpfCommand, type BpfCommandName, UpdateFlags, FileFlags, AttachFlags, QueryFlags, LINK_TYPE_NAMES, linkTypeName,
   BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, BPF_ATTR, BPF_PROG_INFO, BPF_MAP_INFO, BPF_LINK_INFO,
-  bpfCall, closeFd,
+  bpfCall, closeFd, closeFdQuietly,
+} from './bpf.js';
+export {
   type MapCreateAttr, encodeMapCreate, mapCreate, mapLookupElem, mapUpdateElem, mapDeleteElem, mapGetNextKey, mapFreeze,
   type MapLookupBatchRequest, type MapLookupBatchResult, mapLookupBatch, batchUnsupported,
-  type ProgLoadAttr, encodeProgLoad, progLoad,
+} from './bpf-map.js';
+export { type ProgLoadAttr, encodeProgLoad, progLoad, type BtfLoadAttr, btfLoad } from './bpf-prog.js';
+export {
   objPin, objGet,
   progGetNextId, mapGetNextId, linkGetNextId, progGetFdById, mapGetFdById, linkGetFdById,
   objGetInfoByFd, type ProgInfo, type MapInfo, type LinkInfo, parseProgInfo, parseMapInfo, parseLinkInfo,
   progInfo, mapInfo, linkInfo,
+} from './bpf-object.js';
+export {
   type ProgAttachAttr, progAttach, progDetach, type ProgQueryResult, progQuery, rawTracepointOpen,
   type LinkCreateAttr, linkCreate, linkDetach,
-  type BtfLoadAttr, btfLoad,
-} from './bpf.js';
+} from './bpf-attach.js';
+export { type ProgInstructions, progInstructions, btfGetFdById, btfRawData } from './inspect.js';
 export {
   PerfType, PerfSwConfig, PerfHwConfig, PerfSample, PerfAttrFlag, PerfOpenFlags, PerfIoctl, PERF_EVENT_ATTR,
   type PerfEventAttr, encodePerfEventAttr, perfEventOpen, perfEventEnable, perfEventDisable, perfEventReset,

@@ -76,7 +76,7 @@ describe('tracepoint', () => {
   kernelTest('trace_hello: getpid() in a child prints "bpf-load hello pid <child>" on trace_pipe', () => withObject('trace_hello_kern.o', async (object) => {
     const program = object.program('trace_getpid');
     const link = attachTracepoint(program, {});
-    expect(link).toMatchObject({ kind: 'tracepoint', program: 'trace_getpid', target: 'tracepoint syscalls/sys_enter_getpid' });
+    expect(link).toMatchObject({ kind: 'tracepoint', program: 'trace_getpid', target: 'syscalls/sys_enter_getpid' });
     expect(link.fds).toHaveLength(1);
     // This kernel has perf links: the program hangs off one, visible by id.
     expect(linksOfPrograms([program.id])).toEqual([expect.objectContaining({ typeName: 'perf_event', progId: program.id })]);
@@ -139,7 +139,7 @@ describe('raw_tracepoint', () => {
   kernelTest('raw_tp sys_enter: raw_tp_count grows with our syscalls, and stops after detach', () => withObject('raw_tp_kern.o', async (object) => {
     const program = object.program('count_sys_enter');
     const link = attachRawTracepoint(program);
-    expect(link).toMatchObject({ kind: 'raw_tracepoint', target: 'raw_tracepoint sys_enter' });
+    expect(link).toMatchObject({ kind: 'raw_tracepoint', target: 'sys_enter' });
     expect(linksOfPrograms([program.id])).toEqual([expect.objectContaining({ typeName: 'raw_tracepoint', tpName: 'sys_enter' })]);
 
     const before = counter(object, 'raw_tp_count', 0);
@@ -348,9 +348,9 @@ describe('kprobe through tracefs kprobe_events (fake tracefs)', () => {
     const entry = attachKprobe(fakeProgram('kprobe/do_nanosleep'), { tracefs: fake.root }, fake.env);
     const exit = attachKprobe(fakeProgram('kretprobe/do_nanosleep'), { tracefs: fake.root }, fake.env);
     const syscall = attachKprobe(fakeProgram('kprobe/sys_nanosleep'), { tracefs: fake.root }, fake.env);
-    expect(entry).toMatchObject({ kind: 'kprobe', target: 'kprobe do_nanosleep', fds: [1001] });
-    expect(exit).toMatchObject({ kind: 'kretprobe', target: 'kretprobe do_nanosleep', fds: [1002] });
-    expect(syscall.target).toBe(`kprobe ${wrapped}`);
+    expect(entry).toMatchObject({ kind: 'kprobe', target: 'do_nanosleep', fds: [1001] });
+    expect(exit).toMatchObject({ kind: 'kretprobe', target: 'do_nanosleep', fds: [1002] });
+    expect(syscall.target).toBe(wrapped);
 
     const defined = appendedLines(fake);
     expect(defined).toHaveLength(3);
@@ -376,7 +376,7 @@ describe('kprobe through tracefs kprobe_events (fake tracefs)', () => {
     const fake = fakeKernel();
     fake.failNext(1);
     const link = attachKprobe(fakeProgram('kprobe/sys_nanosleep'), { tracefs: fake.root }, fake.env);
-    expect(link.target).toBe('kprobe sys_nanosleep');
+    expect(link.target).toBe('sys_nanosleep');
     const lines = appendedLines(fake);
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(new RegExp(`^p:bpf_load/p_${wrapped}_${pid}_\\d+ ${wrapped}$`));
@@ -461,7 +461,7 @@ describe('kprobe through the kprobe PMU (fake sysfs)', () => {
     ]);
     fake.failNext(1);
     const syscall = attachKprobe(fakeProgram('kprobe/sys_nanosleep'), { tracefs: fake.root }, fake.env);
-    expect(syscall.target).toBe('kprobe sys_nanosleep');
+    expect(syscall.target).toBe('sys_nanosleep');
     for (const l of [entry, exit, syscall]) l.detach();
     expect(fake.opened.every((o) => o.closed)).toBe(true);
     expect(fake.content()).toBe(OTHER_PROBES);

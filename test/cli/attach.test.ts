@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process'; // spawns oracles and our CLI wi
 import { readFileSync } from 'node:fs';
 import { describe, expect } from 'vitest';
 import { cgroup2Root } from '../../src/attach/cgroup.js';
-import { CliProcess } from '../helpers/cli.js';
-import { eventually, kernelTest } from '../helpers/kernel.js';
+import { CLI, CliProcess } from '../helpers/cli.js';
+import { eventually, kernelTest, PROJECT_ROOT } from '../helpers/kernel.js';
 import { cgroupAttachedIds, linksOfPrograms, programExists, xdpProgramOn } from '../helpers/leftovers.js';
 
 interface ReportProgram { name: string; section: string; id: number; attached: boolean; kind?: string; target?: string; error?: string; skipped?: string }
@@ -32,6 +32,11 @@ function expectNothingLeft(programs: readonly ReportProgram[]): void {
   }
 }
 
+/** The exit-status rule: 1 when any program failed to attach (the others still ran until the signal), else 0. */
+function expectedStatus(programs: readonly ReportProgram[]): number {
+  return programs.some((p) => p.error !== undefined) ? 1 : 0;
+}
+
 describe('bpf-load FILE attaches by section and detaches on every exit', () => {
   kernelTest('--trace-pipe prints the tracepoint hello lines', async () => {
     const cli = new CliProcess(['c-samples/trace_hello_kern.o', '--trace-pipe', '--count', '3', '--interval', '0.5']);
@@ -46,6 +51,34 @@ describe('bpf-load FILE attaches by section and detaches on every exit', () => {
       clearInterval(poke);
     }
     expect((await cli.exited).code, cli.stderr).toBe(0);
+  }, 30_000);
+
+  kernelTest('--trace-pipe --json: trace lines split into fields, no empty ones; constant string maps hidden unless --all-maps', async () => {
+    const cli = new CliProcess(['c-samples/trace_hello_kern.o', '--trace-pipe', '--json', '--count', '2', '--interval', '0.7']);
+    const report = JSON.parse(await cli.waitForLine((l) => l.startsWith('{"file"')));
+    expect(report.maps.map((m: { name: string }) => m.name)).toEqual(['.rodata.str1.1']);
+    const pids = new Set<number>();
+    const poke = setInterval(() => pids.add(callGetpid()), 100);
+    try {
+      const line = await cli.waitForLine((l) => {
+        if (!l.startsWith('{"trace"')) return false;
+        const t = JSON.parse(l).trace;
+        return pids.has(t.pid);
+      }, 10_000);
+      const trace = JSON.parse(line).trace;
+      expect(trace).toEqual({ task: 'node', pid: trace.pid, cpu: expect.any(Number), flags: expect.any(String), timestamp: expect.any(Number), message: `bpf-load hello pid ${trace.pid}` });
+    } finally {
+      clearInterval(poke);
+    }
+    expect((await cli.exited).code, cli.stderr).toBe(0);
+    const traces = cli.lines.filter((l) => l.startsWith('{"trace"')).map((l) => JSON.parse(l).trace);
+    expect(traces.every((t) => typeof t.message === 'string' && t.message.trim() !== '')).toBe(true);
+    const rounds = cli.lines.filter((l) => l.startsWith('{"round"')).map((l) => JSON.parse(l));
+    expect(rounds.map((r) => r.maps)).toEqual([{}, {}]);
+
+    const all = spawnSync(process.execPath, [CLI, 'c-samples/trace_hello_kern.o', '--json', '--count', '1', '--interval', '0.1', '--all-maps'], { encoding: 'utf8', cwd: PROJECT_ROOT, timeout: 20_000 });
+    expect(all.status, all.stderr).toBe(0);
+    expect(JSON.parse(all.stdout.trim().split('\n')[1]!).maps['.rodata.str1.1']).toEqual([{ key: 0, value: Buffer.from('bpf-load hello pid %d\n\0').toString('hex') }]);
   }, 30_000);
 
   kernelTest('the all-kinds object: every kind this kernel supports is attached, the kprobe says why it cannot be', async () => {
@@ -68,7 +101,8 @@ describe('bpf-load FILE attaches by section and detaches on every exit', () => {
     } finally {
       cli.kill('SIGINT');
     }
-    expect((await cli.exited).code, cli.stderr).toBe(0);
+    expect((await cli.exited).code, cli.stderr).toBe(expectedStatus(report.programs));
+    expect(cli.stderr).toContain('bpf-load: kprobe/do_nanosleep: this kernel has no kprobe support');
     expectNothingLeft(report.programs);
   }, 40_000);
 
@@ -78,7 +112,7 @@ describe('bpf-load FILE attaches by section and detaches on every exit', () => {
       const report = JSON.parse(await cli.waitForLine((l) => l.startsWith('{"file"'))) as { programs: ReportProgram[] };
       await cli.waitForLine((l) => l.startsWith('{"round":1'));
       cli.kill(signal);
-      expect((await cli.exited).code, cli.stderr).toBe(0);
+      expect((await cli.exited).code, cli.stderr).toBe(expectedStatus(report.programs));
       expectNothingLeft(report.programs);
     }, 30_000);
   }

@@ -5,9 +5,12 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { annotatedText, type ObjectDump } from '../../src/object/describe.js';
+import { SectionType, SymbolType } from '../../src/elf/index.js';
 import { CliProcess, runCli } from '../helpers/cli.js';
+import { buildElf, insnBytes } from '../helpers/elf-builder.js';
 import { programExists } from '../helpers/leftovers.js';
-import { eventually, isExecutable, kernelTest } from '../helpers/kernel.js';
+import { bpffsTempDir, corpusFiles, eventually, isExecutable, kernelTest } from '../helpers/kernel.js';
 
 
 describe('bpf-load --dump', () => {
@@ -19,6 +22,51 @@ describe('bpf-load --dump', () => {
     expect(r.stdout).toMatch(/socket1\s+\d+\s+bpf_prog1\s+my_map\s+map\s+my_map/);
     expect(r.stdout).toMatch(/r1 = map\[my_map\] ll/);
     expect(r.stdout).toContain('license: "GPL"');
+  });
+
+  it('the streamed text disassembly is the --json disassembly, line for line, however long the listing', () => {
+    // 6000 instructions (ld_imm64 among them, so slots and entries differ): ~130 KB of text, more than one output
+    // chunk (and --json under runCli's 1 MB buffer).
+    const dir = mkdtempSync(join(tmpdir(), 'bpf-load-dump-'));
+    const long = join(dir, 'long.o');
+    const slots: Array<[number, number, number, number]> = [];
+    for (let i = 0; i < 6000; i++) {
+      if (i % 7 === 0) slots.push([0x18, 0x01, 0, i], [0, 0, 0, 1]);
+      else slots.push([0xb7, 0x02, 0, i - 3000]);
+    }
+    slots.push([0x95, 0, 0, 0]);
+    writeFileSync(long, buildElf({
+      sections: [{ name: 'socket', type: SectionType.PROGBITS, flags: 6, data: insnBytes(slots) }],
+      symbols: [{ name: 'long_prog', type: SymbolType.FUNC, shndx: 1, size: 0 }],
+    }));
+    const objects = [
+      long, 'c-samples/sockex1_kern.o', 'c-samples/all_kinds_kern.o', 'c-samples/all_kinds_kern.eb.o',
+      ...(corpusFiles('cilium', (n) => n.startsWith('manyprogs-')) ?? []),
+    ];
+    try {
+      for (const file of objects) {
+        const text = runCli(['--dump', file]);
+        const json = runCli(['--dump', '--json', file]);
+        expect(text.status, `${file}: ${text.stderr}`).toBe(0);
+        const d = JSON.parse(json.stdout) as ObjectDump;
+        const expected: string[] = [];
+        for (const fn of [...d.programs, ...d.subprograms]) {
+          expected.push('', `Disassembly of ${fn.name} (section ${fn.section}):`);
+          const width = String(fn.insns.at(-1)?.index ?? 0).length;
+          for (const i of fn.insns) expected.push(`  ${String(i.index).padStart(width)}: ${annotatedText(i)}`);
+        }
+        const lines = text.stdout.split('\n');
+        expect(lines.pop(), file).toBe('');
+        const first = lines.findIndex((l) => l.startsWith('Disassembly of '));
+        expect(lines.slice(first === -1 ? lines.length : first - 1), file).toEqual(expected);
+        if (file === long) {
+          expect(text.stdout.length).toBeGreaterThan(65536);
+          expect(d.programs[0]!.insnCount).toBe(6001 + 858); // in slots: 858 of the 6000 are two-slot ld_imm64
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--json gives one document with the documented fields', () => {
@@ -61,8 +109,13 @@ describe('bad input: one line on stderr, non-zero exit, no stack trace', () => {
     ['truncated object', ['--dump', truncated], /cut\.o: .*extends past the end of the file/, 1],
     ['missing file when loading', [join(dir, 'nope.o')], /no such file/, 1],
     ['no file', [], /missing the object FILE/, 2],
-    ['unknown flag', ['--bogus', 'x.o'], /Unknown option '--bogus'/, 2],
+    ['unknown flag', ['--bogus', 'x.o'], /unknown option '--bogus'/, 2],
     ['bad number', ['--count', 'many', 'x.o'], /--count expects a whole number/, 2],
+    ['negative number', ['-c', '-1', 'x.o'], /--count expects a whole number ≥ 0, not "-1"/, 2],
+    ['flag without its value', ['x.o', '--iface'], /--iface expects a value \(NAME\)/, 2],
+    ['value for a switch', ['--json=yes', 'x.o'], /--json takes no value/, 2],
+    ['load flag with --dump', ['--dump', '--iface', 'lo', 'x.o'], /--iface does not apply to --dump \(only to loading a FILE\)/, 2],
+    ['-v with --dump', ['--dump', '-v', 'x.o'], /--verbose does not apply to --dump/, 2],
     ['two files', ['a.o', 'b.o'], /expected one object file/, 2],
   ];
   for (const [name, args, pattern, status] of cases) {
@@ -108,7 +161,7 @@ describe('bpf-load FILE against the kernel', () => {
   }, 30_000);
 
   kernelTest('--pin DIR pins programs and maps so they outlive the process; removing the pins frees them', () => {
-    const dir = mkdtempSync(join('/sys/fs/bpf', 'bpf-load-pin-'));
+    const dir = bpffsTempDir('bpf-load-pin-');
     try {
       const r = runCli(['c-samples/sockex3_kern.o', '--count', '0', '--no-attach', '--json', '--pin', dir]);
       expect(r.status, r.stderr).toBe(0);
@@ -132,14 +185,36 @@ describe('bpf-load FILE against the kernel', () => {
     expect(r.stdout).toMatch(/loaded\s+dispatch .*not attached \(--no-attach\)/);
   });
 
-  kernelTest('the verifier log: one line by default, the whole log with --verbose', () => {
+  kernelTest('the verifier log: one line by default, the level-1 log with -v, every state with -vv', () => {
     const plain = runCli(['c-samples/bad_verifier_kern.o', '--count', '0']);
     expect(plain.status).toBe(1);
     expect(plain.stderr.trim().split('\n')).toHaveLength(1);
-    expect(plain.stderr).toMatch(/verifier rejected it: R0 invalid mem access/);
+    expect(plain.stderr).toMatch(/verifier rejected it: R0 invalid mem access .*; -v prints the verifier log\n$/);
     const verbose = runCli(['c-samples/bad_verifier_kern.o', '--count', '0', '--verbose']);
     expect(verbose.status).toBe(1);
     expect(verbose.stderr.split('\n').length).toBeGreaterThan(5);
+    // Level 2 prints the register state of every instruction ("Live regs before insn"); level 1 does not.
+    expect(verbose.stderr).not.toContain('Live regs');
+    const veryVerbose = runCli(['c-samples/bad_verifier_kern.o', '--count', '0', '-vv']);
+    expect(veryVerbose.status).toBe(1);
+    expect(veryVerbose.stderr.split('\n').length).toBeGreaterThan(verbose.stderr.split('\n').length);
+  });
+
+  kernelTest('exit status 1 when a program cannot be attached: kprobes on a kernel without them, a missing interface', () => {
+    const kprobes = runCli(['c-samples/kprobe_kern.o', '--count', '0', '--json']);
+    const report = JSON.parse(kprobes.stdout.trim().split('\n')[0]!) as { programs: Array<{ name: string; id: number; attached: boolean; error?: string }> };
+    const failed = report.programs.filter((p) => !p.attached);
+    // This project's kernels have no kprobes; on one with kprobes every program attaches and the run succeeds.
+    expect(kprobes.status, kprobes.stderr).toBe(failed.length > 0 ? 1 : 0);
+    for (const p of failed) expect(kprobes.stderr).toContain(p.error!);
+    expect(kprobes.stderr.trim().split('\n').filter((l) => l !== '')).toHaveLength(failed.length);
+    for (const p of report.programs) expect(eventually(() => !programExists(p.id)), p.name).toBe(true);
+
+    const iface = runCli(['c-samples/sockex1_kern.o', '--count', '0', '--iface', 'doesnotexist0']);
+    expect(iface.status).toBe(1);
+    expect(iface.stdout).toMatch(/FAILED\s+bpf_prog1 .*doesnotexist0/);
+    expect(iface.stderr).toMatch(/^bpf-load: program bpf_prog1 \(section socket1\): .*doesnotexist0.*\n$/);
+    expect(iface.stdout).not.toContain('Ctrl-C');
   });
 
   kernelTest('unprivileged: the clear EPERM message and exit 1', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderRound, readRound, field } from '../../src/cli/watch.js';
 import { MapHandle } from '../../src/load/index.js';
+import { parseTraceLine } from '../../src/attach/tracefs.js';
 import type { MapSpec } from '../../src/object/index.js';
 
 const spec = (type: number, typeName: string): MapSpec => ({
@@ -28,6 +29,15 @@ describe('the live view', () => {
     const text = renderRound(3, [{ name: 'big', entries }]);
     expect(text.split('\n').filter((l) => l.includes('→'))).toHaveLength(32);
     expect(text).toContain('… 8 more (--json shows every entry)');
-    expect(text).toMatch(/^--- round 3 /);
+    expect(text).toMatch(/^--- round 3 \(\d\d:\d\d:\d\d\) ---\n/);
+  });
+
+  it('trace_pipe lines split into task, pid, cpu, flags, timestamp and message', () => {
+    expect(parseTraceLine('            node-14025   [000] ...21  1512.328254: bpf_trace_printk: bpf-load hello pid 14025')).toEqual({
+      task: 'node', pid: 14025, cpu: 0, flags: '...21', timestamp: 1512.328254, message: 'bpf-load hello pid 14025',
+    });
+    // Task names may hold spaces and dashes; some kernels print the tgid in parentheses.
+    expect(parseTraceLine(' kworker/u4:2-my task-77 (     77) [001] d.h1. 9.000001: hi - there')).toMatchObject({ task: 'kworker/u4:2-my task', pid: 77, cpu: 1, message: 'hi - there' });
+    expect(parseTraceLine('# tracer: nop')).toBeUndefined();
   });
 });

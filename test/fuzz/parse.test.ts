@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { BpfLoadError } from '../../src/base/errors.js';
-import { renderDump } from '../../src/cli/dump.js';
+import { writeDump } from '../../src/cli/dump.js';
 import { describeObject } from '../../src/object/describe.js';
 import { parseObject } from '../../src/object/index.js';
 import { judgeCase, mutator } from '../../bench/fuzz/mutator.mjs';
 import { fuzzSeeds } from './seeds.js';
 
 /**
- * The parser fuzz target at a fixed budget (CI): `npm run fuzz` runs the same target for as long as asked. Every case
+ * The parser fuzz target (parse, then what --dump does: describe and render) at a fixed budget (CI): `npm run fuzz` runs the same target for as long as asked. Every case
  * must give a spec or a one-line BpfLoadError, leave its input unchanged, and finish within the bound (a hang or a
  * quadratic blow-up, not a benchmark: ordinary cases take a millisecond or two).
  */
@@ -25,7 +25,12 @@ describe('parser fuzzing (fixed budget)', () => {
       const c = make(index);
       const j = judgeCase(c.bytes, {
         parse: (bytes) => parseObject(bytes, { name: c.source }),
-        use: (spec) => renderDump(describeObject(spec)),
+        use: (spec) => {
+          describeObject(spec);
+          let text = 0;
+          writeDump(spec, (chunk) => (text += chunk.length));
+          return text;
+        },
         isTypedError: (e) => e instanceof BpfLoadError,
       });
       outcomes[j.outcome]++;

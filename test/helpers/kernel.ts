@@ -1,7 +1,8 @@
-import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { it } from 'vitest';
+import { ensureBpffs } from '../../src/load/index.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SAMPLES_DIR = join(PROJECT_ROOT, 'c-samples');
@@ -99,4 +100,13 @@ export function eventually(done: () => boolean, timeoutMs = 3000): boolean {
     if (Date.now() > until) return false;
     sleepSync(20);
   }
+}
+
+/**
+ * A fresh directory on bpffs (under /sys/fs/bpf, mounted first when a fresh machine has nothing there — as the loader
+ * itself does), named `prefix` + random. The caller removes it.
+ */
+export function bpffsTempDir(prefix: string): string {
+  ensureBpffs('/sys/fs/bpf');
+  return mkdtempSync(join('/sys/fs/bpf', prefix));
 }

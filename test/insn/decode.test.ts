@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { BpfLoadError } from '../../src/base/errors.js';
 import { readElf, SectionFlags } from '../../src/elf/index.js';
 import {
-  AluOp, AtomicOp, decodeInsns, encodeInsns, formatRawHex, InsnClass, InsnError, InsnMode, InsnSize, InsnSource, insnClass, insnMode,
+  AluOp, AtomicOp, countInsns, decodeInsns, encodeInsns, formatRawHex, InsnClass, InsnError, InsnMode, InsnSize, InsnSource, insnClass, insnMode,
   insnOp, insnSize, insnSlots, insnSource, isCall, isKfuncCall, isLdImm64, isPseudoCall, JmpOp, ldImm64Value, Opcode,
   sizeBytes, slotOffsets, totalSlots, withImm64, type Insn,
 } from '../../src/insn/index.js';
@@ -45,6 +45,17 @@ describe('decodeInsns', () => {
     expect(insn).toEqual({ opcode: 0x18, dst: 1, src: 0, off: 0, imm: 5, imm64: 0x7_0000_0005n, imm64Reserved: 0xaabbccdd });
     expect(encodeInsns([insn!], true)).toEqual(bytes);
     expect(encodeInsns(decodeInsns(bytes, false), false)).toEqual(bytes);
+  });
+
+  it('countInsns counts the entries decodeInsns makes, truncated ones included', () => {
+    for (const bytes of [
+      '', '95 00 00 00 00 00 00 00', '95 00 00 00 00 00 00 00 b7 01 00', '18 01 00 00 2a 00 00 00',
+      '18 01 00 00 2a 00 00 00 00 00 00 00', '18 01 00 00 2a 00 00 00 00 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00',
+      'b7 01 00 00 00 00 00 00 18 01 00 00 2a 00 00 00 00 00 00 00 00 00 00 00 18',
+    ]) {
+      expect(countInsns(hex(bytes)), bytes).toBe(decodeInsns(hex(bytes), true).length);
+      expect(countInsns(hex(bytes)), bytes).toBe(decodeInsns(hex(bytes), false).length);
+    }
   });
 
   it('turns a trailing partial slot into a truncated entry', () => {
@@ -156,6 +167,7 @@ describe('encodeInsns', () => {
         if ((section.flags & SectionFlags.EXECINSTR) === 0 || section.data.byteLength === 0) continue;
         const insns = decodeInsns(section.data, elf.littleEndian);
         expect(insns.every((i) => i.truncated === undefined), `${path} ${section.name}`).toBe(true);
+        expect(countInsns(section.data), `${path} ${section.name}`).toBe(insns.length);
         expect(formatRawHex(encodeInsns(insns, elf.littleEndian)), `${path} ${section.name}`).toBe(formatRawHex(section.data));
         sections++;
       }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'; // spawns oracles and our CLI with argument arrays: no shell
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { loadObject, LoadError, type LoadedObject } from '../../src/load/index.js';
@@ -8,16 +8,14 @@ import { closeFd, mapCreate, objPin } from '../../src/sys/index.js';
 import { openObject } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { programExists } from '../helpers/leftovers.js';
-import { corpusFiles, eventually, isExecutable, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
+import { bpffsTempDir, corpusFiles, eventually, isExecutable, kernelTest, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
 
-const BPFFS = '/sys/fs/bpf';
 const sample = (name: string): BpfObjectSpec => parseObject(readFileSync(join(SAMPLES_DIR, name)), { name });
 
 
 /** A fresh directory on bpffs for pins, removed (with everything pinned in it) by the returned cleanup. */
 function pinRoot(): { dir: string; cleanup: () => void } {
-  if (!existsSync(BPFFS)) throw new Error(`${BPFFS} is missing`);
-  const dir = mkdtempSync(join(BPFFS, 'bpf-load-test-'));
+  const dir = bpffsTempDir('bpf-load-test-');
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -196,11 +196,27 @@ describe('loading c-samples into the kernel', () => {
     }
     expect(error).toBeInstanceOf(VerifierError);
     const v = error as VerifierError;
-    expect(v.message).toMatch(/^bad_verifier_kern\.o: program deref_without_null_check \(section socket\): verifier rejected it: R0 invalid mem access 'map_value_or_null' \(EACCES, \d+ more log lines with --verbose\)$/);
+    expect(v.message).toMatch(/^bad_verifier_kern\.o: program deref_without_null_check \(section socket\): verifier rejected it: R0 invalid mem access 'map_value_or_null' \(at insn 9\) \(EACCES, \d+ more log lines\)$/);
     expect(v.message).not.toContain('\n');
     expect(v.log).toContain('invalid mem access');
     expect(v.log.split('\n').length).toBeGreaterThan(5);
     expect(openFdCount()).toBe(before);
+  });
+
+  kernelTest('with BTF line info the summary names the source line the verifier stopped at', () => {
+    let error: unknown;
+    try {
+      loadObject(spec('bad_verifier_kern.btf.o'));
+    } catch (e) {
+      error = e;
+    }
+    const v = error as VerifierError;
+    expect(v).toBeInstanceOf(VerifierError);
+    const source = readFileSync(join(SAMPLES_DIR, 'bad_verifier_kern.c'), 'utf8').split('\n');
+    const line = source.findIndex((l) => l.includes('*value += skb->len')) + 1;
+    expect(v.source).toEqual({ file: 'bad_verifier_kern.c', line, text: source[line - 1]!.trim() });
+    expect(v.message).toContain(`(at insn 9, bad_verifier_kern.c:${line}: *value += skb->len;`);
+    expect(v.message).not.toMatch(/--verbose|-v\b/);
   });
 
   kernelTest('a failure after maps were created closes them all', () => {

@@ -1,0 +1,12 @@
+/** Classic BPF: the sock_filter model, kernel checks, tcpdump-syntax output, text inputs, eBPF translation. */
+export { ClassicFilterError } from './errors.js';
+export {
+  ANCILLARY, type Ancillary, ancillaryAt, CLASSIC_MAX_INSNS, CLASSIC_MEMWORDS, CLASSIC_OPS, type ClassicOp,
+  ClassicAluOp, ClassicClass, ClassicJmpOp, ClassicMiscOp, ClassicMode, ClassicRval, ClassicSize, ClassicSource,
+  SKF_AD_OFF, SOCK_FILTER_SIZE,
+} from './opcodes.js';
+export { type SockFilter, type ClassicProgram, checkClassicProgram, decodeClassicProgram, encodeClassicProgram } from './program.js';
+export { formatClassicInsn, formatClassicProgram, formatClassicC, formatClassicDecimal, formatClassicBytecode } from './format.js';
+export { type ClassicTextForm, type ClassicParseOptions, classicTextForm, parseClassicDecimal, parseClassicCArray } from './text.js';
+export { classicToEbpf } from './convert.js';
+export { type ClassicMatcher, KernelOnlyError, jsCompilable, compileClassicToJs } from './compile-js.js';

@@ -1,0 +1,242 @@
+/** Map creation: definitions (after fixups and kernel defaults) → kernel maps, pinned by name when asked, data maps filled. */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { withContext } from '../base/errors.js';
+import { isMapInMap, mapTypeTraits } from '../base/map-types.js';
+import { MapFlags, mapTypeValue } from '../base/uapi.js';
+import type { BpfObjectSpec, MapSpec } from '../object/index.js';
+import { closeFdQuietly, mapCreate, mapFreeze, mapInfo, objGet, objPin, possibleCpuCount, SysError } from '../sys/index.js';
+import { LoadError, withLoadContext } from './errors.js';
+import type { ExternResolution } from './externs.js';
+import { kernelObjectName } from './kernel-facts.js';
+import { MapHandle, type MapBytes } from './map-handle.js';
+import { dataContentsWithGlobals } from './variables.js';
+import { ensureBpffs } from './bpffs.js';
+
+/** A map definition as bpf_load.c's fixup_map callback saw it: edit it, or set `fd` to use an existing map. */
+export interface MapFixup {
+  readonly name: string;
+  readonly index: number;
+  readonly spec: MapSpec;
+  def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags: number; numaNode: number; innerMapIndex: number | undefined };
+  /** An existing map to use instead of creating one. The loader does not close it. */
+  fd: number | undefined;
+}
+
+/** The load options map creation reads (see LoadOptions). */
+export interface MapLoadOptions {
+  /** bpf_load.c's load_bpf_file_fixup_map: called for every map, in index order, before it is created. */
+  fixupMap?: (map: MapFixup, index: number) => void;
+  /** Where maps with pinning "by name" are pinned and looked up (default /sys/fs/bpf). */
+  pinRoot?: string;
+  /** Initial values of global variables by name, written before their maps are created (the way to set .rodata). */
+  globals?: Readonly<Record<string, MapBytes>>;
+}
+
+/** `pinsMade` collects the paths this call pins (maps pinned by name that were not pinned before). */
+export function createMaps(
+  spec: BpfObjectSpec, options: MapLoadOptions, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void, pinsMade: string[] = [],
+): void {
+  const cpus = possibleCpuCount();
+  const fixups = spec.maps.map((m): MapFixup => ({
+    name: m.name, index: m.index, spec: m, fd: undefined,
+    def: kernelDefaults({ type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, numaNode: m.numaNode, innerMapIndex: m.innerMapIndex }, cpus),
+  }));
+  for (const f of fixups) options.fixupMap?.(f, f.index);
+
+  const created = new Map<number, MapHandle>();
+  const creating = new Set<number>();
+  const create = (f: MapFixup): MapHandle => {
+    const done = created.get(f.index);
+    if (done !== undefined) return done;
+    const where = [spec.file, `map ${f.name}`];
+    if (creating.has(f.index)) throw new LoadError(withContext(where, 'inner map references form a cycle'));
+    creating.add(f.index);
+    let innerMapFd: number | undefined;
+    let innerTemplateFd: number | undefined;
+    const innerIndex = f.def.innerMapIndex;
+    if (innerIndex !== undefined && isMapInMap(f.def.type)) {
+      const inner = fixups[innerIndex];
+      if (inner === undefined) throw new LoadError(withContext(where, `inner map index ${innerIndex} is out of range`));
+      innerMapFd = create(inner).fd;
+    } else if (f.spec.innerDefinition !== undefined) {
+      // BTF map-in-map: the inner definition is only a template for the kernel; it is closed once the outer exists.
+      const d = f.spec.innerDefinition;
+      try {
+        innerTemplateFd = createKernelMap({ ...d, numaNode: d.numaNode }, undefined, undefined, kernelObjectName(d.name), warn);
+      } catch (e) {
+        throw withLoadContext(e, [...where, 'inner map template']);
+      }
+      innerMapFd = innerTemplateFd;
+    }
+    let handle: MapHandle;
+    const pinPath = f.spec.pinning === 'none' || f.spec.source === 'legacy' ? undefined : pinByNamePath(options.pinRoot ?? '/sys/fs/bpf', f.name, where);
+    const pinned = pinPath === undefined ? undefined : openPinnedMap(pinPath, f, where);
+    if (f.fd !== undefined || pinned !== undefined) {
+      const fd = (f.fd ?? pinned)!;
+      if (innerTemplateFd !== undefined) closeFdQuietly(innerTemplateFd);
+      handle = new MapHandle({ spec: specWith(f), fd, cpus, owned: f.fd === undefined, btf: spec.btf });
+      out.push(handle);
+    } else {
+      let fd: number;
+      try {
+        // Definitions the kernel defaults rewrote describe records, not map entries: their BTF types do not apply.
+        const noBtf = f.def.keySize !== f.spec.keySize || f.def.valueSize !== f.spec.valueSize;
+        const btf = noBtf || btfFd === undefined || (f.spec.btfKeyTypeId === undefined && f.spec.btfValueTypeId === undefined)
+          ? undefined : { fd: btfFd, key: f.spec.btfKeyTypeId ?? 0, value: f.spec.btfValueTypeId ?? 0 };
+        fd = createKernelMap({ ...f.def, mapExtra: f.spec.mapExtra ?? 0n }, innerMapFd, btf, kernelObjectName(f.name), warn);
+      } catch (e) {
+        throw withLoadContext(e, where);
+      } finally {
+        if (innerTemplateFd !== undefined) closeFdQuietly(innerTemplateFd);
+      }
+      if (pinPath !== undefined) {
+        try {
+          ensureBpffs(dirname(pinPath));
+          mkdirSync(dirname(pinPath), { recursive: true });
+          objPin(fd, pinPath);
+          pinsMade.push(pinPath);
+        } catch (e) {
+          closeFdQuietly(fd);
+          throw withLoadContext(e, [...where, `pin by name at ${pinPath}`]);
+        }
+      }
+      handle = new MapHandle({ spec: specWith(f), fd, cpus, owned: true, btf: spec.btf });
+      out.push(handle);
+      try {
+        fillDataMap(handle, dataContentsWithGlobals(spec, handle.spec, options.globals ?? {}));
+      } catch (e) {
+        throw withLoadContext(e, where);
+      }
+    }
+    created.set(f.index, handle);
+    return handle;
+  };
+  for (const f of fixups) create(f);
+  // Keep index order for users (inner maps may have been created early).
+  out.sort((a, b) => a.spec.index - b.spec.index);
+}
+
+/**
+ * What the kernel wants where definitions leave things to the loader (libbpf's and cilium/ebpf's rules): perf event
+ * arrays hold 4-byte fds, one per CPU by default; ring buffers have no keys or values. A value type declared for
+ * either only documents the records sent through it.
+ */
+function kernelDefaults(def: MapFixup['def'], cpus: number): MapFixup['def'] {
+  const sizes = mapTypeTraits(def.type).kernelSizes;
+  if (sizes === undefined) return def;
+  const maxEntries = def.type === mapTypeValue('perf_event_array') ? def.maxEntries || cpus : def.maxEntries;
+  return { ...def, ...sizes, maxEntries };
+}
+
+/**
+ * BPF_MAP_CREATE. With BTF key/value types when given; a kernel that refuses them for this map (some map types take
+ * none) gets the map without them, as libbpf does.
+ */
+/** `root/<name>` for a map pinned by name; the name comes from the file, so it must stay one entry inside root. */
+function pinByNamePath(root: string, name: string, where: ReadonlyArray<string | undefined>): string {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+    throw new LoadError(withContext([...where, 'pin by name'], 'the map name is not a file name (empty, "." or "..", or holds "/")'));
+  }
+  return join(root, name);
+}
+
+function createKernelMap(
+  def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags: number; numaNode: number; mapExtra?: bigint },
+  innerMapFd: number | undefined, btf: { fd: number; key: number; value: number } | undefined, mapName: string,
+  warn: (m: string) => void,
+): number {
+  const attr = {
+    mapType: def.type, keySize: def.keySize, valueSize: def.valueSize, maxEntries: def.maxEntries, mapFlags: def.flags,
+    ...(innerMapFd === undefined ? {} : { innerMapFd }),
+    // numa_node is only read with BPF_F_NUMA_NODE; bpf_load.c passed it the same way.
+    ...((def.flags & MapFlags.NUMA_NODE) !== 0 ? { numaNode: def.numaNode } : {}),
+    ...(def.mapExtra === undefined || def.mapExtra === 0n ? {} : { mapExtra: def.mapExtra }),
+    mapName,
+  };
+  // bpf_attr's fields are 32 bits: a larger size (a 4 GiB .bss) would be silently truncated into a different map.
+  for (const [field, value] of [['key_size', def.keySize], ['value_size', def.valueSize], ['max_entries', def.maxEntries], ['map_flags', def.flags]] as const) {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+      throw new LoadError(`${field} ${value} does not fit the kernel's 32 bits`);
+    }
+  }
+  if (btf === undefined) return mapCreate(attr);
+  try {
+    return mapCreate({ ...attr, btfFd: btf.fd, btfKeyTypeId: btf.key, btfValueTypeId: btf.value });
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    const fd = mapCreate(attr);
+    warn(`map ${mapName}: the kernel refused its BTF key/value types (${e.code}); created without them`);
+    return fd;
+  }
+}
+
+/**
+ * Pinning by name: a map already pinned at `path` is reused when it matches the definition; one that differs is an
+ * error naming the field. Undefined when nothing is pinned there yet.
+ */
+function openPinnedMap(path: string, f: MapFixup, where: ReadonlyArray<string | undefined>): number | undefined {
+  if (!existsSync(path)) return undefined;
+  let fd: number;
+  try {
+    fd = objGet(path);
+  } catch (e) {
+    throw withLoadContext(e, [...where, `pinned at ${path}`]);
+  }
+  const info = mapInfo(fd);
+  const fields: Array<[string, number, number]> = [
+    ['type', info.type, f.def.type], ['key_size', info.keySize, f.def.keySize], ['value_size', info.valueSize, f.def.valueSize],
+    ['max_entries', info.maxEntries, f.def.maxEntries], ['map_flags', info.mapFlags, f.def.flags],
+  ];
+  const diff = fields.find(([, have, want]) => have !== want);
+  if (diff !== undefined) {
+    closeFdQuietly(fd);
+    throw new LoadError(withContext([...where, `pinned at ${path}`], `the pinned map is incompatible: ${diff[0]} is ${diff[1]}, the object wants ${diff[2]}`));
+  }
+  return fd;
+}
+
+function specWith(f: MapFixup): MapSpec {
+  const d = f.def;
+  const s = f.spec;
+  if (d.type === s.type && d.keySize === s.keySize && d.valueSize === s.valueSize && d.maxEntries === s.maxEntries &&
+    d.flags === s.flags && d.numaNode === s.numaNode && d.innerMapIndex === s.innerMapIndex) return s;
+  return { ...s, type: d.type, keySize: d.keySize, valueSize: d.valueSize, maxEntries: d.maxEntries, flags: d.flags, numaNode: d.numaNode, innerMapIndex: d.innerMapIndex };
+}
+
+/** Global data maps start with the section's bytes; .rodata is then frozen so the verifier can trust it. */
+function fillDataMap(handle: MapHandle, contents: Uint8Array | undefined): void {
+  if (contents !== undefined) handle.set(0, contents);
+  if (handle.spec.readOnly === true) mapFreeze(handle.fd);
+}
+
+/**
+ * libbpf's `.kconfig` map: a one-entry array read-only to programs and frozen, holding the values of the object's
+ * .kconfig externs (kernel version, config options) at the offsets the extern resolution laid out.
+ */
+export function createKconfigMap(spec: BpfObjectSpec, externs: ExternResolution, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void): void {
+  if (externs.kconfig === undefined) return;
+  const contents = externs.kconfig.contents;
+  const datasec = spec.btf?.findByName('datasec', '.kconfig')?.id;
+  const mapSpec: MapSpec = {
+    name: '.kconfig', index: spec.maps.length, source: 'data', section: '.kconfig', offset: 0,
+    type: mapTypeValue('array'), typeName: 'array', keySize: 4, valueSize: contents.byteLength, maxEntries: 1,
+    flags: MapFlags.RDONLY_PROG, numaNode: 0, innerMapIndex: undefined, innerMap: undefined, pinning: 'none',
+    definitionSize: 0, definition: new Uint8Array(0), contents, readOnly: true,
+    ...(datasec === undefined ? {} : { btfValueTypeId: datasec }),
+  };
+  const btf = btfFd === undefined || datasec === undefined ? undefined : { fd: btfFd, key: 0, value: datasec };
+  let fd: number;
+  try {
+    fd = createKernelMap(mapSpec, undefined, btf, kernelObjectName(mapSpec.name), warn);
+  } catch (e) {
+    throw withLoadContext(e, [spec.file, 'map .kconfig']);
+  }
+  const handle = new MapHandle({ spec: mapSpec, fd, cpus: possibleCpuCount(), owned: true, btf: spec.btf });
+  out.push(handle);
+  try {
+    fillDataMap(handle, contents);
+  } catch (e) {
+    throw withLoadContext(e, [spec.file, 'map .kconfig']);
+  }
+}

@@ -1,0 +1,139 @@
+/** Program load: relocation, CO-RE, BPF_PROG_LOAD, and the verifier log fetched only on failure. */
+import { withContext } from '../base/errors.js';
+import { attachTypeValue, progTypeValue } from '../base/uapi.js';
+import { FUNC_INFO_SIZE, LINE_INFO_SIZE, type Btf } from '../btf/index.js';
+import type { BpfObjectSpec, ProgramSpec } from '../object/index.js';
+import { Errno, progInfo, progLoad, SysError, type ProgInfo } from '../sys/index.js';
+import { coreRelocationCount, programBtfInfo } from './btf.js';
+import { applyCoreRelocations, CORE_POISON_HELPER } from './core.js';
+import { LoadError, VerifierError, withLoadContext } from './errors.js';
+import type { ExternResolution } from './externs.js';
+import { attachBtfId } from './kernel-btf.js';
+import { kernelObjectName } from './kernel-facts.js';
+import { MapHandle } from './map-handle.js';
+import { RelocationError, relocateProgram, type RelocatedProgram } from './relocate.js';
+
+export interface LoadedProgram {
+  readonly spec: ProgramSpec;
+  readonly name: string;
+  readonly section: string;
+  readonly type: string;
+  readonly fd: number;
+  readonly id: number;
+  readonly tag: string;
+  readonly info: ProgInfo;
+  /** The instructions the kernel received (after relocation). */
+  readonly insns: Uint8Array;
+}
+
+/**
+ * A loaded program. Its id, tag and info are asked of the kernel on first use (libbpf does not ask at load time
+ * either): read them while the object is open.
+ */
+class KernelProgram implements LoadedProgram {
+  readonly spec: ProgramSpec;
+  readonly name: string;
+  readonly section: string;
+  readonly type: string;
+  readonly fd: number;
+  readonly insns: Uint8Array;
+  #info: ProgInfo | undefined;
+
+  constructor(spec: ProgramSpec, fd: number, insns: Uint8Array) {
+    this.spec = spec;
+    this.name = spec.name;
+    this.section = spec.section;
+    this.type = spec.type;
+    this.fd = fd;
+    this.insns = insns;
+  }
+
+  get info(): ProgInfo {
+    return (this.#info ??= progInfo(this.fd));
+  }
+  get id(): number {
+    return this.info.id;
+  }
+  get tag(): string {
+    return this.info.tag;
+  }
+}
+
+/** Program types the kernel verifies against a function or type of its own BTF (attach_btf_id in vmlinux). */
+const NEEDS_KERNEL_TARGET: ReadonlySet<string> = new Set(['tracing', 'lsm']);
+/** Program types verified against another BPF program (freplace) or a struct_ops type: not resolved yet. */
+const NEEDS_PROGRAM_TARGET: ReadonlySet<string> = new Set(['ext', 'struct_ops']);
+
+const BPF_F_SLEEPABLE = 1 << 4;
+
+export function loadProgram(
+  spec: BpfObjectSpec, program: ProgramSpec, maps: readonly MapHandle[], kernVersion: number, logLevel: 1 | 2, btfFd: number | undefined,
+  kernelBtf: () => Btf, externs: ExternResolution,
+): LoadedProgram {
+  const where = [spec.file, `program ${program.name} (section ${program.section})`];
+  const byName = new Map(maps.map((m) => [m.name, m]));
+  let relocated: RelocatedProgram;
+  try {
+    relocated = relocateProgram(spec, program, {
+      mapFd: (name) => byName.get(name)?.fd,
+      dataMapFd: (section) => maps.find((m) => m.spec.source === 'data' && m.spec.section === section)?.fd,
+      extern: (name) => externs.targets.get(name),
+    });
+  } catch (e) {
+    if (e instanceof RelocationError) throw new LoadError(withContext(where, e.message), { cause: e });
+    throw e;
+  }
+  if (NEEDS_PROGRAM_TARGET.has(program.type)) {
+    throw new LoadError(withContext(where, `${program.type} programs are verified against another program or a struct_ops type (${program.section}); that is not supported yet`));
+  }
+  const targetBtfId = NEEDS_KERNEL_TARGET.has(program.type) ? attachBtfId(program, kernelBtf(), spec.file) : undefined;
+  // CO-RE: field offsets, sizes, type ids and enum values rewritten for the running kernel's BTF.
+  const core = coreRelocationCount(spec, relocated.layout) > 0
+    ? applyCoreRelocations(spec, relocated.layout, relocated.insns, kernelBtf())
+    : undefined;
+  const insns = relocated.insns;
+  const btfInfo = btfFd === undefined ? undefined : programBtfInfo(spec, relocated.layout);
+  const attr = {
+    progType: progTypeValue(program.type as Exclude<ProgramSpec['type'], 'unspecified'>),
+    insns,
+    license: spec.license,
+    kernVersion,
+    progName: kernelObjectName(program.name),
+    ...(program.expectedAttachType === undefined ? {} : { expectedAttachType: attachTypeValue(program.expectedAttachType) }),
+    ...(targetBtfId === undefined ? {} : { attachBtfId: targetBtfId }),
+    ...(program.sleepable ? { progFlags: BPF_F_SLEEPABLE } : {}),
+    ...(btfInfo === undefined ? {} : {
+      progBtfFd: btfFd!, funcInfoRecSize: FUNC_INFO_SIZE, funcInfo: btfInfo.funcInfo, lineInfoRecSize: LINE_INFO_SIZE, lineInfo: btfInfo.lineInfo,
+    }),
+  };
+  let fd: number;
+  try {
+    fd = progLoad(attr);
+  } catch (first) {
+    if (!(first instanceof SysError)) throw first;
+    // Load again with a log to learn why; grow the buffer while the kernel says it did not fit.
+    let size = 1 << 18;
+    for (;;) {
+      const logBuf = Buffer.alloc(size);
+      try {
+        fd = progLoad({ ...attr, logLevel, logBuf });
+        break; // Passed with a log (the first failure was transient): use it.
+      } catch (e) {
+        if (!(e instanceof SysError)) throw e;
+        const log = logBuf.subarray(0, Math.max(0, logBuf.indexOf(0))).toString('utf8');
+        if (e.errno === Errno.ENOSPC && size < 1 << 28) {
+          size *= 4;
+          continue;
+        }
+        if (log.trim() === '' && e.errno !== Errno.EACCES && e.errno !== Errno.EINVAL) throw withLoadContext(e, where);
+        const verifierError = new VerifierError({ file: spec.file, program: program.name, section: program.section, cause: e, log, truncated: e.errno === Errno.ENOSPC });
+        // A poisoned CO-RE relocation that the verifier reached: say which access the kernel lacks.
+        if (core !== undefined && core.poisoned.length > 0 && log.includes(`unknown#${CORE_POISON_HELPER}`)) {
+          throw new LoadError(withContext(where, core.poisoned.map((p) => p.message).join('; ')), { cause: verifierError });
+        }
+        throw verifierError;
+      }
+    }
+  }
+  return new KernelProgram(program, fd, insns);
+}

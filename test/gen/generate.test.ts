@@ -1,0 +1,121 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BtfKind, type BtfKindName } from '../../src/btf/index.js';
+import { generateSkeleton, generateTypes } from '../../src/gen/generate.js';
+import { parseObject } from '../../src/object/index.js';
+import { SAMPLES_DIR } from '../helpers/kernel.js';
+import { ConsumerDir } from './support.js';
+
+const sample = (name: string) => parseObject(readFileSync(join(SAMPLES_DIR, name)), { name: `c-samples/${name}` });
+const OBJECTS = readdirSync(SAMPLES_DIR).filter((n) => n.endsWith('.o')).sort();
+
+/** What the wrong uses below must be refused for; each line is one mistake tsc has to catch. */
+const MISUSE = `import { open, type FlowKey, type Kinds, type SkelKern } from './skel_kern.js';
+
+export function wrongUses(skel: SkelKern): unknown[] {
+  const key: FlowKey = { addr: 0x7f000001, port: 80, proto: 6, pad: 0 };
+  return [
+    // @ts-expect-error a flows key is a FlowKey, not a number
+    skel.maps.flows.get(1),
+    // @ts-expect-error FlowKey.port is a number
+    skel.maps.flows.get({ addr: 1, port: '80', proto: 6, pad: 0 }),
+    // @ts-expect-error FlowKey has no field "prot"
+    skel.maps.flows.delete({ addr: 1, port: 80, prot: 6, pad: 0 }),
+    // @ts-expect-error a per-CPU value is one bigint per CPU
+    skel.maps.per_cpu_packets.set(0, 5n),
+    // @ts-expect-error hits is a __u64: a bigint
+    skel.globals.hits.set(1),
+    // @ts-expect-error .rodata constants cannot be written after load
+    skel.globals.snap_len.set(1),
+    // @ts-expect-error no program of that name
+    skel.attach('on_getppid'),
+    // @ts-expect-error snap_len is a number
+    open({ rodata: { snap_len: '64' } }),
+    // @ts-expect-error not a value of enum color
+    ((): Kinds['color'] => 'COLOR_PURPLE')(),
+    // @ts-expect-error packets is a bigint, and a read may miss (undefined)
+    ((): number => skel.maps.flows.get(key)?.packets)(),
+    // Right uses, for contrast:
+    skel.maps.flows.get(key)?.packets,
+    skel.maps.per_cpu_packets.get(0)?.reduce((a, b) => a + b, 0n),
+    skel.globals.last_color.set('COLOR_BLUE'),
+    skel.attach('on_getpid'),
+  ];
+}
+`;
+
+describe('bpf-load gen: generated modules', () => {
+  let consumer: ConsumerDir;
+  let compiled: { ok: boolean; output: string };
+  beforeAll(() => {
+    consumer = new ConsumerDir();
+    for (const name of OBJECTS) consumer.write(`${name.replace(/\.o$/, '').replace(/\./g, '_')}.ts`, generateTypes(sample(name)));
+    consumer.write('misuse.ts', MISUSE);
+    compiled = consumer.compile();
+  }, 120_000);
+  afterAll(() => consumer.remove());
+
+  it(`type-check under strict, exactOptionalPropertyTypes and noUncheckedIndexedAccess for all ${OBJECTS.length} c-samples objects, and refuse wrong keys, values, names`, () => {
+    expect(OBJECTS.length).toBeGreaterThan(40);
+    // Every @ts-expect-error line must fail to compile, or tsc reports the directive as unused.
+    expect(compiled.output).toBe('');
+    expect(compiled.ok).toBe(true);
+  });
+
+  it('is deterministic: the same object gives byte-identical output', () => {
+    for (const name of OBJECTS) expect(generateTypes(sample(name))).toBe(generateTypes(sample(name)));
+  });
+
+  it('builds its types from every BTF kind the parser knows (skel_kern.o)', () => {
+    const known = Object.keys(BtfKind).map((k) => (k === 'UNKN' ? 'void' : k.toLowerCase()) as BtfKindName);
+    const { btfKinds } = generateSkeleton(sample('skel_kern.o'));
+    expect([...known].filter((k) => !btfKinds.has(k))).toEqual([]);
+    expect(known).toHaveLength(20);
+  });
+
+  it('maps C types to TypeScript as the issue lays out', () => {
+    const code = generateTypes(sample('skel_kern.o'));
+    const kinds = code.slice(code.indexOf('export interface Kinds {'));
+    const field = (name: string) => new RegExp(`^  ${name}\\??: (.*);$`, 'm').exec(kinds)?.[1];
+    expect(field('packets')).toBe('bigint'); // 64-bit
+    expect(field('small')).toBe('number'); // 16-bit signed
+    expect(field('flag')).toBe('boolean');
+    expect(field('name')).toBe('string'); // char[16]
+    expect(field('raw')).toBe('Uint8Array'); // __u8[4]
+    expect(field('corners')).toBe('Point[]');
+    expect(field('addr')).toBe('KindsAddr'); // a named union member
+    expect(code).toMatch(/^  anon_wide\?: bigint;$/m); // anonymous union: flattened, members optional
+    expect(field('color')).toBe('Color | number');
+    expect(field('wide')).toBe('Wide | bigint'); // ENUM64
+    expect(code).toContain('export type Color = "COLOR_RED" | "COLOR_GREEN" | "COLOR_BLUE";');
+    expect(code).toContain('WIDE_HUGE: 4294967296n,');
+    expect(field('mid')).toBe('number'); // bitfield
+    expect(code).toContain('/** `unsigned int mid : 10`, bits 707..716 */');
+    expect(field('ratio')).toBe('number'); // float
+    expect(code).toContain('/** `struct opaque *opaque`, byte 112 */'); // pointer to a FWD
+    expect(code).toContain('/** `int (*)(void *) callback`, byte 120 */'); // FUNC_PROTO
+    expect(code).toContain('/** `counter_t counter`, byte 152; decl_tag "counter" */');
+    expect(code).toContain('readonly per_cpu_packets: PerCpuMap<number, bigint>;');
+    expect(code).toContain('readonly snap_len: ReadonlyVariable<number>;');
+    expect(code).toContain('export type ProgramName = "on_getpid" | "count_packets";');
+    expect(code).toMatch(/^\/\/ Generated by `bpf-load gen` from skel_kern\.o/);
+    expect(code).toMatch(/^\/\/ little-endian object; BTF \d+ types, \d+ bytes, sha256 [0-9a-f]{16}\.$/m);
+  });
+
+  it('types legacy maps without BTF by size: number for 1/2/4 bytes, bigint for 8, bytes otherwise', () => {
+    const code = generateTypes(sample('sockex1_kern.o'));
+    expect(code).toContain('readonly my_map: TypedMap<number, bigint>;');
+    expect(code).toMatch(/^\/\/ little-endian object; no BTF: keys, values and globals typed by size\.$/m);
+    const sockmap = generateTypes(sample('sockmap_kern.o'));
+    expect(sockmap).toContain('readonly sock_map: MapHandle;'); // holds sockets: not typed
+  });
+
+  it('embeds the object when asked, base64 in the module', () => {
+    const bytes = readFileSync(join(SAMPLES_DIR, 'globals_kern.o'));
+    const code = generateTypes(parseObject(bytes, { name: 'globals_kern.o' }), { embed: bytes });
+    const base64 = /base64: \[\n([\s\S]*?)\n {2}\]\.join/.exec(code)![1]!.split('\n').map((l) => l.trim().slice(1, -2)).join('');
+    expect(Buffer.from(base64, 'base64').equals(bytes)).toBe(true);
+    expect(code).not.toContain('import.meta.url');
+  });
+});
