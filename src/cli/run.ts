@@ -8,7 +8,11 @@ import { parseObject } from '../object/index.js';
 import { EXIT, type CliOptions } from './args.js';
 import { readRound, renderRound } from './watch.js';
 
-const out = (line: string) => process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
+/** Set once stdout's reader has gone (`| head`): nothing more is written there. */
+let stdoutClosed = false;
+const out = (line: string) => {
+  if (!stdoutClosed) process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
+};
 const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
 
 /**
@@ -17,18 +21,10 @@ const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
  */
 export async function runObject(options: CliOptions): Promise<number> {
   const file = options.file!;
-  const spec = parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file });
-  let object: LoadedObject;
-  try {
-    object = loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
-  } catch (e) {
-    if (!(e instanceof VerifierError)) throw e;
-    if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
-    err(options.verbose > 0 ? e.message : `${e.message}; -v prints the verifier log`);
-    return EXIT.failure;
-  }
-
+  // Handlers first: a signal that arrives while loading or attaching (synchronous work) is handled right after it,
+  // never by the default action, which would kill the process with programs attached through netlink.
   const stop = new AbortController();
+  let object: LoadedObject | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -38,13 +34,38 @@ export async function runObject(options: CliOptions): Promise<number> {
     }
     // Second signal: the user insists. Detach what we can, then leave.
     try {
-      object.close();
+      object?.close();
     } finally {
       process.exit(130);
     }
   };
   const signalNames: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signalNames) process.on(s, onSignal);
+  // A closed stdout (`| head`) ends the run like a signal does. Installed for good: the error can arrive after the
+  // run, and an unhandled one would be a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    stdoutClosed = true;
+    stop.abort('EPIPE');
+  });
+  try {
+    const spec = parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file });
+    try {
+      object = loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
+    } catch (e) {
+      if (!(e instanceof VerifierError)) throw e;
+      if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
+      err(options.verbose > 0 ? e.message : `${e.message}; -v prints the verifier log`);
+      return EXIT.failure;
+    }
+    return await watchObject(object, options, stop, () => signals);
+  } finally {
+    // Only now, with everything detached and closed: a signal in between is handled, not fatal.
+    for (const s of signalNames) process.off(s, onSignal);
+  }
+}
+
+async function watchObject(object: LoadedObject, options: CliOptions, stop: AbortController, signals: () => number): Promise<number> {
   // An error nobody caught (a callback, a stream) must not leave programs attached: detach, report, exit 1.
   const onUncaught = (e: unknown) => {
     try {
@@ -56,14 +77,10 @@ export async function runObject(options: CliOptions): Promise<number> {
   };
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onUncaught);
-  // A closed stdout (`| head`) ends the watch like a signal does.
-  const onStdoutError = (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') stop.abort('EPIPE');
-    else onUncaught(e);
-  };
-  process.stdout.on('error', onStdoutError);
 
   try {
+    // A signal during the load: clean up instead of attaching.
+    if (stop.signal.aborted) return EXIT.ok;
     const attached: AttachResult[] = options.attach
       ? attachAll(object, {
         iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
@@ -100,12 +117,10 @@ export async function runObject(options: CliOptions): Promise<number> {
     await tracing;
     return failed.length > 0 ? EXIT.failure : EXIT.ok;
   } finally {
-    for (const s of signalNames) process.off(s, onSignal);
+    object.close();
     process.off('uncaughtException', onUncaught);
     process.off('unhandledRejection', onUncaught);
-    process.stdout.off('error', onStdoutError);
-    object.close();
-    if (!options.json && signals > 0) err('detached and closed everything');
+    if (!options.json && signals() > 0) err('detached and closed everything');
   }
 }
 
