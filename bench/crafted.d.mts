@@ -19,5 +19,5 @@ export function writeElf(sections: CraftedSection[], symbols: CraftedSymbol[] | 
 export function dataSections(n: number): Uint8Array;
 export function programSections(n: number): Uint8Array;
 export function legacyMapRelocs(n: number): Uint8Array;
-export function btfMaps(n: number): Uint8Array;
+export function btfMaps(n: number, options?: { pinByName?: boolean; prefix?: string }): Uint8Array;
 export const CRAFTED_SHAPES: ReadonlyArray<{ name: string; build: () => Uint8Array; maps: number; programs: number }>;

@@ -156,9 +156,10 @@ const BTF_KIND = { INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, VAR: 14, DATASEC: 15 };
 
 /**
  * n BTF-defined array maps (`__uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __uint(key_size, 4);
- * __uint(value_size, 4)`), each a `.maps` variable with its own symbol. The DATASEC carries real sizes and offsets.
+ * __uint(value_size, 4)`, and `__uint(pinning, LIBBPF_PIN_BY_NAME)` with `pinByName`), each a `.maps` variable with
+ * its own symbol (`map_N`, or `<prefix>N`). The DATASEC carries real sizes and offsets.
  */
-export function btfMaps(n) {
+export function btfMaps(n, { pinByName = false, prefix = 'map_' } = {}) {
   const strings = new Strings();
   const words = [];
   let typeCount = 0;
@@ -170,13 +171,14 @@ export function btfMaps(n) {
   const int = type([strings.add('int'), info(BTF_KIND.INT), 4, (1 << 24) | 32]);
   const uint = (value) => type([0, info(BTF_KIND.PTR), type([0, info(BTF_KIND.ARRAY), 0, int, int, value])]);
   const member = (name, t, bitOffset) => [strings.add(name), t, bitOffset];
-  const def = type([strings.add('map_def'), info(BTF_KIND.STRUCT, 4), 32,
-    ...member('type', uint(2), 0), ...member('max_entries', uint(1), 64), ...member('key_size', uint(4), 128),
-    ...member('value_size', uint(4), 192)]);
+  const members = [...member('type', uint(2), 0), ...member('max_entries', uint(1), 64), ...member('key_size', uint(4), 128),
+    ...member('value_size', uint(4), 192), ...(pinByName ? member('pinning', uint(1), 256) : [])];
+  const def = type([strings.add('map_def'), info(BTF_KIND.STRUCT, pinByName ? 5 : 4), pinByName ? 40 : 32, ...members]);
+  const size = pinByName ? 40 : 32;
   const vars = [];
-  for (let i = 0; i < n; i++) vars.push(type([strings.add(`map_${i}`), info(BTF_KIND.VAR), def, 1]));
-  const datasecWords = [strings.add('.maps'), info(BTF_KIND.DATASEC, n), 32 * n];
-  vars.forEach((id, i) => datasecWords.push(id, 32 * i, 32));
+  for (let i = 0; i < n; i++) vars.push(type([strings.add(`${prefix}${i}`), info(BTF_KIND.VAR), def, 1]));
+  const datasecWords = [strings.add('.maps'), info(BTF_KIND.DATASEC, n), size * n];
+  vars.forEach((id, i) => datasecWords.push(id, size * i, size));
   type(datasecWords);
 
   const typeBytes = Buffer.alloc(4 * words.length);
@@ -193,10 +195,10 @@ export function btfMaps(n) {
   const btf = Buffer.concat([header, typeBytes, strBytes]);
 
   const symbols = [];
-  for (let i = 0; i < n; i++) symbols.push({ name: `map_${i}`, type: STT.OBJECT, shndx: 2, value: 32 * i, size: 32 });
+  for (let i = 0; i < n; i++) symbols.push({ name: `${prefix}${i}`, type: STT.OBJECT, shndx: 2, value: size * i, size });
   const sections = [
     LICENSE,
-    { name: '.maps', type: SHT.PROGBITS, flags: SHF.ALLOC | SHF.WRITE, data: Buffer.alloc(32 * n) },
+    { name: '.maps', type: SHT.PROGBITS, flags: SHF.ALLOC | SHF.WRITE, data: Buffer.alloc(size * n) },
     { name: '.BTF', type: SHT.PROGBITS, data: btf },
   ];
   return writeElf(sections, symbols);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { it } from 'vitest';
-import { PROJECT_ROOT } from './kernel.js';
+import { kernelUnavailableReason, PROJECT_ROOT } from './kernel.js';
 
 /** Inputs that once broke bpf-load (../shared/repro, see its README): read in place, never copied into the project. */
 export const REPRO_DIR = resolve(PROJECT_ROOT, '..', 'shared', 'repro');
@@ -9,12 +9,25 @@ export const REPRO_DIR = resolve(PROJECT_ROOT, '..', 'shared', 'repro');
 const REQUIRE = process.env['BPF_LOAD_REQUIRE_KERNEL'] === '1';
 
 /**
- * A test of one repro file, given its path. Absent, it skips with the reason printed — unless
- * BPF_LOAD_REQUIRE_KERNEL=1 (CI), where a missing repro is a failure.
+ * A test of one repro file, given its path. Absent (or, with `needsKernel`, without the privileges to load), it skips
+ * with the reason printed — unless BPF_LOAD_REQUIRE_KERNEL=1 (CI), where that is a failure.
  */
-export function reproTest(file: string, name: string, fn: (path: string) => unknown | Promise<unknown>, timeout?: number): void {
+export function reproTest(
+  file: string, name: string, fn: (path: string) => unknown | Promise<unknown>, options: { needsKernel?: boolean; timeout?: number } = {},
+): void {
   const path = join(REPRO_DIR, file);
-  if (existsSync(path)) {
+  const timeout = options.timeout;
+  const unprivileged = options.needsKernel === true ? kernelUnavailableReason() : undefined;
+  if (unprivileged !== undefined) {
+    if (REQUIRE) {
+      it(`${file}: ${name}`, () => {
+        throw new Error(`BPF_LOAD_REQUIRE_KERNEL=1 but the kernel is unavailable: ${unprivileged}`);
+      });
+    } else {
+      console.warn(`skipping kernel test "${name}": ${unprivileged}`);
+      it.skip(`${file}: ${name}`, () => fn(path));
+    }
+  } else if (existsSync(path)) {
     it(`${file}: ${name}`, () => fn(path), timeout);
   } else if (REQUIRE) {
     it(`${file}: ${name}`, () => {
