@@ -5,7 +5,7 @@ export interface FuzzCase { bytes: Uint8Array; source: string; mutations: string
 export interface Judgement { outcome: 'spec' | 'error'; ms: number; problem: string | undefined; stack: string | undefined }
 export function rng(seed: number): Rng;
 export function fieldsOf(bytes: Uint8Array): Field[];
-export function mutator(seeds: ReadonlyArray<{ name: string; bytes: Uint8Array }>, seed: number): (index: number) => FuzzCase;
+export function mutator(seeds: ReadonlyArray<{ name: string; bytes: Uint8Array }>, seed: number, options?: { groups?: readonly string[] }): (index: number) => FuzzCase;
 export function judgeCase<S>(bytes: Uint8Array, how: {
   parse: (bytes: Uint8Array) => S; use: (spec: S) => unknown; isTypedError: (e: unknown) => boolean;
 }): Judgement;

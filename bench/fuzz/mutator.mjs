@@ -140,6 +140,14 @@ function writeField(bytes, [offset, width, le], value) {
   }
 }
 
+function mutateField(r, bytes, fields) {
+  const field = r.pick(fields);
+  // Small values as often as boundaries: an opcode, a register, an offset a few instructions away.
+  const value = r.next() < 0.5 ? BigInt(r.int(field[1] === 1 ? 256 : 64)) : boundaryValue(r, field[1], bytes.byteLength);
+  writeField(bytes, field, value);
+  return { bytes, what: `${field[3]} field at 0x${field[0].toString(16)} (${field[1]} bytes) = 0x${value.toString(16)}` };
+}
+
 /** One mutation of `bytes` (a fresh copy); returns the new bytes and what was done. */
 function mutateOnce(r, bytes, fields, seeds) {
   const kind = r.int(100);
@@ -183,10 +191,15 @@ function mutateOnce(r, bytes, fields, seeds) {
 
 /**
  * Seeds: [{ name, bytes }], each valid object once. Returns the case generator: `make(index)` → { bytes, source,
- * mutations[] } (1–3 mutations of one seed), the same for the same seed and index.
+ * mutations[] } (1–3 mutations of one seed), the same for the same seed and index. With `groups` (e.g.
+ * ['instruction', 'relocation', 'map definition']) only fields of those groups are mutated, with boundary values:
+ * objects that still parse, broken where the loader and the verifier must cope.
  */
-export function mutator(seeds, seed) {
-  const prepared = seeds.map((s) => ({ ...s, fields: fieldsOf(s.bytes) }));
+export function mutator(seeds, seed, { groups } = {}) {
+  const prepared = seeds.map((s) => {
+    const fields = fieldsOf(s.bytes);
+    return { ...s, fields: groups === undefined ? fields : fields.filter((f) => groups.includes(f[3])) };
+  });
   return (index) => {
     const r = caseRng(seed, index);
     const source = r.pick(prepared);
@@ -196,7 +209,7 @@ export function mutator(seeds, seed) {
     for (let i = 0; i < count; i++) {
       // Field offsets are the seed's: after an insertion or a cut they may point elsewhere, which is fine for fuzzing.
       const fields = bytes.byteLength >= source.bytes.byteLength ? source.fields : source.fields.filter((f) => f[0] + f[1] <= bytes.byteLength);
-      const done = mutateOnce(r, bytes, fields, prepared);
+      const done = groups === undefined ? mutateOnce(r, bytes, fields, prepared) : mutateField(r, bytes, fields);
       bytes = done.bytes;
       mutations.push(done.what);
     }
