@@ -8,6 +8,9 @@
  *       (an entry per pair of Buffers) vs `bpftool map dump id N` (plain text)
  *   (e) typed skeletons (`bpf-load gen`): decoding 1M hash entries with the generated codecs vs the run-time BTF
  *       decoder; lookups through a typed handle vs MapHandle.get with Buffers
+ *   (f) parse time of crafted objects (bench/crafted.mjs: 125k sections, 20k × 20k shapes) vs llvm-readobj
+ *
+ * `BENCH_ROWS=af npm run bench` runs only the row groups of those letters.
  *
  * Plain ESM on the built library (../dist), so it runs on Node 20 without a TypeScript loader. C harnesses in
  * bench/c are compiled here with `cc … -lbpf` into bench/.build. Anything missing (root, compiler, libbpf, bpftool,
@@ -18,6 +21,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { cpus, release } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CRAFTED_SHAPES } from './crafted.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const BUILD_DIR = join(ROOT, 'bench', '.build');
@@ -127,7 +131,10 @@ function addRow(name, ours, other, ratio, target) {
   rows.push({ name, ours, other, ratio: `${ratio.toFixed(2)}×`, target: target === undefined ? '' : `${target.label}${met}` });
 }
 
+const ONLY = process.env.BENCH_ROWS;
+
 function rowGroup(label, body) {
+  if (ONLY !== undefined && !ONLY.includes(label[1])) return;
   const started = Date.now();
   try {
     body();
@@ -557,6 +564,42 @@ rowGroup('(e) skeleton lookups', () => {
   } finally {
     skel.close();
   }
+});
+
+// (f) parse time of crafted shapes that were quadratic or crashed (bench/crafted.mjs): parseObject in-process against
+// llvm-readobj reading sections, symbols and relocations of the same file. Target: any object of at most 16 MB parses
+// in under a second.
+rowGroup('(f) parse crafted shapes', () => {
+  const readobj = ['llvm-readobj-19', 'llvm-readobj'].find((cmd) => spawnSync(cmd, ['--version']).status === 0);
+  mkdirSync(BUILD_DIR, { recursive: true });
+  const path = join(BUILD_DIR, 'crafted.o');
+  for (const shape of CRAFTED_SHAPES) {
+    const bytes = shape.build();
+    writeFileSync(path, bytes);
+    const ours = [];
+    for (let r = 0; r < 3; r++) {
+      const start = nowNs();
+      lib.parseObject(bytes, { name: shape.name });
+      ours.push((nowNs() - start) / 1e6);
+    }
+    const oursMs = median(ours);
+    const met = bytes.byteLength <= 16 << 20 ? (oursMs < 1000 ? ' (met)' : ' (MISSED)') : ' (file > 16 MB)';
+    const label = `(f) parseObject ${shape.name}, ${(bytes.byteLength / 2 ** 20).toFixed(1)} MB [vs llvm-readobj --sections --symbols --relocations]`;
+    if (readobj === undefined) {
+      rows.push({ name: label, ours: `${oursMs.toFixed(0)} ms`, skipped: 'llvm-readobj is not installed' });
+      continue;
+    }
+    const theirs = [];
+    for (let r = 0; r < 3; r++) {
+      const start = nowNs();
+      const result = spawnSync(readobj, ['--sections', '--symbols', '--relocations', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+      if (result.status !== 0) throw new Error(`${readobj} ${path}: ${firstLine(String(result.stderr))}`);
+      theirs.push((nowNs() - start) / 1e6);
+    }
+    const theirsMs = median(theirs);
+    rows.push({ name: label, ours: `${oursMs.toFixed(0)} ms`, other: `${theirsMs.toFixed(0)} ms`, ratio: `${(oursMs / theirsMs).toFixed(2)}×`, target: `< 1 s${met}` });
+  }
+  rmSync(path, { force: true });
 });
 
 // ---------------------------------------------------------------------------------------------------------------
