@@ -1,12 +1,27 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { it } from 'vitest';
+import { expect, it } from 'vitest';
+import { BpfLoadError } from '../../src/base/errors.js';
 import { kernelUnavailableReason, PROJECT_ROOT } from './kernel.js';
 
 /** Inputs that once broke bpf-load (../shared/repro, see its README): read in place, never copied into the project. */
 export const REPRO_DIR = resolve(PROJECT_ROOT, '..', 'shared', 'repro');
 
 const REQUIRE = process.env['BPF_LOAD_REQUIRE_KERNEL'] === '1';
+
+/** The error `f` throws, which must be a `type` (a BpfLoadError subclass) with a one-line message. */
+export function oneLineError(f: () => unknown, type: abstract new (...args: never[]) => BpfLoadError = BpfLoadError): BpfLoadError {
+  let thrown: unknown;
+  try {
+    f();
+  } catch (e) {
+    thrown = e;
+  }
+  expect(thrown, `expected a ${type.name}`).toBeInstanceOf(type);
+  const e = thrown as BpfLoadError;
+  expect(e.message).not.toMatch(/[\n\r]/);
+  return e;
+}
 
 /**
  * A test of one repro file, given its path. Absent (or, with `needsKernel`, without the privileges to load), it skips

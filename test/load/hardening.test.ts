@@ -1,36 +1,23 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
-import { BpfLoadError } from '../../src/base/errors.js';
 import { loadObject, LoadError } from '../../src/load/index.js';
 import { parseObject } from '../../src/object/index.js';
 import { btfMaps } from '../../bench/crafted.mjs';
 import { bpffsTempDir, kernelTest, openFdCount } from '../helpers/kernel.js';
-import { reproTest } from '../helpers/repro.js';
-
-function loadError(f: () => unknown): BpfLoadError {
-  let thrown: unknown;
-  try {
-    f();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown).toBeInstanceOf(LoadError);
-  expect((thrown as Error).message).not.toMatch(/[\n\r]/);
-  return thrown as BpfLoadError;
-}
+import { oneLineError, reproTest } from '../helpers/repro.js';
 
 describe('repro inputs at load: typed errors before anything is allocated or created', () => {
   reproTest('bss-4GiB.o', 'a 4 GiB .bss is a LoadError naming the section; no map is created', (path) => {
     const before = openFdCount();
-    const e = loadError(() => loadObject(parseObject(readFileSync(path), { name: 'bss-4GiB.o' })));
+    const e = oneLineError(() => loadObject(parseObject(readFileSync(path), { name: 'bss-4GiB.o' })), LoadError);
     expect(e.message).toBe('bss-4GiB.o: map .bss: value_size 4294967312 does not fit the kernel\'s 32 bits');
     expect(openFdCount()).toBe(before);
   }, { needsKernel: true });
 
   reproTest('kconfig-min.o', 'a .kconfig extern of 4 GiB is a LoadError naming the extern', (path) => {
     const before = openFdCount();
-    const e = loadError(() => loadObject(parseObject(readFileSync(path), { name: 'kconfig-min.o' })));
+    const e = oneLineError(() => loadObject(parseObject(readFileSync(path), { name: 'kconfig-min.o' })), LoadError);
     expect(e.message).toMatch(/^kconfig-min\.o: extern CONFIG_\w+ \(\.kconfig\): the \.kconfig area grows to \d+ bytes; a map value holds at most 4294967295$/);
     expect(openFdCount()).toBe(before);
   }, { needsKernel: true });

@@ -1,7 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BpfLoadError } from '../../src/base/errors.js';
 import { printable } from '../../src/base/printable.js';
 import { parseBtf } from '../../src/btf/index.js';
 import { readElf } from '../../src/elf/index.js';
@@ -9,21 +8,7 @@ import { ObjectError, parseObject } from '../../src/object/index.js';
 import { btfMaps, dataSections, legacyMapRelocs, programSections } from '../../bench/crafted.mjs';
 import { buildElf } from '../helpers/elf-builder.js';
 import { SAMPLES_DIR } from '../helpers/kernel.js';
-import { reproTest } from '../helpers/repro.js';
-
-/** The error `f` throws, which must be a one-line BpfLoadError. */
-function typedError(f: () => unknown): BpfLoadError {
-  let thrown: unknown;
-  try {
-    f();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, 'expected a BpfLoadError').toBeInstanceOf(BpfLoadError);
-  const e = thrown as BpfLoadError;
-  expect(e.message).not.toMatch(/[\n\r]/);
-  return e;
-}
+import { oneLineError, reproTest } from '../helpers/repro.js';
 
 describe('repro inputs: typed one-line errors or a spec', () => {
   reproTest('bss-4GiB.o', 'a 4 GiB NOBITS .bss is described by its size, nothing allocated', (path) => {
@@ -35,7 +20,7 @@ describe('repro inputs: typed one-line errors or a spec', () => {
   });
 
   reproTest('self-map-in-map.o', 'a values[] that points at its own definition is an ObjectError', (path) => {
-    const e = typedError(() => parseObject(readFileSync(path), { name: 'self-map-in-map.o' }));
+    const e = oneLineError(() => parseObject(readFileSync(path), { name: 'self-map-in-map.o' }));
     expect(e).toBeInstanceOf(ObjectError);
     expect(e.message).toMatch(/^self-map-in-map\.o: section \.maps: symbol outer\.values: field values: .*multi-level map-in-map/);
   });
@@ -54,7 +39,7 @@ describe('repro inputs: typed one-line errors or a spec', () => {
     const targets = new Set(pointers.map((t) => (t.kind === 'ptr' ? t.type : 0)));
     const deepest = pointers.filter((t) => !targets.has(t.id)).reduce((a, t) => (depth(t.id) > depth(a.id) ? t : a)).id;
     expect(depth(deepest)).toBeGreaterThan(29_000);
-    const e = typedError(() => btf.typeName(deepest));
+    const e = oneLineError(() => btf.typeName(deepest));
     expect(e.message).toMatch(/nests deeper than/);
     expect(btf.typeLabel(deepest)).toBe(`[${deepest}]`);
   });
@@ -96,7 +81,7 @@ describe('names from the file stay one printable line', () => {
 
   it('a section name with a newline and an escape sequence is escaped in the error', () => {
     const bytes = buildElf({ sections: [{ name: 'maps/evil\n\x1b[2J', type: 1, data: new Uint8Array(20) }] });
-    const e = typedError(() => parseObject(bytes, { name: 't.o' }));
+    const e = oneLineError(() => parseObject(bytes, { name: 't.o' }));
     expect(e.message).toBe('t.o: section maps/evil\\n\\x1b[2J: 20 bytes of map definitions but no map symbols');
   });
 
@@ -110,7 +95,7 @@ describe('names from the file stay one printable line', () => {
       ],
       symbols: [{ name: 'evil\nname\x07', shndx: 0xfff1, type: 1 }],
     });
-    const e = typedError(() => parseObject(bytes, { name: 't.o' }));
+    const e = oneLineError(() => parseObject(bytes, { name: 't.o' }));
     expect(e.message).toContain('symbol evil\\nname\\x07');
   });
 });
