@@ -3,11 +3,12 @@
  *   bytes → readElf → parseObject (spec, no kernel) → loadObject (maps, relocation, programs) → attach → close.
  * `openObject(path)` does read + parse + load; `BpfObject` adds attach()/attachAll() and detaches on close().
  */
+import { fileURLToPath } from 'node:url';
 import { readUserFile } from './base/file.js';
 import { ELF_HEADER_CHECK } from './elf/index.js';
-import { attachAll, attachProgram, type AttachAllOptions, type AttachOptions, type AttachResult, type Link } from './attach/index.js';
-import { loadObject, type LoadedObject, type LoadedProgram, type LoadOptions, type MapHandle, type VariableHandle } from './load/index.js';
-import { parseObject, type BpfObjectSpec } from './object/index.js';
+import { BpfObject } from './attach/object.js';
+import { loadObject, type LoadOptions } from './load/index.js';
+import { parseObject } from './object/index.js';
 
 // The public API, by name. Every error class is here so callers can `instanceof` it; internal tables are not.
 export { BpfLoadError } from './base/errors.js';
@@ -34,10 +35,13 @@ export {
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
 export {
-  attachProgram, attachAll, AttachError, ATTACHABLE_KINDS,
+  attachProgram, attachAll, AttachError, AttachConflictError, ATTACHABLE_KINDS,
   type AttachOptions, type AttachAllOptions, type AttachResult, type Link, type AttachableKind,
 } from './attach/index.js';
 export { NetlinkError } from './attach/xdp.js';
+export { BpfObject, type PinnedPaths } from './attach/object.js';
+export { BpfLink, openPinnedLink } from './attach/link.js';
+export { Fd } from './sys/index.js';
 export { readTracePipe } from './attach/tracefs.js';
 export { generateTypes, generateSkeleton, GenerateError, type GenerateOptions, type GeneratedSkeleton } from './gen/generate.js';
 export {
@@ -45,49 +49,31 @@ export {
   checkInt, checkNumber, getBits, getBitsBig, getBytes, getCString, getInt128, setBits, setBitsBig, setBytes, setCString, setInt128,
   type Codec, type ReadonlyVariable, type SkeletonSource,
 } from './gen/runtime.js';
+export { parseTraceLine, type TraceLine } from './attach/tracefs.js';
+export {
+  listPrograms, listMaps, listLinks, dumpProgram, disassembleXlated, openMap, InspectError,
+  type KernelProgram, type KernelLink, type KernelObjectRef, type ProgramDump, type XlatedInsn,
+} from './load/index.js';
+export type { VerifierSource } from './load/errors.js';
+// Classic BPF (tcpdump filters): model, checks, tcpdump syntax, eBPF translation; captures; sockets; the kernel's verdicts.
+export {
+  type SockFilter, type ClassicProgram, type ClassicParseOptions, ClassicFilterError, checkClassicProgram, decodeClassicProgram,
+  encodeClassicProgram, formatClassicProgram, formatClassicInsn, formatClassicC, formatClassicDecimal, formatClassicBytecode,
+  classicTextForm, parseClassicDecimal, parseClassicCArray, classicToEbpf, compileClassicToJs, type ClassicMatcher,
+} from './cbpf/index.js';
+export {
+  CaptureError, type CapturedPacket, CaptureCursor, type CaptureSource, readCapture, readCaptureHeader, writePcap,
+  summarizePacket, type PacketSummary,
+} from './pcap/index.js';
+export { pcapCompile, PcapError, LinkType, type PcapCompileOptions } from './sys/index.js';
+export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './attach/index.js';
+export { KernelClassicMatcher, loadClassicFilter, type ClassicLoadOptions } from './load/index.js';
 
-/** A loaded object with attach methods. Closing it (or `using` it) detaches every link, then closes every fd. */
-export class BpfObject implements Disposable {
-  readonly loaded: LoadedObject;
-  constructor(loaded: LoadedObject) {
-    this.loaded = loaded;
-  }
-  get spec(): BpfObjectSpec {
-    return this.loaded.spec;
-  }
-  get programs(): readonly LoadedProgram[] {
-    return this.loaded.programs;
-  }
-  get maps(): readonly MapHandle[] {
-    return this.loaded.maps;
-  }
-  map(name: string): MapHandle {
-    return this.loaded.map(name);
-  }
-  program(name: string): LoadedProgram {
-    return this.loaded.program(name);
-  }
-  /** A global variable (.data/.bss read and write, .rodata read; set .rodata with LoadOptions.globals). */
-  variable(name: string): VariableHandle {
-    return this.loaded.variable(name);
-  }
-  /** Attaches one program (by name, section or handle) where its section says. */
-  attach(program: string | LoadedProgram, options: AttachOptions = {}): Link {
-    return attachProgram(this.loaded, typeof program === 'string' ? this.loaded.program(program) : program, options);
-  }
-  /** Attaches every program it can; reports attached, skipped and failed ones. */
-  attachAll(options: AttachAllOptions = {}): AttachResult[] {
-    return attachAll(this.loaded, options);
-  }
-  close(): void {
-    this.loaded.close();
-  }
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}
-
-/** Reads, parses and loads an object file. */
-export function openObject(path: string, options: LoadOptions = {}): BpfObject {
-  return new BpfObject(loadObject(parseObject(readUserFile(path, { head: ELF_HEADER_CHECK }), { name: path }), options));
+/**
+ * Reads, parses and loads an object file: a path, or a file: URL (the package's samples are
+ * `new URL('../c-samples/sockex1_kern.o', import.meta.resolve('bpf-load'))`).
+ */
+export function openObject(path: string | URL, options: LoadOptions = {}): BpfObject {
+  const file = typeof path === 'string' ? path : fileURLToPath(path);
+  return new BpfObject(loadObject(parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file }), options));
 }

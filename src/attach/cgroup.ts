@@ -13,10 +13,10 @@ import { withContext } from '../base/errors.js';
 import { attachTypeName, attachTypeValue } from '../base/uapi.js';
 import type { LoadedProgram } from '../load/index.js';
 import {
-  AttachFlags, closeFd, Errno, linkCreate, linkDetach, MountFlags, mount, parseMounts, progAttach, progDetach, progQuery,
+  AttachFlags, Errno, linkCreate, MountFlags, mount, parseMounts, progAttach, progDetach, progQuery,
   SysError,
 } from '../sys/index.js';
-import { AttachError, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
+import { AttachError, bpfLink, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
 
 /** statfs(2) f_type of a cgroup v2 file system (linux/magic.h). */
 export const CGROUP2_SUPER_MAGIC = 0x63677270;
@@ -89,7 +89,11 @@ export function attachCgroup(program: LoadedProgram, options: AttachOptions): Li
   }
   try {
     const linkFd = attach(program, cgroupFd, attachType);
-    return cgroupLink(program, target, cgroupFd, attachType, linkFd);
+    if (linkFd !== undefined) {
+      closeSync(cgroupFd); // the link holds the cgroup itself
+      return bpfLink({ kind: 'cgroup', program: program.name, target }, linkFd);
+    }
+    return attachedCgroupProgram(program, target, cgroupFd, attachType);
   } catch (e) {
     try {
       if (e instanceof SysError) throw new AttachError(withContext([where, target], explain(e, cgroupFd, attachType)), { cause: e });
@@ -128,22 +132,15 @@ function explain(e: SysError, cgroupFd: number, attachType: number): string {
   return `${e.message} (or a parent cgroup has an exclusive ${attachTypeName(attachType)} program)`;
 }
 
-function cgroupLink(program: LoadedProgram, target: string, cgroupFd: number, attachType: number, linkFd: number | undefined): Link {
+/** BPF_PROG_ATTACH on kernels without cgroup links: detached with PROG_DETACH through the cgroup fd it keeps. */
+function attachedCgroupProgram(program: LoadedProgram, target: string, cgroupFd: number, attachType: number): Link {
   return onceLink({
     kind: 'cgroup',
     program: program.name,
     target,
   }, () => {
     try {
-      if (linkFd === undefined) {
-        progDetach({ targetFd: cgroupFd, attachType, attachBpfFd: program.fd });
-      } else {
-        try {
-          linkDetach(linkFd);
-        } finally {
-          closeFd(linkFd);
-        }
-      }
+      progDetach({ targetFd: cgroupFd, attachType, attachBpfFd: program.fd });
     } finally {
       closeSync(cgroupFd);
     }

@@ -14,7 +14,7 @@ import { attachTracepoint } from './tracepoint.js';
 import { attachTracing } from './tracing.js';
 import { attachXdp } from './xdp.js';
 
-export { AttachConflictError, AttachError, checkSafeName, type AttachOptions, type Link } from './link.js';
+export { AttachConflictError, AttachError, BpfLink, checkSafeName, openPinnedLink, type AttachOptions, type Link } from './link.js';
 export { attachSocket } from './socket.js';
 
 type Attacher = (program: LoadedProgram, options: AttachOptions, object: LoadedObject) => Link;
@@ -39,8 +39,8 @@ const ATTACHERS: Readonly<Record<AttachableKind, Attacher>> = {
 export { ATTACHABLE_KINDS, type AttachableKind } from './kinds.js';
 
 /**
- * Attaches one program where its section says. The link is tracked by the object, so closing the object detaches
- * it (links first, then fds).
+ * Attaches one program where its section says. The caller owns the returned link (BpfObject tracks the ones it
+ * makes): detach it, or release it to leave a pinned link attached.
  */
 export function attachProgram(object: LoadedObject, program: LoadedProgram, options: AttachOptions = {}): Link {
   const kind = program.spec.attach;
@@ -59,7 +59,6 @@ export function attachProgram(object: LoadedObject, program: LoadedProgram, opti
     }
     throw e;
   }
-  object.onClose(() => link.detach());
   return link;
 }
 
@@ -109,3 +108,4 @@ function notAttachableReason(program: LoadedProgram): string {
   }
   return `attaching ${program.spec.attach} programs is not supported yet; the program is loaded (fd ${program.fd})`;
 }
+export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './packet-socket.js';

@@ -1,7 +1,7 @@
 import { withContext } from '../base/errors.js';
 import type { LoadedProgram } from '../load/index.js';
-import { closeFd, rawTracepointOpen } from '../sys/index.js';
-import { AttachError, checkSafeName, type Link, onceLink } from './link.js';
+import { rawTracepointOpen } from '../sys/index.js';
+import { AttachError, checkSafeName, bpfLink, type Link } from './link.js';
 
 /**
  * `raw_tracepoint/<name>` and `raw_tp/<name>`: BPF_RAW_TRACEPOINT_OPEN by name. No tracefs and no perf event: the
@@ -13,11 +13,5 @@ export function attachRawTracepoint(program: LoadedProgram): Link {
     throw new AttachError(withContext([program.section], `raw tracepoint ${JSON.stringify(name)}: must not contain "/"`));
   }
   const linkFd = rawTracepointOpen(name, program.fd);
-  return onceLink({
-    kind: 'raw_tracepoint',
-    program: program.name,
-    target: name,
-  }, () => {
-    closeFd(linkFd);
-  });
+  return bpfLink({ kind: 'raw_tracepoint', program: program.name, target: name }, linkFd);
 }

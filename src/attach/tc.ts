@@ -1,7 +1,7 @@
 import { attachTypeValue } from '../base/uapi.js';
 import type { LoadedProgram } from '../load/index.js';
-import { closeFd, ifNameToIndex, linkCreate } from '../sys/index.js';
-import { AttachError, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
+import { ifNameToIndex, linkCreate } from '../sys/index.js';
+import { AttachError, checkSafeName, type AttachOptions, bpfLink, type Link } from './link.js';
 
 /**
  * tc programs (`tc`, `classifier`, `tc/ingress|egress`, `tcx/ingress|egress`): a tcx BPF link on the interface
@@ -18,11 +18,5 @@ export function attachTc(program: LoadedProgram, options: AttachOptions): Link {
   }
   const iface = checkSafeName(options.iface ?? 'lo', `${program.section}: interface`);
   const linkFd = linkCreate({ progFd: program.fd, targetIfindex: ifNameToIndex(iface), attachType: attachTypeValue(attachType) });
-  return onceLink({
-    kind: 'tc',
-    program: program.name,
-    target: `${iface} (${attachType === 'tcx_egress' ? 'egress' : 'ingress'})`,
-  }, () => {
-    closeFd(linkFd);
-  });
+  return bpfLink({ kind: 'tc', program: program.name, target: `${iface} (${attachType === 'tcx_egress' ? 'egress' : 'ingress'})` }, linkFd);
 }

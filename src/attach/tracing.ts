@@ -1,6 +1,6 @@
 import type { LoadedProgram } from '../load/index.js';
-import { closeFd, rawTracepointOpen } from '../sys/index.js';
-import { type Link, onceLink } from './link.js';
+import { rawTracepointOpen } from '../sys/index.js';
+import { bpfLink, type Link } from './link.js';
 
 /**
  * fentry/fexit/fmod_ret, tp_btf and lsm programs: the kernel already knows the target from the attach_btf_id given at
@@ -8,11 +8,9 @@ import { type Link, onceLink } from './link.js';
  */
 export function attachTracing(program: LoadedProgram): Link {
   const linkFd = rawTracepointOpen(null, program.fd);
-  return onceLink({
+  return bpfLink({
     kind: program.spec.attach,
     program: program.name,
     target: `${program.spec.expectedAttachType ?? program.type} ${program.spec.attachTarget}`,
-  }, () => {
-    closeFd(linkFd);
-  });
+  }, linkFd);
 }

@@ -12,10 +12,10 @@ import { withContext } from '../base/errors.js';
 import { attachTypeValue } from '../base/uapi.js';
 import { listLinks, type LoadedProgram } from '../load/index.js';
 import {
-  closeFd, Errno, ifNameToIndex, linkCreate, linkDetach, netlinkReceive, netlinkSend, openNetlinkSocket, progGetFdById,
+  closeFd, Errno, ifNameToIndex, linkCreate, netlinkReceive, netlinkSend, openNetlinkSocket, progGetFdById,
   progInfo, SysError, type SysErrorInit,
 } from '../sys/index.js';
-import { AttachConflictError, AttachError, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
+import { AttachConflictError, AttachError, bpfLink, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
 
 /** XDP_FLAGS_* (linux/if_link.h). */
 export const XdpFlags = { UPDATE_IF_NOEXIST: 1, SKB_MODE: 2, DRV_MODE: 4, HW_MODE: 8, REPLACE: 16 } as const;
@@ -190,18 +190,7 @@ function heldProgram(id: number): number | undefined {
 const LINK_FALLBACK_ERRNOS: readonly number[] = [Errno.EINVAL, Errno.EOPNOTSUPP, Errno.ENOTSUPP];
 
 function xdpLink(program: LoadedProgram, target: string, linkFd: number): Link {
-  return onceLink({
-    kind: 'xdp',
-    program: program.name,
-    target,
-  }, () => {
-    // LINK_DETACH removes the program even if someone duplicated the fd; close releases the link itself.
-    try {
-      linkDetach(linkFd);
-    } finally {
-      closeFd(linkFd);
-    }
-  });
+  return bpfLink({ kind: 'xdp', program: program.name, target }, linkFd);
 }
 
 /**

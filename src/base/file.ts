@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { BpfLoadError } from './errors.js';
 
 /** A file the user named could not be read. */
@@ -67,6 +67,17 @@ export function readUserFile(path: string, options: ReadUserFileOptions = {}): U
     return filled === stats.size ? bytes : bytes.subarray(0, filled);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Opens a file the user named for reading (for files too large to read whole); errors as readUserFile's. */
+export function openUserFile(path: string): number {
+  try {
+    if (statSync(path).isDirectory()) throw new FileError(path, REASONS['EISDIR']!);
+    return openSync(path, 'r');
+  } catch (e) {
+    if (e instanceof FileError) throw e;
+    throw fileSystemError(path, e);
   }
 }
 

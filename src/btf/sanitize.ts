@@ -22,6 +22,10 @@ const DUMMY_VAR_NAME = 'dummy_ksym_var';
  * and string offset stays valid.
  */
 export function sanitizeExternsForKernel(btf: Btf, kconfigOffsets: ReadonlyMap<string, number> = new Map(), kconfigSize = 0): Btf {
+  // Most objects declare no externs: the kernel then takes their BTF as it is, without a copy parsed again.
+  if (!btf.types.some((t) => (t.kind === 'func' && t.linkage === 'extern') || (t.kind === 'datasec' && (t.name === '.ksyms' || t.name === '.kconfig')))) {
+    return btf;
+  }
   const le = btf.littleEndian;
   const { header } = btf.layout;
   const hdrLen = header.hdrLen;

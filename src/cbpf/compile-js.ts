@@ -15,11 +15,19 @@ import {
 import { checkClassicProgram, type ClassicProgram } from './program.js';
 
 /**
- * Runs the filter over one packet (its captured bytes) and returns the classic return value (0: no match, else the
- * number of bytes to keep). Throws KernelOnlyError for loads only the kernel can answer (negative offsets relative
- * to the link or network header reached through X).
+ * Runs the filter over one packet and returns the classic return value (0: no match, else the number of bytes to
+ * keep). Throws KernelOnlyError for loads only the kernel can answer (negative offsets relative to the link or
+ * network header reached through X).
  */
-export type ClassicMatcher = (packet: Uint8Array) => number;
+export interface ClassicMatcher {
+  /** Over a packet's captured bytes. */
+  (packet: Uint8Array): number;
+  /**
+   * Over `length` bytes at `offset` of `bytes`, read through `view` (a DataView over all of `bytes`): filtering a
+   * whole capture this way allocates nothing per packet.
+   */
+  at(bytes: Uint8Array, view: DataView, offset: number, length: number): number;
+}
 
 /** A load the JavaScript matcher cannot answer without the kernel's view of the packet. */
 export class KernelOnlyError extends Error {
@@ -33,9 +41,10 @@ export function jsCompilable(program: ClassicProgram): boolean {
   return program.every(({ code, k }) => classicClass(code) !== ClassicClass.LD || (code & 0xe0) !== ClassicMode.ABS || (k < SIGNED_MIN_SPECIAL && k < SKF_AD_OFF));
 }
 
+/** A packet load: `o` is the offset inside the packet, `b` where the packet starts in `p`, `n` its length. */
 function load(size: number, offsetExpr: string): string {
   const width = size === ClassicSize.W ? 4 : size === ClassicSize.H ? 2 : 1;
-  const read = width === 4 ? 'v.getUint32(o)' : width === 2 ? 'v.getUint16(o)' : 'p[o]';
+  const read = width === 4 ? 'v.getUint32(b + o)' : width === 2 ? 'v.getUint16(b + o)' : 'p[b + o]';
   return `o = ${offsetExpr}; if (o > n - ${width}) return 0; a = ${read};`;
 }
 
@@ -56,7 +65,8 @@ export function compileClassicToJs(program: ClassicProgram, source?: string): Cl
     }
   });
   const opened = [...targets].sort((x, y) => y - x);
-  const lines: string[] = ['"use strict";', 'const n = p.length; let a = 0, x = 0, o = 0; const m = new Uint32Array(16);'];
+  const usesMemory = program.some(({ code }) => code === ClassicClass.ST || code === ClassicClass.STX);
+  const lines: string[] = ['"use strict";', `let a = 0, x = 0, o = 0;${usesMemory ? ' const m = new Uint32Array(16);' : ''}`];
   lines.push(...opened.map((t) => `L${t}: {`));
   for (let pc = 0; pc < program.length; pc++) {
     if (targets.has(pc)) lines.push(`} // L${pc}`);
@@ -64,8 +74,11 @@ export function compileClassicToJs(program: ClassicProgram, source?: string): Cl
   }
   // Every path ends in a ret (checked), so control never leaves the last block; the return keeps engines sure of it.
   lines.push('return 0;');
-  const body = new Function('p', 'v', 'KernelOnly', lines.join('\n')) as (p: Uint8Array, v: DataView, k: typeof KernelOnlyError) => number;
-  return (packet) => body(packet, new DataView(packet.buffer, packet.byteOffset, packet.byteLength), KernelOnlyError);
+  const body = new Function('KernelOnly', `return function classicFilter(p, v, b, n) {\n${lines.join('\n')}\n};`)(KernelOnlyError) as
+    (p: Uint8Array, v: DataView, b: number, n: number) => number;
+  const matcher = (packet: Uint8Array) => body(packet, new DataView(packet.buffer, packet.byteOffset, packet.byteLength), 0, packet.byteLength);
+  matcher.at = (bytes: Uint8Array, view: DataView, offset: number, length: number) => body(bytes, view, offset, length);
+  return matcher;
 }
 
 function statement(insn: { code: number; jt: number; jf: number; k: number }, pc: number): string {
@@ -87,7 +100,7 @@ function statement(insn: { code: number; jt: number; jf: number; k: number }, pc
         // X + k as the kernel computes it: a 32-bit signed offset; negative ones address link/network headers.
         return `o = (x + ${k}) | 0; if (o < 0) { if (o >= ${SIGNED_MIN_SPECIAL | 0}) throw new KernelOnly(); return 0; } ${load(size, 'o')}`;
       }
-      return `if (${k} >= n) return 0; x = (p[${k}] & 0xf) << 2;`; // ldxb 4*([k]&0xf)
+      return `if (${k} >= n) return 0; x = (p[b + ${k}] & 0xf) << 2;`; // ldxb 4*([k]&0xf)
     }
     case ClassicClass.ST: return `m[${k}] = a;`;
     case ClassicClass.STX: return `m[${k}] = x;`;

@@ -5,8 +5,8 @@ export {
   ClassicAluOp, ClassicClass, ClassicJmpOp, ClassicMiscOp, ClassicMode, ClassicRval, ClassicSize, ClassicSource,
   SKF_AD_OFF, SOCK_FILTER_SIZE,
 } from './opcodes.js';
-export { type SockFilter, type ClassicProgram, checkClassicProgram, decodeClassicProgram, encodeClassicProgram } from './program.js';
+export { type SockFilter, type ClassicProgram, type ClassicParseOptions, checkClassicProgram, decodeClassicProgram, encodeClassicProgram } from './program.js';
 export { formatClassicInsn, formatClassicProgram, formatClassicC, formatClassicDecimal, formatClassicBytecode } from './format.js';
-export { type ClassicTextForm, type ClassicParseOptions, classicTextForm, parseClassicDecimal, parseClassicCArray } from './text.js';
+export { type ClassicTextForm, classicTextForm, parseClassicDecimal, parseClassicCArray } from './text.js';
 export { classicToEbpf } from './convert.js';
 export { type ClassicMatcher, KernelOnlyError, jsCompilable, compileClassicToJs } from './compile-js.js';

@@ -103,11 +103,16 @@ function rawError(source: string | undefined) {
     new ClassicFilterError(source, Math.floor(offset / SOCK_FILTER_SIZE), `${what}: ${size} bytes at offset ${offset} exceed ${limit}`);
 }
 
+export interface ClassicParseOptions {
+  /** Check the program like the kernel does (default true); off to read programs only libpcap runs, e.g. protochain's loops. */
+  readonly kernelCheck?: boolean;
+}
+
 /**
  * Raw struct sock_filter records, 8 bytes each, in the host's (little-endian) byte order — what a C program passes in
  * struct sock_fprog. The result is checked like the kernel checks it.
  */
-export function decodeClassicProgram(bytes: Uint8Array, source?: string): SockFilter[] {
+export function decodeClassicProgram(bytes: Uint8Array, source?: string, options: ClassicParseOptions = {}): SockFilter[] {
   if (bytes.byteLength % SOCK_FILTER_SIZE !== 0) {
     throw new ClassicFilterError(source, undefined, `${bytes.byteLength} bytes is not a whole number of ${SOCK_FILTER_SIZE}-byte sock_filter records`);
   }
@@ -116,7 +121,7 @@ export function decodeClassicProgram(bytes: Uint8Array, source?: string): SockFi
   for (let off = 0; off < bytes.byteLength; off += SOCK_FILTER_SIZE) {
     program.push({ code: reader.u16(off, 'code'), jt: reader.u8(off + 2, 'jt'), jf: reader.u8(off + 3, 'jf'), k: reader.u32(off + 4, 'k') });
   }
-  checkClassicProgram(program, source);
+  if (options.kernelCheck !== false) checkClassicProgram(program, source);
   return program;
 }
 

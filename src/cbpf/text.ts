@@ -4,7 +4,7 @@
  * `{ code, jt, jf, k },`). Every parsed program is checked like the kernel checks it.
  */
 import { ClassicFilterError } from './errors.js';
-import { checkClassicProgram, type SockFilter } from './program.js';
+import { checkClassicProgram, type ClassicParseOptions, type SockFilter } from './program.js';
 
 /** Which form a text is in; `expression` means none of the bytecode forms (a pcap-filter expression, presumably). */
 export type ClassicTextForm = 'decimal' | 'c-array' | 'expression';
@@ -42,11 +42,6 @@ function insnFrom(fields: readonly string[], fail: (cause: string) => never): So
   return { code: code!, jt: jt!, jf: jf!, k: k! };
 }
 
-export interface ClassicParseOptions {
-  /** Check the program like the kernel does (default true); off to read programs only tcpdump runs, e.g. protochain's loops. */
-  readonly kernelCheck?: boolean;
-}
-
 function checked(program: SockFilter[], source: string | undefined, options: ClassicParseOptions): SockFilter[] {
   if (options.kernelCheck !== false) checkClassicProgram(program, source);
   return program;
@@ -81,7 +76,7 @@ export function parseClassicCArray(text: string, source?: string, options: Class
   for (let m = entry.exec(body); m !== null; m = entry.exec(body)) {
     const between = body.slice(last, m.index);
     if (!/^[\s,]*$/.test(between)) {
-      throw new ClassicFilterError(source, program.length, `unexpected text ${JSON.stringify(between.trim().slice(0, 40))} before the entry`);
+      throw new ClassicFilterError(source, program.length, `unexpected text ${JSON.stringify(between.replace(/^[\s,]+|[\s,]+$/g, '').slice(0, 40))} before the entry`);
     }
     const index = program.length;
     program.push(insnFrom(m[1]!.split(',').map((f) => f.trim()).filter((f, i, all) => f !== '' || i < all.length - 1), (cause) => {
@@ -90,6 +85,6 @@ export function parseClassicCArray(text: string, source?: string, options: Class
     last = m.index + m[0].length;
   }
   const rest = body.slice(last);
-  if (!/^[\s,]*$/.test(rest)) throw new ClassicFilterError(source, undefined, `unexpected text ${JSON.stringify(rest.trim().slice(0, 40))} after the last entry`);
+  if (!/^[\s,]*$/.test(rest)) throw new ClassicFilterError(source, undefined, `unexpected text ${JSON.stringify(rest.replace(/^[\s,]+|[\s,]+$/g, '').slice(0, 40))} after the last entry`);
   return checked(program, source, options);
 }

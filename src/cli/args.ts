@@ -12,12 +12,13 @@ export const VERBS = {
   prog: ['[list] | dump ID|PINNED', 'programs in the kernel, or one program\'s instructions as the kernel runs them'],
   map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
   link: ['[list]', 'BPF links in the kernel: program and attach point'],
+  detach: ['DIR', 'undo `--pin DIR --keep-attached`: detach and unpin what that run pinned'],
   gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
 } as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
 
-/** What a command line asks for: load a FILE (`load`), inspect one (`dump`), or a verb. */
-export type Mode = 'load' | 'dump' | Verb;
+/** What a command line asks for: load a FILE (`load`), inspect one (`dump`), a classic filter (`filter`), or a verb. */
+export type Mode = 'load' | 'dump' | 'filter' | Verb;
 
 interface FlagSpec {
   readonly type: 'boolean' | 'string';
@@ -39,11 +40,11 @@ const LOAD = ['load'] as const satisfies readonly Mode[];
  * field in CliOptions and a line in parseCli.
  */
 export const FLAGS = {
-  dump: { type: 'boolean', modes: ['dump'], help: 'inspect the object instead of loading it' },
+  dump: { type: 'boolean', modes: ['dump', 'filter'], help: 'inspect the object (or the --filter) instead of loading it' },
   json: { type: 'boolean', modes: 'all', help: 'machine-readable output (one document for --dump; a report then one line per round)' },
-  iface: { type: 'string', short: 'i', value: 'NAME', modes: LOAD, help: 'interface for socket, XDP and tc programs (default: lo)' },
+  iface: { type: 'string', short: 'i', value: 'NAME', modes: ['load', 'filter'], help: 'interface for socket, XDP and tc programs (default: lo)' },
   interval: { type: 'string', value: 'SEC', modes: LOAD, help: 'seconds between map reports (default: 1)' },
-  count: { type: 'string', short: 'c', value: 'N', modes: LOAD, help: 'stop after N reports (0: load, report, exit)' },
+  count: { type: 'string', short: 'c', value: 'N', modes: ['load', 'filter'], help: 'stop after N reports (0: load, report, exit); --filter: after N packets' },
   'per-cpu': { type: 'boolean', modes: LOAD, help: 'show per-CPU map values separately instead of summed' },
   'no-attach': { type: 'boolean', modes: LOAD, help: 'load programs and maps without attaching anything' },
   skip: {
@@ -57,11 +58,22 @@ export const FLAGS = {
   'trace-pipe': { type: 'boolean', modes: LOAD, help: 'stream trace_pipe lines beside the live maps' },
   'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
   pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
+  'keep-attached': { type: 'boolean', modes: LOAD, help: 'with --pin: also pin the links, then exit leaving everything attached (undo: bpf-load detach DIR)' },
   'pin-root': { type: 'string', value: 'DIR', modes: LOAD, help: 'where maps with pinning "by name" live (default: /sys/fs/bpf)' },
   verbose: { type: 'boolean', short: 'v', multiple: true, modes: LOAD, help: 'show verifier logs' },
   out: { type: 'string', short: 'o', value: 'PATH', modes: ['gen'], help: 'gen: write the module to PATH (default: standard output)' },
   name: { type: 'string', value: 'NAME', modes: ['gen'], help: "gen: base of the skeleton's class name (default: from FILE's name)" },
   embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at open()' },
+  filter: {
+    type: 'string', value: 'TEXT', modes: ['filter'],
+    help: "classic filter: a pcap-filter expression (compiled by the system's libpcap), tcpdump -ddd\noutput, its comma form (iptables/tc bytecode) or tcpdump -dd's C array",
+  },
+  'filter-file': { type: 'string', value: 'F', modes: ['filter'], help: 'the same, read from F (raw struct sock_filter bytes too)' },
+  pcap: { type: 'string', value: 'CAPTURE', modes: ['filter'], help: 'run the filter over a pcap/pcapng file: one line per matching packet, then a count' },
+  ebpf: { type: 'boolean', modes: ['filter'], help: '--dump --filter: also show the eBPF translation' },
+  lock: { type: 'boolean', modes: ['filter'], help: 'attach the filter with SO_LOCK_FILTER' },
+  'link-type': { type: 'string', value: 'DLT', modes: ['filter'], help: "link type an expression is compiled for (default: the capture's, else EN10MB)" },
+  engine: { type: 'string', value: 'js|kernel', modes: ['filter'], help: '--pcap: compiled JavaScript (default) or one BPF_PROG_TEST_RUN per packet' },
   help: { type: 'boolean', short: 'h', modes: 'all', help: 'show this help' },
   version: { type: 'boolean', short: 'V', modes: 'all', help: 'show the version' },
 } as const satisfies Record<string, FlagSpec>;
@@ -88,12 +100,24 @@ export interface CliOptions {
   allMaps: boolean;
   pin: string | undefined;
   pinRoot: string;
+  /** --keep-attached: pin links too and exit, leaving everything attached. */
+  keepAttached: boolean;
   /** -v: 1, -vv: 2. */
   verbose: number;
   /** gen: --out, --name, --embed. */
   out: string | undefined;
   name: string | undefined;
   embed: boolean;
+  /** --dump given (a FILE's dump, or a classic filter's with --filter). */
+  dump: boolean;
+  /** Classic filter mode (src/cli/filter.ts). */
+  filter: string | undefined;
+  filterFile: string | undefined;
+  pcap: string | undefined;
+  ebpf: boolean;
+  lock: boolean;
+  linkType: string | undefined;
+  engine: 'js' | 'kernel';
   help: boolean;
   version: boolean;
 }
@@ -107,7 +131,8 @@ export class UsageError extends Error {
 export function parseCli(argv: readonly string[]): CliOptions {
   const { values, positionals } = parseFlags(argv);
   const verb = positionals[0] !== undefined && Object.hasOwn(VERBS, positionals[0]) ? positionals[0] as Verb : undefined;
-  const mode: Mode = verb ?? (values.dump === undefined ? 'load' : 'dump');
+  const classic = values.filter !== undefined || values['filter-file'] !== undefined;
+  const mode: Mode = verb ?? (classic ? 'filter' : values.dump === undefined ? 'load' : 'dump');
   checkFlagsApply(values, mode);
 
   const text = (name: FlagName) => values[name] as string | undefined;
@@ -121,6 +146,11 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const skip = list('skip');
   for (const k of skip) if (!isAttachableKind(k)) throw new UsageError(`--skip ${k}: unknown kind (one of ${ATTACHABLE_KINDS.join(', ')})`);
   const count = text('count');
+  const engine = text('engine') ?? 'js';
+  if (engine !== 'js' && engine !== 'kernel') throw new UsageError(`--engine must be js or kernel, not "${engine}"`);
+  if (flag('filter') && flag('filter-file')) throw new UsageError('--filter and --filter-file: give one filter');
+  if (flag('keep-attached') && !flag('pin')) throw new UsageError('--keep-attached needs --pin DIR: the pins are what keeps the programs attached');
+  if (flag('keep-attached') && flag('no-attach')) throw new UsageError('--keep-attached and --no-attach contradict each other');
   return {
     mode,
     file: verb === undefined ? positionals[0] : undefined,
@@ -140,10 +170,19 @@ export function parseCli(argv: readonly string[]): CliOptions {
     allMaps: flag('all-maps'),
     pin: text('pin'),
     pinRoot: text('pin-root') ?? '/sys/fs/bpf',
+    keepAttached: flag('keep-attached'),
     verbose: (values.verbose as boolean[] | undefined)?.length ?? 0,
     out: text('out'),
     name: text('name'),
     embed: flag('embed'),
+    dump: flag('dump'),
+    filter: text('filter'),
+    filterFile: text('filter-file'),
+    pcap: text('pcap'),
+    ebpf: flag('ebpf'),
+    lock: flag('lock'),
+    linkType: text('link-type'),
+    engine,
     help: flag('help'),
     version: flag('version'),
   };
@@ -192,7 +231,7 @@ function checkFlagsApply(values: FlagValues, mode: Mode): void {
   for (const name of Object.keys(values) as FlagName[]) {
     const modes: readonly Mode[] | 'all' = FLAGS[name].modes;
     if (modes === 'all' || modes.includes(mode)) continue;
-    const hint = mode === 'load' || mode === 'dump' ? '' : `; a file named ${mode} is ./${mode}`;
+    const hint = mode === 'load' || mode === 'dump' || mode === 'filter' ? '' : `; a file named ${mode} is ./${mode}`;
     throw new UsageError(`--${name} does not apply to ${modeLabel(mode)} (only to ${modes.map(modeLabel).join(', ')})${hint}`);
   }
 }
@@ -200,6 +239,7 @@ function checkFlagsApply(values: FlagValues, mode: Mode): void {
 function modeLabel(mode: Mode): string {
   if (mode === 'load') return 'loading a FILE';
   if (mode === 'dump') return '--dump';
+  if (mode === 'filter') return '--filter';
   return `bpf-load ${mode}`;
 }
 
@@ -227,6 +267,9 @@ export function usage(): string {
     '                                 show the maps live until Ctrl-C, then detach everything',
     '  bpf-load --dump [--json] FILE  inspect FILE without root or a kernel: sections, maps, programs, relocations,',
     '                                 disassembly',
+    '  bpf-load --filter EXPR [--dump | --pcap CAPTURE | -i IFACE]',
+    '                                 a classic (tcpdump) filter: show it, run it over a capture, or attach it to a',
+    '                                 packet socket and print the packets it passes',
     ...verbs,
     '',
     'Options:',

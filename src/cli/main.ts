@@ -17,6 +17,7 @@ const VERB_HANDLERS: Record<Verb, (options: CliOptions) => Promise<number>> = {
   map: async (options) => (await import('./map.js')).mapVerb(options),
   link: async (options) => (await import('./link.js')).linkVerb(options),
   gen: async (options) => (await import('./gen.js')).runGen(options),
+  detach: async (options) => (await import('./detach.js')).runDetach(options),
 };
 
 /** The CLI: argv in, exit status out. Everything real happens in the library. */
@@ -31,6 +32,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`bpf-load ${packageVersion()}\n`);
       return EXIT.ok;
     }
+    if (options.mode === 'filter') return await (await import('./filter.js')).runClassicFilter(options);
     if (options.mode !== 'load' && options.mode !== 'dump') {
       const verb: (options: CliOptions) => Promise<number> = VERB_HANDLERS[options.mode];
       return await verb(options);

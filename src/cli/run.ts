@@ -1,11 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readUserFile } from '../base/file.js';
 import { ELF_HEADER_CHECK } from '../elf/index.js';
-import { AttachConflictError, attachAll, type AttachResult } from '../attach/index.js';
+import { AttachConflictError, type AttachResult } from '../attach/index.js';
+import { BpfObject } from '../attach/object.js';
 import { parseTraceLine, readTracePipe } from '../attach/tracefs.js';
-import { loadObject, pinObject, VerifierError, type LoadedObject } from '../load/index.js';
+import { loadObject, VerifierError, type LoadedObject } from '../load/index.js';
 import { parseObject } from '../object/index.js';
 import { EXIT, type CliOptions } from './args.js';
+import { colourFor, LiveScreen, type Paint } from './screen.js';
 import { readRound, renderRound } from './watch.js';
 
 /** Set once stdout's reader has gone (`| head`): nothing more is written there. */
@@ -24,7 +26,7 @@ export async function runObject(options: CliOptions): Promise<number> {
   // Handlers first: a signal that arrives while loading or attaching (synchronous work) is handled right after it,
   // never by the default action, which would kill the process with programs attached through netlink.
   const stop = new AbortController();
-  let object: LoadedObject | undefined;
+  let object: BpfObject | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -51,7 +53,7 @@ export async function runObject(options: CliOptions): Promise<number> {
   try {
     const spec = parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file });
     try {
-      object = loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot });
+      object = new BpfObject(loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot }));
     } catch (e) {
       if (!(e instanceof VerifierError)) throw e;
       if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
@@ -65,7 +67,7 @@ export async function runObject(options: CliOptions): Promise<number> {
   }
 }
 
-async function watchObject(object: LoadedObject, options: CliOptions, stop: AbortController, signals: () => number): Promise<number> {
+async function watchObject(object: BpfObject, options: CliOptions, stop: AbortController, signals: () => number): Promise<number> {
   // An error nobody caught (a callback, a stream) must not leave programs attached: detach, report, exit 1.
   const onUncaught = (e: unknown) => {
     try {
@@ -82,20 +84,40 @@ async function watchObject(object: LoadedObject, options: CliOptions, stop: Abor
     // A signal during the load: clean up instead of attaching.
     if (stop.signal.aborted) return EXIT.ok;
     const attached: AttachResult[] = options.attach
-      ? attachAll(object, {
+      ? object.attachAll({
         iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
         skip: options.skip, ...(options.cgroup === undefined ? {} : { cgroup: options.cgroup }),
       })
       : [];
-    const pinned = options.pin === undefined ? [] : pinObject(object, options.pin);
-    report(object, attached, options, pinned);
+    if (options.keepAttached) {
+      // Everything stays or nothing does: a failed attachment undoes the whole run (close() below detaches).
+      const failure = attached.find((a) => a.error !== undefined);
+      if (failure?.error !== undefined) throw failure.error;
+    }
+    const pins = options.pin === undefined ? undefined : object.pin(options.pin, { links: options.keepAttached });
+    const pinned = pins === undefined ? [] : [...pins.programs, ...pins.maps, ...pins.links];
+    // A terminal gets one screen redrawn in place; a pipe gets plain lines, one round after another.
+    const paint = colourFor(process.stdout);
+    const screen = !options.json && process.stdout.isTTY === true ? new LiveScreen(process.stdout) : undefined;
+    if (options.json) out(jsonReport(object.loaded, attached, options, pinned));
+    else if (screen !== undefined && !options.keepAttached) screen.setHeader(reportLines(object.loaded, attached, options, pinned, paint));
+    else out(reportLines(object.loaded, attached, options, pinned, paint).join('\n'));
+    if (options.keepAttached) {
+      // close() in finally releases the pinned links (they stay attached) and closes our fds.
+      if (!options.json) out(`left attached; to undo: bpf-load detach ${options.pin}`);
+      return EXIT.ok;
+    }
     // The exit status tells scripts what the FAILED rows tell people; the programs that did attach keep running.
+    // On a terminal screen the stderr lines would be drawn over: they come after it.
     const failed = attached.filter((a) => a.error !== undefined);
-    for (const a of failed) err(failureText(a.error!, options));
+    const failureLines = () => { for (const a of failed) err(failureText(a.error!, options)); };
+    const deferFailures = screen !== undefined && process.stderr.isTTY === true;
+    if (!deferFailures) failureLines();
 
     // String literals and constant pools never change: watching them is noise.
     const watched = options.allMaps ? object.maps : object.maps.filter((m) => !/^\.rodata\.(str|cst)/.test(m.spec.section) || m.spec.source !== 'data');
-    const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal) : undefined;
+    const show = screen === undefined ? out : (line: string) => screen.addScrolling(line);
+    const tracing = options.tracePipe ? streamTracePipe(options.json, stop.signal, show) : undefined;
     for (let round = 1; options.count === undefined || round <= options.count; round++) {
       try {
         await sleep(options.interval * 1000, undefined, { signal: stop.signal });
@@ -109,12 +131,16 @@ async function watchObject(object: LoadedObject, options: CliOptions, stop: Abor
           round, maps: Object.fromEntries(maps.map((m) => [m.name, m.entries])),
           ...(unreadable.length > 0 ? { unreadable: Object.fromEntries(unreadable.map((m) => [m.name, m.unreadable])) } : {}),
         }));
+      } else if (screen !== undefined) {
+        screen.setBody(['', ...renderRound(round, maps, paint).trimEnd().split('\n')]);
       } else {
-        out(renderRound(round, maps));
+        out(renderRound(round, maps, paint));
       }
     }
     stop.abort('done');
     await tracing;
+    screen?.end();
+    if (deferFailures) failureLines();
     return failed.length > 0 ? EXIT.failure : EXIT.ok;
   } finally {
     object.close();
@@ -124,10 +150,9 @@ async function watchObject(object: LoadedObject, options: CliOptions, stop: Abor
   }
 }
 
-function report(object: LoadedObject, attached: readonly AttachResult[], options: CliOptions, pinned: readonly string[]): void {
+function jsonReport(object: LoadedObject, attached: readonly AttachResult[], options: CliOptions, pinned: readonly string[]): string {
   const byProgram = new Map(attached.map((a) => [a.program, a]));
-  if (options.json) {
-    out(JSON.stringify({
+  return JSON.stringify({
       file: object.spec.file,
       programs: object.programs.map((p) => {
         const a = byProgram.get(p);
@@ -142,21 +167,25 @@ function report(object: LoadedObject, attached: readonly AttachResult[], options
       skipped: object.skipped.map((s) => ({ name: s.spec.name, section: s.spec.section, reason: s.reason })),
       maps: object.maps.map((m) => ({ name: m.name, type: m.type, id: m.id, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.spec.maxEntries })),
       ...(pinned.length > 0 ? { pinned } : {}),
-    }));
-    return;
-  }
-  out(`loaded ${object.spec.file}: ${object.programs.length} program(s), ${object.maps.length} map(s)`);
+  });
+}
+
+/** The text report: what was loaded, where each program is attached (or why not), the maps and pins. */
+function reportLines(object: LoadedObject, attached: readonly AttachResult[], options: CliOptions, pinned: readonly string[], paint: Paint): string[] {
+  const byProgram = new Map(attached.map((a) => [a.program, a]));
+  const lines = [paint('bold', `loaded ${object.spec.file}: ${object.programs.length} program(s), ${object.maps.length} map(s)`)];
   for (const p of object.programs) {
     const a = byProgram.get(p);
     const what = `${p.name} (${p.section}, ${p.type}, id ${p.id}, tag ${p.tag})`;
-    if (!options.attach) out(`  loaded    ${what}: not attached (--no-attach)`);
-    else if (a?.link !== undefined) out(`  attached  ${what} → ${a.link.kind} ${a.link.target}`);
-    else if (a?.error !== undefined) out(`  FAILED    ${what}: ${failureText(a.error, options)}`);
-    else out(`  loaded    ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
+    if (!options.attach) lines.push(`  ${paint('yellow', 'loaded  ')}  ${what}: not attached (--no-attach)`);
+    else if (a?.link !== undefined) lines.push(`  ${paint('green', 'attached')}  ${what} → ${a.link.kind} ${a.link.target}`);
+    else if (a?.error !== undefined) lines.push(`  ${paint('red', 'FAILED  ')}  ${what}: ${failureText(a.error, options)}`);
+    else lines.push(`  ${paint('yellow', 'loaded  ')}  ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
   }
-  for (const m of object.maps) out(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
-  for (const path of pinned) out(`  pinned    ${path}`);
-  if (options.count === undefined) out('showing non-zero map entries; Ctrl-C to detach and exit');
+  for (const m of object.maps) lines.push(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
+  for (const path of pinned) lines.push(`  pinned    ${path}`);
+  if (options.count === undefined && !options.keepAttached) lines.push(paint('dim', 'showing non-zero map entries; Ctrl-C to detach and exit'));
+  return lines;
 }
 
 /** An attach failure as the CLI says it: the library's message, plus the flag that would change the outcome. */
@@ -164,12 +193,12 @@ function failureText(error: Error, options: CliOptions): string {
   return error instanceof AttachConflictError && !options.force ? `${error.message}; --force replaces it` : error.message;
 }
 
-async function streamTracePipe(json: boolean, signal: AbortSignal): Promise<void> {
+async function streamTracePipe(json: boolean, signal: AbortSignal, show: (line: string) => void): Promise<void> {
   try {
     for await (const line of readTracePipe({ signal })) {
       // bpf_trace_printk formats usually end in \n, which trace_pipe follows with its own: an empty line per event.
       if (line.trim() === '') continue;
-      out(json ? JSON.stringify({ trace: parseTraceLine(line) ?? { message: line } }) : `trace: ${line}`);
+      show(json ? JSON.stringify({ trace: parseTraceLine(line) ?? { message: line } }) : `trace: ${line}`);
     }
   } catch (e) {
     if (!signal.aborted) err(`trace_pipe: ${(e as Error).message}`);

@@ -2,6 +2,7 @@ import { toHex } from '../base/cursor.js';
 import { mapTypeTraits } from '../base/map-types.js';
 import type { Btf, BtfValue } from '../btf/index.js';
 import { decodeUnsigned, type MapHandle } from '../load/index.js';
+import type { Paint } from './screen.js';
 import { clockTime } from './table.js';
 
 /**
@@ -85,18 +86,18 @@ function jsonNumber(n: number | bigint): number | string {
 const TEXT_ENTRIES_PER_MAP = 32;
 
 /** Text form of one round for the terminal. */
-export function renderRound(round: number, maps: readonly MapRound[]): string {
-  const lines = [`--- round ${round} (${clockTime(new Date())}) ---`];
+export function renderRound(round: number, maps: readonly MapRound[], paint: Paint = (_style, text) => text): string {
+  const lines = [paint('dim', `--- round ${round} (${clockTime(new Date())}) ---`)];
   for (const m of maps) {
     if (m.unreadable !== undefined) {
-      lines.push(`${m.name}: (not shown: ${m.unreadable})`);
+      lines.push(`${paint('bold', m.name)}: ${paint('dim', `(not shown: ${m.unreadable})`)}`);
       continue;
     }
     if (m.entries.length === 0) {
-      lines.push(`${m.name}: (no non-zero entries)`);
+      lines.push(`${paint('bold', m.name)}: ${paint('dim', '(no non-zero entries)')}`);
       continue;
     }
-    lines.push(`${m.name}:`);
+    lines.push(`${paint('bold', m.name)}:`);
     for (const e of m.entries.slice(0, TEXT_ENTRIES_PER_MAP)) lines.push(`  ${show(e.key).padStart(6)} → ${show(e.value)}`);
     const more = m.entries.length - TEXT_ENTRIES_PER_MAP;
     if (more > 0) lines.push(`  … ${more} more (--json shows every entry)`);

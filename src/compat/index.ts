@@ -48,6 +48,8 @@ export function mapDataCount(): number {
 export let lastError: BpfLoadError | undefined;
 
 let current: LoadedObject | undefined;
+/** The attachments loadBpfFile made: ours to detach before the object closes. */
+let currentLinks: Link[] = [];
 
 const BPF_LOAD_ATTACHES = new Set(['kprobe', 'kretprobe', 'tracepoint', 'raw_tracepoint', 'perf_event']);
 
@@ -63,7 +65,7 @@ export function loadBpfFile(path: string, fixupMap?: (map: MapFixup, index: numb
   try {
     const spec = parseObject(readUserFile(path, { head: ELF_HEADER_CHECK }), { name: path });
     object = loadObject(spec, fixupMap === undefined ? {} : { fixupMap });
-    const links: Link[] = [];
+    const links: Link[] = (currentLinks = []);
     for (const p of object.programs) {
       if (BPF_LOAD_ATTACHES.has(p.spec.attach) && p.spec.tailCallSlot === undefined) links.push(attachProgram(object, p));
     }
@@ -80,6 +82,7 @@ export function loadBpfFile(path: string, fixupMap?: (map: MapFixup, index: numb
     for (const l of links) if ('fds' in l) eventFd.push(...(l as Link & { fds: readonly number[] }).fds);
     return 0;
   } catch (e) {
+    detachAll();
     object?.close();
     if (!(e instanceof BpfLoadError)) throw e;
     lastError = e;
@@ -92,8 +95,13 @@ export function loadBpfFile(path: string, fixupMap?: (map: MapFixup, index: numb
 export function closeBpfFile(): void {
   const object = current;
   current = undefined;
+  detachAll();
   for (const a of [progFd, mapFd, mapData, eventFd]) a.length = 0;
   object?.close();
+}
+
+function detachAll(): void {
+  for (const link of currentLinks.splice(0).reverse()) link.detach();
 }
 
 /** The LoadedObject behind the arrays, for code that outgrows the C shape. */

@@ -1,4 +1,4 @@
-import { FUNC_INFO_SIZE, LINE_INFO_SIZE } from '../btf/index.js';
+import { FUNC_INFO_SIZE, LINE_INFO_SIZE, type BtfLineInfo } from '../btf/index.js';
 import type { BpfObjectSpec, ProgramSpec, SubprogramSpec } from '../object/index.js';
 import { btfLoad, SysError } from '../sys/index.js';
 
@@ -40,28 +40,73 @@ export interface ProgramBtfInfo {
 export function programBtfInfo(spec: BpfObjectSpec, layout: ReadonlyArray<{ fn: ProgramSpec | SubprogramSpec; start: number }>): ProgramBtfInfo | undefined {
   const ext = spec.btfExt;
   if (ext === undefined) return undefined;
-  const funcs: Array<[number, number]> = [];
-  const lines: Array<[number, number, number, number]> = [];
-  for (const { fn, start } of layout) {
+  const funcInfo = Buffer.alloc(layout.length * FUNC_INFO_SIZE);
+  const lineSlices: Array<{ records: readonly BtfLineInfo[]; fn: ProgramSpec | SubprogramSpec; start: number }> = [];
+  let lineCount = 0;
+  for (const [i, { fn, start }] of layout.entries()) {
     const end = fn.offset + fn.bytes.byteLength;
-    const within = (insnOff: number) => insnOff >= fn.offset && insnOff < end;
-    const toIndex = (insnOff: number) => start + (insnOff - fn.offset) / 8;
-    const f = (ext.funcInfo.get(fn.section) ?? []).filter((r) => within(r.insnOff));
+    const f = recordsWithin(ext.funcInfo.get(fn.section) ?? [], fn.offset, end);
     if (f.length !== 1 || f[0]!.insnOff !== fn.offset) return undefined;
-    funcs.push([toIndex(f[0]!.insnOff), f[0]!.typeId]);
-    for (const l of ext.lineInfo.get(fn.section) ?? []) {
-      if (within(l.insnOff)) lines.push([toIndex(l.insnOff), l.fileNameOff, l.lineOff, (l.lineNumber << 10) | (l.column & 0x3ff)]);
+    funcInfo.writeUInt32LE(start, i * FUNC_INFO_SIZE);
+    funcInfo.writeUInt32LE(f[0]!.typeId, i * FUNC_INFO_SIZE + 4);
+    const records = recordsWithin(ext.lineInfo.get(fn.section) ?? [], fn.offset, end);
+    lineSlices.push({ records, fn, start });
+    lineCount += records.length;
+  }
+  // Written in layout order: each function's records are sorted by offset and functions are laid out one after
+  // another, so the kernel's order (by instruction) holds unless a section lists its records out of order.
+  const lineInfo = Buffer.alloc(lineCount * LINE_INFO_SIZE);
+  let p = 0;
+  let previous = -1;
+  let sorted = true;
+  for (const { records, fn, start } of lineSlices) {
+    for (const l of records) {
+      const index = start + (l.insnOff - fn.offset) / 8;
+      if (index < previous) sorted = false;
+      previous = index;
+      lineInfo.writeUInt32LE(index, p);
+      lineInfo.writeUInt32LE(l.fileNameOff, p + 4);
+      lineInfo.writeUInt32LE(l.lineOff, p + 8);
+      lineInfo.writeUInt32LE(((l.lineNumber << 10) | (l.column & 0x3ff)) >>> 0, p + 12);
+      p += LINE_INFO_SIZE;
     }
   }
-  lines.sort((a, b) => a[0] - b[0]);
-  const funcInfo = Buffer.alloc(funcs.length * FUNC_INFO_SIZE);
-  funcs.forEach(([off, type], i) => {
-    funcInfo.writeUInt32LE(off, i * FUNC_INFO_SIZE);
-    funcInfo.writeUInt32LE(type, i * FUNC_INFO_SIZE + 4);
-  });
-  const lineInfo = Buffer.alloc(lines.length * LINE_INFO_SIZE);
-  lines.forEach((l, i) => l.forEach((v, j) => lineInfo.writeUInt32LE(v >>> 0, i * LINE_INFO_SIZE + j * 4)));
-  return { funcInfo, lineInfo };
+  return { funcInfo, lineInfo: sorted ? lineInfo : sortRecords(lineInfo, LINE_INFO_SIZE) };
+}
+
+/** Fixed-size records sorted by their first u32 (the instruction index), stable. */
+function sortRecords(bytes: Buffer, size: number): Buffer {
+  const order = Array.from({ length: bytes.byteLength / size }, (_, i) => i);
+  order.sort((a, b) => bytes.readUInt32LE(a * size) - bytes.readUInt32LE(b * size) || a - b);
+  const out = Buffer.alloc(bytes.byteLength);
+  order.forEach((from, to) => bytes.copy(out, to * size, from * size, from * size + size));
+  return out;
+}
+
+/** Which record lists are sorted by insnOff (compilers write them so): those are searched, not scanned. */
+const sortedByOffset = new WeakMap<readonly { insnOff: number }[], boolean>();
+
+/** The records of `list` with insnOff in [from, to), in list order. */
+function recordsWithin<T extends { insnOff: number }>(list: readonly T[], from: number, to: number): readonly T[] {
+  let sorted = sortedByOffset.get(list);
+  if (sorted === undefined) {
+    sorted = list.every((r, i) => i === 0 || list[i - 1]!.insnOff <= r.insnOff);
+    sortedByOffset.set(list, sorted);
+  }
+  if (!sorted) return list.filter((r) => r.insnOff >= from && r.insnOff < to);
+  const first = lowerBound(list, from);
+  return list.slice(first, lowerBound(list, to, first));
+}
+
+/** The first index at or after `lo` whose insnOff is ≥ `offset` (list sorted by insnOff). */
+function lowerBound(list: readonly { insnOff: number }[], offset: number, lo = 0): number {
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.insnOff < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** CO-RE relocation records inside the program's functions (the loader applies them only when there are some). */

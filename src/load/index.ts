@@ -7,10 +7,11 @@ export { relocateProgram, RelocationError, type RelocatedProgram, type Relocatio
 export { LoadError, VerifierError } from './errors.js';
 export { attachBtfId, runningKernelBtf } from './kernel-btf.js';
 export { ensureBpffs, PinError } from './bpffs.js';
-export { pinObject } from './pin.js';
+export { pinObject, unpinAll } from './pin.js';
 export { VariableHandle, VariableError } from './variables.js';
 export { applyCoreRelocations, CoreError, type CoreResult } from './core.js';
 export {
   listPrograms, listMaps, listLinks, dumpProgram, disassembleXlated, helperCallName, openMap, InspectError,
   type KernelProgram, type KernelLink, type KernelObjectRef, type ProgramDump, type XlatedInsn, type XlatedContext,
 } from './inspect.js';
+export { loadClassicFilter, KernelClassicMatcher, type ClassicLoadOptions } from './classic.js';

@@ -40,13 +40,15 @@ export interface SkippedProgram {
   readonly error?: BpfLoadError;
 }
 
-/** Everything a load created. Close it (or `using` it) to release every fd; links from attach are tracked too. */
+/**
+ * Everything a load created. Close it (or `using` it) to release every program and map fd. Attachments belong to
+ * whoever made them (BpfObject tracks its own): this layer knows nothing of them.
+ */
 export class LoadedObject implements Disposable {
   readonly spec: BpfObjectSpec;
   readonly maps: readonly MapHandle[];
   readonly programs: readonly LoadedProgram[];
   readonly skipped: readonly SkippedProgram[];
-  private readonly cleanups: Array<() => void> = [];
   private closed = false;
 
   constructor(spec: BpfObjectSpec, maps: MapHandle[], programs: LoadedProgram[], skipped: SkippedProgram[]) {
@@ -75,20 +77,11 @@ export class LoadedObject implements Disposable {
     return p;
   }
 
-  /** Registers something to undo at close(), run in reverse order before fds are closed (links, sockets …). */
-  onClose(cleanup: () => void): void {
-    if (this.closed) {
-      cleanup();
-      return;
-    }
-    this.cleanups.push(cleanup);
-  }
-
   get isClosed(): boolean {
     return this.closed;
   }
 
-  /** Undoes attachments, then closes every program and map fd, trying all of them; then throws the first failure. Safe to call twice. */
+  /** Closes every program and map fd, trying all of them; then throws the first failure. Safe to call twice. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -100,7 +93,6 @@ export class LoadedObject implements Disposable {
         errors.push(e);
       }
     };
-    for (const c of this.cleanups.reverse()) attempt(c);
     for (const p of this.programs) attempt(() => closeFd(p.fd));
     for (const m of this.maps) attempt(() => m.close());
     if (errors.length > 0) throw errors[0];

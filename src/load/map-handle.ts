@@ -4,8 +4,8 @@ import { mapTypeName, type MapTypeName } from '../base/uapi.js';
 import type { Btf } from '../btf/index.js';
 import type { MapSpec } from '../object/index.js';
 import {
-  batchUnsupported, closeFd, Errno, mapDeleteElem, mapGetNextKey, mapInfo, mapLookupBatch, mapLookupElem, mapUpdateElem, SysError,
-  UpdateFlags,
+  batchUnsupported, closeFd, Errno, mapDeleteElem, mapGetNextKey, mapInfo, mapLookupBatch, mapLookupElem, mapUpdateElem, mmapShared,
+  pageSize, Prot, SysError, UpdateFlags, type Mapping,
 } from '../sys/index.js';
 
 /** A key or value: raw bytes, or a number encoded little-endian (host order) in the map's key/value size. */
@@ -44,6 +44,9 @@ export class MapHandle {
   readonly btf: Btf | undefined;
 
   #id: number | undefined;
+  /** Global data maps created BPF_F_MMAPABLE: their one value, mapped into this process (see mapValues()). */
+  #mapping: Mapping | undefined;
+  #mappedValue: Buffer | undefined;
 
   constructor(init: { spec: MapSpec; fd: number; cpus: number; owned: boolean; btf?: Btf | undefined }) {
     this.btf = init.btf;
@@ -215,7 +218,38 @@ export class MapHandle {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Unmapped first: the mapping would keep the map alive after its fd is closed.
+    this.#mappedValue = undefined;
+    this.#mapping?.unmap();
+    this.#mapping = undefined;
     if (this.owned) closeFd(this.fd);
+  }
+
+  /**
+   * Maps the value of a single-entry BPF_F_MMAPABLE array (a global data map) into this process, read-write, or
+   * read-only when the map is frozen for user space (.rodata). A kernel that refuses leaves the map as it was: reads
+   * and writes then go through bpf(2). Called by the loader once the map holds its initial contents.
+   */
+  mapValues(): void {
+    if (this.#mapping !== undefined || this.closed) return;
+    const readOnly = this.spec.readOnly === true;
+    const length = Math.ceil(Math.max(this.valueSize, 1) / pageSize()) * pageSize();
+    try {
+      this.#mapping = mmapShared(this.fd, length, readOnly ? Prot.READ : Prot.READ | Prot.WRITE, 0, `map ${this.name}`);
+    } catch (e) {
+      if (e instanceof SysError) return;
+      throw e;
+    }
+    this.#mappedValue = Buffer.from(this.#mapping.buffer, 0, this.valueSize);
+  }
+
+  /**
+   * The mapped value (global data maps, see mapValues()), or undefined when the map is not mapped. A live view of
+   * the kernel's memory: valid only while the map is open, so it is never handed to callers who could keep it.
+   */
+  mappedValue(): Buffer | undefined {
+    if (this.closed) throw new MapHandleError(`map ${this.name} is closed`);
+    return this.#mappedValue;
   }
 
   private key(key: MapBytes): Uint8Array {

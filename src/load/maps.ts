@@ -5,7 +5,7 @@ import { withContext } from '../base/errors.js';
 import { isMapInMap, mapTypeTraits } from '../base/map-types.js';
 import { MapFlags, mapTypeValue } from '../base/uapi.js';
 import type { BpfObjectSpec, MapSpec } from '../object/index.js';
-import { closeFdQuietly, mapCreate, mapFreeze, mapInfo, objGet, objPin, possibleCpuCount, SysError } from '../sys/index.js';
+import { closeFdQuietly, Errno, mapCreate, mapFreeze, mapInfo, objGet, objPin, possibleCpuCount, SysError } from '../sys/index.js';
 import { LoadError, withLoadContext } from './errors.js';
 import type { ExternResolution } from './externs.js';
 import { kernelObjectName } from './kernel-facts.js';
@@ -79,12 +79,26 @@ export function createMaps(
       out.push(handle);
     } else {
       let fd: number;
+      let mmapable = false;
       try {
         // Definitions the kernel defaults rewrote describe records, not map entries: their BTF types do not apply.
         const noBtf = f.def.keySize !== f.spec.keySize || f.def.valueSize !== f.spec.valueSize;
         const btf = noBtf || btfFd === undefined || (f.spec.btfKeyTypeId === undefined && f.spec.btfValueTypeId === undefined)
           ? undefined : { fd: btfFd, key: f.spec.btfKeyTypeId ?? 0, value: f.spec.btfValueTypeId ?? 0 };
-        fd = createKernelMap({ ...f.def, mapExtra: f.spec.mapExtra ?? 0n }, innerMapFd, btf, kernelObjectName(f.name), warn);
+        const def = { ...f.def, mapExtra: f.spec.mapExtra ?? 0n };
+        if (isGlobalData(f)) {
+          // As libbpf does: BPF_F_MMAPABLE so user space reads and writes the variables as memory; kernels without
+          // it (before 5.5) refuse the flag with EINVAL and get the map without it (variables then use syscalls).
+          try {
+            fd = createKernelMap({ ...def, flags: def.flags | MapFlags.MMAPABLE }, innerMapFd, btf, kernelObjectName(f.name), warn);
+            mmapable = true;
+          } catch (e) {
+            if (!(e instanceof SysError) || e.errno !== Errno.EINVAL) throw e;
+            fd = createKernelMap(def, innerMapFd, btf, kernelObjectName(f.name), warn);
+          }
+        } else {
+          fd = createKernelMap(def, innerMapFd, btf, kernelObjectName(f.name), warn);
+        }
       } catch (e) {
         throw withLoadContext(e, where);
       } finally {
@@ -108,6 +122,8 @@ export function createMaps(
       } catch (e) {
         throw withLoadContext(e, where);
       }
+      // After the fill (and .rodata's freeze): .rodata is mapped read-only, as the kernel then requires.
+      if (mmapable) handle.mapValues();
     }
     created.set(f.index, handle);
     return handle;
@@ -202,6 +218,11 @@ function specWith(f: MapFixup): MapSpec {
   if (d.type === s.type && d.keySize === s.keySize && d.valueSize === s.valueSize && d.maxEntries === s.maxEntries &&
     d.flags === s.flags && d.numaNode === s.numaNode && d.innerMapIndex === s.innerMapIndex) return s;
   return { ...s, type: d.type, keySize: d.keySize, valueSize: d.valueSize, maxEntries: d.maxEntries, flags: d.flags, numaNode: d.numaNode, innerMapIndex: d.innerMapIndex };
+}
+
+/** A .data/.rodata/.bss map as the object defines it: one array value holding the section. */
+function isGlobalData(f: MapFixup): boolean {
+  return f.spec.source === 'data' && f.def.type === mapTypeValue('array') && f.def.maxEntries === 1;
 }
 
 /** Global data maps start with the section's bytes; .rodata is then frozen so the verifier can trust it. */

@@ -1,5 +1,5 @@
 import { BpfLoadError, withContext } from '../base/errors.js';
-import type { BtfValue } from '../btf/index.js';
+import type { Btf, BtfValue } from '../btf/index.js';
 import type { BpfObjectSpec, MapSpec, VariableSpec } from '../object/index.js';
 import { encode, type MapBytes, type MapHandle } from './map-handle.js';
 
@@ -10,20 +10,28 @@ export class VariableError extends BpfLoadError {
 /**
  * A global variable of a loaded object: a window onto its data map's single value. `.rodata` is frozen after load
  * (the verifier relies on it), so it can only be set before, through LoadOptions.globals.
+ *
+ * Where the kernel maps global data into user space (BPF_F_MMAPABLE, Linux ≥ 5.5) reads and writes are plain memory
+ * accesses, as libbpf's skeletons do; elsewhere each is a bpf(2) call.
  */
 export class VariableHandle {
   readonly spec: VariableSpec;
   readonly name: string;
   private readonly map: MapHandle;
+  /** Plain 1/2/4/8-byte integers (most counters and flags) are read and written without the BTF walk. */
+  private readonly plainInt: { readonly size: 1 | 2 | 4 | 8; readonly signed: boolean } | undefined;
 
   constructor(spec: VariableSpec, map: MapHandle) {
     this.spec = spec;
     this.name = spec.name;
     this.map = map;
+    this.plainInt = plainIntType(map.btf, spec);
   }
 
-  /** The variable's bytes as the kernel holds them now. */
+  /** The variable's bytes as the kernel holds them now (a copy). */
   bytes(): Buffer {
+    const mapped = this.map.mappedValue();
+    if (mapped !== undefined) return Buffer.from(mapped.subarray(this.spec.offset, this.spec.offset + this.spec.size));
     const value = this.map.get(0);
     if (value === undefined) throw new VariableError(`variable ${this.name}: its map ${this.map.name} has no value`);
     return value.subarray(this.spec.offset, this.spec.offset + this.spec.size);
@@ -31,7 +39,10 @@ export class VariableHandle {
 
   /** Decoded through BTF when the object describes the variable (structs as objects, enums by name …). */
   get(): BtfValue {
-    const bytes = this.bytes();
+    const mapped = this.map.mappedValue();
+    if (mapped !== undefined && this.plainInt !== undefined) return readPlainInt(mapped, this.spec.offset, this.plainInt);
+    // The mapped memory is decoded in place: formatValue copies what it returns.
+    const bytes = mapped === undefined ? this.bytes() : mapped.subarray(this.spec.offset, this.spec.offset + this.spec.size);
     if (this.spec.btfTypeId !== undefined && this.map.btf !== undefined) return this.map.btf.formatValue(this.spec.btfTypeId, bytes);
     const v = bytes.byteLength === 8 ? bytes.readBigUInt64LE(0) : undefined;
     if (v !== undefined) return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
@@ -43,9 +54,65 @@ export class VariableHandle {
     if (this.spec.readOnly) {
       throw new VariableError(`variable ${this.name}: ${this.spec.section} is frozen after load; set it before with LoadOptions.globals`);
     }
+    const mapped = this.map.mappedValue();
+    if (mapped !== undefined) {
+      if (typeof value === 'number' && writePlainNumber(mapped, this.spec.offset, this.spec.size, value)) return;
+      mapped.set(encode(value, this.spec.size, `variable ${this.name}`), this.spec.offset);
+      return;
+    }
     const whole = this.map.get(0) ?? Buffer.alloc(this.map.valueSize);
     whole.set(encode(value, this.spec.size, `variable ${this.name}`), this.spec.offset);
     this.map.set(0, whole);
+  }
+}
+
+/** The variable's type when it is an integer that fills 1, 2, 4 or 8 bytes (no bitfield, not bool), else undefined. */
+function plainIntType(btf: Btf | undefined, spec: VariableSpec): { size: 1 | 2 | 4 | 8; signed: boolean } | undefined {
+  if (btf === undefined || spec.btfTypeId === undefined || !btf.littleEndian) return undefined;
+  let t;
+  try {
+    t = btf.type(btf.resolve(spec.btfTypeId));
+  } catch {
+    return undefined;
+  }
+  if (t.kind !== 'int' || t.bool || t.bitOffset !== 0 || t.bits !== t.size * 8 || t.size !== spec.size) return undefined;
+  return t.size === 1 || t.size === 2 || t.size === 4 || t.size === 8 ? { size: t.size, signed: t.signed } : undefined;
+}
+
+const TWO_32 = 0x1_0000_0000;
+/** Largest high word whose value hi·2^32 + lo stays a safe integer (formatValue's number/decimal-string boundary). */
+const SAFE_HIGH = 0x1f_ffff;
+
+/** What formatValue returns for a plain little-endian integer: a number, or a decimal string beyond 2^53. */
+function readPlainInt(bytes: Buffer, offset: number, t: { size: 1 | 2 | 4 | 8; signed: boolean }): BtfValue {
+  switch (t.size) {
+    case 1: return t.signed ? bytes.readInt8(offset) : bytes[offset]!;
+    case 2: return t.signed ? bytes.readInt16LE(offset) : bytes.readUInt16LE(offset);
+    case 4: return t.signed ? bytes.readInt32LE(offset) : bytes.readUInt32LE(offset);
+    case 8: {
+      const lo = bytes.readUInt32LE(offset);
+      const hi = t.signed ? bytes.readInt32LE(offset + 4) : bytes.readUInt32LE(offset + 4);
+      if (hi <= SAFE_HIGH && hi >= -SAFE_HIGH) return hi * TWO_32 + lo;
+      return (t.signed ? bytes.readBigInt64LE(offset) : bytes.readBigUInt64LE(offset)).toString();
+    }
+  }
+}
+
+/**
+ * Writes a safe integer that fits `size` bytes (the range encode() accepts) little-endian, without a BigInt; false
+ * (nothing written) for anything else, which encode() then handles or refuses with its message.
+ */
+function writePlainNumber(bytes: Buffer, offset: number, size: number, value: number): boolean {
+  if (!Number.isSafeInteger(value)) return false;
+  switch (size) {
+    case 1: if (value < -0x80 || value > 0xff) return false; bytes[offset] = value & 0xff; return true;
+    case 2: if (value < -0x8000 || value > 0xffff) return false; bytes.writeUInt16LE(value & 0xffff, offset); return true;
+    case 4: if (value < -0x8000_0000 || value > 0xffff_ffff) return false; bytes.writeUInt32LE(value >>> 0, offset); return true;
+    case 8:
+      bytes.writeUInt32LE(value >>> 0, offset);
+      bytes.writeUInt32LE(Math.floor(value / TWO_32) >>> 0, offset + 4);
+      return true;
+    default: return false;
   }
 }
 

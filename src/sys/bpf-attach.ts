@@ -2,7 +2,7 @@
 import { attachTypeName } from '../base/uapi.js';
 import { Errno } from './errors.js';
 import { AttrWriter, cString } from './ffi.js';
-import { BPF_ATTR, NONE_TOLERATED, bpfCall } from './bpf.js';
+import { AttachFlags, BPF_ATTR, NONE_TOLERATED, bpfCall } from './bpf.js';
 
 export interface ProgAttachAttr {
   readonly targetFd: number;
@@ -90,7 +90,16 @@ export function linkCreate(a: LinkCreateAttr): number {
 }
 
 /** BPF_LINK_DETACH: the link stays open but is detached from its target. */
-export function linkDetach(linkFd: number): void {
+export function linkDetach(linkFd: number, tolerated: readonly number[] = NONE_TOLERATED): void {
   const L = BPF_ATTR.linkDetach;
-  bpfCall('LINK_DETACH', new AttrWriter(L.size).u32(L.link_fd, linkFd));
+  bpfCall('LINK_DETACH', new AttrWriter(L.size).u32(L.link_fd, linkFd), tolerated);
+}
+
+/** BPF_LINK_UPDATE: the link runs `newProgFd` from now on (atomically); with `oldProgFd`, only if that one is still there. */
+export function linkUpdate(a: { readonly linkFd: number; readonly newProgFd: number; readonly oldProgFd?: number }): void {
+  const L = BPF_ATTR.linkUpdate;
+  const w = new AttrWriter(L.size).u32(L.link_fd, a.linkFd).u32(L.new_prog_fd, a.newProgFd);
+  // old_prog_fd is only read with BPF_F_REPLACE.
+  if (a.oldProgFd !== undefined) w.u32(L.flags, AttachFlags.REPLACE).u32(L.old_prog_fd, a.oldProgFd);
+  bpfCall('LINK_UPDATE', w, NONE_TOLERATED, `link fd ${a.linkFd}`);
 }

@@ -1,4 +1,5 @@
 /** bpf(2) object commands: pinning, ids, and the info of programs, maps and links. */
+import { readFileSync } from 'node:fs';
 import { ByteReader, decodeName, toHex } from '../base/cursor.js';
 import { progTypeName, mapTypeName, attachTypeName } from '../base/uapi.js';
 import { Errno, SysArgumentError } from './errors.js';
@@ -252,4 +253,19 @@ export function linkInfo(fd: number): LinkInfo {
   objGetInfoByFd(fd, again);
   const end = name.indexOf(0);
   return parseLinkInfo(again.bytes, decodeName(name.subarray(0, end < 0 ? name.byteLength : end)));
+}
+
+/** What a bpf fd refers to, from /proc/self/fdinfo (the only place the kernel says): undefined for other fds. */
+export function bpfObjectKind(fd: number): 'map' | 'prog' | 'link' | 'btf' | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (/^link_type:/m.test(text)) return 'link';
+  if (/^prog_type:/m.test(text)) return 'prog';
+  if (/^map_type:/m.test(text)) return 'map';
+  if (/^btf_id:/m.test(text)) return 'btf';
+  return undefined;
 }

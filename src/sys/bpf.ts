@@ -111,6 +111,7 @@ export const BPF_ATTR = {
     'perf_event.bpf_cookie': 16,
   },
   linkDetach: { size: 4, link_fd: 0 },
+  linkUpdate: { size: 16, link_fd: 0, new_prog_fd: 4, flags: 8, old_prog_fd: 12 },
 } as const;
 
 /** Offsets in struct bpf_prog_info / bpf_map_info / bpf_link_info; `size` is sizeof() in the 6.1 uapi header. */

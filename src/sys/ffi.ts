@@ -52,6 +52,7 @@ interface Libc {
 }
 
 let bound: Libc | undefined;
+let libcHandle: Koffi.LibraryHandle | undefined;
 let koffi: typeof Koffi;
 
 /**
@@ -68,6 +69,7 @@ function libc(): Libc {
   if (bound !== undefined) return bound;
   const nr = syscallNumbers();
   const lib = ffi().load('libc.so.6');
+  libcHandle = lib;
   bound = {
     nr,
     bpf: lib.func('long syscall(long nr, int cmd, void *attr, uint32_t size)'),
@@ -85,6 +87,26 @@ function libc(): Libc {
     umount2: lib.func('int umount2(const char *target, int flags)'),
   };
   return bound;
+}
+
+/**
+ * A libc function bound with the same library handle as the calls above, for sys modules with their own call
+ * shapes (mmap). Bound on first use by the caller.
+ */
+export type ForeignFunction = ReturnType<Koffi.LibraryHandle['func']>;
+export function libcFunction(prototype: string): ForeignFunction {
+  libc();
+  return libcHandle!.func(prototype);
+}
+
+/** An ArrayBuffer over `length` bytes of foreign memory at `address` (an mmap); invalid once it is unmapped. */
+export function externalView(address: number | bigint, length: number): ArrayBuffer {
+  return ffi().view(address, length);
+}
+
+/** errno after a foreign call made through libcFunction(): read it before any other FFI call. */
+export function lastErrno(): number {
+  return ffi().errno();
 }
 
 /** errno must be read right after the failing call, before any other FFI call can overwrite it. */
@@ -137,6 +159,11 @@ export function rawSendto(fd: number, buf: Uint8Array, flags: number, addr: Uint
 
 export function rawRecv(fd: number, buf: Uint8Array, flags: number): number {
   return result(libc().recvfrom(fd, buf, buf.byteLength, flags, null, null));
+}
+
+/** recvfrom with the sender's address: `addr` receives it, `addrLen` (a u32, in and out) its length. */
+export function rawRecvFrom(fd: number, buf: Uint8Array, flags: number, addr: Uint8Array, addrLen: Uint8Array): number {
+  return result(libc().recvfrom(fd, buf, buf.byteLength, flags, addr, addrLen));
 }
 
 /** Interface index, or -errno (ENODEV) when there is no such interface. */

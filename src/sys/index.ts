@@ -4,6 +4,7 @@ export {
   UnsupportedPlatformError,
 } from './errors.js';
 export { AttrWriter, cString, SYSCALL_NUMBERS, type SyscallTable, syscallNumbers } from './ffi.js';
+export { Prot, pageSize, mmapShared, type Mapping } from './mmap.js';
 export {
   BpfCommand, type BpfCommandName, UpdateFlags, FileFlags, AttachFlags, QueryFlags, LINK_TYPE_NAMES, linkTypeName,
   BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, BPF_ATTR, BPF_PROG_INFO, BPF_MAP_INFO, BPF_LINK_INFO,
@@ -18,11 +19,11 @@ export {
   objPin, objGet,
   progGetNextId, mapGetNextId, linkGetNextId, progGetFdById, mapGetFdById, linkGetFdById,
   objGetInfoByFd, type ProgInfo, type MapInfo, type LinkInfo, parseProgInfo, parseMapInfo, parseLinkInfo,
-  progInfo, mapInfo, linkInfo,
+  progInfo, mapInfo, linkInfo, bpfObjectKind,
 } from './bpf-object.js';
 export {
   type ProgAttachAttr, progAttach, progDetach, type ProgQueryResult, progQuery, rawTracepointOpen,
-  type LinkCreateAttr, linkCreate, linkDetach,
+  type LinkCreateAttr, linkCreate, linkDetach, linkUpdate,
 } from './bpf-attach.js';
 export { type ProgInstructions, progInstructions, btfGetFdById, btfRawData } from './inspect.js';
 export {
@@ -33,8 +34,12 @@ export {
 export {
   Sock, SOCKADDR_LL, SOCKADDR_NL, ifNameToIndex, openRawSocket, setSocketOption, getSocketOption,
   attachSocketFilter, detachSocketFilter, openNetlinkSocket, netlinkSend, netlinkReceive,
+  attachClassicSocketFilter, lockSocketFilter, type ReceivedPacket, receivePacket,
 } from './socket.js';
+export { Fd, type OpenFdRecord } from './fd.js';
 export {
   MountFlags, UnmountFlags, mount, unmount, type MountEntry, parseMounts, mountedFsType, parseCpuList,
   possibleCpuCount,
 } from './fs.js';
+export { PcapError, LinkType, type PcapCompileOptions, pcapCompile, pcapLinkTypeByName } from './pcap.js';
+export { BPF_TEST_RUN_ATTR, ProgramTestRunner } from './test-run.js';

@@ -3,7 +3,9 @@
  * send/receive for the attach layer's rtnetlink messages (it builds and parses the messages itself).
  */
 import { Errno, SysError } from './errors.js';
-import { AttrWriter, rawBind, rawClose, rawGetsockopt, rawIfNameToIndex, rawRecv, rawSendto, rawSetsockopt, rawSocket } from './ffi.js';
+import {
+  AttrWriter, rawBind, rawClose, rawGetsockopt, rawIfNameToIndex, rawRecv, rawRecvFrom, rawSendto, rawSetsockopt, rawSocket,
+} from './ffi.js';
 
 /** Socket-level constants from the generic Linux uapi (identical on x86-64 and arm64). */
 export const Sock = {
@@ -14,17 +16,26 @@ export const Sock = {
   SOCK_CLOEXEC: 0o2000000,
   ETH_P_ALL: 0x0003,
   SOL_SOCKET: 1,
-  SO_DETACH_BPF: 27,
+  SO_ATTACH_FILTER: 26,
+  SO_DETACH_BPF: 27, // also SO_DETACH_FILTER: one option detaches either kind
+  SO_LOCK_FILTER: 44,
   SO_ATTACH_BPF: 50,
   SOL_NETLINK: 270,
   NETLINK_ROUTE: 0,
   NETLINK_EXT_ACK: 11,
   MSG_PEEK: 0x2,
   MSG_TRUNC: 0x20,
+  MSG_DONTWAIT: 0x40,
+  /** sockaddr_ll.sll_pkttype values (linux/if_packet.h). */
+  PACKET_HOST: 0,
+  PACKET_BROADCAST: 1,
+  PACKET_MULTICAST: 2,
+  PACKET_OTHERHOST: 3,
+  PACKET_OUTGOING: 4,
 } as const;
 
 /** struct sockaddr_ll / sockaddr_nl offsets (linux/if_packet.h, linux/netlink.h). */
-export const SOCKADDR_LL = { size: 20, sll_family: 0, sll_protocol: 2, sll_ifindex: 4 } as const;
+export const SOCKADDR_LL = { size: 20, sll_family: 0, sll_protocol: 2, sll_ifindex: 4, sll_hatype: 8, sll_pkttype: 10 } as const;
 export const SOCKADDR_NL = { size: 12, nl_family: 0, nl_pid: 4, nl_groups: 8 } as const;
 
 function check(ret: number, syscall: string, detail: string, command?: string): number {
@@ -79,6 +90,63 @@ export function getSocketOption(fd: number, level: number, name: number, value: 
 /** SO_ATTACH_BPF: run the socket-filter program on every packet this socket receives. */
 export function attachSocketFilter(sockFd: number, progFd: number): void {
   setSocketOption(sockFd, Sock.SOL_SOCKET, Sock.SO_ATTACH_BPF, intOption(progFd), 'SO_ATTACH_BPF');
+}
+
+/** struct sock_fprog { unsigned short len; struct sock_filter *filter; } on a 64-bit ABI. */
+const SOCK_FPROG = { size: 16, len: 0, filter: 8 } as const;
+
+/**
+ * SO_ATTACH_FILTER: a classic program (struct sock_filter bytes, host order) filters what this socket receives.
+ * The kernel checks it (EINVAL for a program bpf_check_classic refuses) and translates it to eBPF itself.
+ */
+export function attachClassicSocketFilter(sockFd: number, filter: Uint8Array): void {
+  const fprog = new AttrWriter(SOCK_FPROG.size).u16(SOCK_FPROG.len, filter.byteLength / 8).pointer(SOCK_FPROG.filter, filter);
+  try {
+    setSocketOption(sockFd, Sock.SOL_SOCKET, Sock.SO_ATTACH_FILTER, fprog.bytes, 'SO_ATTACH_FILTER');
+  } finally {
+    fprog.release();
+  }
+}
+
+/** SO_LOCK_FILTER: from now on the socket's filter can be neither replaced nor detached (EPERM), even by root. */
+export function lockSocketFilter(sockFd: number): void {
+  setSocketOption(sockFd, Sock.SOL_SOCKET, Sock.SO_LOCK_FILTER, intOption(1), 'SO_LOCK_FILTER');
+}
+
+export interface ReceivedPacket {
+  /** Bytes copied into the buffer (≤ its size). */
+  readonly captured: number;
+  /** The packet's whole length (MSG_TRUNC reports it even when the buffer was smaller). */
+  readonly length: number;
+  /** sll_pkttype: Sock.PACKET_HOST, PACKET_OUTGOING … */
+  readonly pktType: number;
+  /** sll_hatype: ARPHRD_* of the interface it came through. */
+  readonly haType: number;
+  readonly ifindex: number;
+}
+
+const recvAddr = Buffer.alloc(SOCKADDR_LL.size);
+const recvAddrLen = Buffer.alloc(4);
+
+/**
+ * One packet from a packet socket without blocking, or undefined when none is queued (EAGAIN). The frame goes to
+ * `buf` (cut to its size); its true length, direction and interface come back.
+ */
+export function receivePacket(fd: number, buf: Uint8Array): ReceivedPacket | undefined {
+  for (;;) {
+    recvAddrLen.writeUInt32LE(SOCKADDR_LL.size, 0);
+    const length = rawRecvFrom(fd, buf, Sock.MSG_DONTWAIT | Sock.MSG_TRUNC, recvAddr, recvAddrLen);
+    if (length === -Errno.EINTR) continue;
+    if (length === -Errno.EAGAIN) return undefined;
+    check(length, 'recvfrom', `packet socket fd ${fd}`);
+    return {
+      captured: Math.min(length, buf.byteLength),
+      length,
+      pktType: recvAddr.readUInt8(SOCKADDR_LL.sll_pkttype),
+      haType: recvAddr.readUInt16LE(SOCKADDR_LL.sll_hatype),
+      ifindex: recvAddr.readInt32LE(SOCKADDR_LL.sll_ifindex),
+    };
+  }
 }
 
 /** SO_DETACH_BPF; throws SysError ENOENT when no filter is attached. */

@@ -114,7 +114,7 @@ describe('bad input: one line on stderr, non-zero exit, no stack trace', () => {
     ['negative number', ['-c', '-1', 'x.o'], /--count expects a whole number ≥ 0, not "-1"/, 2],
     ['flag without its value', ['x.o', '--iface'], /--iface expects a value \(NAME\)/, 2],
     ['value for a switch', ['--json=yes', 'x.o'], /--json takes no value/, 2],
-    ['load flag with --dump', ['--dump', '--iface', 'lo', 'x.o'], /--iface does not apply to --dump \(only to loading a FILE\)/, 2],
+    ['load flag with --dump', ['--dump', '--iface', 'lo', 'x.o'], /--iface does not apply to --dump \(only to loading a FILE, --filter\)/, 2],
     ['-v with --dump', ['--dump', '-v', 'x.o'], /--verbose does not apply to --dump/, 2],
     ['two files', ['a.o', 'b.o'], /expected one object file/, 2],
   ];

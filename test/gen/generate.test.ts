@@ -4,11 +4,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BtfKind, type BtfKindName } from '../../src/btf/index.js';
 import { generateSkeleton, generateTypes } from '../../src/gen/generate.js';
 import { parseObject } from '../../src/object/index.js';
-import { SAMPLES_DIR } from '../helpers/kernel.js';
+import { corpusFiles, SAMPLES_DIR } from '../helpers/kernel.js';
 import { ConsumerDir } from './support.js';
 
 const sample = (name: string) => parseObject(readFileSync(join(SAMPLES_DIR, name)), { name: `c-samples/${name}` });
 const OBJECTS = readdirSync(SAMPLES_DIR).filter((n) => n.endsWith('.o')).sort();
+/** cilium/ebpf's test objects (when ../shared/corpus is present) that parse: objects from another toolchain. */
+const CORPUS = (corpusFiles('cilium', (n) => n.endsWith('.elf') || n.endsWith('.o')) ?? []).flatMap((path) => {
+  try {
+    return [{ path, spec: parseObject(readFileSync(path), { name: path }) }];
+  } catch {
+    return []; // the corpus holds deliberately broken objects; the parser's own tests cover those
+  }
+});
 
 /** What the wrong uses below must be refused for; each line is one mistake tsc has to catch. */
 const MISUSE = `import { open, type FlowKey, type Kinds, type SkelKern } from './skel_kern.js';
@@ -45,22 +53,61 @@ export function wrongUses(skel: SkelKern): unknown[] {
 }
 `;
 
+const POINTERS = new Set(['opaque', 'callback', 'cursor', 'user_data']);
+
+/** A decoded struct kinds in the run-time BTF decoder's conventions: integers beyond 2^53 as strings, pointers in hex, bytes as arrays. */
+function asFormatted(value: unknown, key = ''): unknown {
+  if (typeof value === 'bigint') {
+    if (POINTERS.has(key)) return `0x${value.toString(16)}`;
+    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+  }
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (value instanceof Uint8Array) return [...value];
+  if (Array.isArray(value)) return value.map((v) => asFormatted(v));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, asFormatted(v, k)]));
+  return value;
+}
+
 describe('bpf-load gen: generated modules', () => {
   let consumer: ConsumerDir;
   let compiled: { ok: boolean; output: string };
   beforeAll(() => {
     consumer = new ConsumerDir();
     for (const name of OBJECTS) consumer.write(`${name.replace(/\.o$/, '').replace(/\./g, '_')}.ts`, generateTypes(sample(name)));
+    CORPUS.forEach(({ spec }, i) => consumer.write(`corpus_${i}.ts`, generateTypes(spec)));
     consumer.write('misuse.ts', MISUSE);
     compiled = consumer.compile();
   }, 120_000);
   afterAll(() => consumer.remove());
 
-  it(`type-check under strict, exactOptionalPropertyTypes and noUncheckedIndexedAccess for all ${OBJECTS.length} c-samples objects, and refuse wrong keys, values, names`, () => {
+  it(`type-check under strict, exactOptionalPropertyTypes and noUncheckedIndexedAccess for all ${OBJECTS.length} c-samples objects (and ${CORPUS.length} corpus objects), and refuse wrong keys, values, names`, () => {
     expect(OBJECTS.length).toBeGreaterThan(40);
     // Every @ts-expect-error line must fail to compile, or tsc reports the directive as unused.
     expect(compiled.output).toBe('');
     expect(compiled.ok).toBe(true);
+  });
+
+  it('generated codecs decode what the run-time BTF decoder decodes, both byte orders, and re-encode it', async () => {
+    interface Codec { decode(view: DataView, offset: number): Record<string, unknown>; encode(view: DataView, offset: number, value: unknown): void }
+    for (const name of ['skel_kern.o', 'skel_kern.eb.o']) {
+      const spec = sample(name);
+      const kindsId = spec.maps.find((m) => m.name === 'flows')!.btfValueTypeId!;
+      const { kindsCodec } = await consumer.import<{ kindsCodec: Codec }>(`${name.replace(/\.o$/, '').replace(/\./g, '_')}.ts`);
+      let seed = 0x2545f491;
+      const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24);
+      for (let round = 0; round < 200; round++) {
+        const bytes = Uint8Array.from({ length: 160 }, random);
+        // name: printable text then NULs, so that the BTF decoder shows a string too.
+        const text = Array.from({ length: round % 17 }, () => 0x61 + (random() % 26));
+        bytes.fill(0, 20, 36).set(text.slice(0, 16), 20);
+        const view = new DataView(bytes.buffer);
+        const decoded = kindsCodec.decode(view, 0);
+        expect(asFormatted(decoded), `${name} round ${round}`).toEqual(spec.btf!.formatValue(kindsId, bytes));
+        const again = new Uint8Array(160);
+        kindsCodec.encode(new DataView(again.buffer), 0, decoded);
+        expect(kindsCodec.decode(new DataView(again.buffer), 0)).toEqual(decoded);
+      }
+    }
   });
 
   it('is deterministic: the same object gives byte-identical output', () => {

@@ -4,7 +4,8 @@ import { basename, join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { loadObject, LoadError, type LoadedObject } from '../../src/load/index.js';
 import { parseObject, type BpfObjectSpec } from '../../src/object/index.js';
-import { closeFd, mapCreate, objPin } from '../../src/sys/index.js';
+import { closeFd, mapCreate, mapInfo, mapLookupElem, objPin } from '../../src/sys/index.js';
+import { MapFlags } from '../../src/base/uapi.js';
 import { openObject } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { programExists } from '../helpers/leftovers.js';
@@ -190,6 +191,57 @@ describe('global variables through the library', () => {
     expect(obj.variable('threshold').get()).toBe(9);
     expect(obj.variable('data_var').get()).toBe(11);
     expect(() => openObject(join(SAMPLES_DIR, 'globals_kern.o'), { globals: { thresold: 1 } })).toThrow(/globals: no variable named thresold/);
+  });
+});
+
+describe('global variables in memory (BPF_F_MMAPABLE)', () => {
+  kernelTest('.data and .bss are mapped read-write, .rodata read-only; memory and bpf(2) see the same bytes', () => {
+    using obj = openObject(join(SAMPLES_DIR, 'globals_kern.o'));
+    const key = Buffer.alloc(4);
+    const viaSyscall = (mapName: string) => {
+      const map = obj.map(mapName);
+      const value = Buffer.alloc(map.valueSize);
+      expect(mapLookupElem(map.fd, key, value)).toBe(true);
+      return value;
+    };
+    for (const name of ['.bss', '.data', '.rodata']) {
+      const map = obj.map(name);
+      expect(mapInfo(map.fd).mapFlags & MapFlags.MMAPABLE, name).toBe(MapFlags.MMAPABLE);
+      expect(map.mappedValue(), name).toBeDefined();
+    }
+    const hits = obj.variable('hits');
+    const dataVar = obj.variable('data_var');
+    // Written through memory, read by the kernel's bpf(2) lookup.
+    hits.set(0x1234_5678_9abc);
+    expect(viaSyscall('.bss').readBigUInt64LE(hits.spec.offset)).toBe(0x1234_5678_9abcn);
+    // Written by bpf(2), read through memory.
+    const data = viaSyscall('.data');
+    data.writeInt32LE(-42, dataVar.spec.offset);
+    obj.map('.data').set(0, data);
+    expect(dataVar.get()).toBe(-42);
+    expect(dataVar.bytes()).toEqual(data.subarray(dataVar.spec.offset, dataVar.spec.offset + 4));
+    // The fast integer path answers exactly what the BTF decoder does, at the number/decimal-string boundary too.
+    const btf = obj.spec.btf!;
+    for (const v of [0n, 1n, (1n << 53n) - 1n, 1n << 53n, (1n << 64n) - 1n]) {
+      hits.set(v);
+      expect(hits.get(), String(v)).toEqual(btf.formatValue(hits.spec.btfTypeId!, viaSyscall('.bss').subarray(hits.spec.offset, hits.spec.offset + 8)));
+    }
+    for (const v of [-1, -0x8000_0000, 0x7fff_ffff, 0xffff_ffff]) {
+      dataVar.set(v);
+      expect(dataVar.get(), String(v)).toEqual(btf.formatValue(dataVar.spec.btfTypeId!, viaSyscall('.data').subarray(dataVar.spec.offset, dataVar.spec.offset + 4)));
+    }
+    expect(() => dataVar.set(0x1_0000_0000)).toThrow(/does not fit 4 bytes/);
+    expect(obj.variable('threshold').get()).toBe(3);
+    expect(() => obj.variable('threshold').set(1)).toThrow(/frozen after load/);
+  });
+
+  kernelTest('a variable of a closed object says so instead of touching unmapped memory', () => {
+    const obj = openObject(join(SAMPLES_DIR, 'globals_kern.o'));
+    const hits = obj.variable('hits');
+    expect(hits.get()).toBe(0);
+    obj.close();
+    expect(() => hits.get()).toThrow(/map \.bss is closed/);
+    expect(() => hits.set(1)).toThrow(/map \.bss is closed/);
   });
 });
 

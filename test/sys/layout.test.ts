@@ -94,7 +94,7 @@ function findCompiler(): string | undefined {
 /** C designators inside union bpf_attr for each group of BPF_ATTR. */
 const ATTR_MEMBER: Record<keyof typeof BPF_ATTR, string> = {
   mapCreate: '', mapElem: '', mapBatch: 'batch.', progLoad: '', obj: '', progAttach: '', getId: '', info: 'info.',
-  query: 'query.', rawTracepoint: 'raw_tracepoint.', btfLoad: '', linkCreate: 'link_create.', linkDetach: 'link_detach.',
+  query: 'query.', rawTracepoint: 'raw_tracepoint.', btfLoad: '', linkCreate: 'link_create.', linkDetach: 'link_detach.', linkUpdate: 'link_update.',
 };
 
 type Check = { readonly name: string; readonly expected: number | bigint; readonly c: string };
