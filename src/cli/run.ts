@@ -60,10 +60,12 @@ export async function runObject(options: CliOptions): Promise<number> {
       err(options.verbose > 0 ? e.message : `${e.message}; -v prints the verifier log`);
       return EXIT.failure;
     }
+    // The handlers are never removed: a signal after the cleanup (the process is about to exit) must not kill it
+    // with the default action either; a second one exits with 130 as it would have.
     return await watchObject(object, options, stop, () => signals);
-  } finally {
-    // Only now, with everything detached and closed: a signal in between is handled, not fatal.
-    for (const s of signalNames) process.off(s, onSignal);
+  } catch (e) {
+    object?.close();
+    throw e;
   }
 }
 
