@@ -29,8 +29,8 @@ MULTIARCH ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -
 SAMPLES_DIR := c-samples
 
 LEGACY := sockex1 countmap trace_hello sockex3 xdp1 raw_tp perf_event cgroup sockmap map_in_map kprobe \
-	bad_verifier all_kinds
-MODERN := sockex1_modern globals btf_targets skel
+	bad_verifier all_kinds iproute2 fixups partial
+MODERN := sockex1_modern globals btf_targets skel loader_policy tc_modern
 
 LEGACY_OBJS := $(foreach s,$(LEGACY),$(addprefix $(SAMPLES_DIR)/$(s)_kern,.o .btf.o .eb.o))
 MODERN_OBJS := $(foreach s,$(MODERN),$(addprefix $(SAMPLES_DIR)/$(s)_kern,.o .eb.o))

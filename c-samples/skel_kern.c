@@ -6,14 +6,20 @@
  * with 64-bit values (ENUM64), bitfields (signed and unsigned, one crossing a byte boundary), float and double,
  * pointers (to a forward-declared struct: FWD, to a function: FUNC_PROTO, restrict-qualified, type_tag-ged),
  * volatile and const members, a typedef and a decl_tag. A per-CPU array (per-CPU values), .bss/.data globals
- * (VAR, DATASEC) and .rodata constants complete it; the programs are FUNCs.
+ * (VAR, DATASEC), .rodata constants and a ring buffer whose records are `struct event` (the convention `bpf-load
+ * gen` follows) complete it; the programs are FUNCs.
  *
- * The getpid tracepoint stores `bump` into hits and copies flows[seed_key] to echo_key when seed_key is present
- * (so a test can write through one handle and read what the program saw); the socket filter counts packets per
- * CPU in per_cpu_packets[0] and keeps `snap_len` (a .rodata constant) bytes of each.
+ * The getpid tracepoint adds `bump` to hits, copies flows[seed_key] to echo_key when seed_key is present (so a test
+ * can write through one handle and read what the program saw) and sends an event (the caller's process id, command
+ * name and last_color) through `events`; the socket filter counts packets per CPU in per_cpu_packets[0] and keeps
+ * `snap_len` (a .rodata constant) bytes of each.
  */
 #include <linux/bpf.h>
 #include "bpf_modern.h"
+
+static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *) BPF_FUNC_ringbuf_reserve;
+static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *) BPF_FUNC_ringbuf_submit;
+static long (*bpf_get_current_comm)(void *buf, __u32 size) = (void *) BPF_FUNC_get_current_comm;
 
 #define __tag(x) __attribute__((btf_decl_tag(x)))
 #define __user_ptr __attribute__((btf_type_tag("user")))
@@ -75,6 +81,17 @@ struct {
 	__uint(max_entries, 64);
 } flows SEC(".maps");
 
+struct event {
+	__u32 pid;
+	enum color color;
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -90,16 +107,30 @@ enum color last_color = COLOR_GREEN;
 const volatile __u32 snap_len = 64;
 const volatile char banner[8] = "skel";
 
+/* Taking `struct event *` puts the type in the object's BTF, where the generator finds it by name. */
+static __noinline void fill_event(struct event *e, enum color color)
+{
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->color = color;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int on_getpid(void *ctx)
 {
 	struct kinds *value;
+	struct event *e;
 
 	hits += bump;
 	value = bpf_map_lookup_elem(&flows, &seed_key);
 	if (value) {
 		last_color = value->color;
 		bpf_map_update_elem(&flows, &echo_key, value, BPF_ANY);
+	}
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (e) {
+		fill_event(e, last_color);
+		bpf_ringbuf_submit(e, 0);
 	}
 	return 0;
 }

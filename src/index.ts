@@ -8,7 +8,7 @@ import { readUserFile } from './base/file.js';
 import { ELF_HEADER_CHECK } from './elf/index.js';
 import { BpfObject } from './attach/object.js';
 import { loadObject, type LoadOptions } from './load/index.js';
-import { parseObject } from './object/index.js';
+import { parseObject, type ProgramTypes } from './object/index.js';
 
 // The public API, by name. Every error class is here so callers can `instanceof` it; internal tables are not.
 export { BpfLoadError } from './base/errors.js';
@@ -22,9 +22,10 @@ export { readElf, ElfError, type ElfFile, type ElfSection, type ElfSymbol, type 
 export { parseBtf, parseBtfExt, Btf, BtfError, type BtfType, type BtfValue } from './btf/index.js';
 export { decodeInsns, encodeInsns, formatInsn, InsnError, type Insn } from './insn/index.js';
 export { parseObject, ObjectError, matchSection, SECTION_DEFS, type ParseOptions } from './object/index.js';
+export { USER_PROGRAM_TYPES, selectPrograms, type ProgramTypes, type ProgramSelection } from './object/index.js';
 export type {
   BpfObjectSpec, SectionSpec, SectionRole, MapSpec, ProgramSpec, SubprogramSpec, FunctionSpec, RelocationSpec,
-  RelocationKind, VariableSpec,
+  RelocationKind, VariableSpec, IpRoute2MapFields,
 } from './object/spec.js';
 export type { AttachKind, SectionDef, SectionMatch } from './object/index.js';
 export { describeObject, type ObjectDump, type InsnDump } from './object/describe.js';
@@ -69,11 +70,17 @@ export { pcapCompile, PcapError, LinkType, type PcapCompileOptions } from './sys
 export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './attach/index.js';
 export { KernelClassicMatcher, loadClassicFilter, type ClassicLoadOptions } from './load/index.js';
 
+/** openObject's options: loading's, plus the program types section names do not give (`--type`). */
+export interface OpenOptions extends LoadOptions {
+  programTypes?: ProgramTypes;
+}
+
 /**
  * Reads, parses and loads an object file: a path, or a file: URL (the package's samples are
  * `new URL('../c-samples/sockex1_kern.o', import.meta.resolve('bpf-load'))`).
  */
-export function openObject(path: string | URL, options: LoadOptions = {}): BpfObject {
+export function openObject(path: string | URL, options: OpenOptions = {}): BpfObject {
   const file = typeof path === 'string' ? path : fileURLToPath(path);
-  return new BpfObject(loadObject(parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file }), options));
+  const { programTypes, ...load } = options;
+  return new BpfObject(loadObject(parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file, programTypes }), load));
 }

@@ -119,7 +119,7 @@ if (isMainThread) {
   const { seed, from, end, bound, progress } = workerData;
   const { parseObject, BpfLoadError } = await import('../../dist/index.js');
   const { describeObject } = await import('../../dist/object/describe.js');
-  const { writeDump } = await import('../../dist/cli/dump.js');
+  const { dumpChunks } = await import('../../dist/cli/dump.js');
   const make = mutator(seedFiles(), seed);
   const counts = { spec: 0, error: 0, slowest: { ms: 0, index: -1 } };
   const flush = () => {
@@ -135,7 +135,7 @@ if (isMainThread) {
       parse: (bytes) => parseObject(bytes, { name: c.source }),
       use: (spec) => {
         describeObject(spec);
-        writeDump(spec, () => {});
+        for (const chunk of dumpChunks(spec)) void chunk;
       },
       isTypedError: (e) => e instanceof BpfLoadError,
     });

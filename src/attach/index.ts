@@ -103,6 +103,9 @@ export function attachAll(object: LoadedObject, options: AttachAllOptions = {}):
 }
 
 function notAttachableReason(program: LoadedProgram): string {
+  if (program.type.startsWith('lwt_')) {
+    return `${program.type} programs run from a route (ip route add … encap bpf in|out|xmit obj …, or seg6local End.BPF); loaded, not attached`;
+  }
   if (program.spec.attach === 'none') {
     return `${program.type} programs from section ${program.section} have nothing to attach to automatically`;
   }

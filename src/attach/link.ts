@@ -50,6 +50,8 @@ export interface AttachOptions {
   cgroup?: string;
   /** perf_event programs: samples per second on every CPU (default 99). */
   sampleFreq?: number;
+  /** tc programs: 'tcx' links, 'classic' clsact + cls_bpf filters, or 'auto' (default): tcx where the kernel has it. */
+  tcMode?: 'auto' | 'tcx' | 'classic';
   /** tracefs root (default /sys/kernel/tracing, mounted when absent; /sys/kernel/debug/tracing as fallback). Tests point it elsewhere. */
   tracefs?: string;
 }

@@ -1,12 +1,14 @@
 import { attachTypeValue } from '../base/uapi.js';
 import type { LoadedProgram } from '../load/index.js';
-import { ifNameToIndex, linkCreate } from '../sys/index.js';
+import { Errno, ifNameToIndex, linkCreate, SysError } from '../sys/index.js';
 import { AttachError, checkSafeName, type AttachOptions, bpfLink, type Link } from './link.js';
+import { attachTcClassic } from './tc-classic.js';
 
 /**
  * tc programs (`tc`, `classifier`, `tc/ingress|egress`, `tcx/ingress|egress`): a tcx BPF link on the interface
  * (kernel 6.6+), appended after whatever runs there already, so other users' programs stay. Sections that do not
- * say a direction go on ingress. Closing the link detaches.
+ * say a direction go on ingress. Closing the link detaches. `tcMode` 'classic' uses a clsact qdisc and a cls_bpf
+ * filter instead; 'auto' (the default) does so only when the kernel has no tcx.
  */
 export function attachTc(program: LoadedProgram, options: AttachOptions): Link {
   if (program.type !== 'sched_cls') {
@@ -17,6 +19,16 @@ export function attachTc(program: LoadedProgram, options: AttachOptions): Link {
     throw new AttachError(`${program.section}: ${attachType} programs attach to a netkit device; not supported yet`);
   }
   const iface = checkSafeName(options.iface ?? 'lo', `${program.section}: interface`);
-  const linkFd = linkCreate({ progFd: program.fd, targetIfindex: ifNameToIndex(iface), attachType: attachTypeValue(attachType) });
-  return bpfLink({ kind: 'tc', program: program.name, target: `${iface} (${attachType === 'tcx_egress' ? 'egress' : 'ingress'})` }, linkFd);
+  const mode = options.tcMode ?? 'auto';
+  const direction = attachType === 'tcx_egress' ? 'egress' : 'ingress';
+  if (mode === 'classic') return attachTcClassic(program, iface, direction);
+  let linkFd: number;
+  try {
+    linkFd = linkCreate({ progFd: program.fd, targetIfindex: ifNameToIndex(iface), attachType: attachTypeValue(attachType) });
+  } catch (e) {
+    // Kernels before 6.6 do not know the tcx attach types.
+    if (mode === 'auto' && e instanceof SysError && e.errno === Errno.EINVAL) return attachTcClassic(program, iface, direction);
+    throw e;
+  }
+  return bpfLink({ kind: 'tc', program: program.name, target: `${iface} (${direction})` }, linkFd);
 }

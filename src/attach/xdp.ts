@@ -7,15 +7,16 @@
  * with IFLA_XDP, bpf_load.c's set_link_xdp_fd) is used to replace a foreign program when the caller insists (`force`;
  * a link cannot replace) and on kernels without XDP links.
  */
-import { ByteReader, decodeName } from '../base/cursor.js';
 import { withContext } from '../base/errors.js';
 import { attachTypeValue } from '../base/uapi.js';
 import { listLinks, type LoadedProgram } from '../load/index.js';
 import {
-  closeFd, Errno, ifNameToIndex, linkCreate, netlinkReceive, netlinkSend, openNetlinkSocket, progGetFdById,
-  progInfo, SysError, type SysErrorInit,
+  closeFd, Errno, ifNameToIndex, linkCreate, netlinkAttribute, netlinkAttributes, NetlinkError, netlinkReader,
+  netlinkRequest, Nl, progGetFdById, progInfo, SysError,
 } from '../sys/index.js';
 import { AttachConflictError, AttachError, bpfLink, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
+
+export { NetlinkError, netlinkMessages } from '../sys/index.js';
 
 /** XDP_FLAGS_* (linux/if_link.h). */
 export const XdpFlags = { UPDATE_IF_NOEXIST: 1, SKB_MODE: 2, DRV_MODE: 4, HW_MODE: 8, REPLACE: 16 } as const;
@@ -23,37 +24,12 @@ export const XdpFlags = { UPDATE_IF_NOEXIST: 1, SKB_MODE: 2, DRV_MODE: 4, HW_MOD
 export type XdpMode = NonNullable<AttachOptions['xdpMode']>;
 const MODE_FLAG: Readonly<Record<XdpMode, number>> = { skb: XdpFlags.SKB_MODE, drv: XdpFlags.DRV_MODE, hw: XdpFlags.HW_MODE };
 
-/** rtnetlink and netlink constants (linux/netlink.h, linux/rtnetlink.h, linux/if_link.h). */
-const Nl = {
-  HDRLEN: 16,
-  ERROR: 2,
-  DONE: 3,
-  F_REQUEST: 1,
-  F_ACK: 4,
-  F_CAPPED: 0x100,
-  F_ACK_TLVS: 0x200,
-  ATTR_F_NESTED: 0x8000,
-  ATTR_TYPE_MASK: 0x3fff,
-  ERR_ATTR_MSG: 1,
-} as const;
+/** rtnetlink link messages (linux/rtnetlink.h, linux/if_link.h). */
 const Rtm = { NEWLINK: 16, GETLINK: 18, SETLINK: 19 } as const;
 const IFINFOMSG_LEN = 16;
 const IFINFOMSG_INDEX = 4;
 const IFLA_XDP = 43;
 const IflaXdp = { FD: 1, ATTACHED: 2, FLAGS: 3, PROG_ID: 4, DRV_PROG_ID: 5, SKB_PROG_ID: 6, HW_PROG_ID: 7, EXPECTED_FD: 8 } as const;
-
-/** A failed rtnetlink request, with the kernel's extended-ack message appended when it sent one. */
-export class NetlinkError extends SysError {
-  override name = 'NetlinkError';
-  /** The kernel's explanation (NLMSGERR_ATTR_MSG), e.g. "Can't replace active BPF XDP link". */
-  readonly extack: string | undefined;
-
-  constructor(init: SysErrorInit & { readonly extack?: string | undefined }) {
-    super(init);
-    this.extack = init.extack;
-    if (init.extack !== undefined && init.extack !== '') this.message = `${this.message}: ${init.extack}`;
-  }
-}
 
 /** What rtnetlink reports about XDP on one interface; ids are 0 where nothing is attached. */
 export interface XdpState {
@@ -86,15 +62,15 @@ function queryXdpByIndex(ifindex: number, label: string): XdpState {
 /** Parses an RTM_NEWLINK payload (struct ifinfomsg + attributes) for its IFLA_XDP nest. */
 export function parseXdpState(payload: Uint8Array, ifindex: number, ifname = `ifindex ${ifindex}`): XdpState {
   const ids = { attached: 0, skb: 0, drv: 0, hw: 0, single: 0 };
-  const xdp = attributes(payload, IFINFOMSG_LEN, `RTM_NEWLINK for ${ifname}`).get(IFLA_XDP);
+  const xdp = netlinkAttributes(payload, IFINFOMSG_LEN, `RTM_NEWLINK for ${ifname}`).get(IFLA_XDP);
   if (xdp !== undefined) {
-    const nested = attributes(xdp, 0, `RTM_NEWLINK for ${ifname}: IFLA_XDP`);
+    const nested = netlinkAttributes(xdp, 0, `RTM_NEWLINK for ${ifname}: IFLA_XDP`);
     const u32 = (type: number) => {
       const v = nested.get(type);
-      return v === undefined ? 0 : reader(v, 'IFLA_XDP attribute').u32(0);
+      return v === undefined ? 0 : netlinkReader(v, 'IFLA_XDP attribute').u32(0);
     };
     const attachedAttr = nested.get(IflaXdp.ATTACHED);
-    ids.attached = attachedAttr === undefined ? 0 : reader(attachedAttr, 'IFLA_XDP_ATTACHED').u8(0);
+    ids.attached = attachedAttr === undefined ? 0 : netlinkReader(attachedAttr, 'IFLA_XDP_ATTACHED').u8(0);
     ids.single = u32(IflaXdp.PROG_ID);
     ids.skb = u32(IflaXdp.SKB_PROG_ID);
     ids.drv = u32(IflaXdp.DRV_PROG_ID);
@@ -262,126 +238,27 @@ function programName(id: number): string {
 
 /** RTM_SETLINK with IFLA_XDP { FD, FLAGS [, EXPECTED_FD] }; throws NetlinkError with the kernel's message. */
 function setXdp(iface: string, ifindex: number, xdp: { fd: number; flags: number; expectedFd?: number }): void {
-  const nested = [attribute(IflaXdp.FD, i32(xdp.fd)), attribute(IflaXdp.FLAGS, i32(xdp.flags))];
-  if (xdp.expectedFd !== undefined) nested.push(attribute(IflaXdp.EXPECTED_FD, i32(xdp.expectedFd)));
-  const attrs = attribute(IFLA_XDP | Nl.ATTR_F_NESTED, Buffer.concat(nested));
+  const nested = [netlinkAttribute(IflaXdp.FD, i32(xdp.fd)), netlinkAttribute(IflaXdp.FLAGS, i32(xdp.flags))];
+  if (xdp.expectedFd !== undefined) nested.push(netlinkAttribute(IflaXdp.EXPECTED_FD, i32(xdp.expectedFd)));
+  const attrs = netlinkAttribute(IFLA_XDP | Nl.ATTR_F_NESTED, Buffer.concat(nested));
   rtnetlinkRequest(Rtm.SETLINK, Nl.F_REQUEST | Nl.F_ACK, ifindex, attrs, iface);
 }
 
-let sequence = 0;
-
 /**
- * Sends one rtnetlink link request (nlmsghdr + ifinfomsg + attributes) on a fresh socket and reads until the reply
- * with our sequence number: the RTM_NEWLINK payload for a GETLINK, undefined for a plain ack. NLMSG_ERROR with a
- * non-zero code becomes a NetlinkError.
+ * Sends one rtnetlink link request (ifinfomsg + attributes): the RTM_NEWLINK payload for a GETLINK, undefined for a
+ * plain ack. NLMSG_ERROR with a non-zero code becomes a NetlinkError.
  */
 function rtnetlinkRequest(type: number, flags: number, ifindex: number, attrs: Uint8Array, ifname: string): Uint8Array | undefined {
   const command = type === Rtm.GETLINK ? 'RTM_GETLINK' : 'RTM_SETLINK';
-  const seq = (sequence = (sequence + 1) >>> 0);
-  const length = Nl.HDRLEN + IFINFOMSG_LEN + attrs.byteLength;
-  const message = Buffer.alloc(length);
-  message.writeUInt32LE(length, 0);
-  message.writeUInt16LE(type, 4);
-  message.writeUInt16LE(flags, 6);
-  message.writeUInt32LE(seq, 8);
+  const body = Buffer.alloc(IFINFOMSG_LEN + attrs.byteLength);
   // ifinfomsg: family AF_UNSPEC, type 0, index, flags 0, change 0.
-  message.writeInt32LE(ifindex, Nl.HDRLEN + IFINFOMSG_INDEX);
-  message.set(attrs, Nl.HDRLEN + IFINFOMSG_LEN);
-
-  const fd = openNetlinkSocket();
-  try {
-    netlinkSend(fd, message);
-    for (;;) {
-      for (const reply of netlinkMessages(netlinkReceive(fd), command)) {
-        if (reply.seq !== seq) continue; // not ours (cannot happen on a fresh socket, but cheap to be sure)
-        if (reply.type === Nl.ERROR) {
-          const error = parseNetlinkError(reply, command);
-          if (error.errno === 0) return undefined;
-          throw new NetlinkError({ syscall: 'netlink', command, errno: error.errno, detail: ifname, extack: error.extack });
-        }
-        if (reply.type === Nl.DONE) return undefined;
-        if (reply.type === Rtm.NEWLINK) return reply.payload;
-      }
-    }
-  } finally {
-    closeFd(fd);
-  }
-}
-
-interface NetlinkMessage {
-  readonly type: number;
-  readonly flags: number;
-  readonly seq: number;
-  readonly payload: Uint8Array;
-}
-
-function reader(bytes: Uint8Array, what: string): ByteReader {
-  return new ByteReader(bytes, true, (field, offset, size, limit) =>
-    new NetlinkError({ syscall: 'netlink', errno: Errno.EPROTO, detail: what, extack: `${field} at ${offset}+${size} lies outside the ${limit}-byte message` }));
-}
-
-/** Splits a datagram into netlink messages (each 4-byte aligned), checking every length against the datagram. */
-export function netlinkMessages(datagram: Uint8Array, what = 'netlink reply'): NetlinkMessage[] {
-  const r = reader(datagram, what);
-  const out: NetlinkMessage[] = [];
-  let offset = 0;
-  while (offset + Nl.HDRLEN <= datagram.byteLength) {
-    const length = r.u32(offset, 'nlmsg_len');
-    if (length < Nl.HDRLEN) {
-      throw new NetlinkError({ syscall: 'netlink', errno: Errno.EPROTO, detail: what, extack: `nlmsg_len ${length} at ${offset} is below the header size` });
-    }
-    out.push({
-      type: r.u16(offset + 4, 'nlmsg_type'),
-      flags: r.u16(offset + 6, 'nlmsg_flags'),
-      seq: r.u32(offset + 8, 'nlmsg_seq'),
-      payload: r.sub(offset + Nl.HDRLEN, length - Nl.HDRLEN, 'nlmsg payload'),
-    });
-    offset += align4(length);
-  }
-  return out;
-}
-
-/** struct nlmsgerr (error code, then the request's header or all of it), then the extended-ack attributes. */
-function parseNetlinkError(reply: NetlinkMessage, command: string): { errno: number; extack: string | undefined } {
-  const r = reader(reply.payload, `${command} NLMSG_ERROR`);
-  const errno = -r.i32(0, 'error');
-  if ((reply.flags & Nl.F_ACK_TLVS) === 0) return { errno, extack: undefined };
-  // The echoed request: its header only when the kernel capped it, else the whole message.
-  const echoed = (reply.flags & Nl.F_CAPPED) !== 0 ? Nl.HDRLEN : r.u32(4, 'echoed nlmsg_len');
-  const message = attributes(reply.payload, 4 + align4(echoed), `${command} extended ack`).get(Nl.ERR_ATTR_MSG);
-  if (message === undefined) return { errno, extack: undefined };
-  const end = message.indexOf(0);
-  return { errno, extack: decodeName(end < 0 ? message : message.subarray(0, end)) };
-}
-
-/** rtattr / nlattr list from `start`: type (flags masked off) → payload. Later duplicates win. */
-function attributes(bytes: Uint8Array, start: number, what: string): Map<number, Uint8Array> {
-  const r = reader(bytes, what);
-  const out = new Map<number, Uint8Array>();
-  let offset = start;
-  while (offset + 4 <= bytes.byteLength) {
-    const length = r.u16(offset, 'rta_len');
-    if (length < 4) break; // malformed tail: stop rather than loop
-    out.set(r.u16(offset + 2, 'rta_type') & Nl.ATTR_TYPE_MASK, r.sub(offset + 4, length - 4, 'attribute payload'));
-    offset += align4(length);
-  }
-  return out;
-}
-
-function attribute(type: number, payload: Uint8Array): Buffer {
-  const out = Buffer.alloc(align4(4 + payload.byteLength));
-  out.writeUInt16LE(4 + payload.byteLength, 0);
-  out.writeUInt16LE(type, 2);
-  out.set(payload, 4);
-  return out;
+  body.writeInt32LE(ifindex, IFINFOMSG_INDEX);
+  body.set(attrs, IFINFOMSG_LEN);
+  return netlinkRequest(type, flags, body, { command, detail: ifname }).find((m) => m.type === Rtm.NEWLINK)?.payload;
 }
 
 function i32(value: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeInt32LE(value | 0, 0);
   return b;
-}
-
-function align4(n: number): number {
-  return (n + 3) & ~3;
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ATTACHABLE_KINDS, isAttachableKind } from '../attach/kinds.js';
+import { USER_PROGRAM_TYPES } from '../object/index.js';
 
 /** Exit status, one rule for every mode: see the end of USAGE. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -13,7 +14,7 @@ export const VERBS = {
   map: ['[list] | dump ID|PINNED', 'maps in the kernel, or one map\'s entries (BTF-decoded, per CPU)'],
   link: ['[list]', 'BPF links in the kernel: program and attach point'],
   detach: ['DIR', 'undo `--pin DIR --keep-attached`: detach and unpin what that run pinned'],
-  gen: ['FILE [--out PATH] [--name NAME] [--embed]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
+  gen: ['FILE [--out PATH] [--name NAME] [--embed] [--event-type MAP=TYPE]', 'write a typed TypeScript skeleton of FILE (maps, globals, programs)'],
 } as const satisfies Record<string, readonly [usage: string, help: string]>;
 export type Verb = keyof typeof VERBS;
 
@@ -59,11 +60,29 @@ export const FLAGS = {
   'all-maps': { type: 'boolean', modes: LOAD, help: 'also watch the compiler\'s constant maps (.rodata.str*, .rodata.cst*: string literals)' },
   pin: { type: 'string', value: 'DIR', modes: LOAD, help: 'pin programs and maps under DIR (a bpffs directory) so they outlive this process' },
   'keep-attached': { type: 'boolean', modes: LOAD, help: 'with --pin: also pin the links, then exit leaving everything attached (undo: bpf-load detach DIR)' },
-  'pin-root': { type: 'string', value: 'DIR', modes: LOAD, help: 'where maps with pinning "by name" live (default: /sys/fs/bpf)' },
+  'pin-root': {
+    type: 'string', value: 'DIR', modes: LOAD,
+    help: 'where pinned maps live (default: /sys/fs/bpf): by name at DIR/<map>, iproute2\'s namespaces at\nDIR/tc/globals/<map> and DIR/tc/<SHA-1 of FILE>/<map>',
+  },
+  'tc-mode': {
+    type: 'string', value: 'MODE', modes: LOAD,
+    help: 'tc programs: auto (default: tcx links where the kernel has them), tcx, or classic\n(a clsact qdisc and a cls_bpf filter, as "tc filter add … bpf da")',
+  },
+  type: {
+    type: 'string', multiple: true, value: '[SECTION=]TYPE', modes: ['load', 'dump'],
+    help: 'program type of every section whose name names none, or of one section (repeatable):\nsched_cls, xdp, socket_filter, lwt_in … or tc, xdp, socket …',
+  },
+  'max-entries': { type: 'string', multiple: true, value: 'NAME=N', modes: LOAD, help: 'create map NAME with N entries (repeatable; for maps declared with 0)' },
+  program: { type: 'string', multiple: true, value: 'NAME', modes: LOAD, help: 'load only this program, the code it calls and the maps it uses (repeatable)' },
+  'keep-going': { type: 'boolean', modes: LOAD, help: 'load and attach every program the kernel accepts; report each refusal (exit 1)' },
   verbose: { type: 'boolean', short: 'v', multiple: true, modes: LOAD, help: 'show verifier logs' },
   out: { type: 'string', short: 'o', value: 'PATH', modes: ['gen'], help: 'gen: write the module to PATH (default: standard output)' },
   name: { type: 'string', value: 'NAME', modes: ['gen'], help: "gen: base of the skeleton's class name (default: from FILE's name)" },
   embed: { type: 'boolean', modes: ['gen'], help: 'gen: embed the object in the module instead of reading FILE at open()' },
+  'event-type': {
+    type: 'string', multiple: true, value: 'MAP=TYPE', modes: ['gen'],
+    help: 'gen: records of ring buffer/perf event array MAP are the BTF type TYPE (repeatable;\ndefault: struct event)',
+  },
   filter: {
     type: 'string', value: 'TEXT', modes: ['filter'],
     help: "classic filter: a pcap-filter expression (compiled by the system's libpcap), tcpdump -ddd\noutput, its comma form (iptables/tc bytecode) or tcpdump -dd's C array",
@@ -104,10 +123,11 @@ export interface CliOptions {
   keepAttached: boolean;
   /** -v: 1, -vv: 2. */
   verbose: number;
-  /** gen: --out, --name, --embed. */
+  /** gen: --out, --name, --embed, --event-type (map name → type name). */
   out: string | undefined;
   name: string | undefined;
   embed: boolean;
+  eventTypes: Record<string, string>;
   /** --dump given (a FILE's dump, or a classic filter's with --filter). */
   dump: boolean;
   /** Classic filter mode (src/cli/filter.ts). */
@@ -118,6 +138,14 @@ export interface CliOptions {
   lock: boolean;
   linkType: string | undefined;
   engine: 'js' | 'kernel';
+  /** --type: the default type and per-section types (parseObject's programTypes). */
+  programTypes: { default?: string; sections: Record<string, string> };
+  /** --max-entries NAME=N. */
+  maxEntries: Record<string, number>;
+  /** --program NAME (undefined: every program). */
+  programs: string[] | undefined;
+  keepGoing: boolean;
+  tcMode: 'auto' | 'tcx' | 'classic';
   help: boolean;
   version: boolean;
 }
@@ -175,6 +203,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     out: text('out'),
     name: text('name'),
     embed: flag('embed'),
+    eventTypes: eventTypes(list('event-type')),
     dump: flag('dump'),
     filter: text('filter'),
     filterFile: text('filter-file'),
@@ -183,6 +212,11 @@ export function parseCli(argv: readonly string[]): CliOptions {
     lock: flag('lock'),
     linkType: text('link-type'),
     engine,
+    programTypes: programTypes(list('type')),
+    maxEntries: maxEntries(list('max-entries')),
+    programs: values.program === undefined ? undefined : list('program'),
+    keepGoing: flag('keep-going'),
+    tcMode: tcMode(text('tc-mode') ?? 'auto'),
     help: flag('help'),
     version: flag('version'),
   };
@@ -243,12 +277,63 @@ function modeLabel(mode: Mode): string {
   return `bpf-load ${mode}`;
 }
 
+/** --event-type MAP=TYPE, repeatable. */
+function eventTypes(items: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const m = /^([^=]+)=([A-Za-z_][A-Za-z0-9_]*)$/.exec(item);
+    if (m === null) throw new UsageError(`--event-type expects MAP=TYPE (a map name, a BTF type name), not "${item}"`);
+    Object.defineProperty(out, m[1]!, { value: m[2]!, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
 function number(flag: string, text: string, rule: { min: number; integer?: boolean }): number {
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n) || n < rule.min || (rule.integer === true && !Number.isInteger(n))) {
     throw new UsageError(`${flag} expects ${rule.integer === true ? 'a whole number' : 'a number'} ≥ ${rule.min}, not "${text}"`);
   }
   return n;
+}
+
+/** `--type TYPE` (one default) and `--type SECTION=TYPE`; the section is what comes before the last `=`. */
+function programTypes(values: readonly string[]): CliOptions['programTypes'] {
+  const out: CliOptions['programTypes'] = { sections: {} };
+  for (const value of values) {
+    const eq = value.lastIndexOf('=');
+    const section = eq < 0 ? undefined : value.slice(0, eq);
+    const type = eq < 0 ? value : value.slice(eq + 1);
+    if (!USER_PROGRAM_TYPES.includes(type)) {
+      throw new UsageError(`--type ${value}: unknown program type "${type}" (one of ${USER_PROGRAM_TYPES.join(', ')})`);
+    }
+    if (section === undefined) {
+      if (out.default !== undefined && out.default !== type) throw new UsageError(`--type ${type}: the default type is already ${out.default}`);
+      out.default = type;
+    } else if (section === '') {
+      throw new UsageError(`--type ${value}: empty section name`);
+    } else {
+      out.sections[section] = type;
+    }
+  }
+  return out;
+}
+
+/** `--max-entries NAME=N`, N a whole number from 1 to 2^32-1. */
+function maxEntries(values: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const value of values) {
+    const eq = value.lastIndexOf('=');
+    if (eq <= 0) throw new UsageError(`--max-entries ${value}: expected NAME=N`);
+    const n = number(`--max-entries ${value.slice(0, eq)}`, value.slice(eq + 1), { min: 1, integer: true });
+    if (n > 0xffffffff) throw new UsageError(`--max-entries ${value}: at most ${0xffffffff} (a u32)`);
+    out[value.slice(0, eq)] = n;
+  }
+  return out;
+}
+
+function tcMode(value: string): CliOptions['tcMode'] {
+  if (value !== 'auto' && value !== 'tcx' && value !== 'classic') throw new UsageError(`--tc-mode must be auto, tcx or classic, not "${value}"`);
+  return value;
 }
 
 /** --help: the usage lines, the verbs, then the flag table. */

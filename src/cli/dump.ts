@@ -5,27 +5,19 @@ import { printable } from '../base/printable.js';
 import { table } from './table.js';
 
 /**
- * Text is handed to `write` in chunks of about this many characters: one write(2) per chunk instead of one per line,
- * and never the whole listing in memory (a 187k-instruction object is ~10 MB of text).
+ * The listing comes in chunks of about this many characters: one write(2) per chunk instead of one per line, and
+ * never the whole listing in memory (a 187k-instruction object is ~10 MB of text).
  */
 const CHUNK_CHARS = 1 << 16;
 
 /**
  * Human-readable --dump, streamed: header, sections, maps, programs, relocations, then the annotated disassembly of
- * one function at a time, formatted straight from the instruction bytes.
+ * one function at a time, formatted straight from the instruction bytes. A generator, so the writer sets the pace.
  */
-export function writeDump(spec: BpfObjectSpec, write: (chunk: string) => void): void {
-  let pending = '';
-  const emit = (text: string) => {
-    pending += text;
-    if (pending.length >= CHUNK_CHARS) {
-      write(pending);
-      pending = '';
-    }
-  };
-  emit(renderSummary(describeObject(spec, { disassembly: false })));
+export function* dumpChunks(spec: BpfObjectSpec): Generator<string, void, undefined> {
+  let pending = renderSummary(describeObject(spec, { disassembly: false }));
   for (const fn of [...spec.programs, ...spec.subprograms]) {
-    emit(`\nDisassembly of ${printable(fn.name)} (section ${printable(fn.section)}):\n`);
+    pending += `\nDisassembly of ${printable(fn.name)} (section ${printable(fn.section)}):\n`;
     // The index column is as wide as the last index, known once the function is walked: its lines wait until then.
     const indices: number[] = [];
     const texts: string[] = [];
@@ -36,9 +28,15 @@ export function writeDump(spec: BpfObjectSpec, write: (chunk: string) => void): 
       texts.push(reloc === undefined ? text : printable(annotatedText({ text, annotation: annotate(reloc) })));
     });
     const width = String(indices.at(-1) ?? 0).length;
-    for (let i = 0; i < texts.length; i++) emit(`  ${String(indices[i]).padStart(width)}: ${texts[i]}\n`);
+    for (let i = 0; i < texts.length; i++) {
+      pending += `  ${String(indices[i]).padStart(width)}: ${texts[i]}\n`;
+      if (pending.length >= CHUNK_CHARS) {
+        yield pending;
+        pending = '';
+      }
+    }
   }
-  if (pending !== '') write(pending);
+  if (pending !== '') yield pending;
 }
 
 /** Everything before the disassembly, ending with a newline. */
@@ -68,8 +66,14 @@ function renderSummary(d: ObjectDump): string {
   out.push('', `Programs (${d.programs.length}):`);
   if (d.programs.length > 0) {
     out.push(table(['section', 'name', 'type', 'attach type', 'attach', 'insns', 'tail call'],
-      d.programs.map((p) => [p.section, p.name, p.type, p.attachType ?? '-', p.attach === 'none' ? '-' : `${p.attach} ${p.attachTarget}`.trim(),
-        String(p.insnCount), p.tailCallSlot === null ? '-' : `slot ${p.tailCallSlot}`])));
+      d.programs.map((p) => [p.section, p.name, p.typeSource === 'user' ? `${p.type} (--type)` : p.type, p.attachType ?? '-',
+        p.attach === 'none' ? '-' : `${p.attach} ${p.attachTarget}`.trim(), String(p.insnCount),
+        p.tailCallSlot === null ? '-' : p.tailCallMapId === null ? `slot ${p.tailCallSlot}` : `map id ${p.tailCallMapId} slot ${p.tailCallSlot}`])));
+  }
+  const notes = [...d.maps.flatMap((m) => m.notes.map((n) => `map ${m.name}: ${n}`)), ...d.programs.flatMap((p) => p.notes.map((n) => `program ${p.name}: ${n}`))];
+  if (notes.length > 0) {
+    out.push('', `Load notes (${notes.length}):`);
+    for (const n of notes) out.push(`  ${n}`);
   }
   if (d.subprograms.length > 0) {
     out.push('', `Subprograms (${d.subprograms.length}):`);

@@ -18,9 +18,14 @@ export function runGen(options: CliOptions): number {
   const code = generateTypes(spec, {
     objectName: basename(file),
     ...(options.name === undefined ? {} : { name: options.name }),
+    eventTypes: options.eventTypes,
     ...(options.embed ? { embed: bytes } : { objectPath: objectPathFrom(options.out, file) }),
   });
   if (options.out === undefined) {
+    // `bpf-load gen x.o | head`: a closed pipe is the reader's choice, not an error.
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(EXIT.ok);
+    });
     process.stdout.write(code);
     return EXIT.ok;
   }

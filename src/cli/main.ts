@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { BpfLoadError } from '../base/errors.js';
 import { readUserFile } from '../base/file.js';
@@ -6,7 +7,7 @@ import { ELF_HEADER_CHECK } from '../elf/index.js';
 import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
-import { writeDump } from './dump.js';
+import { dumpChunks } from './dump.js';
 
 /**
  * `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. Imported on
@@ -44,9 +45,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.on('error', (e: NodeJS.ErrnoException) => {
         if (e.code === 'EPIPE') process.exit(EXIT.ok);
       });
-      const spec = parseObject(readUserFile(options.file, { head: ELF_HEADER_CHECK }), { name: options.file });
-      if (options.json) process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
-      else writeDump(spec, (chunk) => process.stdout.write(chunk));
+      const spec = parseObject(readUserFile(options.file, { head: ELF_HEADER_CHECK }), { name: options.file, programTypes: options.programTypes });
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
+      } else {
+        for (const chunk of dumpChunks(spec)) {
+          // Paced by the reader: a slow pipe is waited for rather than buffered, and one that closed (EPIPE, above)
+          // ends the process here instead of after the whole listing was formatted.
+          if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+        }
+      }
       return EXIT.ok;
     }
     // Imported here so that --dump never loads the loader, the attach kinds or the FFI.

@@ -4,9 +4,9 @@ import { ELF_HEADER_CHECK } from '../elf/index.js';
 import { AttachConflictError, type AttachResult } from '../attach/index.js';
 import { BpfObject } from '../attach/object.js';
 import { parseTraceLine, readTracePipe } from '../attach/tracefs.js';
-import { loadObject, VerifierError, type LoadedObject } from '../load/index.js';
-import { parseObject } from '../object/index.js';
-import { EXIT, type CliOptions } from './args.js';
+import { loadObject, VerifierError, type LoadedObject, type LoadOptions } from '../load/index.js';
+import { parseObject, type BpfObjectSpec } from '../object/index.js';
+import { EXIT, UsageError, type CliOptions } from './args.js';
 import { colourFor, LiveScreen, type Paint } from './screen.js';
 import { readRound, renderRound } from './watch.js';
 
@@ -51,9 +51,15 @@ export async function runObject(options: CliOptions): Promise<number> {
     stop.abort('EPIPE');
   });
   try {
-    const spec = parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file });
+    const spec = parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file, programTypes: options.programTypes });
+    const fixupMap = maxEntriesFixup(spec, options.maxEntries);
     try {
-      object = new BpfObject(loadObject(spec, { logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot }));
+      object = new BpfObject(loadObject(spec, {
+        logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot,
+        ...(fixupMap === undefined ? {} : { fixupMap }),
+        ...(options.programs === undefined ? {} : { programs: options.programs }),
+        ...(options.keepGoing ? { onProgramError: 'skip' as const } : {}),
+      }));
     } catch (e) {
       if (!(e instanceof VerifierError)) throw e;
       if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
@@ -87,7 +93,7 @@ async function watchObject(object: BpfObject, options: CliOptions, stop: AbortCo
     if (stop.signal.aborted) return EXIT.ok;
     const attached: AttachResult[] = options.attach
       ? object.attachAll({
-        iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq,
+        iface: options.iface, xdpMode: options.xdpMode, force: options.force, sampleFreq: options.sampleFreq, tcMode: options.tcMode,
         skip: options.skip, ...(options.cgroup === undefined ? {} : { cgroup: options.cgroup }),
       })
       : [];
@@ -143,7 +149,9 @@ async function watchObject(object: BpfObject, options: CliOptions, stop: AbortCo
     await tracing;
     screen?.end();
     if (deferFailures) failureLines();
-    return failed.length > 0 ? EXIT.failure : EXIT.ok;
+    // A requested program the kernel refused (--keep-going went on without it) fails the run too.
+    const refused = object.loaded.skipped.some((s) => s.error !== undefined || options.programs !== undefined);
+    return failed.length > 0 || refused ? EXIT.failure : EXIT.ok;
   } finally {
     object.close();
     process.off('uncaughtException', onUncaught);
@@ -184,10 +192,27 @@ function reportLines(object: LoadedObject, attached: readonly AttachResult[], op
     else if (a?.error !== undefined) lines.push(`  ${paint('red', 'FAILED  ')}  ${what}: ${failureText(a.error, options)}`);
     else lines.push(`  ${paint('yellow', 'loaded  ')}  ${what}: not attached: ${a?.skipped ?? 'unknown'}`);
   }
+  if (options.verbose > 0) for (const s of object.skipped) if (s.error instanceof VerifierError) process.stderr.write(`${s.error.log}\n`);
+  for (const s of object.skipped) lines.push(`  ${s.error === undefined ? paint('yellow', 'skipped ') : paint('red', 'FAILED  ')}  ${s.spec.name} (${s.spec.section}): ${s.reason}`);
   for (const m of object.maps) lines.push(`  map       ${m.name} (${m.type}, id ${m.id}, key ${m.keySize} B, value ${m.valueSize} B, max ${m.spec.maxEntries})`);
   for (const path of pinned) lines.push(`  pinned    ${path}`);
   if (options.count === undefined && !options.keepAttached) lines.push(paint('dim', 'showing non-zero map entries; Ctrl-C to detach and exit'));
   return lines;
+}
+
+/** `--max-entries NAME=N` as a fixupMap hook; a name no map has is a usage error that lists the maps. */
+function maxEntriesFixup(spec: BpfObjectSpec, maxEntries: Readonly<Record<string, number>>): LoadOptions['fixupMap'] {
+  const names = Object.keys(maxEntries);
+  if (names.length === 0) return undefined;
+  for (const name of names) {
+    if (!spec.maps.some((m) => m.name === name)) {
+      throw new UsageError(`--max-entries ${name}: ${spec.file} has no map named ${name} (maps: ${spec.maps.map((m) => m.name).join(', ') || 'none'})`);
+    }
+  }
+  return (map) => {
+    const n = maxEntries[map.name];
+    if (n !== undefined) map.def.maxEntries = n;
+  };
 }
 
 /** An attach failure as the CLI says it: the library's message, plus the flag that would change the outcome. */

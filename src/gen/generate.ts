@@ -19,6 +19,11 @@ export interface GenerateOptions {
   readonly objectPath?: string;
   /** The object's bytes, embedded in the module (base64) instead of read from objectPath at open(). */
   readonly embed?: Uint8Array;
+  /**
+   * Record types of ring buffers and perf event arrays: map name → BTF struct, union or typedef name. Maps not named
+   * here use a struct called `event` when the BTF has one (the libbpf-tools convention).
+   */
+  readonly eventTypes?: Readonly<Record<string, string>>;
 }
 
 export interface GeneratedSkeleton {
@@ -95,6 +100,14 @@ class SkeletonWriter {
   }
 
   write(): GeneratedSkeleton {
+    for (const name of Object.keys(this.options.eventTypes ?? {})) {
+      const map = this.spec.maps.find((m) => m.name === name);
+      if (map?.typeName !== 'ringbuf' && map?.typeName !== 'perf_event_array') {
+        const candidates = this.spec.maps.filter((m) => m.typeName === 'ringbuf' || m.typeName === 'perf_event_array').map((m) => m.name);
+        throw new GenerateError(withContext([this.objectName, `event type for ${name}`],
+          `no ring buffer or perf event array of that name (${candidates.length === 0 ? 'the object has none' : `it has ${candidates.join(', ')}`})`));
+      }
+    }
     const className = this.claim(pascal(this.options.name ?? this.objectName.replace(/\.o$/, '').replace(/\.bpf$/, '')) || 'Skeleton');
     const mapFields = this.spec.maps.filter((m) => m.source !== 'data').map((m) => this.mapField(m));
     const variables = this.variableFields();
@@ -157,6 +170,13 @@ class SkeletonWriter {
     const traits = mapTypeTraits(m.typeName);
     const describe = `${m.typeName}, ${this.cTypeName(m.btfKeyTypeId, m.keySize)} → ${this.cTypeName(m.btfValueTypeId, m.valueSize)}, ${m.maxEntries} entries`;
     const unlistable = traits.unlistable;
+    if (m.typeName === 'ringbuf' || m.typeName === 'perf_event_array') {
+      const record = this.recordType(m);
+      const records = record === undefined
+        ? 'records untyped (name their type with --event-type MAP=TYPE)'
+        : `records are \`${record.cType}\`, decoded by ${record.codec}`;
+      return { property: m.name, ts: 'MapHandle', init: `object.map(${JSON.stringify(m.name)})`, comment: `\`${m.name}\`: ${m.typeName}, ${m.maxEntries} entries; ${records}.` };
+    }
     if (unlistable !== undefined || m.keySize === 0) {
       return { property: m.name, ts: 'MapHandle', init: `object.map(${JSON.stringify(m.name)})`, comment: `\`${m.name}\`: ${describe}. Not typed: ${unlistable ?? 'it has no keys'}.` };
     }
@@ -170,6 +190,26 @@ class SkeletonWriter {
       init: `new ${cls}(object.map(${JSON.stringify(m.name)}), ${key.codec}, ${value.codec})`,
       comment: `\`${m.name}\`: ${describe}${perCpu ? ' (a value per CPU)' : ''}.`,
     };
+  }
+
+  /** The record type of a ring buffer or perf event array: named in options.eventTypes, else `struct event`. */
+  private recordType(m: MapSpec): { cType: string; codec: string } | undefined {
+    const btf = this.btf;
+    const named = this.options.eventTypes?.[m.name];
+    if (btf === undefined) {
+      if (named !== undefined) throw new GenerateError(withContext([this.objectName, `map ${m.name}`], `event type ${named}: the object has no BTF`));
+      return undefined;
+    }
+    const type = named === undefined
+      ? btf.findByName('struct', 'event')
+      : btf.findByName('struct', named) ?? btf.findByName('union', named) ?? btf.findByName('typedef', named);
+    if (type === undefined) {
+      if (named !== undefined) throw new GenerateError(withContext([this.objectName, `map ${m.name}`], `event type ${named}: no struct, union or typedef of that name in the BTF`));
+      return undefined;
+    }
+    const size = this.sizeOf(type.id);
+    if (size === undefined) throw new GenerateError(withContext([this.objectName, `map ${m.name}`], `event type ${btf.typeName(type.id)} has no size`));
+    return { cType: btf.typeName(type.id), codec: this.codecFor(type.id, size, `${m.name}_record`).codec };
   }
 
   private variableFields(): Array<{ spec: VariableSpec; property: string; shape: Shape; codec: string; comment: string }> {

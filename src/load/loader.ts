@@ -4,7 +4,7 @@ import { BpfLoadError, withContext } from '../base/errors.js';
 import type { MapTypeName } from '../base/uapi.js';
 import type { Btf } from '../btf/index.js';
 import { sanitizeExternsForKernel } from '../btf/sanitize.js';
-import type { BpfObjectSpec, ProgramSpec } from '../object/index.js';
+import { selectPrograms, type BpfObjectSpec, type ProgramSelection, type ProgramSpec } from '../object/index.js';
 import { closeFd, closeFdQuietly, mapUpdateElem } from '../sys/index.js';
 import { loadObjectBtf } from './btf.js';
 import { LoadError, withLoadContext } from './errors.js';
@@ -12,7 +12,7 @@ import { resolveExterns } from './externs.js';
 import { runningKernelBtf } from './kernel-btf.js';
 import { readKallsyms, readKernelConfig, runningKernelVersion } from './kernel-facts.js';
 import type { MapHandle } from './map-handle.js';
-import { createKconfigMap, createMaps, type MapLoadOptions } from './maps.js';
+import { createKconfigMap, createMaps, fillIpRoute2InnerSlots, type MapLoadOptions } from './maps.js';
 import { loadProgram, type LoadedProgram } from './program.js';
 import { unknownGlobals, variableNotFound, VariableHandle } from './variables.js';
 
@@ -21,6 +21,11 @@ export interface LoadOptions extends MapLoadOptions {
   logLevel?: 1 | 2;
   /** kern_version sent with programs when the object has no `version` section (default: the running kernel's). */
   kernVersion?: number;
+  /**
+   * Load only these programs (by name or section name), the subprograms they call and the maps they use (CLI
+   * `--program`). Default: every program.
+   */
+  programs?: readonly string[];
   /** What to do when a program cannot be loaded: 'throw' (default, as bpf_load.c) or 'skip' it and go on. */
   onProgramError?: 'throw' | 'skip';
   /** Non-fatal notes: programs skipped, tail-call slots without a prog array, BTF the kernel refused, … */
@@ -134,12 +139,15 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
   const btfFd = loadObjectBtf(spec.btf === undefined ? spec
     : { ...spec, btf: sanitizeExternsForKernel(spec.btf, externs.kconfig?.offsets, externs.kconfig?.contents.byteLength) }, warn);
   try {
-    createMaps(spec, options, maps, btfFd, warn, pinsMade);
+    const selection = options.programs === undefined ? undefined : selectForLoad(spec, options.programs);
+    createMaps(spec, options, maps, btfFd, warn, selection?.maps, pinsMade);
     createKconfigMap(spec, externs, maps, btfFd, warn);
+    fillIpRoute2InnerSlots(spec, maps);
     const kernVersion = spec.kernVersion ?? options.kernVersion ?? runningKernelVersion();
     for (const program of spec.programs) {
+      if (selection !== undefined && !selection.programs.has(program)) continue;
       if (program.type === 'unspecified') {
-        const reason = `section ${program.section} names no known program type`;
+        const reason = `section ${program.section} names no known program type (give one: CLI --type, library programTypes)`;
         skipped.push({ spec: program, reason });
         warn(`skipping ${program.name}: ${reason}`);
         continue;
@@ -153,7 +161,7 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
       }
     }
     fillTailCalls(spec, maps, programs, warn);
-    fillInitialSlots(spec, maps, programs);
+    fillInitialSlots(spec, maps, programs, skipped, selection, warn);
     return new LoadedObject(spec, maps, programs, skipped);
   } catch (e) {
     for (const p of programs) closeFdQuietly(p.fd);
@@ -183,7 +191,22 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
  * it created; so do we, and say so when there are several.
  */
 function fillTailCalls(spec: BpfObjectSpec, maps: readonly MapHandle[], programs: readonly LoadedProgram[], warn: (m: string) => void): void {
-  const slotted = programs.filter((p) => p.spec.tailCallSlot !== undefined);
+  // iproute2 `ID/KEY` sections name their prog array by its bpf_elf_map id.
+  for (const p of programs) {
+    const id = p.spec.tailCallMapId;
+    if (id === undefined) continue;
+    const target = maps.find((m) => m.spec.iproute2?.id === id);
+    if (target === undefined) {
+      warn(`${p.section}: tail-call section for the map with id ${id}, but no map has that id; ${p.name} is loaded, not stored`);
+      continue;
+    }
+    try {
+      mapUpdateElem(target.fd, u32(p.spec.tailCallSlot!), u32(p.fd));
+    } catch (e) {
+      throw withLoadContext(e, [spec.file, `program ${p.name}`, `tail-call slot ${p.spec.tailCallSlot} of ${target.name} (id ${id})`]);
+    }
+  }
+  const slotted = programs.filter((p) => p.spec.tailCallSlot !== undefined && p.spec.tailCallMapId === undefined);
   if (slotted.length === 0) return;
   const arrays = maps.filter((m) => m.type === ('prog_array' satisfies MapTypeName));
   const target = arrays.at(-1);
@@ -202,13 +225,23 @@ function fillTailCalls(spec: BpfObjectSpec, maps: readonly MapHandle[], programs
 }
 
 /** Static initial contents of BTF prog arrays and map-of-maps (`__array(values, …) = { [1] = &prog }`). */
-function fillInitialSlots(spec: BpfObjectSpec, maps: readonly MapHandle[], programs: readonly LoadedProgram[]): void {
+function fillInitialSlots(
+  spec: BpfObjectSpec, maps: readonly MapHandle[], programs: readonly LoadedProgram[], skipped: readonly SkippedProgram[],
+  selection: ProgramSelection | undefined, warn: (m: string) => void,
+): void {
   for (const m of maps) {
     for (const slot of m.spec.initialSlots ?? []) {
       const where = [spec.file, `map ${m.name}`, `values[${slot.key}] = ${slot.target}`];
       const fd = m.type === 'prog_array'
         ? programs.find((p) => p.name === slot.target)?.fd
         : maps.find((x) => x.name === slot.target)?.fd;
+      // A program left out on request, or refused under onProgramError 'skip', leaves its slot empty.
+      const leftOut = m.type === 'prog_array' && (skipped.some((p) => p.spec.name === slot.target) ||
+        (selection !== undefined && ![...selection.programs].some((p) => p.name === slot.target)));
+      if (fd === undefined && leftOut) {
+        warn(withContext(where, `${slot.target} was not loaded; the slot stays empty`));
+        continue;
+      }
       if (fd === undefined) throw new LoadError(withContext(where, `${slot.target} was not loaded`));
       try {
         mapUpdateElem(m.fd, u32(slot.key), u32(fd));
@@ -216,6 +249,14 @@ function fillInitialSlots(spec: BpfObjectSpec, maps: readonly MapHandle[], progr
         throw withLoadContext(e, where);
       }
     }
+  }
+}
+
+function selectForLoad(spec: BpfObjectSpec, names: readonly string[]): ProgramSelection {
+  try {
+    return selectPrograms(spec, names);
+  } catch (e) {
+    throw withLoadContext(e, []);
   }
 }
 

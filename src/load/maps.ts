@@ -3,9 +3,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { withContext } from '../base/errors.js';
 import { isMapInMap, mapTypeTraits } from '../base/map-types.js';
-import { MapFlags, mapTypeValue } from '../base/uapi.js';
+import { MapFlags, mapTypeName, mapTypeValue } from '../base/uapi.js';
 import type { BpfObjectSpec, MapSpec } from '../object/index.js';
-import { closeFdQuietly, Errno, mapCreate, mapFreeze, mapInfo, objGet, objPin, possibleCpuCount, SysError } from '../sys/index.js';
+import {
+  closeFdQuietly, Errno, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin, possibleCpuCount, SysError,
+} from '../sys/index.js';
 import { LoadError, withLoadContext } from './errors.js';
 import type { ExternResolution } from './externs.js';
 import { kernelObjectName } from './kernel-facts.js';
@@ -27,15 +29,19 @@ export interface MapFixup {
 export interface MapLoadOptions {
   /** bpf_load.c's load_bpf_file_fixup_map: called for every map, in index order, before it is created. */
   fixupMap?: (map: MapFixup, index: number) => void;
-  /** Where maps with pinning "by name" are pinned and looked up (default /sys/fs/bpf). */
+  /** Where pinned maps live (default /sys/fs/bpf): by name at `<root>/<map>`, iproute2's under `<root>/tc/`. */
   pinRoot?: string;
   /** Initial values of global variables by name, written before their maps are created (the way to set .rodata). */
   globals?: Readonly<Record<string, MapBytes>>;
 }
 
-/** `pinsMade` collects the paths this call pins (maps pinned by name that were not pinned before). */
+/**
+ * Creates the object's maps; `only` (map names) limits it to the maps some programs need (LoadOptions.programs).
+ * `pinsMade` collects the paths this call pins (maps pinned by name that were not pinned before).
+ */
 export function createMaps(
-  spec: BpfObjectSpec, options: MapLoadOptions, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void, pinsMade: string[] = [],
+  spec: BpfObjectSpec, options: MapLoadOptions, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void,
+  only?: ReadonlySet<string>, pinsMade: string[] = [],
 ): void {
   const cpus = possibleCpuCount();
   const fixups = spec.maps.map((m): MapFixup => ({
@@ -69,8 +75,12 @@ export function createMaps(
       }
       innerMapFd = innerTemplateFd;
     }
+    if (isMapInMap(f.def.type) && innerMapFd === undefined && f.fd === undefined) {
+      const ref = f.spec.iproute2 !== undefined && f.spec.iproute2.innerId !== 0 ? `: its inner_id ${f.spec.iproute2.innerId} is the id of no map in the object` : '';
+      throw new LoadError(withContext(where, `a map-in-map needs an inner map to take its shape from${ref}`));
+    }
     let handle: MapHandle;
-    const pinPath = f.spec.pinning === 'none' || f.spec.source === 'legacy' ? undefined : pinByNamePath(options.pinRoot ?? '/sys/fs/bpf', f.name, where);
+    const pinPath = mapPinPath(spec, f.spec, options.pinRoot ?? DEFAULT_PIN_ROOT, warn);
     const pinned = pinPath === undefined ? undefined : openPinnedMap(pinPath, f, where);
     if (f.fd !== undefined || pinned !== undefined) {
       const fd = (f.fd ?? pinned)!;
@@ -100,6 +110,9 @@ export function createMaps(
           fd = createKernelMap(def, innerMapFd, btf, kernelObjectName(f.name), warn);
         }
       } catch (e) {
+        if (f.def.maxEntries === 0 && e instanceof SysError && e.errno === Errno.EINVAL) {
+          throw new LoadError(withContext(where, `max_entries is 0, which the object's own loader sets at run time: set it (CLI --max-entries ${f.name}=N, library fixupMap)`), { cause: e });
+        }
         throw withLoadContext(e, where);
       } finally {
         if (innerTemplateFd !== undefined) closeFdQuietly(innerTemplateFd);
@@ -112,7 +125,7 @@ export function createMaps(
           pinsMade.push(pinPath);
         } catch (e) {
           closeFdQuietly(fd);
-          throw withLoadContext(e, [...where, `pin by name at ${pinPath}`]);
+          throw withLoadContext(e, [...where, `pin at ${pinPath}`]);
         }
       }
       handle = new MapHandle({ spec: specWith(f), fd, cpus, owned: true, btf: spec.btf });
@@ -128,9 +141,59 @@ export function createMaps(
     created.set(f.index, handle);
     return handle;
   };
-  for (const f of fixups) create(f);
+  for (const f of fixups) if (only === undefined || only.has(f.name)) create(f);
   // Keep index order for users (inner maps may have been created early).
   out.sort((a, b) => a.spec.index - b.spec.index);
+}
+
+/**
+ * iproute2's map-in-map filling: a map with an id (and no inner_id of its own) goes into slot inner_idx of every
+ * map-in-map whose inner_id is that id; inner_idx 0xffffffff keeps it out.
+ */
+export function fillIpRoute2InnerSlots(spec: BpfObjectSpec, maps: readonly MapHandle[]): void {
+  for (const inner of maps) {
+    const ids = inner.spec.iproute2;
+    if (ids === undefined || ids.id === 0 || ids.innerId !== 0 || ids.innerIdx === 0xffffffff) continue;
+    for (const outer of maps) {
+      if (!isMapInMap(outer.spec.type) || outer.spec.iproute2?.innerId !== ids.id) continue;
+      try {
+        mapUpdateElem(outer.fd, u32(ids.innerIdx), u32(inner.fd));
+      } catch (e) {
+        throw withLoadContext(e, [spec.file, `map ${outer.name}`, `inner_idx ${ids.innerIdx} = ${inner.name}`]);
+      }
+    }
+  }
+}
+
+function u32(v: number): Uint8Array {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0, 0);
+  return b;
+}
+
+const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
+
+/**
+ * Where a map is pinned, if anywhere: `.maps` pinning by name at `<root>/<name>`; iproute2 (`struct bpf_elf_map`)
+ * PIN_GLOBAL_NS at `<root>/tc/globals/<name>` and PIN_OBJECT_NS at `<root>/tc/<SHA-1 of the object>/<name>`, the
+ * directories `tc` and `ip` use. A pinning value no convention defines leaves the map unpinned, with a warning.
+ */
+function mapPinPath(spec: BpfObjectSpec, map: MapSpec, root: string, warn: (m: string) => void): string | undefined {
+  const where = [spec.file, `map ${map.name}`];
+  if (map.pinning === 'none') return undefined;
+  checkPinName(map.name, where);
+  if (map.pinning.startsWith('unknown(')) {
+    // The object's own loader decides where such maps live; the programs still load against an unpinned map.
+    const known = map.source === 'btf' ? '0 none, 1 by name' : '0 none, 1 object namespace, 2 global namespace';
+    warn(withContext(where, `pinning ${map.pinning.slice(8, -1)} is no convention bpf-load knows (${known}); the map is created unpinned`));
+    return undefined;
+  }
+  if (map.pinning === 'by_name') return join(root, map.name);
+  if (map.iproute2 === undefined) {
+    warn(`map ${map.name}: gobpf pinning (${map.pinning}) is not honoured; the map is created unpinned`);
+    return undefined;
+  }
+  return map.pinning === 'global_ns' ? join(root, 'tc', 'globals', map.name) : join(root, 'tc', spec.iproute2ObjectId!, map.name);
 }
 
 /**
@@ -149,12 +212,11 @@ function kernelDefaults(def: MapFixup['def'], cpus: number): MapFixup['def'] {
  * BPF_MAP_CREATE. With BTF key/value types when given; a kernel that refuses them for this map (some map types take
  * none) gets the map without them, as libbpf does.
  */
-/** `root/<name>` for a map pinned by name; the name comes from the file, so it must stay one entry inside root. */
-function pinByNamePath(root: string, name: string, where: ReadonlyArray<string | undefined>): string {
+/** A map name from the file becomes a pin path: it must stay one entry inside the pin directory. */
+function checkPinName(name: string, where: ReadonlyArray<string | undefined>): void {
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
-    throw new LoadError(withContext([...where, 'pin by name'], 'the map name is not a file name (empty, "." or "..", or holds "/")'));
+    throw new LoadError(withContext([...where, 'pin'], 'the map name is not a file name (empty, "." or "..", or holds "/")'));
   }
-  return join(root, name);
 }
 
 function createKernelMap(
@@ -207,7 +269,10 @@ function openPinnedMap(path: string, f: MapFixup, where: ReadonlyArray<string | 
   const diff = fields.find(([, have, want]) => have !== want);
   if (diff !== undefined) {
     closeFdQuietly(fd);
-    throw new LoadError(withContext([...where, `pinned at ${path}`], `the pinned map is incompatible: ${diff[0]} is ${diff[1]}, the object wants ${diff[2]}`));
+    const describe = (pick: (field: [string, number, number]) => number) =>
+      fields.map((field) => `${field[0]} ${field[0] === 'type' ? mapTypeName(pick(field)) : pick(field)}`).join(', ');
+    throw new LoadError(withContext([...where, `pinned at ${path}`],
+      `the pinned map is incompatible: ${diff[0]} is ${diff[1]}, the object wants ${diff[2]} (pinned: ${describe((x) => x[1])}; object: ${describe((x) => x[2])})`));
   }
   return fd;
 }

@@ -142,8 +142,8 @@ function readDefinition(btf: Btf, typeId: number, where: { file: string | undefi
       throw new ObjectError(where, `__array(values, …) of ${values.holds} needs a ${expected.join(' or ')} map, not ${mapTypeName(type)}`);
     }
   }
-  const pinning = PINNING_BY_VALUE[num('pinning')];
-  if (pinning === undefined) throw new ObjectError(where, `unknown pinning ${num('pinning')} (0 none, 1 by name)`);
+  // Other values belong to some project's own loader: kept for --dump, refused when loading.
+  const pinning: MapSpec['pinning'] = PINNING_BY_VALUE[num('pinning')] ?? `unknown(${num('pinning')})`;
   return {
     type, keySize, valueSize, maxEntries: num('max_entries'), flags: num('map_flags'), numaNode: num('numa_node'), pinning,
     mapExtra: BigInt(fields.map_extra ?? 0), keyTypeId: values === undefined ? keyTypeId : 0, valueTypeId: values === undefined ? valueTypeId : 0, values,

@@ -2,7 +2,7 @@ import { toHex } from '../base/cursor.js';
 import { mapTypeName } from '../base/uapi.js';
 import { SectionType } from '../elf/index.js';
 import { decodeInsns, formatInsn, type Insn, insnSlots } from '../insn/index.js';
-import type { BpfObjectSpec, ProgramSpec, RelocationSpec, SectionRole, SubprogramSpec } from './spec.js';
+import type { BpfObjectSpec, MapSpec, ProgramSpec, RelocationSpec, SectionRole, SubprogramSpec } from './spec.js';
 
 /** One instruction as --dump shows it. `text` is exactly llvm-objdump's; `annotation` is what we add. */
 export interface InsnDump {
@@ -27,12 +27,22 @@ export interface ObjectDump {
     maxEntries: number; flags: number; innerMap: string | null; pinning: string;
     /** C-like BTF type names of key and value, when the object's BTF describes them. */
     keyType: string | null; valueType: string | null;
+    /** iproute2's id, inner_id and inner_idx (struct bpf_elf_map), for maps that have them. */
+    iproute2: { id: number; innerId: number; innerIdx: number } | null;
+    /** What loading will need or refuse (max_entries 0, unknown pinning, an unresolved reference); shown, not fatal. */
+    notes: string[];
   }>;
   readonly variables: ReadonlyArray<{ name: string; section: string; offset: number; size: number; type: string | null }>;
   readonly programs: ReadonlyArray<{
     section: string; name: string; type: string; attachType: string | null; attach: string; attachTarget: string;
     /** In 8-byte slots (a 64-bit immediate load is two), as the listing's indexes and the kernel count them. */
-    tailCallSlot: number | null; insnCount: number; insns: InsnDump[];
+    tailCallSlot: number | null;
+    /** iproute2 `ID/KEY` sections: the id of the prog array the slot is in. */
+    tailCallMapId: number | null;
+    /** 'section' when the section name gave the type, 'user' when programTypes (--type) did. */
+    typeSource: 'section' | 'user';
+    insnCount: number; insns: InsnDump[];
+    notes: string[];
   }>;
   readonly subprograms: ReadonlyArray<{ section: string; name: string; global: boolean; insnCount: number; insns: InsnDump[] }>;
   readonly relocations: ReadonlyArray<{ section: string; insn: number; program: string; symbol: string; kind: string; target: string }>;
@@ -67,13 +77,15 @@ export function describeObject(spec: BpfObjectSpec, options: DescribeOptions = {
       valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags,
       innerMap: m.innerMap ?? (m.innerDefinition === undefined ? null : `${m.innerDefinition.typeName} (inline)`), pinning: m.pinning,
       keyType: btfTypeName(spec, m.btfKeyTypeId), valueType: m.source === 'data' ? null : btfTypeName(spec, m.btfValueTypeId),
+      iproute2: m.iproute2 === undefined ? null : { ...m.iproute2 }, notes: mapNotes(spec, m),
     })),
     variables: spec.variables.map((v) => ({ name: v.name, section: v.section, offset: v.offset, size: v.size, type: btfTypeName(spec, v.btfTypeId) })),
     programs: spec.programs.map((p) => {
       const insns = insnsOf(p);
       return {
         section: p.section, name: p.name, type: p.type, attachType: p.attachType ?? null, attach: p.attach,
-        attachTarget: p.attachTarget, tailCallSlot: p.tailCallSlot ?? null, insnCount: Math.ceil(p.bytes.byteLength / 8), insns,
+        attachTarget: p.attachTarget, tailCallSlot: p.tailCallSlot ?? null, tailCallMapId: p.tailCallMapId ?? null,
+        typeSource: p.typeSource, insnCount: Math.ceil(p.bytes.byteLength / 8), insns, notes: programNotes(spec, p),
       };
     }),
     subprograms: spec.subprograms.map((s) => {
@@ -84,6 +96,38 @@ export function describeObject(spec: BpfObjectSpec, options: DescribeOptions = {
       section: r.section, insn: r.insn, program: r.program, symbol: r.symbol, kind: r.kind, target: r.target,
     })),
   };
+}
+
+/** Map metadata that only loading would object to: --dump says it and goes on. */
+function mapNotes(spec: BpfObjectSpec, m: MapSpec): string[] {
+  const notes: string[] = [];
+  const mapInMap = m.typeName === 'array_of_maps' || m.typeName === 'hash_of_maps';
+  // Perf event arrays default to one entry per CPU; local storages must be 0.
+  const zeroIsFine = ['perf_event_array', 'sk_storage', 'inode_storage', 'task_storage', 'cgrp_storage', 'cgroup_storage', 'percpu_cgroup_storage'];
+  if (m.maxEntries === 0 && !zeroIsFine.includes(m.typeName)) notes.push(`max_entries 0: its own loader sets it at run time (--max-entries ${m.name}=N)`);
+  if (m.pinning.startsWith('unknown(')) notes.push(`pinning ${m.pinning.slice(8, -1)} is no convention bpf-load knows: loading creates it unpinned`);
+  if (m.pinning === 'object_ns' && m.iproute2 !== undefined) notes.push(`pinned in iproute2's object namespace: <pin root>/tc/${spec.iproute2ObjectId}/${m.name}`);
+  if (m.pinning === 'global_ns' && m.iproute2 !== undefined) notes.push(`pinned in iproute2's global namespace: <pin root>/tc/globals/${m.name}`);
+  if (m.iproute2 !== undefined && mapInMap && m.iproute2.innerId !== 0 && m.innerMap === undefined) {
+    notes.push(`inner_id ${m.iproute2.innerId} is the id of no map: loading refuses it`);
+  }
+  if (m.iproute2 !== undefined && m.iproute2.id !== 0 && m.iproute2.innerId === 0 && m.iproute2.innerIdx !== 0xffffffff) {
+    const outers = spec.maps.filter((o) => o.iproute2?.innerId === m.iproute2!.id && (o.typeName === 'array_of_maps' || o.typeName === 'hash_of_maps'));
+    for (const o of outers) notes.push(`stored into ${o.name}[${m.iproute2.innerIdx}] (iproute2 inner_idx)`);
+  }
+  return notes;
+}
+
+function programNotes(spec: BpfObjectSpec, p: ProgramSpec): string[] {
+  const notes: string[] = [];
+  if (p.type === 'unspecified') notes.push(`section ${p.section} names no program type: loading skips it unless given one (--type)`);
+  if (p.tailCallMapId !== undefined) {
+    const target = spec.maps.find((m) => m.iproute2?.id === p.tailCallMapId);
+    notes.push(target === undefined
+      ? `tail-call section for the map with id ${p.tailCallMapId}, which no map has`
+      : `goes into ${target.name}[${p.tailCallSlot}] (iproute2 tail-call section)`);
+  }
+  return notes;
 }
 
 function btfTypeName(spec: BpfObjectSpec, id: number | undefined): string | null {

@@ -53,8 +53,13 @@ export function readLegacyMaps(elf: ElfFile, firstIndex: number): MapSpec[] {
       maps.push(readDefinition(elf, section, symbol, size, firstIndex + maps.length));
     }
   }
-  // inner_map_idx is resolved once every map has its index.
+  // inner_map_idx (and iproute2's inner_id) is resolved once every map has its index.
   return maps.map((m) => {
+    if (m.iproute2 !== undefined && m.iproute2.innerId !== 0 && isMapInMap(m.type)) {
+      // An inner_id that names no map is left unresolved: --dump shows it, loading names it.
+      const inner = maps.find((x) => x !== m && x.iproute2?.id === m.iproute2!.innerId);
+      return inner === undefined ? m : { ...m, innerMapIndex: inner.index, innerMap: inner.name };
+    }
     if (m.innerMapIndex === undefined) return m;
     const inner = maps[m.innerMapIndex - firstIndex];
     if (inner === undefined || inner === m) {
@@ -81,6 +86,7 @@ function readDefinition(elf: ElfFile, section: ElfSection, symbol: ElfSymbol, si
   let innerMapIndex: number | undefined;
   let numaNode = 0;
   let pinning: MapSpec['pinning'] = 'none';
+  let iproute2: MapSpec['iproute2'];
   let known = LAYOUT_BASIC;
   if (size === LAYOUT_BPF_LOAD) {
     // bpf_load.c read inner_map_idx only for map-in-map types, where 0 is simply the first map.
@@ -88,13 +94,11 @@ function readDefinition(elf: ElfFile, section: ElfSection, symbol: ElfSymbol, si
     numaNode = r.u32(24, 'numa_node');
     known = LAYOUT_BPF_LOAD;
   } else if (size === LAYOUT_IPROUTE2) {
-    pinning = pinningName(r.u32(24, 'pinning'), where);
-    if (r.u32(28, 'inner_id') !== 0 || r.u32(32, 'inner_idx') !== 0) {
-      throw new ObjectError(where, 'iproute2 inner map references (inner_id/inner_idx) are not supported');
-    }
-    known = LAYOUT_IPROUTE2; // `id` (offset 20) only names the map for iproute2's own inner_id lookups.
+    pinning = pinningName(r.u32(24, 'pinning'));
+    iproute2 = { id: r.u32(20, 'id'), innerId: r.u32(28, 'inner_id'), innerIdx: r.u32(32, 'inner_idx') };
+    known = LAYOUT_IPROUTE2;
   } else if (size === LAYOUT_GOBPF) {
-    pinning = pinningName(r.u32(20, 'pinning'), where);
+    pinning = pinningName(r.u32(20, 'pinning'));
     known = LAYOUT_GOBPF; // namespace[256] is a name, any bytes allowed.
   }
   for (let o = known; o < size; o++) {
@@ -105,6 +109,7 @@ function readDefinition(elf: ElfFile, section: ElfSection, symbol: ElfSymbol, si
         `(known: ${LAYOUT_BASIC}, ${LAYOUT_BPF_LOAD} bpf_load, ${LAYOUT_IPROUTE2} iproute2, ${LAYOUT_GOBPF} gobpf)`);
     }
   }
+  const valueSize = r.u32(8, 'value_size');
   return {
     name: symbol.name,
     index,
@@ -114,20 +119,23 @@ function readDefinition(elf: ElfFile, section: ElfSection, symbol: ElfSymbol, si
     type,
     typeName: mapTypeName(type) as MapSpec['typeName'],
     keySize: r.u32(4, 'key_size'),
-    valueSize: r.u32(8, 'value_size'),
+    // The kernel samples declare map-in-maps without a value size: the value is an inner map fd, and bpf_load.c
+    // created them with 4 (bpf_create_map_in_map_node takes no value size).
+    valueSize: valueSize === 0 && isMapInMap(type) ? 4 : valueSize,
     maxEntries: r.u32(12, 'max_entries'),
     flags: r.u32(16, 'map_flags'),
     numaNode,
     innerMapIndex,
     innerMap: undefined,
     pinning,
+    ...(iproute2 === undefined ? {} : { iproute2 }),
     definitionSize: size,
     definition,
   };
 }
 
-function pinningName(value: number, where: { file: string | undefined; section: string; symbol: string }): MapSpec['pinning'] {
-  const name = PINNING[value];
-  if (name === undefined) throw new ObjectError(where, `unknown pinning value ${value} (0 none, 1 object namespace, 2 global namespace)`);
-  return name;
+/** Values no convention defines are kept (`unknown(N)`): inspection shows them, loading is what refuses them. */
+function pinningName(value: number): MapSpec['pinning'] {
+  return PINNING[value] ?? `unknown(${value})`;
 }
+

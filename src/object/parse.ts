@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { decodeName } from '../base/cursor.js';
 import { CallSrc, MapFlags, mapTypeValue } from '../base/uapi.js';
 import {
@@ -9,7 +10,7 @@ import { INSN_SLOT_SIZE, InsnSlots, Opcode } from '../insn/index.js';
 import { readBtfMaps } from './btf-maps.js';
 import { ObjectError } from './errors.js';
 import { isLegacyMapsSection, readLegacyMaps } from './legacy-maps.js';
-import { matchSection } from './section-table.js';
+import { iproute2TailCall, matchSection, matchUserType, USER_PROGRAM_TYPES, type SectionMatch } from './section-table.js';
 import type {
   BpfObjectSpec, MapSpec, ProgramSpec, RelocationKind, RelocationSpec, SectionRole, SectionSpec, SubprogramSpec,
   VariableSpec,
@@ -18,6 +19,20 @@ import type {
 export interface ParseOptions {
   /** File name for error messages and the spec. */
   name?: string | undefined;
+  /** Program types the section names do not give (CLI `--type`): see {@link ProgramTypes}. */
+  programTypes?: ProgramTypes | undefined;
+}
+
+/**
+ * Types from the user, for objects whose loader took the type from its command line (iproute2: `tc … bpf obj F sec
+ * S` is sched_cls, `ip link set … xdp obj F sec S` is xdp). Names: kernel type names or section names the table knows
+ * (USER_PROGRAM_TYPES).
+ */
+export interface ProgramTypes {
+  /** The type of every executable section whose name names no type. */
+  readonly default?: string | undefined;
+  /** Per section name; wins over what the name says. */
+  readonly sections?: Readonly<Record<string, string>> | undefined;
 }
 
 
@@ -49,6 +64,7 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
     list.push(r);
   }
 
+  const typeOf = programTypeResolver(elf, options.programTypes);
   const programs: ProgramSpec[] = [];
   const subprograms: SubprogramSpec[] = [];
   for (const fn of functions) {
@@ -65,7 +81,8 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
       subprograms.push(Object.freeze({ ...common, global: fn.global, isSubprogram: true as const }));
       continue;
     }
-    const match = matchSection(fn.section.name);
+    const { match, source } = typeOf(fn.section.name);
+    const iproute2Slot = iproute2TailCall(fn.section.name);
     programs.push(Object.freeze({
       ...common,
       type: match?.def.progType ?? 'unspecified',
@@ -73,7 +90,9 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
       attachType: match?.def.attachType ?? match?.def.expectedAttachType,
       attach: match?.def.attach ?? 'none',
       attachTarget: match?.target ?? '',
-      tailCallSlot: match?.tailCallSlot,
+      tailCallSlot: iproute2Slot?.key ?? match?.tailCallSlot,
+      tailCallMapId: iproute2Slot?.mapId,
+      typeSource: source,
       sleepable: match?.def.sleepable === true,
       isSubprogram: false as const,
     }));
@@ -81,6 +100,7 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
 
   return Object.freeze({
     file,
+    ...(maps.some((m) => m.pinning === 'object_ns' && m.iproute2 !== undefined) ? { iproute2ObjectId: sha1Hex(bytes) } : {}),
     littleEndian: elf.littleEndian,
     machine: elf.machine,
     license,
@@ -95,6 +115,39 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
     btfExt,
     btfProblem,
   });
+}
+
+/**
+ * The section → type rule: a user type for the section, else what the name says, else the user's default. Unknown
+ * type names and section names that are not executable sections are the user's mistake, said at once.
+ */
+function programTypeResolver(elf: ElfFile, types: ProgramTypes | undefined): (section: string) => { match: SectionMatch | undefined; source: 'section' | 'user' } {
+  const known = (type: string, what: string): SectionMatch => {
+    const match = matchUserType(type);
+    if (match === undefined) throw new ObjectError({ file: elf.file }, `${what}: unknown program type ${JSON.stringify(type)} (known: ${USER_PROGRAM_TYPES.join(', ')})`);
+    return match;
+  };
+  const fallback = types?.default === undefined ? undefined : known(types.default, 'program type');
+  const perSection = new Map<string, SectionMatch>();
+  for (const [section, type] of Object.entries(types?.sections ?? {})) {
+    if (!elf.sections.some((s) => s.name === section && isExecutable(s) && s.name !== '.text')) {
+      const names = elf.sections.filter((s) => isExecutable(s) && s.name !== '.text').map((s) => s.name);
+      throw new ObjectError({ file: elf.file }, `program type for section ${JSON.stringify(section)}: no such program section (sections: ${names.join(', ') || 'none'})`);
+    }
+    perSection.set(section, known(type, `program type for section ${section}`));
+  }
+  return (section) => {
+    const user = perSection.get(section);
+    if (user !== undefined) return { match: user, source: 'user' };
+    const named = matchSection(section);
+    if (named !== undefined || fallback === undefined) return { match: named, source: 'section' };
+    return { match: fallback, source: 'user' };
+  };
+}
+
+/** iproute2 names an object's own pinning namespace by the SHA-1 of the file's bytes. */
+function sha1Hex(bytes: Uint8Array): string {
+  return createHash('sha1').update(bytes).digest('hex');
 }
 
 /**

@@ -184,3 +184,51 @@ function tailCallSlot(prefix: string, rest: string): number | undefined {
   if (digits === undefined || !/^[0-9]{1,9}$/.test(digits)) return undefined;
   return Number(digits);
 }
+
+/**
+ * Kernel program type names a user may give where a section's name says nothing (`--type sched_cls`), and the section
+ * name whose table entry they stand for. Types that need a target in the section name (kprobe, tracepoint …) or an
+ * attach type the name alone does not pick (cgroup_sock_addr …) are left out: their sections must say it.
+ */
+const KERNEL_TYPE_SECTIONS: Readonly<Partial<Record<ProgTypeName, string>>> = {
+  socket_filter: 'socket', sched_cls: 'tc', sched_act: 'action', xdp: 'xdp', perf_event: 'perf_event',
+  cgroup_skb: 'cgroup/skb', cgroup_sock: 'cgroup/sock', lwt_in: 'lwt_in', lwt_out: 'lwt_out', lwt_xmit: 'lwt_xmit',
+  lwt_seg6local: 'lwt_seg6local', sock_ops: 'sockops', sk_skb: 'sk_skb', cgroup_device: 'cgroup/dev', sk_msg: 'sk_msg',
+  sk_reuseport: 'sk_reuseport', flow_dissector: 'flow_dissector', cgroup_sysctl: 'cgroup/sysctl', sk_lookup: 'sk_lookup',
+  lirc_mode2: 'lirc_mode2', syscall: 'syscall', netfilter: 'netfilter',
+};
+
+/**
+ * Every name `--type` accepts: the kernel type names above, then the table's section names that need nothing after
+ * them (libbpf's `tc`, `tc/egress`, `xdp.frags`, `cgroup_skb/egress` …, bpf_load.c's `socket`, `xdp`, `sockops` …).
+ */
+export const USER_PROGRAM_TYPES: readonly string[] = Object.freeze([...new Set([
+  ...Object.keys(KERNEL_TYPE_SECTIONS),
+  // uprobe/usdt sections are typed kprobe and need a binary and symbol no section name here gives.
+  ...SECTION_DEFS.filter((d) => d.match !== 'target' && !d.prefix.endsWith('/') && d.progType !== 'kprobe').map((d) => d.prefix),
+])]);
+
+/** The table entry a user-given type stands for (no target, no tail-call slot); undefined for names it does not know. */
+export function matchUserType(type: string): SectionMatch | undefined {
+  if (!USER_PROGRAM_TYPES.includes(type)) return undefined;
+  const match = matchSection(KERNEL_TYPE_SECTIONS[type as ProgTypeName] ?? type);
+  return match === undefined ? undefined : { def: match.def, target: match.target, tailCallSlot: undefined };
+}
+
+/**
+ * iproute2's tail-call sections, `__section_tail(ID, KEY)` → `ID/KEY`: the program goes into the prog array whose
+ * `struct bpf_elf_map` id is ID, at key KEY. Both numbers as C's `%i` reads them (decimal, 0x hex, 0 octal).
+ */
+export function iproute2TailCall(section: string): { mapId: number; key: number } | undefined {
+  const m = /^(0[xX][0-9a-fA-F]{1,8}|0[0-7]*|[1-9][0-9]{0,9})\/(0[xX][0-9a-fA-F]{1,8}|0[0-7]*|[1-9][0-9]{0,9})$/.exec(section);
+  if (m === null) return undefined;
+  const mapId = cInteger(m[1]!);
+  const key = cInteger(m[2]!);
+  return mapId > 0xffffffff || key > 0xffffffff ? undefined : { mapId, key };
+}
+
+function cInteger(text: string): number {
+  if (/^0[xX]/.test(text)) return parseInt(text.slice(2), 16);
+  if (text.length > 1 && text.startsWith('0')) return parseInt(text.slice(1), 8);
+  return Number(text);
+}

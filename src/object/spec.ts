@@ -41,8 +41,13 @@ export interface MapSpec {
   readonly innerMapIndex: number | undefined;
   /** Name of the inner map template (legacy: resolved from innerMapIndex). */
   readonly innerMap: string | undefined;
-  /** Pin by name under the pin root ('by_name'), or not at all. iproute2 and gobpf layouts carry this. */
-  readonly pinning: 'none' | 'by_name' | 'object_ns' | 'global_ns';
+  /**
+   * Pin by name under the pin root ('by_name'), in iproute2's object or global namespace, or not at all. A value no
+   * loader convention defines is kept as `unknown(N)`: --dump shows it, loading refuses it.
+   */
+  readonly pinning: 'none' | 'by_name' | 'object_ns' | 'global_ns' | `unknown(${number})`;
+  /** iproute2's `struct bpf_elf_map` fields beyond the basic ones: the map's own id, and its map-in-map links. */
+  readonly iproute2?: IpRoute2MapFields;
   /** Size of the definition in the file (20, 28, 36, 280 …) for legacy maps. */
   readonly definitionSize: number;
   /** Legacy definition bytes (a view), for bpf_load.c's mapData[].def and for the fixup hook. */
@@ -59,6 +64,17 @@ export interface MapSpec {
   readonly innerDefinition?: MapSpec;
   /** Static initial contents of prog arrays / map-of-maps: key → program or map name. */
   readonly initialSlots?: ReadonlyArray<{ readonly key: number; readonly target: string }>;
+}
+
+/**
+ * iproute2 (lib/bpf_legacy.c): `id` names the map for `inner_id` and for `ID/KEY` tail-call sections. A map-in-map
+ * whose `innerId` is non-zero uses the map with that id as its inner template; a map with an `id` (and `innerId` 0)
+ * is stored into slot `innerIdx` of every map-in-map whose `innerId` is that id (`innerIdx` 0xffffffff: nowhere).
+ */
+export interface IpRoute2MapFields {
+  readonly id: number;
+  readonly innerId: number;
+  readonly innerIdx: number;
 }
 
 export type RelocationKind =
@@ -118,6 +134,10 @@ export interface ProgramSpec extends FunctionSpec {
   /** What follows the section prefix: tracepoint `sched/sched_switch`, kprobe `do_nanosleep` … */
   readonly attachTarget: string;
   readonly tailCallSlot: number | undefined;
+  /** iproute2 `ID/KEY` sections: the `id` of the prog array (`struct bpf_elf_map`) that slot `tailCallSlot` is in. */
+  readonly tailCallMapId: number | undefined;
+  /** Where the type came from: the section name, or the user (`programTypes`, CLI `--type`). */
+  readonly typeSource: 'section' | 'user';
   /** Loaded with BPF_F_SLEEPABLE (`fentry.s/`, `lsm.s/` …). */
   readonly sleepable: boolean;
   readonly isSubprogram: false;
@@ -131,6 +151,8 @@ export interface SubprogramSpec extends FunctionSpec {
 
 export interface BpfObjectSpec {
   readonly file: string | undefined;
+  /** iproute2's object namespace (`<pin root>/tc/<id>/`): SHA-1 of the file, set when a map is pinned there. */
+  readonly iproute2ObjectId?: string;
   readonly littleEndian: boolean;
   readonly machine: number;
   /** Contents of the `license` section up to its NUL ('' when absent). */

@@ -41,5 +41,9 @@ export {
   MountFlags, UnmountFlags, mount, unmount, type MountEntry, parseMounts, mountedFsType, parseCpuList,
   possibleCpuCount,
 } from './fs.js';
+export {
+  Nl, NetlinkError, type NetlinkMessage, netlinkRequest, netlinkReader, netlinkMessages, netlinkAttributes, netlinkAttribute,
+  netlinkString, align4,
+} from './netlink.js';
 export { PcapError, LinkType, type PcapCompileOptions, pcapCompile, pcapLinkTypeByName } from './pcap.js';
 export { BPF_TEST_RUN_ATTR, ProgramTestRunner } from './test-run.js';

@@ -1,5 +1,4 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process'; // spawns oracles and our CLI with argument arrays: no shell
-import { createSocket } from 'node:dgram';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +14,7 @@ import { parseObject } from '../../src/object/index.js';
 import { closeFd, progAttach, progDetach, progLoad } from '../../src/sys/index.js';
 import { runCli } from '../helpers/cli.js';
 import { buildElf } from '../helpers/elf-builder.js';
+import { udpToSelf } from '../helpers/traffic.js';
 import { isExecutable, kernelTest, kernelUnavailableReason, openFdCount, SAMPLES_DIR } from '../helpers/kernel.js';
 import {
   cgroupAttachedIds, linksOfPrograms, mapAttachedIds, programExists, programsStillLoaded, xdpProgramOn,
@@ -48,23 +48,6 @@ function u64At(object: LoadedObject, map: string, key: number): bigint {
   const value = object.map(map).get(key);
   if (value === undefined) throw new Error(`${map}[${key}] missing`);
   return value.readBigUInt64LE(0);
-}
-
-/** Sends `count` UDP datagrams from this process to itself over 127.0.0.1 and waits until all arrived. */
-async function udpToSelf(count: number, size = 64): Promise<void> {
-  const sock = createSocket('udp4');
-  try {
-    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
-    const { port } = sock.address();
-    let got = 0;
-    const all = new Promise<void>((resolve) => sock.on('message', () => {
-      if (++got === count) resolve();
-    }));
-    for (let i = 0; i < count; i++) sock.send(Buffer.alloc(size, i), port, '127.0.0.1');
-    await Promise.race([all, sleep(5000).then(() => { throw new Error(`only ${got}/${count} datagrams came back`); })]);
-  } finally {
-    sock.close();
-  }
 }
 
 /**

@@ -42,6 +42,13 @@ describe('bpf-load gen', () => {
     const outOnLoad = runCli(['c-samples/skel_kern.o', '--out', 'x.ts']);
     expect(outOnLoad.status).toBe(2);
     expect(outOnLoad.stderr).toMatch(/^bpf-load: --out does not apply to loading a FILE \(only to bpf-load gen\)/);
+    const badEventType = runCli(['gen', 'c-samples/skel_kern.o', '--event-type', 'events']);
+    expect(badEventType.status).toBe(2);
+    expect(badEventType.stderr).toMatch(/^bpf-load: --event-type expects MAP=TYPE \(a map name, a BTF type name\), not "events"\n/);
+    const unknownType = runCli(['gen', 'c-samples/skel_kern.o', '--event-type', 'events=missing']);
+    expect(unknownType.status).toBe(1);
+    expect(unknownType.stderr).toBe('bpf-load: skel_kern.o: map events: event type missing: no struct, union or typedef of that name in the BTF\n');
+    expect(runCli(['gen', 'c-samples/skel_kern.o', '--event-type', 'events=point']).stdout).toContain('records are `struct point`, decoded by pointCodec.');
     const missing = runCli(['gen', 'c-samples/nope.o']);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toBe('bpf-load: c-samples/nope.o: no such file\n');

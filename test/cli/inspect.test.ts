@@ -151,7 +151,7 @@ describe('verbs and files', () => {
       expect(dump.stdout).toContain('bpf_prog1');
       const verb = spawnSync(process.execPath, [CLI, '--dump', 'prog'], { cwd: dir, encoding: 'utf8' });
       expect(verb.status).toBe(2);
-      expect(verb.stderr).toMatch(/^bpf-load: --dump does not apply to bpf-load prog \(only to --dump\); a file named prog is \.\/prog\n/);
+      expect(verb.stderr).toMatch(/^bpf-load: --dump does not apply to bpf-load prog \(only to --dump, --filter\); a file named prog is \.\/prog\n/);
     } finally {
       rmSync(dir, { recursive: true });
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BpfLoadError } from '../../src/base/errors.js';
-import { writeDump } from '../../src/cli/dump.js';
+import { dumpChunks } from '../../src/cli/dump.js';
 import { describeObject } from '../../src/object/describe.js';
 import { parseObject } from '../../src/object/index.js';
 import { judgeCase, mutator } from '../../bench/fuzz/mutator.mjs';
@@ -28,7 +28,7 @@ describe('parser fuzzing (fixed budget)', () => {
         use: (spec) => {
           describeObject(spec);
           let text = 0;
-          writeDump(spec, (chunk) => (text += chunk.length));
+          for (const chunk of dumpChunks(spec)) text += chunk.length;
           return text;
         },
         isTypedError: (e) => e instanceof BpfLoadError,
