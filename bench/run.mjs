@@ -20,6 +20,7 @@
  *   (j) events: 64-byte records produced by BPF_PROG_TEST_RUN (repeat) and consumed from a ring buffer / perf buffer
  *       vs libbpf's ring_buffer__consume / perf_buffer__consume; program.testRun() per call vs
  *       bpf_prog_test_run_opts; waiting for a record with koffi's async epoll_wait vs a worker thread
+ *   (k) parse time of crafted objects (bench/crafted.mjs: 125k sections, 20k × 20k shapes) vs llvm-readobj on the same file
  *
  * Plain ESM on the built library (../dist), so it runs on Node 20 without a TypeScript loader. C harnesses in
  * bench/c are compiled here with `cc … -lbpf` into bench/.build. Anything missing (root, compiler, libbpf, bpftool,
@@ -31,6 +32,7 @@ import { cpus, release } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchClassicFilter } from './classic.mjs';
+import { CRAFTED_SHAPES } from './crafted.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const BUILD_DIR = join(ROOT, 'bench', '.build');
@@ -759,7 +761,7 @@ rowGroup('(j) events', () => {
   let cSkip;
   try {
     harness = buildHarness('events');
-  } catch (j) {
+  } catch (e) {
     if (!(e instanceof Skip)) throw e;
     cSkip = e.message;
   }
@@ -898,12 +900,48 @@ if (rowWanted('j')) {
   const started = Date.now();
   try {
     await measureWakeups();
-  } catch (j) {
+  } catch (e) {
     rows.push({ name: '(j) wake-up latency', skipped: `${e instanceof Skip ? 'skipped' : 'failed'}: ${e.message}` });
     if (!(e instanceof Skip)) process.exitCode = 1;
   }
   process.stderr.write(`bench: (j) wake-ups done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 }
+
+// (k) parse time of crafted shapes that were quadratic or crashed (bench/crafted.mjs): parseObject in-process against
+// llvm-readobj reading sections, symbols and relocations of the same file. Target: an object of at most 16 MB parses
+// in under a second.
+rowGroup('(k) parse crafted shapes', () => {
+  const readobj = ['llvm-readobj-19', 'llvm-readobj'].find((cmd) => spawnSync(cmd, ['--version']).status === 0);
+  mkdirSync(BUILD_DIR, { recursive: true });
+  const path = join(BUILD_DIR, 'crafted.o');
+  try {
+    for (const shape of CRAFTED_SHAPES) {
+      const bytes = shape.build();
+      writeFileSync(path, bytes);
+      const ours = [];
+      for (let r = 0; r < 3; r++) {
+        const start = nowNs();
+        lib.parseObject(bytes, { name: shape.name });
+        ours.push((nowNs() - start) / 1e6);
+      }
+      const label = `(k) parseObject ${shape.name}, ${(bytes.byteLength / 2 ** 20).toFixed(1)} MB [vs llvm-readobj --sections --symbols --relocations]`;
+      if (readobj === undefined) {
+        rows.push({ name: label, ours: msFigure(median(ours)), skipped: 'skipped: llvm-readobj is not installed' });
+        continue;
+      }
+      const theirs = [];
+      for (let r = 0; r < 3; r++) {
+        const start = nowNs();
+        const result = spawnSync(readobj, ['--sections', '--symbols', '--relocations', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+        if (result.status !== 0) throw new Error(`${readobj} ${path}: ${firstLine(String(result.stderr))}`);
+        theirs.push((nowNs() - start) / 1e6);
+      }
+      addRow(label, msFigure(median(ours)), msFigure(median(theirs)), { kind: 'time', max: 1000, label: '< 1 s' });
+    }
+  } finally {
+    rmSync(path, { force: true });
+  }
+});
 
 // ---------------------------------------------------------------------------------------------------------------
 // Report

@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { readUserFile } from './base/file.js';
+import { ELF_HEADER_CHECK } from './elf/index.js';
 import { BpfObject } from './attach/object.js';
 import { loadObject, type LoadOptions } from './load/index.js';
 import { parseObject, type ProgramTypes } from './object/index.js';
@@ -85,5 +86,5 @@ export interface OpenOptions extends LoadOptions {
 export function openObject(path: string | URL, options: OpenOptions = {}): BpfObject {
   const file = typeof path === 'string' ? path : fileURLToPath(path);
   const { programTypes, ...load } = options;
-  return new BpfObject(loadObject(parseObject(readUserFile(file), { name: file, programTypes }), load));
+  return new BpfObject(loadObject(parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file, programTypes }), load));
 }

@@ -140,12 +140,27 @@ export function attachXdp(program: LoadedProgram, options: AttachOptions): Link 
 
   // rtnetlink: without force, UPDATE_IF_NOEXIST makes the kernel refuse to replace anything (no race with others).
   const flags = modeFlag | (options.force === true ? 0 : XdpFlags.UPDATE_IF_NOEXIST);
+  // The program force displaces, held by an fd so that detach can put it back (displaced, it would otherwise be freed
+  // when nothing else holds it).
+  const displacedId = { skb: state.skbProgId, drv: state.drvProgId, hw: state.hwProgId }[mode];
+  const displacedFd = options.force === true && displacedId !== 0 ? heldProgram(displacedId) : undefined;
   try {
     setXdp(iface, state.ifindex, { fd: program.fd, flags });
   } catch (e) {
+    if (displacedFd !== undefined) closeFd(displacedFd);
     return fail(e);
   }
-  return netlinkLink(program, target, iface, state.ifindex, modeFlag);
+  return netlinkLink(program, target, iface, state.ifindex, modeFlag, displacedFd);
+}
+
+/** An fd on program `id`, or undefined when it is gone already (nothing to put back then). */
+function heldProgram(id: number): number | undefined {
+  try {
+    return progGetFdById(id);
+  } catch (e) {
+    if (e instanceof SysError && e.errno === Errno.ENOENT) return undefined;
+    throw e;
+  }
 }
 
 const LINK_FALLBACK_ERRNOS: readonly number[] = [Errno.EINVAL, Errno.EOPNOTSUPP, Errno.ENOTSUPP];
@@ -154,31 +169,43 @@ function xdpLink(program: LoadedProgram, target: string, linkFd: number): Link {
   return bpfLink({ kind: 'xdp', program: program.name, target }, linkFd);
 }
 
-function netlinkLink(program: LoadedProgram, target: string, iface: string, ifindex: number, modeFlag: number): Link {
+/**
+ * Detach removes ours only while it is still ours, and puts back the program `force` displaced (`displacedFd`), as
+ * the interface was before us.
+ */
+function netlinkLink(program: LoadedProgram, target: string, iface: string, ifindex: number, modeFlag: number, displacedFd: number | undefined): Link {
   return onceLink({
     kind: 'xdp',
     program: program.name,
     target,
   }, () => {
-    let state: XdpState;
     try {
-      state = queryXdpByIndex(ifindex, iface);
-    } catch (e) {
-      if (e instanceof SysError && e.errno === Errno.ENODEV) return; // the interface is gone, and our program with it
-      throw e;
-    }
-    // Someone replaced ours (or removed it) since: theirs stays.
-    if (!xdpProgramIds(state).includes(program.id)) return;
-    try {
-      // REPLACE + EXPECTED_FD (5.7+): the kernel removes the program only if it is still ours, atomically.
-      setXdp(iface, ifindex, { fd: -1, flags: modeFlag | XdpFlags.REPLACE, expectedFd: program.fd });
-    } catch (e) {
-      if (!(e instanceof SysError)) throw e;
-      if (e.errno === Errno.EEXIST) return; // replaced between the query and the request
-      if (e.errno !== Errno.EINVAL) throw e;
-      setXdp(iface, ifindex, { fd: -1, flags: modeFlag }); // kernel without XDP_FLAGS_REPLACE
+      detachNetlink(program, iface, ifindex, modeFlag, displacedFd ?? -1);
+    } finally {
+      if (displacedFd !== undefined) closeFd(displacedFd);
     }
   });
+}
+
+function detachNetlink(program: LoadedProgram, iface: string, ifindex: number, modeFlag: number, restoreFd: number): void {
+  let state: XdpState;
+  try {
+    state = queryXdpByIndex(ifindex, iface);
+  } catch (e) {
+    if (e instanceof SysError && e.errno === Errno.ENODEV) return; // the interface is gone, and our program with it
+    throw e;
+  }
+  // Someone replaced ours (or removed it) since: theirs stays.
+  if (!xdpProgramIds(state).includes(program.id)) return;
+  try {
+    // REPLACE + EXPECTED_FD (5.7+): the kernel removes the program only if it is still ours, atomically.
+    setXdp(iface, ifindex, { fd: restoreFd, flags: modeFlag | XdpFlags.REPLACE, expectedFd: program.fd });
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    if (e.errno === Errno.EEXIST) return; // replaced between the query and the request
+    if (e.errno !== Errno.EINVAL) throw e;
+    setXdp(iface, ifindex, { fd: restoreFd, flags: modeFlag }); // kernel without XDP_FLAGS_REPLACE
+  }
 }
 
 function describePrograms(ids: readonly number[], ownId: number): string {

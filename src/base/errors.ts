@@ -1,3 +1,5 @@
+import { printable } from './printable.js';
+
 /**
  * Root of every error bpf-load throws on purpose. The CLI prints `message` of these as one line and exits non-zero;
  * anything else reaching the top is a bug and gets a stack trace.
@@ -8,7 +10,8 @@
 export class BpfLoadError extends Error {
   override name = 'BpfLoadError';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // Messages carry names from the file; whatever bytes those hold, the message stays one printable line.
+    super(printable(message), options);
   }
 }
 

@@ -20,7 +20,8 @@ export function withDatasecFixups(
   sections: ReadonlyMap<string, number>,
   symbolOffsets: (sectionName: string, varName: string) => number | undefined,
 ): Btf {
-  const raw = btf.raw.slice();
+  // A copy: `raw` is a view of the caller's bytes, and Buffer#slice would be another view, not a copy.
+  const raw = new Uint8Array(btf.raw);
   const patched = new Map<number, BtfDatasec>();
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const le = btf.littleEndian;

@@ -12,7 +12,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 export function formatBtfValue(btf: BtfTypeLookup, rootId: number, bytes: Uint8Array, littleEndian: boolean): BtfValue {
   const size = btf.sizeof(rootId);
   if (bytes.byteLength !== size) {
-    throw btf.error({ typeId: rootId }, `value is ${bytes.byteLength} bytes, but ${btf.typeName(rootId)} is ${size} bytes`);
+    throw btf.error({ typeId: rootId }, `value is ${bytes.byteLength} bytes, but ${btf.typeLabel(rootId)} is ${size} bytes`);
   }
   const onPath = new Set<number>();
 

@@ -5,6 +5,11 @@ import type { BtfType, BtfTypeLookup } from './types.js';
  * otherwise make rendering exponential.
  */
 const NAME_BUDGET = 100_000;
+/**
+ * Upper bound on nesting (pointer to pointer to …): each level is a JS stack frame, so a 30,000-deep chain would
+ * overflow the stack long before the node budget ran out. C declarations in real BTF nest a few dozen deep at most.
+ */
+const NAME_DEPTH = 1_000;
 
 /**
  * C declarator rendering: the declarator grows inside-out (`*`, `[n]`, `(args)`) and the base type goes on the left,
@@ -16,6 +21,7 @@ export function renderTypeName(btf: BtfTypeLookup, rootId: number): string {
 
   const render = (id: number, declarator: string): string => {
     if (--budget < 0) throw btf.error({ typeId: rootId }, 'type name too complex to render');
+    if (onPath.size >= NAME_DEPTH) throw btf.error({ typeId: rootId }, `type name nests deeper than ${NAME_DEPTH} levels`);
     if (onPath.has(id)) throw btf.error({ typeId: rootId }, `reference loop through [${id}] while rendering the type name`);
     const t = btf.type(id);
     onPath.add(id);

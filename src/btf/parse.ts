@@ -75,6 +75,7 @@ export class Btf implements BtfTypeLookup {
   readonly raw: Uint8Array;
   readonly layout: BtfLayout;
   private readonly strings: StringTable;
+  #byName: Map<string, BtfType> | undefined;
 
   /** @internal Use parseBtf. */
   constructor(
@@ -176,12 +177,27 @@ export class Btf implements BtfTypeLookup {
     return renderTypeName(this, id);
   }
 
+  /** The type for a message: its C name, or `[id]` when the name cannot be rendered (loops, absurd depth). */
+  typeLabel(id: number): string {
+    try {
+      return renderTypeName(this, id);
+    } catch (e) {
+      if (e instanceof BtfError) return `[${id}]`;
+      throw e;
+    }
+  }
+
   /** First type of that kind and name (types are in id order, so the lowest id wins). */
   findByName<K extends BtfKindName>(kind: K, name: string): BtfTypeOfKind<K> | undefined {
-    for (const t of this.types) {
-      if (t.kind === kind && t.name === name) return t as BtfTypeOfKind<K>;
+    // Indexed on first use: callers look up one name per section, variable or extern, and kernel BTF has 100k+ types.
+    if (this.#byName === undefined) {
+      this.#byName = new Map();
+      for (const t of this.types) {
+        const key = `${t.kind}\0${t.name}`;
+        if (!this.#byName.has(key)) this.#byName.set(key, t);
+      }
     }
-    return undefined;
+    return this.#byName.get(`${kind}\0${name}`) as BtfTypeOfKind<K> | undefined;
   }
 
   /**

@@ -219,5 +219,7 @@ export interface BtfTypeLookup {
   resolve(id: number): number;
   sizeof(id: number): number;
   typeName(id: number): string;
+  /** typeName for messages: `[id]` when the name cannot be rendered. */
+  typeLabel(id: number): string;
   error(where: { offset?: number; typeId?: number }, cause: string): BtfError;
 }

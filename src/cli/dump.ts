@@ -2,6 +2,7 @@ import { annotate, annotatedText, describeObject, forEachInsn, type ObjectDump }
 import type { BpfObjectSpec } from '../object/spec.js';
 import { CallSrc, helperCallText } from '../base/uapi.js';
 import { formatInsn, formatRawHex, isCall } from '../insn/index.js';
+import { printable } from '../base/printable.js';
 import { table } from './table.js';
 
 /**
@@ -17,7 +18,7 @@ const CHUNK_CHARS = 1 << 16;
 export function* dumpChunks(spec: BpfObjectSpec, options: { helpers?: boolean; raw?: boolean } = {}): Generator<string, void, undefined> {
   let pending = renderSummary(describeObject(spec, { disassembly: false }));
   for (const fn of [...spec.programs, ...spec.subprograms]) {
-    pending += `\nDisassembly of ${fn.name} (section ${fn.section}):\n`;
+    pending += `\nDisassembly of ${printable(fn.name)} (section ${printable(fn.section)}):\n`;
     // The index column is as wide as the last index, known once the function is walked: its lines wait until then.
     // llvm-objdump's syntax by default; on request bpftool's helper names, and the bytes as llvm-objdump shows them
     // (spaced, all of a ld_imm64's 16 on its line).
@@ -28,7 +29,7 @@ export function* dumpChunks(spec: BpfObjectSpec, options: { helpers?: boolean; r
       const helper = options.helpers === true && isCall(insn) && insn.src === CallSrc.HELPER ? helperCallText(insn.imm) : undefined;
       const text = helper !== undefined ? `call ${helper}` : formatInsn(insn, fn.littleEndian);
       indices.push(slot);
-      texts.push(reloc === undefined || helper !== undefined ? text : annotatedText({ text, annotation: annotate(reloc) }));
+      texts.push(reloc === undefined || helper !== undefined ? text : printable(annotatedText({ text, annotation: annotate(reloc) })));
       if (options.raw === true) raws.push(formatRawHex(fn.bytes.subarray(byte, byte + size)));
     });
     const width = String(indices.at(-1) ?? 0).length;

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { BpfLoadError } from '../base/errors.js';
 import { readUserFile } from '../base/file.js';
+import { ELF_HEADER_CHECK } from '../elf/index.js';
 import { parseObject } from '../object/index.js';
 import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
@@ -48,7 +49,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.on('error', (e: NodeJS.ErrnoException) => {
         if (e.code === 'EPIPE') process.exit(EXIT.ok);
       });
-      const spec = parseObject(readUserFile(options.file), { name: options.file, programTypes: options.programTypes });
+      const spec = parseObject(readUserFile(options.file, { head: ELF_HEADER_CHECK }), { name: options.file, programTypes: options.programTypes });
       if (options.json) {
         process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
       } else {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readUserFile } from '../base/file.js';
+import { ELF_HEADER_CHECK } from '../elf/index.js';
 import { AttachConflictError, type AttachResult } from '../attach/index.js';
 import { BpfObject } from '../attach/object.js';
 import { parseTraceLine, readTracePipe } from '../attach/tracefs.js';
@@ -10,7 +11,11 @@ import { startEventStream } from './events.js';
 import { colourFor, LiveScreen, type Paint } from './screen.js';
 import { readRound, renderRound, type MapRound } from './watch.js';
 
-const out = (line: string) => process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
+/** Set once stdout's reader has gone (`| head`): nothing more is written there. */
+let stdoutClosed = false;
+const out = (line: string) => {
+  if (!stdoutClosed) process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
+};
 const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
 
 /**
@@ -19,24 +24,10 @@ const err = (line: string) => process.stderr.write(`bpf-load: ${line}\n`);
  */
 export async function runObject(options: CliOptions): Promise<number> {
   const file = options.file!;
-  const spec = parseObject(readUserFile(file), { name: file, programTypes: options.programTypes });
-  const fixupMap = maxEntriesFixup(spec, options.maxEntries);
-  let object: BpfObject;
-  try {
-    object = new BpfObject(loadObject(spec, {
-      logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot,
-      ...(fixupMap === undefined ? {} : { fixupMap }),
-      ...(options.programs === undefined ? {} : { programs: options.programs }),
-      ...(options.keepGoing ? { onProgramError: 'skip' as const } : {}),
-    }));
-  } catch (e) {
-    if (!(e instanceof VerifierError)) throw e;
-    if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
-    err(options.verbose > 0 ? e.message : `${e.message}; -v prints the verifier log`);
-    return EXIT.failure;
-  }
-
+  // Handlers first: a signal that arrives while loading or attaching (synchronous work) is handled right after it,
+  // never by the default action, which would kill the process with programs attached through netlink.
   const stop = new AbortController();
+  let object: BpfObject | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -46,13 +37,46 @@ export async function runObject(options: CliOptions): Promise<number> {
     }
     // Second signal: the user insists. Detach what we can, then leave.
     try {
-      object.close();
+      object?.close();
     } finally {
       process.exit(130);
     }
   };
   const signalNames: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signalNames) process.on(s, onSignal);
+  // A closed stdout (`| head`) ends the run like a signal does. Installed for good: the error can arrive after the
+  // run, and an unhandled one would be a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    stdoutClosed = true;
+    stop.abort('EPIPE');
+  });
+  try {
+    const spec = parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file, programTypes: options.programTypes });
+    const fixupMap = maxEntriesFixup(spec, options.maxEntries);
+    try {
+      object = new BpfObject(loadObject(spec, {
+        logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot,
+        ...(fixupMap === undefined ? {} : { fixupMap }),
+        ...(options.programs === undefined ? {} : { programs: options.programs }),
+        ...(options.keepGoing ? { onProgramError: 'skip' as const } : {}),
+      }));
+    } catch (e) {
+      if (!(e instanceof VerifierError)) throw e;
+      if (options.verbose > 0) process.stderr.write(`${e.log}\n`);
+      err(options.verbose > 0 ? e.message : `${e.message}; -v prints the verifier log`);
+      return EXIT.failure;
+    }
+    // The handlers are never removed: a signal after the cleanup (the process is about to exit) must not kill it
+    // with the default action either; a second one exits with 130 as it would have.
+    return await watchObject(object, options, stop, () => signals);
+  } catch (e) {
+    object?.close();
+    throw e;
+  }
+}
+
+async function watchObject(object: BpfObject, options: CliOptions, stop: AbortController, signals: () => number): Promise<number> {
   // An error nobody caught (a callback, a stream) must not leave programs attached: detach, report, exit 1.
   const onUncaught = (e: unknown) => {
     try {
@@ -64,17 +88,13 @@ export async function runObject(options: CliOptions): Promise<number> {
   };
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onUncaught);
-  // A closed stdout (`| head`) ends the watch like a signal does.
-  const onStdoutError = (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') stop.abort('EPIPE');
-    else onUncaught(e);
-  };
-  process.stdout.on('error', onStdoutError);
 
   try {
+    // A signal during the load: clean up instead of attaching.
+    if (stop.signal.aborted) return EXIT.ok;
     for (const name of options.hist) {
       if (!object.maps.some((m) => m.name === name)) {
-        throw new UsageError(`--hist ${name}: ${file} has no map of that name (its maps: ${object.maps.map((m) => m.name).join(', ') || 'none'})`);
+        throw new UsageError(`--hist ${name}: ${options.file} has no map of that name (its maps: ${object.maps.map((m) => m.name).join(', ') || 'none'})`);
       }
     }
     // Opened before attaching, so a bad --event-type fails while nothing is attached; records wait for the report.
@@ -155,12 +175,10 @@ export async function runObject(options: CliOptions): Promise<number> {
     const refused = object.loaded.skipped.some((s) => s.error !== undefined || options.programs !== undefined);
     return failed.length > 0 || refused ? EXIT.failure : EXIT.ok;
   } finally {
-    for (const s of signalNames) process.off(s, onSignal);
+    object.close();
     process.off('uncaughtException', onUncaught);
     process.off('unhandledRejection', onUncaught);
-    process.stdout.off('error', onStdoutError);
-    object.close();
-    if (!options.json && signals > 0) err('detached and closed everything');
+    if (!options.json && signals() > 0) err('detached and closed everything');
   }
 }
 

@@ -12,6 +12,7 @@
  */
 import { BpfLoadError } from '../base/errors.js';
 import { readUserFile } from '../base/file.js';
+import { ELF_HEADER_CHECK } from '../elf/index.js';
 import { attachProgram, type Link } from '../attach/index.js';
 import { readTracePipe as streamTracePipe } from '../attach/tracefs.js';
 import { loadObject, VerifierError, type LoadedObject, type MapFixup } from '../load/index.js';
@@ -62,19 +63,22 @@ export function loadBpfFile(path: string, fixupMap?: (map: MapFixup, index: numb
   lastError = undefined;
   let object: LoadedObject | undefined;
   try {
-    const spec = parseObject(readUserFile(path), { name: path });
+    const spec = parseObject(readUserFile(path, { head: ELF_HEADER_CHECK }), { name: path });
     object = loadObject(spec, fixupMap === undefined ? {} : { fixupMap });
     const links: Link[] = (currentLinks = []);
     for (const p of object.programs) {
       if (BPF_LOAD_ATTACHES.has(p.spec.attach) && p.spec.tailCallSlot === undefined) links.push(attachProgram(object, p));
     }
     current = object;
-    progFd.push(...object.programs.map((p) => p.fd));
-    mapFd.push(...object.maps.map((m) => m.fd));
-    mapData.push(...object.maps.map((m) => ({
-      fd: m.fd, name: m.name, elfOffset: m.spec.offset,
-      def: { type: m.spec.type, keySize: m.spec.keySize, valueSize: m.spec.valueSize, maxEntries: m.spec.maxEntries, flags: m.spec.flags, innerMapIndex: m.spec.innerMapIndex, numaNode: m.spec.numaNode },
-    })));
+    // One by one: an object's map count is the file's to choose, and spreading it into push() can overflow the stack.
+    for (const p of object.programs) progFd.push(p.fd);
+    for (const m of object.maps) {
+      mapFd.push(m.fd);
+      mapData.push({
+        fd: m.fd, name: m.name, elfOffset: m.spec.offset,
+        def: { type: m.spec.type, keySize: m.spec.keySize, valueSize: m.spec.valueSize, maxEntries: m.spec.maxEntries, flags: m.spec.flags, innerMapIndex: m.spec.innerMapIndex, numaNode: m.spec.numaNode },
+      });
+    }
     for (const l of links) if ('fds' in l) eventFd.push(...(l as Link & { fds: readonly number[] }).fds);
     return 0;
   } catch (e) {

@@ -55,32 +55,12 @@ export interface ReadElfOptions {
 export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFile {
   const file = options.file;
   const fail = (where: Omit<ElfLocation, 'file'>, cause: string) => new ElfError({ file, ...where }, cause);
-
-  if (bytes.byteLength < 16 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
-    throw fail({}, 'not an ELF file (bad magic)');
-  }
-  if (bytes[4] !== ElfClass.ELFCLASS64) throw fail({ offset: 4 }, `expected ELFCLASS64 (2), found class ${bytes[4]}`);
-  const data = bytes[5];
-  if (data !== ElfData.LSB && data !== ElfData.MSB) throw fail({ offset: 5 }, `unknown byte order ${data}`);
-  const littleEndian = data === ElfData.LSB;
+  const { littleEndian, machine, type, shoff } = readHeader(bytes, bytes.byteLength, fail);
 
   const r = new ByteReader(bytes, littleEndian, (what, offset, size, limit) =>
     fail({ offset }, `${what} (${size} bytes) extends past the end of the file (${limit} bytes)`));
-  r.check('ELF header', 0, EHDR_SIZE);
-
-  const type = r.u16(16);
-  if (type !== ElfType.REL) throw fail({ offset: 16 }, `expected a relocatable object (ET_REL), found e_type ${type}`);
-  const machine = r.u16(18);
-  if (machine !== ElfMachine.BPF && machine !== ElfMachine.NONE) {
-    throw fail({ offset: 18 }, `expected machine EM_BPF (247) or EM_NONE, found ${machine}`);
-  }
-
-  const shoff = r.u64n(40, 'e_shoff');
-  const shentsize = r.u16(58);
   let shnum = r.u16(60);
   let shstrndx = r.u16(62);
-  if (shoff === 0) throw fail({ offset: 40 }, 'object has no section header table');
-  if (shentsize !== SHDR_SIZE) throw fail({ offset: 58 }, `expected e_shentsize ${SHDR_SIZE}, found ${shentsize}`);
   // Extended numbering: counts that do not fit 16 bits live in section header 0.
   if (shnum === 0) shnum = r.u64n(shoff + 32, 'section header 0 sh_size (extended e_shnum)');
   if (shstrndx === SpecialSection.XINDEX) shstrndx = r.u32(shoff + 40, 'section header 0 sh_link (extended e_shstrndx)');
@@ -138,10 +118,24 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
   const byName = new Map<string, ElfSection>();
   for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
   const relocCache = new Map<number, readonly ElfRelocation[]>();
+  // Callers ask per section; one pass over the symbols keeps that linear in the file, however many sections there are.
+  let bySection: Map<number, ElfSymbol[]> | undefined;
+  const none: readonly ElfSymbol[] = Object.freeze([]);
 
   return {
     file, littleEndian, machine, type, sections, symbols,
     section: (name) => byName.get(name),
+    symbolsIn(sectionIndex) {
+      if (bySection === undefined) {
+        bySection = new Map();
+        for (const sym of symbols) {
+          let list = bySection.get(sym.shndx);
+          if (list === undefined) bySection.set(sym.shndx, (list = []));
+          list.push(sym);
+        }
+      }
+      return bySection.get(sectionIndex) ?? none;
+    },
     relocations(section) {
       let cached = relocCache.get(section.index);
       if (cached === undefined) {
@@ -154,6 +148,52 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
 }
 
 type Fail = (where: Omit<ElfLocation, 'file'>, cause: string) => ElfError;
+
+/**
+ * Checks an ELF header on its own: the first bytes of a file (at least 64 unless the file is shorter) and the whole
+ * file's size. Lets a caller refuse a file of the wrong kind before reading all of it; readElf runs the same checks.
+ */
+export function checkElfHeader(head: Uint8Array, fileSize: number, options: ReadElfOptions = {}): void {
+  readHeader(head, fileSize, (where, cause) => new ElfError({ file: options.file, ...where }, cause));
+}
+
+/** For readUserFile: an object file's header is checked before the rest of the file is read. */
+export const ELF_HEADER_CHECK = {
+  size: EHDR_SIZE,
+  check: (head: Uint8Array, fileSize: number, path: string) => checkElfHeader(head, fileSize, { file: path }),
+} as const;
+
+function readHeader(head: Uint8Array, fileSize: number, fail: Fail) {
+  if (head.byteLength < 16 || head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46) {
+    throw fail({}, 'not an ELF file (bad magic)');
+  }
+  if (head[4] !== ElfClass.ELFCLASS64) throw fail({ offset: 4 }, `expected ELFCLASS64 (2), found class ${head[4]}`);
+  const data = head[5];
+  if (data !== ElfData.LSB && data !== ElfData.MSB) throw fail({ offset: 5 }, `unknown byte order ${data}`);
+  const littleEndian = data === ElfData.LSB;
+  const r = new ByteReader(head, littleEndian, (what, offset, size) =>
+    fail({ offset }, `${what} (${size} bytes) extends past the end of the file (${fileSize} bytes)`));
+  r.check('ELF header', 0, EHDR_SIZE);
+
+  const type = r.u16(16);
+  if (type !== ElfType.REL) throw fail({ offset: 16 }, `expected a relocatable object (ET_REL), found e_type ${type}`);
+  const machine = r.u16(18);
+  if (machine !== ElfMachine.BPF && machine !== ElfMachine.NONE) {
+    throw fail({ offset: 18 }, `expected machine EM_BPF (247) or EM_NONE, found ${machine}`);
+  }
+  const shoff = r.u64n(40, 'e_shoff');
+  const shentsize = r.u16(58);
+  const shnum = r.u16(60);
+  if (shoff === 0) throw fail({ offset: 40 }, 'object has no section header table');
+  if (shentsize !== SHDR_SIZE) throw fail({ offset: 58 }, `expected e_shentsize ${SHDR_SIZE}, found ${shentsize}`);
+  // The table (or, with extended numbering, its header 0) must lie inside the file.
+  const tableSize = Math.max(shnum, 1) * SHDR_SIZE;
+  if (shoff + tableSize > fileSize) {
+    const what = shnum === 0 ? 'section header 0 (extended numbering)' : `section header table (${shnum} entries)`;
+    throw fail({ offset: shoff }, `${what} (${tableSize} bytes) extends past the end of the file (${fileSize} bytes)`);
+  }
+  return { littleEndian, machine, type, shoff };
+}
 
 function sectionReader(
   r: ByteReader, h: { offset: number; size: number }, where: { index: number; name?: string }, fail: Fail, littleEndian: boolean,

@@ -78,6 +78,8 @@ export interface ElfFile {
   readonly symbols: readonly ElfSymbol[];
   /** First section with this name. */
   section(name: string): ElfSection | undefined;
+  /** Symbols defined in the section with this index, in symbol-table order (indexed once, on first use). */
+  symbolsIn(sectionIndex: number): readonly ElfSymbol[];
   /** Entries of a SHT_REL or SHT_RELA section, each checked against the section it applies to and the symbol table. */
   relocations(section: ElfSection): readonly ElfRelocation[];
 }

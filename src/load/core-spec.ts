@@ -13,12 +13,9 @@ export const MAX_TYPE_DEPTH = 32;
 export class Problem extends Error {}
 export const problem = (cause: string): Problem => new Problem(cause);
 
+/** A type's name for a message; `[id]` when it cannot be rendered (loops, absurd depth). */
 export function safeTypeName(btf: Btf, id: number): string {
-  try {
-    return btf.typeName(id);
-  } catch {
-    return `[${id}]`;
-  }
+  return btf.typeLabel(id);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -119,7 +116,7 @@ export function parseLocalSpec(btf: Btf, relo: BtfCoreRelo): CoreSpec {
   if (ENUMVAL_KINDS.has(relo.kind)) {
     if (!isEnum(root)) throw problem(`enum value relocation against a ${root.kind}`);
     if (raw.length > 1 || first >= root.values.length) {
-      throw problem(`enumerator index "${relo.access}" is outside ${btf.typeName(id)} (${root.values.length} values)`);
+      throw problem(`enumerator index "${relo.access}" is outside ${safeTypeName(btf, id)} (${root.values.length} values)`);
     }
     spec.accessors.push({ typeId: id, idx: first, name: root.values[first]!.name });
     return spec;
@@ -133,20 +130,20 @@ export function parseLocalSpec(btf: Btf, relo: BtfCoreRelo): CoreSpec {
     const idx = raw[i]!;
     if (isComposite(t)) {
       const m = t.members[idx];
-      if (m === undefined) throw problem(`step ${i} of "${relo.access}": ${btf.typeName(id)} has ${t.members.length} members, not ${idx + 1}`);
+      if (m === undefined) throw problem(`step ${i} of "${relo.access}": ${safeTypeName(btf, id)} has ${t.members.length} members, not ${idx + 1}`);
       spec.bitOffset += m.bitOffset;
       if (m.name !== '') spec.accessors.push({ typeId: id, idx, name: m.name });
       id = m.type;
     } else if (t.kind === 'array') {
       const element = btf.resolve(t.type);
       if (!isFlexArray(btf, spec.accessors.at(-1), t.nelems) && idx >= t.nelems) {
-        throw problem(`step ${i} of "${relo.access}": index ${idx} is outside ${btf.typeName(id)}`);
+        throw problem(`step ${i} of "${relo.access}": index ${idx} is outside ${safeTypeName(btf, id)}`);
       }
       spec.accessors.push({ typeId: element, idx, name: undefined });
       spec.bitOffset += idx * btf.sizeof(element) * 8;
       id = element;
     } else {
-      throw problem(`step ${i} of "${relo.access}" reaches ${btf.typeName(id)} (${t.kind}), which has no members or elements`);
+      throw problem(`step ${i} of "${relo.access}" reaches ${safeTypeName(btf, id)} (${t.kind}), which has no members or elements`);
     }
   }
   return spec;

@@ -253,7 +253,7 @@ function enumValue(kind: CoreReloKind, spec: CoreSpec | undefined): SideValue {
   if (spec === undefined) return NO_VALUE;
   const accessor = spec.accessors[0]!;
   const t = spec.btf.type(accessor.typeId);
-  if (!isEnum(t)) throw problem(`${spec.btf.typeName(accessor.typeId)} is not an enum`);
+  if (!isEnum(t)) throw problem(`${safeTypeName(spec.btf, accessor.typeId)} is not an enum`);
   return value(t.values[accessor.idx]!.value);
 }
 

@@ -1,4 +1,5 @@
 import { withContext } from '../base/errors.js';
+import { LoadError } from './errors.js';
 import type { Btf, BtfType } from '../btf/index.js';
 import type { BpfObjectSpec } from '../object/index.js';
 
@@ -35,6 +36,9 @@ export interface ExternResolution {
   /** The .kconfig map: its contents and each extern's offset; undefined when the object has no .kconfig externs. */
   readonly kconfig: { readonly contents: Uint8Array; readonly offsets: ReadonlyMap<string, number> } | undefined;
 }
+
+/** bpf_attr.value_size is 32 bits. */
+const MAX_KCONFIG_SIZE = 0xffffffff;
 
 /** libbpf's POISON_CALL_KFUNC_BASE: a weak kfunc the kernel lacks becomes a call to helper base + extern index. */
 export const KFUNC_POISON_BASE = 2002000000;
@@ -94,13 +98,18 @@ export function resolveExterns(spec: BpfObjectSpec, facts: ExternFacts): ExternR
     size = Math.ceil(size / align) * align;
     offsets.set(ext.name, size);
     size += layout?.size ?? (ext.type.kind === 'var' ? btf.sizeof(ext.type.type) : 1);
+    // The area becomes one map value, whose size the kernel takes as 32 bits; checked before anything is allocated.
+    if (size > MAX_KCONFIG_SIZE) {
+      throw new LoadError(withContext([spec.file, `extern ${ext.name} (.kconfig)`],
+        `the .kconfig area grows to ${size} bytes; a map value holds at most ${MAX_KCONFIG_SIZE}`));
+    }
   }
   const contents = new Uint8Array(Math.max(size, 1));
   for (const { ext, layout } of typed) {
     const offset = offsets.get(ext.name)!;
     const fail = (what: string) => targets.set(ext.name, { kind: 'unresolved', reason: `extern ${ext.name} (.kconfig): ${what}` });
     if (layout === undefined) {
-      fail(`type ${btf.typeName(ext.type.kind === 'var' ? ext.type.type : ext.type.id)} is not supported (bool, tristate, char, char array or integer)`);
+      fail(`type ${btf.typeLabel(ext.type.kind === 'var' ? ext.type.type : ext.type.id)} is not supported (bool, tristate, char, char array or integer)`);
       continue;
     }
     let value: string | undefined;

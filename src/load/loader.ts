@@ -1,3 +1,4 @@
+import { unlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { BpfLoadError, withContext } from '../base/errors.js';
 import type { MapTypeName } from '../base/uapi.js';
@@ -121,6 +122,8 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
   const maps: MapHandle[] = [];
   const programs: LoadedProgram[] = [];
   const skipped: SkippedProgram[] = [];
+  /** Pins this load made (by-name maps not pinned before): a failed load removes them again, as libbpf does. */
+  const pinsMade: string[] = [];
   const warn = options.onWarning ?? (() => {});
   const unknown = unknownGlobals(spec, options.globals ?? {});
   if (unknown.length > 0) throw new LoadError(withContext([spec.file], `globals: no variable named ${unknown.join(', ')} (variables: ${spec.variables.map((v) => v.name).join(', ') || 'none'})`));
@@ -137,7 +140,7 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
     : { ...spec, btf: sanitizeExternsForKernel(spec.btf, externs.kconfig?.offsets, externs.kconfig?.contents.byteLength) }, warn);
   try {
     const selection = options.programs === undefined ? undefined : selectForLoad(spec, options.programs);
-    createMaps(spec, options, maps, btfFd, warn, selection?.maps);
+    createMaps(spec, options, maps, btfFd, warn, selection?.maps, pinsMade);
     createKconfigMap(spec, externs, maps, btfFd, warn);
     fillIpRoute2InnerSlots(spec, maps);
     const kernVersion = spec.kernVersion ?? options.kernVersion ?? runningKernelVersion();
@@ -167,6 +170,13 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
         m.close();
       } catch {
         // Already failing: the original error is the one to report.
+      }
+    }
+    for (const path of pinsMade) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // Removed by someone else already; the original error is the one to report.
       }
     }
     throw e;

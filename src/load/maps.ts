@@ -36,10 +36,13 @@ export interface MapLoadOptions {
   globals?: Readonly<Record<string, MapBytes>>;
 }
 
-/** Creates the object's maps; `only` (map names) limits it to the maps some programs need (LoadOptions.programs). */
+/**
+ * Creates the object's maps; `only` (map names) limits it to the maps some programs need (LoadOptions.programs).
+ * `pinsMade` collects the paths this call pins (maps pinned by name that were not pinned before).
+ */
 export function createMaps(
   spec: BpfObjectSpec, options: MapLoadOptions, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void,
-  only?: ReadonlySet<string>,
+  only?: ReadonlySet<string>, pinsMade: string[] = [],
 ): void {
   const cpus = possibleCpuCount();
   const fixups = spec.maps.map((m): MapFixup => ({
@@ -120,6 +123,7 @@ export function createMaps(
           ensureBpffs(dirname(pinPath));
           mkdirSync(dirname(pinPath), { recursive: true });
           objPin(fd, pinPath);
+          pinsMade.push(pinPath);
         } catch (e) {
           closeFdQuietly(fd);
           throw withLoadContext(e, [...where, `pin at ${pinPath}`]);
@@ -178,6 +182,7 @@ const DEFAULT_PIN_ROOT = '/sys/fs/bpf';
 function mapPinPath(spec: BpfObjectSpec, map: MapSpec, root: string, warn: (m: string) => void): string | undefined {
   const where = [spec.file, `map ${map.name}`];
   if (map.pinning === 'none') return undefined;
+  checkPinName(map.name, where);
   if (map.pinning.startsWith('unknown(')) {
     // The object's own loader decides where such maps live; the programs still load against an unpinned map.
     const known = map.source === 'btf' ? '0 none, 1 by name' : '0 none, 1 object namespace, 2 global namespace';
@@ -212,6 +217,13 @@ function kernelDefaults(def: MapFixup['def'], cpus: number): MapFixup['def'] {
  * BPF_MAP_CREATE. With BTF key/value types when given; a kernel that refuses them for this map (some map types take
  * none) gets the map without them, as libbpf does.
  */
+/** A map name from the file becomes a pin path: it must stay one entry inside the pin directory. */
+function checkPinName(name: string, where: ReadonlyArray<string | undefined>): void {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+    throw new LoadError(withContext([...where, 'pin'], 'the map name is not a file name (empty, "." or "..", or holds "/")'));
+  }
+}
+
 function createKernelMap(
   def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags: number; numaNode: number; mapExtra?: bigint },
   innerMapFd: number | undefined, btf: { fd: number; key: number; value: number } | undefined, mapName: string,
@@ -225,6 +237,12 @@ function createKernelMap(
     ...(def.mapExtra === undefined || def.mapExtra === 0n ? {} : { mapExtra: def.mapExtra }),
     mapName,
   };
+  // bpf_attr's fields are 32 bits: a larger size (a 4 GiB .bss) would be silently truncated into a different map.
+  for (const [field, value] of [['key_size', def.keySize], ['value_size', def.valueSize], ['max_entries', def.maxEntries], ['map_flags', def.flags]] as const) {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+      throw new LoadError(`${field} ${value} does not fit the kernel's 32 bits`);
+    }
+  }
   if (btf === undefined) return mapCreate(attr);
   try {
     return mapCreate({ ...attr, btfFd: btf.fd, btfKeyTypeId: btf.key, btfValueTypeId: btf.value });
@@ -279,8 +297,7 @@ function isGlobalData(f: MapFixup): boolean {
 
 /** Global data maps start with the section's bytes; .rodata is then frozen so the verifier can trust it. */
 function fillDataMap(handle: MapHandle, contents: Uint8Array | undefined): void {
-  if (contents === undefined) return;
-  handle.set(0, contents);
+  if (contents !== undefined) handle.set(0, contents);
   if (handle.spec.readOnly === true) mapFreeze(handle.fd);
 }
 

@@ -121,11 +121,12 @@ function writePlainNumber(bytes: Buffer, offset: number, size: number, value: nu
  * section's bytes before the map is created (the only way to set .rodata).
  */
 export function dataContentsWithGlobals(spec: BpfObjectSpec, map: MapSpec, globals: Readonly<Record<string, MapBytes>>): Uint8Array | undefined {
-  if (map.contents === undefined) return undefined;
+  if (map.source !== 'data') return undefined;
   let contents: Uint8Array | undefined;
   for (const v of spec.variables) {
     if (v.section !== map.section || !Object.hasOwn(globals, v.name)) continue;
-    contents ??= Uint8Array.from(map.contents);
+    // .bss has no contents in the spec (the kernel zero-fills it): the buffer exists only once a global is set.
+    contents ??= map.contents === undefined ? new Uint8Array(map.valueSize) : Uint8Array.from(map.contents);
     contents.set(encode(globals[v.name]!, v.size, `global ${v.name}`), v.offset);
   }
   return contents ?? map.contents;

@@ -1,7 +1,7 @@
 import { MAP_TYPE_TRAITS, mapTypeTraits } from '../base/map-types.js';
 import { MAP_TYPE_NAMES, mapTypeName } from '../base/uapi.js';
 import type { Btf, BtfComposite } from '../btf/index.js';
-import { BpfReloc, SectionType, SymbolType, type ElfFile, type ElfSection } from '../elf/index.js';
+import { BpfReloc, SectionType, SymbolType, type ElfFile, type ElfSection, type ElfSymbol } from '../elf/index.js';
 import { ObjectError } from './errors.js';
 import type { MapSpec } from './spec.js';
 
@@ -41,12 +41,16 @@ export function readBtfMaps(elf: ElfFile, btf: Btf | undefined, firstIndex: numb
   if (datasec === undefined) throw new ObjectError({ file, section: '.maps' }, 'no .maps DATASEC in the object\'s BTF');
 
   const slotRelocs = readSlotRelocations(elf, section);
+  const symbolByName = new Map<string, ElfSymbol>();
+  for (const s of elf.symbolsIn(section.index)) {
+    if (s.type !== SymbolType.SECTION && !symbolByName.has(s.name)) symbolByName.set(s.name, s);
+  }
   const maps: MapSpec[] = [];
   for (const secinfo of datasec.vars) {
     const v = btf.type(secinfo.type);
     if (v.kind !== 'var') throw new ObjectError({ file, section: '.maps' }, `DATASEC entry ${secinfo.type} is a ${v.kind}, not a variable`);
     const where = { file, section: '.maps', symbol: v.name };
-    const symbol = elf.symbols.find((s) => s.shndx === section.index && s.name === v.name && s.type !== SymbolType.SECTION);
+    const symbol = symbolByName.get(v.name);
     const offset = symbol?.value ?? secinfo.offset;
     // The struct's size leaves out the flexible values[] array; initialised slots extend the symbol beyond it.
     const size = Math.max(btf.sizeof(v.type), symbol?.size ?? 0, secinfo.size);
@@ -57,8 +61,7 @@ export function readBtfMaps(elf: ElfFile, btf: Btf | undefined, firstIndex: numb
     if (nonZero >= 0) {
       throw new ObjectError(where, `non-zero byte at offset ${nonZero} of the definition: .maps may only be initialised through __array(values, …) slots`);
     }
-    const initialSlots = def.values === undefined ? undefined : slotRelocs
-      .filter((r) => r.offset >= offset + def.values!.offset && r.offset < offset + size)
+    const initialSlots = def.values === undefined ? undefined : relocationsIn(slotRelocs, offset + def.values.offset, offset + size)
       .map((r) => {
         const rel = r.offset - offset - def.values!.offset;
         if (rel % 8 !== 0) throw new ObjectError(where, `initial value at offset ${r.offset - offset} is not a values[] slot`);
@@ -84,7 +87,8 @@ function toSpec(name: string, index: number, offset: number, def: BtfMapDef, ini
   };
 }
 
-function readDefinition(btf: Btf, typeId: number, where: { file: string | undefined; section: string; symbol: string }): BtfMapDef {
+/** `inner`: this is the template of a map-in-map's values, which (as in libbpf) cannot hold maps or programs itself. */
+function readDefinition(btf: Btf, typeId: number, where: { file: string | undefined; section: string; symbol: string }, inner = false): BtfMapDef {
   const struct = btf.type(btf.resolve(typeId));
   if (struct.kind !== 'struct') throw new ObjectError(where, `map definition is a ${struct.kind}, expected a struct`);
   const fields: Partial<Record<UintField, number | bigint>> = {};
@@ -103,11 +107,13 @@ function readDefinition(btf: Btf, typeId: number, where: { file: string | undefi
     } else if (m.name === 'values') {
       const arr = btf.type(btf.resolve(m.type));
       if (arr.kind !== 'array') throw fail(`expected __array(values, …), found ${arr.kind}`);
+      // One level only; this also ends a definition whose values[] points back at itself.
+      if (inner) throw fail('the inner map of a map-in-map cannot itself hold maps or programs (multi-level map-in-map)');
       const ptr = btf.type(btf.resolve(arr.type));
       if (ptr.kind !== 'ptr') throw fail(`expected an array of pointers, found an array of ${ptr.kind}`);
       const target = btf.type(btf.resolve(ptr.type));
       const offset = m.bitOffset / 8;
-      if (target.kind === 'struct') values = { offset, holds: 'maps', inner: readDefinition(btf, target.id, { ...where, symbol: `${where.symbol}.values` }) };
+      if (target.kind === 'struct') values = { offset, holds: 'maps', inner: readDefinition(btf, target.id, { ...where, symbol: `${where.symbol}.values` }, true) };
       else if (target.kind === 'func_proto') values = { offset, holds: 'programs', inner: undefined };
       else throw fail(`__array(values, …) must point to a map definition or a function prototype, not ${target.kind}`);
     } else {
@@ -154,7 +160,21 @@ function uintField(btf: Btf, typeId: number, fail: (cause: string) => ObjectErro
   return arr.nelems;
 }
 
-/** `.rel.maps`: which program or map each static values[] slot names. */
+/** The relocations (sorted by offset) with offsets in [start, end): a binary search, not a scan per map. */
+function relocationsIn(sorted: ReadonlyArray<{ offset: number; target: string }>, start: number, end: number) {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]!.offset < start) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: Array<{ offset: number; target: string }> = [];
+  for (let i = lo; i < sorted.length && sorted[i]!.offset < end; i++) out.push(sorted[i]!);
+  return out;
+}
+
+/** `.rel.maps`: which program or map each static values[] slot names, sorted by offset. */
 function readSlotRelocations(elf: ElfFile, maps: ElfSection): Array<{ offset: number; target: string }> {
   const out: Array<{ offset: number; target: string }> = [];
   for (const s of elf.sections) {
@@ -166,6 +186,6 @@ function readSlotRelocations(elf: ElfFile, maps: ElfSection): Array<{ offset: nu
       out.push({ offset: r.offset, target: sym.name });
     }
   }
-  return out;
+  return out.sort((a, b) => a.offset - b.offset);
 }
 

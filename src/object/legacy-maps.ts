@@ -28,8 +28,8 @@ export function readLegacyMaps(elf: ElfFile, firstIndex: number): MapSpec[] {
   const sections = elf.sections.filter((s) => isLegacyMapsSection(s.name) && s.size > 0);
   const maps: MapSpec[] = [];
   for (const section of sections) {
-    const symbols = elf.symbols
-      .filter((s) => s.shndx === section.index && s.type !== SymbolType.SECTION && s.type !== SymbolType.FILE && s.name !== '')
+    const symbols = elf.symbolsIn(section.index)
+      .filter((s) => s.type !== SymbolType.SECTION && s.type !== SymbolType.FILE && s.name !== '')
       .sort((a, b) => a.value - b.value);
     if (symbols.length === 0) {
       throw new ObjectError({ file, section: section.name }, `${section.size} bytes of map definitions but no map symbols`);

@@ -47,9 +47,10 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
   const license = readLicense(elf);
   const kernVersion = readVersion(elf);
   const { btf, btfExt, btfProblem } = readBtf(elf);
+  // Appended one by one: spreading a parser-sized array into push() overflows the stack (125k data sections).
   const maps: MapSpec[] = readLegacyMaps(elf, 0);
-  maps.push(...readBtfMaps(elf, btf, maps.length));
-  maps.push(...readDataMaps(elf, btf, maps.length));
+  for (const m of readBtfMaps(elf, btf, maps.length)) maps.push(m);
+  for (const m of readDataMaps(elf, btf, maps.length)) maps.push(m);
   const variables = readVariables(elf, btf, maps);
 
   const functions = collectFunctions(elf);
@@ -159,9 +160,17 @@ function readBtf(elf: ElfFile): { btf: Btf | undefined; btfExt: BtfExt | undefin
   if (section === undefined) return { btf: undefined, btfExt: undefined, btfProblem: undefined };
   try {
     const sizes = new Map(elf.sections.filter((s) => s.name !== '').map((s) => [s.name, s.size] as const));
+    const offsets = new Map<string, Map<string, number>>();
     const offsetOf = (sectionName: string, varName: string) => {
       const sec = elf.section(sectionName);
-      return sec === undefined ? undefined : elf.symbols.find((sym) => sym.shndx === sec.index && sym.name === varName)?.value;
+      if (sec === undefined) return undefined;
+      let byName = offsets.get(sectionName);
+      if (byName === undefined) {
+        byName = new Map();
+        for (const sym of elf.symbolsIn(sec.index)) if (!byName.has(sym.name)) byName.set(sym.name, sym.value);
+        offsets.set(sectionName, byName);
+      }
+      return byName.get(varName);
     };
     const btf = withDatasecFixups(parseBtf(section.data, elf.littleEndian, { file: elf.file }), sizes, offsetOf);
     const ext = elf.section('.BTF.ext');
@@ -188,8 +197,8 @@ function readVariables(elf: ElfFile, btf: Btf | undefined, maps: readonly MapSpe
       continue;
     }
     const sec = elf.section(m.section)!;
-    for (const sym of elf.symbols) {
-      if (sym.shndx !== sec.index || sym.type !== SymbolType.OBJECT || sym.name === '') continue;
+    for (const sym of elf.symbolsIn(sec.index)) {
+      if (sym.type !== SymbolType.OBJECT || sym.name === '') continue;
       out.push({ name: sym.name, section: m.section, offset: sym.value, size: sym.size, btfTypeId: undefined, readOnly: m.readOnly === true });
     }
   }
@@ -205,14 +214,18 @@ function readDataMaps(elf: ElfFile, btf: Btf | undefined, firstIndex: number): M
   for (const s of elf.sections) {
     const role = dataSectionRole(s.name);
     if (role === undefined || s.size === 0 || (s.flags & SectionFlags.ALLOC) === 0) continue;
-    const contents = s.type === SectionType.NOBITS ? new Uint8Array(s.size) : s.data;
+    // A NOBITS section (.bss) is described by its size alone: the kernel zero-fills the map, and nothing is allocated
+    // here for a size the file does not back.
+    const contents = s.type === SectionType.NOBITS ? undefined : s.data;
+    const btfValueTypeId = datasecId(btf, s.name);
     out.push({
       name: s.name, index: firstIndex + out.length, source: 'data', section: s.name, offset: 0,
       type: ARRAY_MAP, typeName: 'array', keySize: 4, valueSize: s.size, maxEntries: 1,
       flags: role === 'rodata' ? MapFlags.RDONLY_PROG : 0, numaNode: 0, innerMapIndex: undefined, innerMap: undefined,
-      pinning: 'none', definitionSize: 0, definition: new Uint8Array(0), contents, readOnly: role === 'rodata',
+      pinning: 'none', definitionSize: 0, definition: new Uint8Array(0), readOnly: role === 'rodata',
+      ...(contents === undefined ? {} : { contents }),
       // libbpf's convention: the value type of a global data map is its DATASEC.
-      ...(datasecId(btf, s.name) === undefined ? {} : { btfValueTypeId: datasecId(btf, s.name)! }),
+      ...(btfValueTypeId === undefined ? {} : { btfValueTypeId }),
     });
   }
   return out;
@@ -293,11 +306,13 @@ function collectFunctions(elf: ElfFile): Function[] {
     if (section.size % INSN_SLOT_SIZE !== 0) {
       throw new ObjectError({ file: elf.file, section: section.name }, `code size ${section.size} is not a multiple of ${INSN_SLOT_SIZE}`);
     }
-    const funcs = elf.symbols
-      .filter((s) => s.shndx === section.index && s.type === SymbolType.FUNC)
+    const funcs = elf.symbolsIn(section.index)
+      .filter((s) => s.type === SymbolType.FUNC)
       .sort((a, b) => a.value - b.value);
     const text = section.name === '.text';
-    const splittable = funcs.length > 1 && funcs.every((f) => f.size > 0 && f.value % INSN_SLOT_SIZE === 0 && f.value + f.size <= section.size);
+    // Sized, aligned, inside the section and not overlapping (sorted, so each ends before the next starts).
+    const splittable = funcs.length > 1 && funcs.every((f, i) => f.size > 0 && f.value % INSN_SLOT_SIZE === 0 &&
+      f.value + f.size <= (funcs[i + 1]?.value ?? section.size));
     if (!splittable) {
       const name = funcs[0]?.name ?? globalAtStart(elf, section)?.name ?? section.name;
       out.push({ name, section, offset: 0, size: section.size, global: funcs[0]?.bind !== SymbolBind.LOCAL, isSubprogram: text });
@@ -313,15 +328,61 @@ function collectFunctions(elf: ElfFile): Function[] {
 }
 
 function globalAtStart(elf: ElfFile, section: ElfSection): ElfSymbol | undefined {
-  return elf.symbols.find((s) => s.shndx === section.index && s.value === 0 && s.bind !== SymbolBind.LOCAL &&
+  return elf.symbolsIn(section.index).find((s) => s.value === 0 && s.bind !== SymbolBind.LOCAL &&
     s.type !== SymbolType.SECTION && s.name !== '');
 }
 
-function functionAt(functions: readonly Function[], section: ElfSection, offset: number): Function | undefined {
-  return functions.find((f) => f.section === section && offset >= f.offset && offset < f.offset + f.size);
+/**
+ * Functions by section, in offset order (collectFunctions emits them so), for lookups by section and offset that stay
+ * logarithmic however many functions and relocations a file has.
+ */
+type FunctionIndex = ReadonlyMap<ElfSection, readonly Function[]>;
+
+function indexFunctions(functions: readonly Function[]): FunctionIndex {
+  const index = new Map<ElfSection, Function[]>();
+  for (const f of functions) {
+    let list = index.get(f.section);
+    if (list === undefined) index.set(f.section, (list = []));
+    list.push(f);
+  }
+  return index;
 }
 
-function collectRelocations(elf: ElfFile, functions: readonly Function[], maps: readonly MapSpec[]) {
+function functionAt(functions: FunctionIndex, section: ElfSection, offset: number): Function | undefined {
+  const list = functions.get(section);
+  if (list === undefined) return undefined;
+  // The last function starting at or before `offset`: functions of one section do not overlap.
+  let lo = 0;
+  let hi = list.length - 1;
+  let found: Function | undefined;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.offset <= offset) {
+      found = list[mid];
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found !== undefined && offset < found.offset + found.size ? found : undefined;
+}
+
+/** Maps by the section and offset of their definitions: what map relocations name. */
+type MapIndex = ReadonlyMap<string, ReadonlyMap<number, MapSpec>>;
+
+function indexMaps(maps: readonly MapSpec[]): MapIndex {
+  const index = new Map<string, Map<number, MapSpec>>();
+  for (const m of maps) {
+    let bySection = index.get(m.section);
+    if (bySection === undefined) index.set(m.section, (bySection = new Map()));
+    if (!bySection.has(m.offset)) bySection.set(m.offset, m);
+  }
+  return index;
+}
+
+function collectRelocations(elf: ElfFile, functionList: readonly Function[], mapList: readonly MapSpec[]) {
+  const functions = indexFunctions(functionList);
+  const maps = indexMaps(mapList);
   const list: RelocationSpec[] = [];
   const owner = new Map<RelocationSpec, Function>();
   for (const relSection of elf.sections) {
@@ -366,8 +427,8 @@ function symbolName(elf: ElfFile, symbol: ElfSymbol): string {
 }
 
 function resolveTarget(
-  elf: ElfFile, symbol: ElfSymbol, opcode: number, src: number, imm: number, maps: readonly MapSpec[],
-  functions: readonly Function[], where: ConstructorParameters<typeof ObjectError>[0],
+  elf: ElfFile, symbol: ElfSymbol, opcode: number, src: number, imm: number, maps: MapIndex,
+  functions: FunctionIndex, where: ConstructorParameters<typeof ObjectError>[0],
 ): { kind: RelocationKind; target: string; offset: number } {
   const invalid = (what: string) =>
     new ObjectError(where, `invalid relocation for insn[${where.insn}].code 0x${opcode.toString(16)}: ${what}`);
@@ -384,14 +445,14 @@ function resolveTarget(
   if (isLegacyMapsSection(section.name)) {
     if (!isLdImm64) throw invalid('map references must be ld_imm64 instructions');
     const offset = isSection ? imm : symbol.value;
-    const map = maps.find((m) => m.section === section.name && m.offset === offset);
+    const map = maps.get(section.name)?.get(offset);
     if (map === undefined) throw invalid(`no map is defined at offset ${offset} of section ${section.name}`);
     return { kind: 'map', target: map.name, offset: 0 };
   }
   if (section.name === '.maps') {
     if (!isLdImm64) throw invalid('map references must be ld_imm64 instructions');
     const offset = isSection ? imm : symbol.value;
-    const map = maps.find((m) => m.section === '.maps' && m.offset === offset);
+    const map = maps.get('.maps')?.get(offset);
     if (map === undefined) throw invalid(`no BTF map is defined at offset ${offset} of .maps`);
     return { kind: 'map', target: map.name, offset: 0 };
   }

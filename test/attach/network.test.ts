@@ -289,7 +289,7 @@ describe('XDP', () => {
     }
   });
 
-  kernelTest('a foreign program attached by bpftool (rtnetlink): refused without force, replaced with it; detach removes only ours', async () => {
+  kernelTest('a foreign program attached by bpftool (rtnetlink): refused without force, replaced with it; detach removes only ours and puts theirs back', async () => {
     if (!isExecutable('/usr/sbin/bpftool') && !isExecutable('/usr/bin/bpftool')) throw new Error('bpftool is needed as the foreign attacher');
     const fds = openFdCount();
     const foreign = load('xdp1_kern.o');
@@ -315,10 +315,12 @@ describe('XDP', () => {
       link.detach();
       expect(xdpProgramOn('lo')).toBe(foreignId);
 
-      // Replace again, and this time detach really removes ours, leaving lo without XDP.
+      // Replace again: detach removes ours and puts back the program force displaced.
       link = attachXdp(ourProgram, { force: true });
       expect(xdpProgramOn('lo')).toBe(ourProgram.id);
       link.detach();
+      expect(xdpProgramOn('lo')).toBe(foreignId);
+      bpftool('net', 'detach', 'xdpgeneric', 'dev', 'lo');
       expect(xdpProgramOn('lo')).toBeUndefined();
     } finally {
       link?.detach();
