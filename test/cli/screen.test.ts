@@ -7,11 +7,14 @@ import { kernelTest, PROJECT_ROOT } from '../helpers/kernel.js';
 
 const stream = (isTTY: boolean, colours = true) => ({ isTTY, hasColors: () => colours }) as unknown as NodeJS.WriteStream;
 
-/** Runs the CLI on a 40x120 pseudo-terminal; returns what the terminal received. */
+/**
+ * Runs the CLI on a 40x120 pseudo-terminal; returns what the terminal received. The environment is a person's: no
+ * NO_COLOR/FORCE_COLOR, and no CI (under CI=true Node reports a terminal as two-colour, so nothing would be coloured).
+ */
 function onTerminal(args: readonly string[], env: NodeJS.ProcessEnv = {}): { status: number | null; screen: string } {
   const r = spawnSync('python3', [join(PROJECT_ROOT, 'test', 'helpers', 'on-terminal.py'), process.execPath, CLI, ...args], {
     cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 30_000,
-    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NO_COLOR' && k !== 'FORCE_COLOR')), ...env },
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NO_COLOR' && k !== 'FORCE_COLOR' && k !== 'CI')), ...env },
   });
   if (r.error !== undefined) throw new Error(`python3 is needed to run the CLI on a pseudo-terminal: ${r.error.message}`);
   return { status: r.status, screen: r.stdout };
