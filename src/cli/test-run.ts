@@ -1,7 +1,7 @@
 import { withContext } from '../base/errors.js';
 import { toHex } from '../base/cursor.js';
 import { readUserFile } from '../base/file.js';
-import { LoadError, loadObject, TestRunError } from '../load/index.js';
+import { LoadError, loadObject, returnValueName, TestRunError } from '../load/index.js';
 import { parseObject } from '../object/index.js';
 import type { CliOptions } from './args.js';
 
@@ -10,7 +10,6 @@ const PACKET_TYPES: ReadonlySet<string> = new Set([
   'socket_filter', 'sched_cls', 'sched_act', 'xdp', 'cgroup_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'flow_dissector',
 ]);
 const DEFAULT_FRAME_BYTES = 64;
-const XDP_ACTIONS = ['XDP_ABORTED', 'XDP_DROP', 'XDP_PASS', 'XDP_TX', 'XDP_REDIRECT'];
 
 /**
  * `bpf-load FILE --test-run PROGRAM [--data-in FILE] [--repeat N] [--json]`: loads every program (attaching none),
@@ -31,7 +30,7 @@ export function runTestRun(options: CliOptions): number {
     const program = object.program(name);
     const input = data ?? (PACKET_TYPES.has(program.type) ? Buffer.alloc(DEFAULT_FRAME_BYTES) : undefined);
     const result = program.testRun({ repeat: options.repeat, ...(input === undefined ? {} : { data: input }) });
-    const action = program.type === 'xdp' ? XDP_ACTIONS[result.retval] : undefined;
+    const action = returnValueName(program.type, result.retval);
     if (options.json) {
       process.stdout.write(`${JSON.stringify({
         program: program.name, type: program.type, retval: result.retval, ...(action === undefined ? {} : { action }),

@@ -48,7 +48,7 @@ describe('bpf-load gen', () => {
     const unknownType = runCli(['gen', 'c-samples/skel_kern.o', '--event-type', 'events=missing']);
     expect(unknownType.status).toBe(1);
     expect(unknownType.stderr).toBe('bpf-load: skel_kern.o: map events: event type missing: no struct, union or typedef of that name in the BTF\n');
-    expect(runCli(['gen', 'c-samples/skel_kern.o', '--event-type', 'events=point']).stdout).toContain('records are `struct point`, decoded by pointCodec.');
+    expect(runCli(['gen', 'c-samples/skel_kern.o', '--event-type', 'events=point']).stdout).toContain('records are `struct point`, decoded by pointCodec: `.read()` yields them.');
     const missing = runCli(['gen', 'c-samples/nope.o']);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toBe('bpf-load: c-samples/nope.o: no such file\n');

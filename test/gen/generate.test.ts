@@ -160,11 +160,13 @@ describe('bpf-load gen: generated modules', () => {
 
   it('types ring buffer records: struct event by convention, or the type --event-type names; a wrong name is an error', () => {
     const code = generateTypes(sample('skel_kern.o'));
-    expect(code).toContain('/** `events`: ringbuf, 4096 entries; records are `struct event`, decoded by eventCodec. */');
+    expect(code).toContain('/** `events`: ringbuf, 4096 entries; records are `struct event`, decoded by eventCodec: `.read()` yields them. */');
+    expect(code).toContain('readonly events: RingBuffer<Event>;');
     expect(code).toMatch(/^export interface Event \{\n {2}\/\*\* `__u32 pid`, byte 0 \*\/\n {2}pid: number;$/m);
     expect(code).toContain('export const eventCodec: Codec<Event> = { size: 24, decode: decodeEvent, encode: encodeEvent };');
     const named = generateTypes(sample('skel_kern.o'), { eventTypes: { events: 'flow_key' } });
-    expect(named).toContain('records are `struct flow_key`, decoded by flowKeyCodec.');
+    expect(named).toContain('records are `struct flow_key`, decoded by flowKeyCodec: `.read()` yields them.');
+    expect(named).toContain('readonly events: RingBuffer<FlowKey>;');
     expect(() => generateTypes(sample('skel_kern.o'), { eventTypes: { flows: 'event' } }))
       .toThrow('skel_kern.o: event type for flows: no ring buffer or perf event array of that name (it has events)');
     expect(() => generateTypes(sample('skel_kern.o'), { eventTypes: { events: 'nope' } }))
