@@ -99,7 +99,7 @@ function classText(
   const lines: string[] = [];
   lines.push(`/** ${objectName} loaded: typed maps and globals; programs by name for attach(). Close it (or \`using\`) to release everything. */`);
   lines.push(`export class ${className} extends Skeleton<ProgramName> {`);
-  lines.push(`  /** The maps, typed by their BTF (or by size). \`.handle\` is the MapHandle underneath, for raw bytes. */`);
+  lines.push(`  /** The maps, typed by their BTF (or by size); a typed handle's \`.handle\` is the MapHandle underneath, for raw bytes. */`);
   if (maps.length === 0) lines.push(`  readonly maps: Record<string, never>;`);
   else lines.push(`  readonly maps: {`, ...maps.map((m) => `${doc(m.comment, '    ')}    readonly ${propertyKey(m.property)}: ${m.ts};`), `  };`);
   lines.push(`  /** Global variables: \`.bss\` and \`.data\` read and written live, \`.rodata\` read (set it with open({ rodata })). */`);
