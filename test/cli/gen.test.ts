@@ -87,4 +87,50 @@ describe('bpf-load gen', () => {
     // Five 84-byte echo requests and five replies, counted as they leave lo: at least 840 bytes.
     expect(Number(/ICMP (\d+)/.exec(lines.at(-1)!)![1])).toBeGreaterThanOrEqual(840);
   }, 60_000);
+
+  /** Runs an example of examples/skeleton on its generated skeleton: gen (the CLI), tsc beside the sources, node. */
+  function startExample(object: string, example: string): { exited: Promise<number | null>; firstLine: Promise<void>; output(): { stdout: string; stderr: string } } {
+    const gen = runCli(['gen', join(SAMPLES_DIR, `${object}.o`), '--out', join(consumer.dir, `${object}.ts`)]);
+    expect(gen.status).toBe(0);
+    copyFileSync(join(PROJECT_ROOT, 'examples', 'skeleton', `${example}.ts`), join(consumer.dir, `${example}.ts`));
+    const compiled = consumer.compile();
+    expect(compiled.output).toBe('');
+    const child = spawn(process.execPath, [consumer.compiled(`${example}.ts`)], { cwd: consumer.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let seen: () => void = () => {};
+    const firstLine = new Promise<void>((resolve) => { seen = resolve; });
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+      seen();
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return { exited, firstLine, output: () => ({ stdout, stderr }) };
+  }
+
+  kernelTest('the skeleton examples: xdp_swap test-run by name, and a typed ring buffer reader that sees our getpid() calls', async () => {
+    const swap = startExample('test_run_kern', 'xdp-swap');
+    expect(await swap.exited).toBe(0);
+    const swapped = swap.output();
+    expect(swapped.stderr).toBe('');
+    expect(swapped.stdout).toMatch(/^in: {2}dst 020000000001 src 020000000002\nout: dst 020000000002 src 020000000001 → XDP_TX \(\d+ ns\)\n$/);
+
+    const watch = startExample('ringbuf_kern', 'getpid');
+    await Promise.race([watch.firstLine, watch.exited]);
+    // A process that calls getpid() far more often than anything else here, inside the example's two seconds.
+    const caller = spawnSync('python3', ['-c', 'import os\nfor _ in range(50000): os.getpid()'], { timeout: 10_000 });
+    expect(caller.status).toBe(0);
+    expect(await watch.exited).toBe(0);
+    const { stdout, stderr } = watch.output();
+    expect(stderr).toBe('');
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toBe('watching getpid() for 2 s');
+    const mine = lines.find((l) => l.startsWith(`pid ${caller.pid} (python3): `));
+    expect(mine, stdout).toBeDefined();
+    // The ring may fill (64 KiB) while 50,000 calls race the reader: the count is the last record seen.
+    expect(Number(/: (\d+) getpid\(\) calls$/.exec(mine!)![1])).toBeGreaterThan(1000);
+    expect(lines.at(-2)).toMatch(/^\d+ processes in all$/);
+    expect(lines.at(-1)).toMatch(/^records dropped: \d+$/);
+  }, 90_000);
 });
