@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import koffi from 'koffi';
-import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LostEvent } from '../../src/load/index.js';
 import type { Codec } from '../../src/gen/runtime.js';
-import type { PerfBuffer, RingBuffer, RingRecord, TypedRecord } from '../../src/gen/runtime-events.js';
+import type { BpfObject } from '../../src/attach/object.js';
+import { SkeletonError } from '../../src/gen/runtime.js';
+import { RingBuffer, type PerfBuffer, type RingRecord, type TypedRecord } from '../../src/gen/runtime-events.js';
 import type { Program, TestRunnable, XdpRunResult } from '../../src/gen/runtime-programs.js';
 import { generateTypes } from '../../src/gen/generate.js';
 import { parseObject } from '../../src/object/index.js';
@@ -156,5 +158,14 @@ describe('generated skeletons: typed event readers and program handles against t
     } finally {
       skel.close();
     }
+  });
+
+  it('a record shorter than its type is a SkeletonError naming the map and saying what to do (no kernel: a fake object)', () => {
+    const fake = { map: (name: string) => ({ name }) } as unknown as BpfObject;
+    const codec: Codec<{ pid: number }> = { size: 8, decode: (v, o) => ({ pid: v.getUint32(o, true) }), encode: () => {} };
+    const ring = new RingBuffer(fake, 'events', codec, 'struct event');
+    expect(ring.decode(Buffer.from([7, 0, 0, 0, 0, 0, 0, 0, 0xff]))).toEqual({ pid: 7 });
+    expect(() => ring.decode(Buffer.alloc(4))).toThrow(SkeletonError);
+    expect(() => ring.decode(Buffer.alloc(4))).toThrow('map events: a 4-byte record is shorter than struct event (8 bytes): regenerate the skeleton, or name the record type (bpf-load gen --event-type events=TYPE)');
   });
 });
