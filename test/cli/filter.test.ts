@@ -69,7 +69,7 @@ describe('bpf-load --filter mistakes', () => {
     ['truncated capture', ['--filter', 'ip', '--pcap', join(dir, 'short.pcap')], 1, /^bpf-load: .*short\.pcap: packet 1: offset 24: truncated: \d+ bytes of packet data, 0 left in the file\n$/],
     ['missing filter file', ['--filter-file', join(dir, 'nope')], 1, /^bpf-load: .*nope: no such file\n$/],
     ['both filters', ['--filter', 'ip', '--filter-file', 'x'], 2, /--filter and --filter-file: give one filter/],
-    ['--pcap alone', ['--pcap', 'x.pcap'], 2, /--pcap does not apply to loading a FILE \(only to --filter\)/],
+    ['--pcap alone', ['--pcap', 'x.pcap'], 2, /--pcap does not apply to loading a FILE \(only to --filter, --test-run\)/],
     ['object file too', ['--filter', 'ip', 'c-samples/sockex1_kern.o'], 2, /--filter runs on its own/],
     ['engine', ['--filter', 'ip', '--engine', 'gpu'], 2, /--engine must be js or kernel/],
   ];
