@@ -118,8 +118,10 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
   const symtab = symtabs[0];
   const symbols = symtab === undefined ? [] : readSymbols(symtab, sections, fail, littleEndian);
 
-  const byName = new Map<string, ElfSection>();
-  for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
+  // By name: the first few lookups scan (a parse asks for a handful of names: license, version, .BTF …), and only a
+  // caller that keeps asking gets an index — building one for 125k sections costs more than the scans it saves.
+  let byName: Map<string, ElfSection> | undefined;
+  let scans = 0;
   const relocCache = new Map<number, readonly ElfRelocation[]>();
   // Callers ask per section; one pass over the symbols keeps that linear in the file, however many sections there are.
   let bySection: Map<number, ElfSymbol[]> | undefined;
@@ -127,7 +129,17 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
 
   return {
     file, littleEndian, machine, type, sections, symbols,
-    section: (name) => byName.get(name),
+    section(name) {
+      if (byName === undefined && scans < NAME_SCANS) {
+        scans += 1;
+        return sections.find((s) => s.name === name);
+      }
+      if (byName === undefined) {
+        byName = new Map();
+        for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
+      }
+      return byName.get(name);
+    },
     symbolsIn(sectionIndex) {
       if (bySection === undefined) {
         bySection = new Map();
@@ -149,6 +161,9 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
     },
   };
 }
+
+/** Lookups by section name answered by a scan before an index is built. */
+const NAME_SCANS = 16;
 
 /** NOBITS and NULL sections' data: one shared empty view (a zero-length typed array cannot be written through). */
 const EMPTY = new Uint8Array(0);

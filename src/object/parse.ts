@@ -50,8 +50,9 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
   // Appended one by one: spreading a parser-sized array into push() overflows the stack (125k data sections).
   const maps: MapSpec[] = readLegacyMaps(elf, 0);
   for (const m of readBtfMaps(elf, btf, maps.length)) maps.push(m);
-  for (const m of readDataMaps(elf, btf, maps.length)) maps.push(m);
-  const variables = readVariables(elf, btf, maps);
+  const data = readDataMaps(elf, btf, maps.length);
+  for (const m of data.maps) maps.push(m);
+  const variables = readVariables(elf, btf, data);
 
   const functions = collectFunctions(elf);
   const relocations = collectRelocations(elf, functions, maps);
@@ -185,10 +186,10 @@ function readBtf(elf: ElfFile): { btf: Btf | undefined; btfExt: BtfExt | undefin
 }
 
 /** Global variables: from BTF DATASECs when present (typed), else from the ELF symbols of the data sections. */
-function readVariables(elf: ElfFile, btf: Btf | undefined, maps: readonly MapSpec[]): VariableSpec[] {
+function readVariables(elf: ElfFile, btf: Btf | undefined, data: DataMaps): VariableSpec[] {
   const out: VariableSpec[] = [];
-  for (const m of maps) {
-    if (m.source !== 'data') continue;
+  for (let i = 0; i < data.maps.length; i++) {
+    const m = data.maps[i]!;
     const datasec = btf?.findByName('datasec', m.section);
     if (btf !== undefined && datasec !== undefined) {
       for (const v of datasec.vars) {
@@ -198,8 +199,7 @@ function readVariables(elf: ElfFile, btf: Btf | undefined, maps: readonly MapSpe
       }
       continue;
     }
-    const sec = elf.section(m.section)!;
-    for (const sym of elf.symbolsIn(sec.index)) {
+    for (const sym of elf.symbolsIn(data.sections[i]!.index)) {
       if (sym.type !== SymbolType.OBJECT || sym.name === '') continue;
       out.push({ name: sym.name, section: m.section, offset: sym.value, size: sym.size, btfTypeId: undefined, readOnly: m.readOnly === true });
     }
@@ -211,8 +211,15 @@ function readVariables(elf: ElfFile, btf: Btf | undefined, maps: readonly MapSpe
  * Global data: every allocated .data*, .rodata* and .bss* section becomes a one-entry array map holding the
  * section's bytes (as libbpf does); ld_imm64 references to its variables become BPF_PSEUDO_MAP_VALUE at load.
  */
-function readDataMaps(elf: ElfFile, btf: Btf | undefined, firstIndex: number): MapSpec[] {
+/** Global data maps, each beside the section it holds (parallel arrays: no pair object per section). */
+interface DataMaps {
+  readonly maps: readonly MapSpec[];
+  readonly sections: readonly ElfSection[];
+}
+
+function readDataMaps(elf: ElfFile, btf: Btf | undefined, firstIndex: number): DataMaps {
   const out: MapSpec[] = [];
+  const sections: ElfSection[] = [];
   for (const s of elf.sections) {
     const role = dataSectionRole(s.name);
     if (role === undefined || s.size === 0 || (s.flags & SectionFlags.ALLOC) === 0) continue;
@@ -231,8 +238,9 @@ function readDataMaps(elf: ElfFile, btf: Btf | undefined, firstIndex: number): M
     // libbpf's convention: the value type of a global data map is its DATASEC.
     if (btfValueTypeId !== undefined) map.btfValueTypeId = btfValueTypeId;
     out.push(map);
+    sections.push(s);
   }
-  return out;
+  return { maps: out, sections };
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
