@@ -64,7 +64,7 @@ function linkTypeOption(name: string | undefined, fallback: number): number {
   if (/^\d+$/.test(name)) return Number(name);
   const known = (LinkType as Record<string, number>)[name.toUpperCase()];
   const value = known ?? pcapLinkTypeByName(name);
-  if (value === undefined) throw new UsageError(`--link-type ${name}: unknown link type (EN10MB, LINUX_SLL, RAW, … or a DLT number)`);
+  if (value === undefined) throw new UsageError(`--link-type ${name}: unknown link type (EN10MB, LINUX_SLL, RAW, … or a link type number)`);
   return value;
 }
 
