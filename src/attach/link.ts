@@ -2,7 +2,7 @@ import { unlinkSync } from 'node:fs';
 import { BpfLoadError, withContext } from '../base/errors.js';
 import type { AttachKind } from '../object/index.js';
 import {
-  bpfObjectKind, closeFd, Errno, Fd, linkDetach, linkInfo, linkUpdate, objGet, objPin, progGetFdById, progInfo, SysError,
+  bpfObjectKind, Errno, Fd, linkDetach, linkInfo, linkUpdate, objGet, objPin, progGetFdById, progInfo, SysError,
   type LinkInfo,
 } from '../sys/index.js';
 
@@ -263,9 +263,5 @@ function programName(id: number): string {
   } catch {
     return `id ${id}`;
   }
-  try {
-    return progInfo(fd).name || `id ${id}`;
-  } finally {
-    closeFd(fd);
-  }
+  return Fd.with(fd, `program id ${id}`, (program) => progInfo(program.value).name || `id ${id}`);
 }
