@@ -1,7 +1,7 @@
 import { ByteReader } from '../base/cursor.js';
 import { INSN_SLOT_SIZE } from '../base/uapi.js';
 import { BtfError } from './errors.js';
-import type { Btf } from './parse.js';
+import type { Btf } from './btf.js';
 import {
   CORE_RELO_SIZE, FUNC_INFO_SIZE, LINE_INFO_SIZE,
   BTF_MAGIC, BTF_VERSION, CORE_RELO_KINDS,

@@ -1,5 +1,6 @@
 import { BTF_TYPE_SIZE, BtfKind } from './types.js';
-import { parseBtf, type Btf } from './parse.js';
+import type { Btf } from './btf.js';
+import { parseBtf } from './parse.js';
 
 const LINKAGE_GLOBAL = 1;
 /** BTF_VAR_GLOBAL_ALLOCATED: the only non-static VAR linkage the kernel accepts. */
