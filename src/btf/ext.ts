@@ -25,6 +25,7 @@ type Fail = (where: { offset?: number; typeId?: number }, cause: string) => BtfE
  * strings live in the BTF string table). Strict: every table, record and reference is bounds-checked; a record larger
  * than the one known here (a newer writer) is read at the known size and its extra bytes skipped.
  */
+// Long: the header and three record tables share one reader, the checks `table` closes over, and three short record readers.
 export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, options: ParseBtfExtOptions = {}): BtfExt {
   const file = options.file ?? btf.file;
   const fail: Fail = (where, cause) => new BtfError({ file, section: '.BTF.ext', ...where }, cause);

@@ -53,6 +53,7 @@ export interface ReadElfOptions {
  * Parses an ELF64 relocatable BPF object. Strict: every offset, size, count and index is checked against the buffer
  * before it is used, and anything malformed is an ElfError that says where. Section data are views into `bytes`.
  */
+// Long: header, section headers, names, symbols and relocations read in the order each depends on, a few checked reads each.
 export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFile {
   const file = options.file;
   const fail = (where: Omit<ElfLocation, 'file'>, cause: string) => new ElfError({ file, ...where }, cause);

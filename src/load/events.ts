@@ -266,6 +266,7 @@ interface CpuRing {
   ring?: PerfRing;
 }
 
+// Long: per-CPU ring setup, its undo (closeAll) and the drain share the rings array; split, a partial setup could not be undone in one place.
 function perfSource(map: MapHandle, options: EventOptions): EventSource {
   if (map.type !== 'perf_event_array') throw notA(map, 'perf event array');
   const pages = options.pagesPerCpu ?? DEFAULT_PAGES_PER_CPU;

@@ -40,6 +40,7 @@ export interface MapLoadOptions {
  * Creates the object's maps; `only` (map names) limits it to the maps some programs need (LoadOptions.programs).
  * `pinsMade` collects the paths this call pins (maps pinned by name that were not pinned before).
  */
+// Long: the fixup hook and the recursive `create` below (inner maps first) share the fixups and what was created.
 export function createMaps(
   spec: BpfObjectSpec, options: MapLoadOptions, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void,
   only?: ReadonlySet<string>, pinsMade: string[] = [],
@@ -53,6 +54,7 @@ export function createMaps(
 
   const created = new Map<number, MapHandle>();
   const creating = new Set<number>();
+  // Long: inner map, pin reuse, creation with its MMAPABLE and BTF fallbacks, pinning and the first fill, in the order the kernel needs them.
   const create = (f: MapFixup): MapHandle => {
     const done = created.get(f.index);
     if (done !== undefined) return done;
