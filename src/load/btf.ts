@@ -1,3 +1,4 @@
+import { INSN_SLOT_SIZE } from '../base/uapi.js';
 import { FUNC_INFO_SIZE, LINE_INFO_SIZE, type BtfLineInfo } from '../btf/index.js';
 import type { BpfObjectSpec, ProgramSpec, SubprogramSpec } from '../object/index.js';
 import { btfLoad, Fd, SysError } from '../sys/index.js';
@@ -62,7 +63,7 @@ export function programBtfInfo(spec: BpfObjectSpec, layout: ReadonlyArray<{ fn: 
   let sorted = true;
   for (const { records, fn, start } of lineSlices) {
     for (const l of records) {
-      const index = start + (l.insnOff - fn.offset) / 8;
+      const index = start + (l.insnOff - fn.offset) / INSN_SLOT_SIZE;
       if (index < previous) sorted = false;
       previous = index;
       lineInfo.writeUInt32LE(index, p);

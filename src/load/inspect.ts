@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { toHex } from '../base/cursor.js';
 import { BpfLoadError, withContext } from '../base/errors.js';
-import { HELPER_NAMES, helperCallText } from '../base/uapi.js';
+import { HELPER_NAMES, helperCallText, INSN_SLOT_SIZE } from '../base/uapi.js';
 import { parseBtf, type Btf } from '../btf/index.js';
 import { CallSrc } from '../base/uapi.js';
 import { decodeInsns, formatInsn, insnSlots, isCall, isLdImm64 } from '../insn/index.js';
@@ -214,7 +214,7 @@ export function disassembleXlated(xlated: Uint8Array, context: XlatedContext): X
       text = `call ${helperCallName(insn.imm, context.symbolAt)}`;
     }
     const source = sources.get(slot);
-    const raw = toHex(xlated.subarray(slot * 8, (slot + slots) * 8));
+    const raw = toHex(xlated.subarray(slot * INSN_SLOT_SIZE, (slot + slots) * INSN_SLOT_SIZE));
     out.push(source === undefined ? { index: slot, raw, text } : { index: slot, raw, text, source });
     slot += slots;
   }
