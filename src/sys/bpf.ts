@@ -69,6 +69,7 @@ export const LINK_TYPE_NAMES = [
   'unspec', 'raw_tracepoint', 'tracing', 'cgroup', 'iter', 'netns', 'xdp', 'perf_event', 'kprobe_multi',
   'struct_ops', 'netfilter', 'tcx', 'uprobe_multi', 'netkit', 'sockmap',
 ] as const;
+export type LinkTypeName = (typeof LINK_TYPE_NAMES)[number];
 export function linkTypeName(value: number): string {
   return LINK_TYPE_NAMES[value] ?? `unknown(${value})`;
 }
