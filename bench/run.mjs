@@ -17,7 +17,7 @@
  *   (h) global variables: obj.variable(name).get() / .set(), per operation
  *   (d) reading every entry of a 1M-entry hash map: MapHandle.readAllRaw() (batched, column buffers) and readAll()
  *       (an entry per pair of Buffers) vs `bpftool map dump id N` (plain text)
- *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE` vs `tcpdump -r` (bench/classic.mjs)
+ *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE --write /dev/null` vs `tcpdump -r FILE EXPR -w /dev/null` (bench/classic.mjs)
  *   (j) events: 64-byte records produced by BPF_PROG_TEST_RUN (repeat) and consumed from a ring buffer / perf buffer
  *       vs libbpf's ring_buffer__consume / perf_buffer__consume; program.testRun() per call vs
  *       bpf_prog_test_run_opts; waiting for a record with koffi's async epoll_wait vs a worker thread

@@ -73,10 +73,11 @@ export {
   type SockFilter, type ClassicProgram, type ClassicParseOptions, ClassicFilterError, checkClassicProgram, decodeClassicProgram,
   encodeClassicProgram, formatClassicProgram, formatClassicInsn, formatClassicC, formatClassicDecimal, formatClassicBytecode,
   classicTextForm, parseClassicDecimal, parseClassicCArray, classicToEbpf, compileClassicToJs, type ClassicMatcher,
+  type ClassicTranslationFacts,
 } from './cbpf/index.js';
 export {
   CaptureError, type CapturedPacket, CaptureCursor, type CaptureSource, readCapture, readCaptureHeader, writePcap,
-  summarizePacket, type PacketSummary,
+  PcapStreamWriter, type PcapWriteOptions, summarizePacket, type PacketSummary,
 } from './pcap/index.js';
 export { pcapCompile, PcapError, LinkType, type PcapCompileOptions } from './sys/index.js';
 export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './attach/index.js';
