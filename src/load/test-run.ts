@@ -42,7 +42,7 @@ const MAX_REPEAT = 0xffff_ffff;
 
 /**
  * Where the kernel writes the packet and context after a run: reused between calls (their addresses stay in
- * bufferAddress()'s cache, and nothing is allocated for the kernel), and copied out at the sizes it reports. Buffer
+ * writeAddress()'s cache, and nothing is allocated for the kernel), and copied out at the sizes it reports. Buffer
  * allocation and koffi.address() of a fresh buffer each cost several times koffi's own call overhead.
  */
 let dataOutScratch = Buffer.alloc(GROWTH + 64);
@@ -58,12 +58,12 @@ export function testRunProgram(program: { readonly fd: number; readonly name: st
   const repeat = options.repeat ?? 1;
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > MAX_REPEAT) throw new TestRunError(withContext(where(program), `repeat must be a whole number from 1 to ${MAX_REPEAT}, not ${repeat}`));
   const { data, ctx } = options;
-  let outSize = data === undefined ? 0 : data.byteLength + GROWTH;
-  const ctxOutSize = options.ctxOutSize ?? ctx?.byteLength ?? 0;
-  if (ctxOutScratch.byteLength < ctxOutSize) ctxOutScratch = Buffer.alloc(ctxOutSize);
+  let outSize = data === undefined ? 0 : data.length + GROWTH;
+  const ctxOutSize = options.ctxOutSize ?? ctx?.length ?? 0;
+  if (ctxOutScratch.length < ctxOutSize) ctxOutScratch = Buffer.alloc(ctxOutSize);
   const progFd = program.fd;
   for (;;) {
-    if (dataOutScratch.byteLength < outSize) dataOutScratch = Buffer.alloc(outSize);
+    if (dataOutScratch.length < outSize) dataOutScratch = Buffer.alloc(outSize);
     // The scratch buffers themselves (their cached addresses), offering exactly outSize / ctxOutSize bytes: the
     // kernel's ENOSPC tells when the packet grew beyond that.
     const dataOut = outSize === 0 ? undefined : dataOutScratch;

@@ -4,7 +4,7 @@
  */
 import { BpfCommand, bpfCall } from './bpf.js';
 import { SysError } from './errors.js';
-import { AttrWriter, bufferAddress, rawBpf } from './ffi.js';
+import { AttrWriter, FixedAttr, writeAddress } from './ffi.js';
 
 /** The `test` member of union bpf_attr (include/uapi/linux/bpf.h). */
 export const BPF_TEST_RUN_ATTR = {
@@ -58,11 +58,11 @@ export interface ProgTestRunResult {
 /*
  * program.testRun() is a per-call hot path (tests and benchmarks call it in loops), where building an attr costs
  * more than the kernel's run: so, as the map element calls do, one preallocated attr whose every field is written
- * on each call, addresses from bufferAddress()'s cache, rawBpf without the generic writer. The buffers are live
- * arguments for the whole synchronous call, so nothing needs pinning.
+ * on each call (a FixedAttr), addresses from writeAddress()'s cache. The buffers are live
+ * arguments for the whole synchronous call, so nothing needs pinning. Sizes are read as `length` (see addressOf).
  */
-const testRunAttr = Buffer.alloc(BPF_TEST_RUN_ATTR.size);
-const testRunView = new DataView(testRunAttr.buffer, testRunAttr.byteOffset, BPF_TEST_RUN_ATTR.size);
+const testRunAttr = new FixedAttr(BPF_TEST_RUN_ATTR.size);
+const testRunView = testRunAttr.view;
 
 /** BPF_PROG_TEST_RUN with every input and output: packet in/out, context in/out, repeat count, flags, CPU. */
 export function progTestRun(a: ProgTestRunAttr): ProgTestRunResult {
@@ -70,20 +70,20 @@ export function progTestRun(a: ProgTestRunAttr): ProgTestRunResult {
   const v = testRunView;
   v.setUint32(L.prog_fd, a.progFd, true);
   v.setUint32(L.retval, 0, true);
-  v.setUint32(L.data_size_in, a.dataIn?.byteLength ?? 0, true);
-  v.setUint32(L.data_size_out, a.dataOut === undefined ? 0 : Math.min(a.dataOutSize ?? a.dataOut.byteLength, a.dataOut.byteLength), true);
-  v.setBigUint64(L.data_in, bufferAddress(a.dataIn ?? null), true);
-  v.setBigUint64(L.data_out, bufferAddress(a.dataOut ?? null), true);
+  v.setUint32(L.data_size_in, a.dataIn?.length ?? 0, true);
+  v.setUint32(L.data_size_out, a.dataOut === undefined ? 0 : Math.min(a.dataOutSize ?? a.dataOut.length, a.dataOut.length), true);
+  writeAddress(v, L.data_in, a.dataIn);
+  writeAddress(v, L.data_out, a.dataOut);
   v.setUint32(L.repeat, a.repeat ?? 0, true);
   v.setUint32(L.duration, 0, true);
-  v.setUint32(L.ctx_size_in, a.ctxIn?.byteLength ?? 0, true);
-  v.setUint32(L.ctx_size_out, a.ctxOut === undefined ? 0 : Math.min(a.ctxOutSize ?? a.ctxOut.byteLength, a.ctxOut.byteLength), true);
-  v.setBigUint64(L.ctx_in, bufferAddress(a.ctxIn ?? null), true);
-  v.setBigUint64(L.ctx_out, bufferAddress(a.ctxOut ?? null), true);
+  v.setUint32(L.ctx_size_in, a.ctxIn?.length ?? 0, true);
+  v.setUint32(L.ctx_size_out, a.ctxOut === undefined ? 0 : Math.min(a.ctxOutSize ?? a.ctxOut.length, a.ctxOut.length), true);
+  writeAddress(v, L.ctx_in, a.ctxIn);
+  writeAddress(v, L.ctx_out, a.ctxOut);
   v.setUint32(L.flags, a.flags ?? 0, true);
   v.setUint32(L.cpu, a.cpu ?? 0, true);
   v.setUint32(L.batch_size, 0, true);
-  const ret = rawBpf(BpfCommand.PROG_TEST_RUN, testRunAttr, L.size);
+  const ret = testRunAttr.bpf(BpfCommand.PROG_TEST_RUN);
   if (ret < 0) throw new SysError({ syscall: 'bpf', command: 'BPF_PROG_TEST_RUN', errno: -ret, detail: `prog fd ${a.progFd}` });
   return {
     retval: v.getUint32(L.retval, true), dataSizeOut: v.getUint32(L.data_size_out, true),
