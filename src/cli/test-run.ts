@@ -1,7 +1,7 @@
 import { withContext } from '../base/errors.js';
 import { toHex } from '../base/cursor.js';
 import { readUserFile } from '../base/file.js';
-import { LoadError, type LoadedProgram, loadObject, TestRunError } from '../load/index.js';
+import { LoadError, type LoadedProgram, loadObject, returnValueName, TestRunError } from '../load/index.js';
 import { parseObject } from '../object/index.js';
 import { type CaptureCursor, formatPacketTime, summarizePacket } from '../pcap/index.js';
 import type { CliOptions } from './args.js';
@@ -12,18 +12,17 @@ const PACKET_TYPES: ReadonlySet<string> = new Set([
   'socket_filter', 'sched_cls', 'sched_act', 'xdp', 'cgroup_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'flow_dissector',
 ]);
 const DEFAULT_FRAME_BYTES = 64;
-const XDP_ACTIONS = ['XDP_ABORTED', 'XDP_DROP', 'XDP_PASS', 'XDP_TX', 'XDP_REDIRECT'];
-/** TC_ACT_* (linux/pkt_cls.h), from TC_ACT_UNSPEC (-1, which the kernel's u32 retval shows as 0xffffffff). */
-const TC_ACTIONS = ['TC_ACT_OK', 'TC_ACT_RECLASSIFY', 'TC_ACT_SHOT', 'TC_ACT_PIPE', 'TC_ACT_STOLEN', 'TC_ACT_QUEUED', 'TC_ACT_REPEAT', 'TC_ACT_REDIRECT', 'TC_ACT_TRAP'];
 /** enum bpf_ret_code, what lwt and flow dissector programs return. */
 const BPF_RET_CODES: Readonly<Record<number, string>> = { 0: 'BPF_OK', 2: 'BPF_DROP', 7: 'BPF_REDIRECT', 128: 'BPF_LWT_REROUTE' };
 
 /** What a packet program's return value means for its type: the action's name (`keep`/`drop` for socket filters). */
 export function verdictName(type: string, retval: number): string {
+  const named = returnValueName(type, retval); // XDP and tc actions
+  if (named !== undefined) return named;
   switch (type) {
-    case 'xdp': return XDP_ACTIONS[retval] ?? `invalid XDP action ${retval}`;
+    case 'xdp': return `invalid XDP action ${retval}`;
     case 'sched_cls':
-    case 'sched_act': return retval === 0xffffffff ? 'TC_ACT_UNSPEC' : TC_ACTIONS[retval] ?? `TC action ${retval}`;
+    case 'sched_act': return `TC action ${retval}`;
     case 'socket_filter': return retval === 0 ? 'drop' : 'keep';
     // Bit 0 allows; egress programs may set bit 1 for congestion notification.
     case 'cgroup_skb': return (retval & 1) === 1 ? 'allow' : 'drop';
@@ -59,7 +58,7 @@ export function runTestRun(options: CliOptions): number {
     if (capture !== undefined) return testRunCapture(program, capture.cursor, options);
     const input = data ?? (PACKET_TYPES.has(program.type) ? Buffer.alloc(DEFAULT_FRAME_BYTES) : undefined);
     const result = program.testRun({ repeat: options.repeat, ...(input === undefined ? {} : { data: input }) });
-    const action = program.type === 'xdp' ? XDP_ACTIONS[result.retval] : undefined;
+    const action = returnValueName(program.type, result.retval);
     if (options.json) {
       process.stdout.write(`${JSON.stringify({
         program: program.name, type: program.type, retval: result.retval, ...(action === undefined ? {} : { action }),

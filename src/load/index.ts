@@ -10,13 +10,17 @@ export { ensureBpffs, PinError } from './bpffs.js';
 export { pinObject, unpinAll } from './pin.js';
 export { VariableHandle, VariableError } from './variables.js';
 export { applyCoreRelocations, CoreError, type CoreResult } from './core.js';
-export { testRunProgram, TestRunError, type TestRunOptions, type TestRunResult } from './test-run.js';
+export {
+  testRunProgram, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type TestRunOptions, type TestRunResult, type XdpAction,
+  type TcAction,
+} from './test-run.js';
 export {
   EventReader, EventError, openRingBuffer, openPerfBuffer, openEvents, isEventMap,
-  type EventRecord, type LostEvent, type BufferEvent, type EventOptions,
+  type EventRecord, type LostEvent, type BufferEvent, type EventOptions, type RecordViewHandler,
 } from './events.js';
 export { RingBufferConsumer, RingBufferError, ringBufferSize, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HEADER_SIZE, type RingBufferMemory } from './ringbuf.js';
-export { PerfRing, PerfBufferError, PerfRecordType, type PerfRecordHandler } from './perfbuf.js';
+export { PerfRing, PerfBufferError, PerfRecordType } from './perfbuf.js';
+export { RecordView } from './record-view.js';
 export {
   listPrograms, listMaps, listLinks, dumpProgram, disassembleXlated, helperCallName, openMap, InspectError,
   type KernelProgram, type KernelLink, type KernelObjectRef, type ProgramDump, type XlatedInsn, type XlatedContext,

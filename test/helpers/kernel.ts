@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { ensureBpffs } from '../../src/load/index.js';
+import { Fd, type OpenFdRecord } from '../../src/sys/index.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SAMPLES_DIR = join(PROJECT_ROOT, 'c-samples');
@@ -52,8 +53,28 @@ function gatedTest(
   }
 }
 
-/** Corpus tests must run in CI and under BPF_LOAD_REQUIRE_KERNEL=1: an absent corpus is then a failure, not a skip. */
+/**
+ * Corpus and oracle-tool tests must run in CI and under BPF_LOAD_REQUIRE_KERNEL=1: an absent corpus or tool is then a
+ * failure, not a skip.
+ */
 const CORPUS_REQUIRED = REQUIRE || process.env['CI'] !== undefined;
+
+/**
+ * The path of a system tool tests compare against (tcpdump, bpftool, clang, llvm-*), found among `candidates`. Absent,
+ * it is a failure in CI and under BPF_LOAD_REQUIRE_KERNEL=1 (`.ci/run` installs every one), elsewhere undefined with
+ * the reason printed, so the tests that need it skip visibly.
+ */
+export function oracleTool(name: string, candidates: readonly string[], install: string): string | undefined {
+  const found = candidates.find(isExecutable);
+  if (found === undefined) oracleUnavailable(`${name} is not installed (${install})`);
+  return found;
+}
+
+/** An oracle the tests cannot use here: a failure in CI and under BPF_LOAD_REQUIRE_KERNEL=1, else a printed skip reason. */
+export function oracleUnavailable(reason: string): void {
+  if (CORPUS_REQUIRED) throw new Error(`CI or BPF_LOAD_REQUIRE_KERNEL=1 requires the oracle tools, but ${reason}`);
+  console.warn(`${reason}: the tests that compare with it are skipped`);
+}
 
 /** Why the corpus tests cannot run here, or undefined when ../shared/corpus is present. */
 export function corpusUnavailableReason(): string | undefined {
@@ -103,13 +124,10 @@ export function corpusFiles(sub: string, filter: (name: string) => boolean = () 
   return out.sort();
 }
 
-/** Path of an llvm-objdump that knows BPF (the newest installed), or undefined. */
+/** Path of an llvm-objdump that knows BPF (the newest installed), through `oracleTool`. */
 export function findLlvmObjdump(): string | undefined {
-  for (const v of [22, 21, 20, 19, 18, 17, 16, 15, 14]) {
-    const p = `/usr/bin/llvm-objdump-${v}`;
-    if (isExecutable(p)) return p;
-  }
-  return isExecutable('/usr/bin/llvm-objdump') ? '/usr/bin/llvm-objdump' : undefined;
+  const versions = [22, 21, 20, 19, 18, 17, 16, 15, 14].map((v) => `/usr/bin/llvm-objdump-${v}`);
+  return oracleTool('llvm-objdump', [...versions, '/usr/bin/llvm-objdump'], 'apt-get install llvm-19');
 }
 
 export function isExecutable(path: string): boolean {
@@ -126,10 +144,26 @@ export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-/** Runs `body` and proves, through /proc/self/fd, that it closed every fd it opened. */
+/**
+ * Runs `body` and proves that it closed every fd it opened: each `Fd` it made is named with where it was made
+ * (tracking is on for the call), and /proc/self/fd catches descriptors that never became an `Fd`.
+ */
 export function noLeaks(body: () => void): void {
   const before = openFdCount();
-  body();
+  const wasTracking = Fd.tracking;
+  Fd.track(true);
+  const openBefore = new Set(Fd.openFds());
+  let leaked: OpenFdRecord[];
+  try {
+    body();
+  } finally {
+    leaked = Fd.openFds().filter((r) => !openBefore.has(r));
+    if (!wasTracking) Fd.track(false);
+  }
+  if (leaked.length > 0) {
+    const where = (stack: string) => stack.split('\n').filter((l) => !l.includes('node_modules')).slice(0, 3).map((l) => l.trim()).join(' < ');
+    throw new Error(`${leaked.length} fd(s) left open: ${leaked.map((r) => `${r.what} (fd ${r.fd}) made at ${where(r.createdAt)}`).join('; ')}`);
+  }
   expect(openFdCount()).toBe(before);
 }
 
