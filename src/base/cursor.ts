@@ -12,6 +12,8 @@ export class ByteReader {
   readonly view: DataView;
   readonly littleEndian: boolean;
   private readonly fail: OutOfBounds;
+  /** The same bytes as a Buffer, made on the first cstring(): its latin1 decoder. */
+  private text: Buffer | undefined;
 
   constructor(bytes: Uint8Array, littleEndian: boolean, fail: OutOfBounds) {
     this.bytes = bytes;
@@ -73,7 +75,13 @@ export class ByteReader {
     this.check(what, offset, 1);
     const end = this.bytes.indexOf(0, offset);
     if (end < 0) throw this.fail(`${what} (no NUL terminator)`, offset, this.bytes.byteLength - offset + 1, this.bytes.byteLength);
-    return decodeName(this.bytes.subarray(offset, end));
+    for (let i = offset; i < end; i++) {
+      if (this.bytes[i]! >= 0x80) return decoder.decode(this.bytes.subarray(offset, end));
+    }
+    // ASCII (every name, in practice): Buffer's latin1 decoder makes one flat string straight from the bytes, with no
+    // view allocated — and a flat string is the cheapest to hash when names become map keys.
+    this.text ??= Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    return this.text.toString('latin1', offset, end);
   }
 }
 

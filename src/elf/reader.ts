@@ -67,56 +67,61 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
   // Checked before allocating anything per section, so a huge count cannot make us loop or allocate.
   r.check(`section header table (${shnum} entries)`, shoff, shnum * SHDR_SIZE);
 
-  interface RawHeader { nameOffset: number; type: number; rawFlags: bigint; offset: number; size: number; link: number; info: number; addralign: number; entsize: number }
-  const headers: RawHeader[] = [];
-  for (let i = 0; i < shnum; i++) {
-    const h = shoff + i * SHDR_SIZE;
-    headers.push({
-      nameOffset: r.u32(h),
-      type: r.u32(h + 4),
-      rawFlags: r.u64(h + 8),
-      offset: r.u64n(h + 24, `section #${i} sh_offset`),
-      size: r.u64n(h + 32, `section #${i} sh_size`),
-      link: r.u32(h + 40),
-      info: r.u32(h + 44),
-      addralign: r.u64n(h + 48, `section #${i} sh_addralign`),
-      entsize: r.u64n(h + 56, `section #${i} sh_entsize`),
-    });
-  }
+  // The table was checked whole above, so fields are read straight from the view; only the 64-bit fields that must
+  // fit a JS number are checked one by one, and their labels are built only when one does not.
+  const view = r.view;
+  const u32 = (at: number) => view.getUint32(at, littleEndian);
+  const u64n = (at: number, index: number, field: string): number => {
+    const lo = u32(littleEndian ? at : at + 4);
+    const hi = u32(littleEndian ? at + 4 : at);
+    if (hi > 0x1fffff) throw fail({ offset: at }, `section #${index} ${field} (8 bytes) extends past the end of the file (${bytes.byteLength} bytes)`);
+    return hi * 0x1_0000_0000 + lo;
+  };
+  const headerAt = (index: number) => shoff + index * SHDR_SIZE;
 
   if (shstrndx === 0 || shstrndx >= shnum) throw fail({ offset: 62 }, `section name table index ${shstrndx} out of range (${shnum} sections)`);
-  const shstrHeader = headers[shstrndx]!;
-  if (shstrHeader.type !== SectionType.STRTAB) {
-    throw fail({ section: { index: shstrndx } }, `section name table has type ${shstrHeader.type}, expected SHT_STRTAB`);
+  const shstrType = u32(headerAt(shstrndx) + 4);
+  if (shstrType !== SectionType.STRTAB) {
+    throw fail({ section: { index: shstrndx } }, `section name table has type ${shstrType}, expected SHT_STRTAB`);
   }
-  const shstrtab = sectionReader(r, shstrHeader, { index: shstrndx }, fail, littleEndian);
+  const shstrtab = sectionReader(r, {
+    offset: u64n(headerAt(shstrndx) + 24, shstrndx, 'sh_offset'), size: u64n(headerAt(shstrndx) + 32, shstrndx, 'sh_size'),
+  }, { index: shstrndx }, fail, littleEndian);
 
-  const sections: ElfSection[] = headers.map((h, index) => {
-    const name = index === 0 && h.nameOffset === 0 ? '' : readString(shstrtab, h.nameOffset, { index }, 'section name', fail);
-    const where = { index, name };
-    let sectionData: Uint8Array;
-    if (h.type === SectionType.NOBITS || h.type === SectionType.NULL) {
-      sectionData = bytes.subarray(0, 0);
-    } else {
-      if (h.offset + h.size > bytes.byteLength || h.size < 0) {
-        throw fail({ section: where, offset: h.offset }, `section data (${h.size} bytes) extends past the end of the file (${bytes.byteLength} bytes)`);
+  const sections: ElfSection[] = [];
+  for (let index = 0; index < shnum; index++) {
+    const h = headerAt(index);
+    const nameOffset = u32(h);
+    const type = u32(h + 4);
+    const flagsLow = u32(littleEndian ? h + 8 : h + 12);
+    const flagsHigh = u32(littleEndian ? h + 12 : h + 8);
+    const offset = u64n(h + 24, index, 'sh_offset');
+    const size = u64n(h + 32, index, 'sh_size');
+    const name = index === 0 && nameOffset === 0 ? '' : readString(shstrtab, nameOffset, { index }, 'section name', fail);
+    let data: Uint8Array = EMPTY;
+    if (type !== SectionType.NOBITS && type !== SectionType.NULL) {
+      if (offset + size > bytes.byteLength) {
+        throw fail({ section: { index, name }, offset }, `section data (${size} bytes) extends past the end of the file (${bytes.byteLength} bytes)`);
       }
-      sectionData = bytes.subarray(h.offset, h.offset + h.size);
+      data = bytes.subarray(offset, offset + size);
     }
-    return {
-      index, name, type: h.type, flags: Number(h.rawFlags & 0xffffffffn), rawFlags: h.rawFlags,
-      offset: h.offset, size: h.size, link: h.link, info: h.info, addralign: h.addralign, entsize: h.entsize,
-      data: sectionData,
-    };
-  });
+    sections.push({
+      index, name, type, flags: flagsLow, rawFlags: rawFlags(flagsLow, flagsHigh),
+      offset, size, link: u32(h + 40), info: u32(h + 44),
+      addralign: u64n(h + 48, index, 'sh_addralign'), entsize: u64n(h + 56, index, 'sh_entsize'),
+      data,
+    });
+  }
 
   const symtabs = sections.filter((s) => s.type === SectionType.SYMTAB);
   if (symtabs.length > 1) throw fail({ section: symtabs[1] }, 'more than one symbol table');
   const symtab = symtabs[0];
   const symbols = symtab === undefined ? [] : readSymbols(symtab, sections, fail, littleEndian);
 
-  const byName = new Map<string, ElfSection>();
-  for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
+  // By name: the first few lookups scan (a parse asks for a handful of names: license, version, .BTF …), and only a
+  // caller that keeps asking gets an index — building one for 125k sections costs more than the scans it saves.
+  let byName: Map<string, ElfSection> | undefined;
+  let scans = 0;
   const relocCache = new Map<number, readonly ElfRelocation[]>();
   // Callers ask per section; one pass over the symbols keeps that linear in the file, however many sections there are.
   let bySection: Map<number, ElfSymbol[]> | undefined;
@@ -124,7 +129,17 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
 
   return {
     file, littleEndian, machine, type, sections, symbols,
-    section: (name) => byName.get(name),
+    section(name) {
+      if (byName === undefined && scans < NAME_SCANS) {
+        scans += 1;
+        return sections.find((s) => s.name === name);
+      }
+      if (byName === undefined) {
+        byName = new Map();
+        for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
+      }
+      return byName.get(name);
+    },
     symbolsIn(sectionIndex) {
       if (bySection === undefined) {
         bySection = new Map();
@@ -145,6 +160,24 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
       return cached;
     },
   };
+}
+
+/** Lookups by section name answered by a scan before an index is built. */
+const NAME_SCANS = 16;
+
+/** NOBITS and NULL sections' data: one shared empty view (a zero-length typed array cannot be written through). */
+const EMPTY = new Uint8Array(0);
+
+/** sh_flags as a bigint; the usual values (high half zero) come from a small cache instead of one BigInt per header. */
+const smallFlags = new Map<number, bigint>();
+function rawFlags(low: number, high: number): bigint {
+  if (high !== 0) return (BigInt(high) << 32n) | BigInt(low);
+  let cached = smallFlags.get(low);
+  if (cached === undefined) {
+    cached = BigInt(low);
+    if (smallFlags.size < 256) smallFlags.set(low, cached);
+  }
+  return cached;
 }
 
 type Fail = (where: Omit<ElfLocation, 'file'>, cause: string) => ElfError;

@@ -50,8 +50,9 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
   // Appended one by one: spreading a parser-sized array into push() overflows the stack (125k data sections).
   const maps: MapSpec[] = readLegacyMaps(elf, 0);
   for (const m of readBtfMaps(elf, btf, maps.length)) maps.push(m);
-  for (const m of readDataMaps(elf, btf, maps.length)) maps.push(m);
-  const variables = readVariables(elf, btf, maps);
+  const data = readDataMaps(elf, btf, maps.length);
+  for (const m of data.maps) maps.push(m);
+  const variables = readVariables(elf, btf, data);
 
   const functions = collectFunctions(elf);
   const relocations = collectRelocations(elf, functions, maps);
@@ -67,24 +68,26 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
   const typeOf = programTypeResolver(elf, options.programTypes);
   const programs: ProgramSpec[] = [];
   const subprograms: SubprogramSpec[] = [];
+  // Each spec is written out field by field: `{ ...common, more }` costs microseconds per object in V8 (a runtime
+  // call), which made 20k programs take a second.
   for (const fn of functions) {
-    const common = {
-      name: fn.name,
-      section: fn.section.name,
-      sectionIndex: fn.section.index,
-      offset: fn.offset,
-      bytes: fn.section.data.subarray(fn.offset, fn.offset + fn.size),
-      littleEndian: elf.littleEndian,
-      relocations: Object.freeze(relocsByFunction.get(fn) ?? []),
-    };
+    const name = fn.name;
+    const section = fn.section.name;
+    const sectionIndex = fn.section.index;
+    const offset = fn.offset;
+    const bytes = fn.section.data.subarray(fn.offset, fn.offset + fn.size);
+    const littleEndian = elf.littleEndian;
+    const relocations = Object.freeze(relocsByFunction.get(fn) ?? []);
     if (fn.isSubprogram) {
-      subprograms.push(Object.freeze({ ...common, global: fn.global, isSubprogram: true as const }));
+      subprograms.push(Object.freeze({
+        name, section, sectionIndex, offset, bytes, littleEndian, relocations, global: fn.global, isSubprogram: true as const,
+      }));
       continue;
     }
-    const { match, source } = typeOf(fn.section.name);
-    const iproute2Slot = iproute2TailCall(fn.section.name);
+    const { match, source } = typeOf(section);
+    const iproute2Slot = iproute2TailCall(section);
     programs.push(Object.freeze({
-      ...common,
+      name, section, sectionIndex, offset, bytes, littleEndian, relocations,
       type: match?.def.progType ?? 'unspecified',
       expectedAttachType: match?.def.expectedAttachType,
       attachType: match?.def.attachType ?? match?.def.expectedAttachType,
@@ -183,10 +186,10 @@ function readBtf(elf: ElfFile): { btf: Btf | undefined; btfExt: BtfExt | undefin
 }
 
 /** Global variables: from BTF DATASECs when present (typed), else from the ELF symbols of the data sections. */
-function readVariables(elf: ElfFile, btf: Btf | undefined, maps: readonly MapSpec[]): VariableSpec[] {
+function readVariables(elf: ElfFile, btf: Btf | undefined, data: DataMaps): VariableSpec[] {
   const out: VariableSpec[] = [];
-  for (const m of maps) {
-    if (m.source !== 'data') continue;
+  for (let i = 0; i < data.maps.length; i++) {
+    const m = data.maps[i]!;
     const datasec = btf?.findByName('datasec', m.section);
     if (btf !== undefined && datasec !== undefined) {
       for (const v of datasec.vars) {
@@ -196,8 +199,7 @@ function readVariables(elf: ElfFile, btf: Btf | undefined, maps: readonly MapSpe
       }
       continue;
     }
-    const sec = elf.section(m.section)!;
-    for (const sym of elf.symbolsIn(sec.index)) {
+    for (const sym of elf.symbolsIn(data.sections[i]!.index)) {
       if (sym.type !== SymbolType.OBJECT || sym.name === '') continue;
       out.push({ name: sym.name, section: m.section, offset: sym.value, size: sym.size, btfTypeId: undefined, readOnly: m.readOnly === true });
     }
@@ -209,8 +211,15 @@ function readVariables(elf: ElfFile, btf: Btf | undefined, maps: readonly MapSpe
  * Global data: every allocated .data*, .rodata* and .bss* section becomes a one-entry array map holding the
  * section's bytes (as libbpf does); ld_imm64 references to its variables become BPF_PSEUDO_MAP_VALUE at load.
  */
-function readDataMaps(elf: ElfFile, btf: Btf | undefined, firstIndex: number): MapSpec[] {
+/** Global data maps, each beside the section it holds (parallel arrays: no pair object per section). */
+interface DataMaps {
+  readonly maps: readonly MapSpec[];
+  readonly sections: readonly ElfSection[];
+}
+
+function readDataMaps(elf: ElfFile, btf: Btf | undefined, firstIndex: number): DataMaps {
   const out: MapSpec[] = [];
+  const sections: ElfSection[] = [];
   for (const s of elf.sections) {
     const role = dataSectionRole(s.name);
     if (role === undefined || s.size === 0 || (s.flags & SectionFlags.ALLOC) === 0) continue;
@@ -218,20 +227,27 @@ function readDataMaps(elf: ElfFile, btf: Btf | undefined, firstIndex: number): M
     // here for a size the file does not back.
     const contents = s.type === SectionType.NOBITS ? undefined : s.data;
     const btfValueTypeId = datasecId(btf, s.name);
-    out.push({
+    const map: Mutable<MapSpec> = {
       name: s.name, index: firstIndex + out.length, source: 'data', section: s.name, offset: 0,
       type: ARRAY_MAP, typeName: 'array', keySize: 4, valueSize: s.size, maxEntries: 1,
       flags: role === 'rodata' ? MapFlags.RDONLY_PROG : 0, numaNode: 0, innerMapIndex: undefined, innerMap: undefined,
-      pinning: 'none', definitionSize: 0, definition: new Uint8Array(0), readOnly: role === 'rodata',
-      ...(contents === undefined ? {} : { contents }),
-      // libbpf's convention: the value type of a global data map is its DATASEC.
-      ...(btfValueTypeId === undefined ? {} : { btfValueTypeId }),
-    });
+      pinning: 'none', definitionSize: 0, definition: NO_DEFINITION, readOnly: role === 'rodata',
+    };
+    // Assigned, not spread from a temporary object: this runs once per data section (125k in a crafted file).
+    if (contents !== undefined) map.contents = contents;
+    // libbpf's convention: the value type of a global data map is its DATASEC.
+    if (btfValueTypeId !== undefined) map.btfValueTypeId = btfValueTypeId;
+    out.push(map);
+    sections.push(s);
   }
-  return out;
+  return { maps: out, sections };
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 const ARRAY_MAP = mapTypeValue('array');
+/** Data maps have no definition bytes; one shared empty view (nothing can be written through it). */
+const NO_DEFINITION = new Uint8Array(0);
 
 function datasecId(btf: Btf | undefined, section: string): number | undefined {
   return btf?.findByName('datasec', section)?.id;
@@ -373,6 +389,8 @@ type MapIndex = ReadonlyMap<string, ReadonlyMap<number, MapSpec>>;
 function indexMaps(maps: readonly MapSpec[]): MapIndex {
   const index = new Map<string, Map<number, MapSpec>>();
   for (const m of maps) {
+    // Relocations name global data by section (resolveTarget), never through this index.
+    if (m.source === 'data') continue;
     let bySection = index.get(m.section);
     if (bySection === undefined) index.set(m.section, (bySection = new Map()));
     if (!bySection.has(m.offset)) bySection.set(m.offset, m);

@@ -22,14 +22,14 @@ export interface SectionDef {
   readonly match: MatchMode;
   readonly progType: ProgTypeName;
   /** Sent to the kernel in BPF_PROG_LOAD (only where the kernel needs it to pick the program's context). */
-  readonly expectedAttachType?: AttachTypeName;
+  readonly expectedAttachType?: AttachTypeName | undefined;
   /** Used when attaching; defaults to expectedAttachType. */
-  readonly attachType?: AttachTypeName;
+  readonly attachType?: AttachTypeName | undefined;
   readonly attach: AttachKind;
   /** `<section>/<N>` puts the program into the object's prog array at key N (bpf_load.c's tail-call rule). */
-  readonly tailCalls?: boolean;
+  readonly tailCalls?: boolean | undefined;
   /** Loaded with BPF_F_SLEEPABLE (libbpf's `.s/` sections). */
-  readonly sleepable?: boolean;
+  readonly sleepable?: boolean | undefined;
   /** Where the name comes from, for --dump and docs. */
   readonly origin: 'bpf_load' | 'libbpf';
 }
@@ -37,7 +37,12 @@ export interface SectionDef {
 const def = (
   prefix: string, match: MatchMode, progType: ProgTypeName, attach: AttachKind,
   extra: Partial<Pick<SectionDef, 'expectedAttachType' | 'attachType' | 'tailCalls' | 'sleepable'>> = {}, origin: SectionDef['origin'] = 'libbpf',
-): SectionDef => Object.freeze({ prefix, match, progType, attach, origin, ...extra });
+): SectionDef => Object.freeze({
+  // Every entry has every field, so all share one shape: matchSection reads them for each table entry, for every
+  // program section of a file, and a shape per entry made those reads megamorphic.
+  prefix, match, progType, attach, origin, expectedAttachType: extra.expectedAttachType, attachType: extra.attachType,
+  tailCalls: extra.tailCalls, sleepable: extra.sleepable,
+});
 
 /**
  * THE section-name table. Order matters: the first matching entry wins, so specific libbpf names come before the
@@ -165,12 +170,15 @@ export function matchSection(name: string): SectionMatch | undefined {
   return undefined;
 }
 
+const SLASH = 0x2f;
+
 function matches(d: SectionDef, name: string): boolean {
   switch (d.match) {
     case 'prefix':
       return name.startsWith(d.prefix);
     case 'exact':
-      return name === d.prefix || name.startsWith(`${d.prefix}/`);
+      // No `${prefix}/` string per test: this runs for every table entry of every program section.
+      return name.startsWith(d.prefix) && (name.length === d.prefix.length || name.charCodeAt(d.prefix.length) === SLASH);
     case 'target':
       return name.startsWith(d.prefix) && name.length > d.prefix.length;
   }
