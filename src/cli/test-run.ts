@@ -42,7 +42,13 @@ export function runTestRun(options: CliOptions): number {
   const spec = parseObject(readUserFile(file), { name: file });
   // The capture's header is checked before anything is loaded.
   const capture = options.pcap === undefined ? undefined : openCapture(options.pcap);
-  const object = loadObject(spec, { onProgramError: 'skip', onWarning: () => {}, pinRoot: options.pinRoot });
+  let object: ReturnType<typeof loadObject>;
+  try {
+    object = loadObject(spec, { onProgramError: 'skip', onWarning: () => {}, pinRoot: options.pinRoot });
+  } catch (e) {
+    capture?.close();
+    throw e;
+  }
   try {
     const skipped = object.skipped.find((s) => s.spec.name === name || s.spec.section === name);
     if (skipped !== undefined) {
@@ -115,10 +121,10 @@ function testRunCapture(program: LoadedProgram, cursor: CaptureCursor, options: 
       counts.set(verdict, (counts.get(verdict) ?? 0) + 1);
       const summary = summarizePacket(cursor.data(), cursor.linkType, cursor.length);
       const time = formatPacketTime(cursor.seconds, cursor.nanos);
-      const meaning = program.type === 'socket_filter' && retval !== 0 ? `keep ${retval} bytes` : verdict;
+      const meaning = program.type === 'socket_filter' && retval !== 0 ? `keep ${retval} bytes` : `${verdict} (${retval})`;
       pending += options.json
         ? `${JSON.stringify({ ...capturedPacketJson(cursor, summary, time), retval, verdict })}\n`
-        : `${cursor.index} ${time} ${summary.text}: ${retval} ${meaning}\n`;
+        : `${cursor.index} ${time} ${summary.text} → ${meaning}\n`;
       if (pending.length >= 1 << 16) flush();
     }
   } finally {
