@@ -311,9 +311,10 @@ function readRelocations(
   const out: ElfRelocation[] = [];
   for (let o = 0; o < section.size; o += entsize) {
     const offset = r.u64n(o, 'r_offset');
-    const info = r.u64(o + 8, 'r_info');
-    const symbol = Number(info >> 32n);
-    const type = Number(info & 0xffffffffn);
+    // r_info is ELF64_R_INFO(symbol, type): two 32-bit halves, read as such (no BigInt per relocation).
+    r.check('r_info', o + 8, 8);
+    const symbol = r.u32(littleEndian ? o + 12 : o + 8);
+    const type = r.u32(littleEndian ? o + 8 : o + 12);
     if (symbol >= symbols.length) {
       throw fail({ section, offset: o }, `relocation refers to symbol ${symbol}, but the symbol table has ${symbols.length}`);
     }
