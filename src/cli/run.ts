@@ -168,13 +168,14 @@ async function watchObject(object: BpfObject, options: CliOptions, stop: AbortCo
       }
     }
     stop.abort('done');
-    await tracing;
+    // --trace-pipe was asked for: a trace_pipe that could not be read (another reader holds it) fails the run.
+    const traceFailed = (await tracing) === false;
     await events?.done;
     screen?.end();
     if (deferFailures) failureLines();
     // A requested program the kernel refused (--keep-going went on without it) fails the run too.
     const refused = object.loaded.skipped.some((s) => s.error !== undefined || options.programs !== undefined);
-    return failed.length > 0 || refused ? EXIT.failure : EXIT.ok;
+    return failed.length > 0 || refused || traceFailed ? EXIT.failure : EXIT.ok;
   } finally {
     object.close();
     process.off('uncaughtException', onUncaught);
@@ -258,14 +259,18 @@ function failureText(error: Error, options: CliOptions): string {
   return error instanceof AttachConflictError && !options.force ? `${error.message}; --force replaces it` : error.message;
 }
 
-async function streamTracePipe(json: boolean, signal: AbortSignal, show: (line: string) => void): Promise<void> {
+/** Streams trace_pipe until `signal`; false when it could not be read (the error is said on stderr at once). */
+async function streamTracePipe(json: boolean, signal: AbortSignal, show: (line: string) => void): Promise<boolean> {
   try {
     for await (const line of readTracePipe({ signal })) {
       // bpf_trace_printk formats usually end in \n, which trace_pipe follows with its own: an empty line per event.
       if (line.trim() === '') continue;
       show(json ? JSON.stringify({ trace: parseTraceLine(line) ?? { message: line } }) : `trace: ${line}`);
     }
+    return true;
   } catch (e) {
-    if (!signal.aborted) err(`trace_pipe: ${(e as Error).message}`);
+    if (signal.aborted) return true;
+    err(`trace_pipe: ${(e as Error).message}`);
+    return false;
   }
 }

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process'; // spawns oracles and our CLI with argument arrays: no shell
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { cgroup2Root } from '../../src/attach/cgroup.js';
+import { tracefsRoot } from '../../src/attach/tracefs.js';
 import { CLI, CliProcess } from '../helpers/cli.js';
 import { eventually, kernelTest, PROJECT_ROOT } from '../helpers/kernel.js';
 import { cgroupAttachedIds, linksOfPrograms, programExists, xdpProgramOn } from '../helpers/leftovers.js';
@@ -51,6 +53,20 @@ describe('bpf-load FILE attaches by section and detaches on every exit', () => {
       clearInterval(poke);
     }
     expect((await cli.exited).code, cli.stderr).toBe(0);
+  }, 30_000);
+
+  kernelTest('--trace-pipe that cannot be read (another reader holds it): said on stderr, the run goes on, exit 1', () => {
+    // trace_pipe takes one reader at a time: this process holds it open, so the CLI's open fails with EBUSY.
+    const pipe = join(tracefsRoot(), 'trace_pipe');
+    const held = openSync(pipe, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const r = spawnSync(process.execPath, [CLI, 'c-samples/trace_hello_kern.o', '--trace-pipe', '--count', '2', '--interval', '0.2'], { encoding: 'utf8', cwd: PROJECT_ROOT, timeout: 20_000 });
+      expect(r.stderr.trim().split('\n')).toEqual([`bpf-load: trace_pipe: ${pipe}: cannot open (EBUSY)`]);
+      expect(r.stdout).toContain('--- round 2 ');
+      expect(r.status).toBe(1);
+    } finally {
+      closeSync(held);
+    }
   }, 30_000);
 
   kernelTest('--trace-pipe --json: trace lines split into fields, no empty ones; constant string maps hidden unless --all-maps', async () => {

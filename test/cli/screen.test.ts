@@ -83,7 +83,13 @@ describe('the live view on a terminal', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     // getpid from fresh processes, for the tracepoint to print.
     const poke = setInterval(() => spawnSync(process.execPath, ['-e', '']), 150);
-    const status = await exited.finally(() => clearInterval(poke));
+    // A run that hangs must not outlive the test holding trace_pipe: killing the pty's owner hangs up the terminal,
+    // and the CLI cleans up on SIGHUP.
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const status = await exited.finally(() => {
+      clearInterval(poke);
+      clearTimeout(deadline);
+    });
     expect(status, screen).toBe(0);
     const draws = screen.split(HOME).slice(1);
     const withTrace = draws.filter((d) => /\ntrace: .*bpf-load hello pid \d+/.test(d.replace(/\r/g, '')));
