@@ -9,14 +9,15 @@
  *   (d) reading every entry of a 1M-entry hash map: MapHandle.readAllRaw() vs the bare BPF_MAP_LOOKUP_BATCH loop in C
  *       (the physical limit), and readAll()/readAllRaw() vs `bpftool map dump id N` (plain text)
  *   (e) typed skeletons (`bpf-load gen`): decoding 1M hash entries with the generated codecs vs the run-time BTF
- *       decoder; lookups through a typed handle vs MapHandle.get with Buffers
+ *       decoder; lookups through a typed handle vs MapHandle.get with Buffers; ring buffer records through a typed
+ *       reader vs EventReader's BTF decoding
  *   (f) `--dump` of a 187k-instruction object (built here from ../shared/corpus/big/gen.py with clang-19, never
  *       committed) vs `llvm-objdump-19 -d`: wall time and peak RSS, whole process
  *   (g) loading that object (96 programs), whole process: `--count 0 --no-attach` vs `bpftool prog loadall`
  *   (h) global variables: obj.variable(name).get() / .set(), per operation
  *   (d) reading every entry of a 1M-entry hash map: MapHandle.readAllRaw() (batched, column buffers) and readAll()
  *       (an entry per pair of Buffers) vs `bpftool map dump id N` (plain text)
- *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE` vs `tcpdump -r` (bench/classic.mjs)
+ *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE --write /dev/null` vs `tcpdump -r FILE EXPR -w /dev/null` (bench/classic.mjs)
  *   (j) events: 64-byte records produced by BPF_PROG_TEST_RUN (repeat) and consumed from a ring buffer / perf buffer,
  *       as views (readReadyViews, libbpf's contract) and as copies (readReady), vs libbpf's ring_buffer__consume /
  *       perf_buffer__consume; program.testRun() per call vs bpf_prog_test_run_opts (both taking the packet back);
@@ -628,23 +629,25 @@ rowGroup('(h) globals', () => {
 // (e) typed skeletons (`bpf-load gen`): the generated module for sockex1_modern_kern.o (my_map: u32 → long, typed
 // through BTF), transpiled with TypeScript's transpileModule into bench/.build and imported; 'bpf-load' resolves to
 // this package by its own name. my_map is reshaped through open()'s fixupMap, as in (c) and (d).
-async function importSkeleton() {
+async function importSkeleton(object = ARRAY_MAP_OBJECT, file = 'sockex1_modern_skel.mjs') {
   let ts;
   try {
     ts = (await import('typescript')).default;
   } catch (e) {
     throw new Skip(`typescript (a devDependency) is not installed: ${e.message}`);
   }
-  const code = lib.generateTypes(lib.parseObject(readFileSync(ARRAY_MAP_OBJECT), { name: ARRAY_MAP_OBJECT }), {
-    objectPath: relative(BUILD_DIR, ARRAY_MAP_OBJECT),
+  const code = lib.generateTypes(lib.parseObject(readFileSync(object), { name: object }), {
+    objectPath: relative(BUILD_DIR, object),
   });
   const js = ts.transpileModule(code, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
   mkdirSync(BUILD_DIR, { recursive: true });
-  const path = join(BUILD_DIR, 'sockex1_modern_skel.mjs');
+  const path = join(BUILD_DIR, file);
   writeFileSync(path, js);
   return import(pathToFileURL(path).href);
 }
 const skeletonModule = await importSkeleton().catch((e) => e);
+const koffiModule = (await import('koffi')).default;
+const ringbufSkeleton = await importSkeleton(join(ROOT, 'c-samples', 'ringbuf_kern.o'), 'ringbuf_skel.mjs').catch((e) => e);
 
 function openSkeleton(type, maxEntries) {
   if (skeletonModule instanceof Error) throw skeletonModule;
@@ -754,6 +757,46 @@ rowGroup('(e) skeleton lookups', () => {
     const perOp = (v) => figure(median(v), 'ns/op', fmtNsPerOp(median(v)));
     addRow('(e) typed handle get(number) → bigint, array u32→long [vs MapHandle.get(Buffer) → Buffer]', perOp(typedNs), perOp(rawNs),
       { kind: 'ratio', max: 1.1, label: '≤ 1.10×' });
+  } finally {
+    skel.close();
+  }
+});
+
+// (e3) ring buffer records through a skeleton's typed reader (ringbuf_kern.o: struct event decoded by the generated
+// codec) against the library's EventReader decoding the same records through BTF. Each round makes RING_BATCH getpid()
+// calls (a record each, plus other processes' calls) and then drains the ring through one reader, timed; the two
+// readers take turns, one open at a time (a ring buffer has one consumer position).
+const RING_BATCH = 1000;
+const RING_ROUNDS = 15;
+rowGroup('(e) skeleton ring buffer reader', () => {
+  requireRoot();
+  if (ringbufSkeleton instanceof Error) throw ringbufSkeleton;
+  const getpid = koffiModule.load('libc.so.6').func('int getpid(void)');
+  const skel = ringbufSkeleton.open();
+  try {
+    skel.programs.on_getpid.attach();
+    const drain = (reader, perRecord, pidOf = (e) => e.value.pid) => {
+      for (let i = 0; i < RING_BATCH; i++) getpid();
+      let pids = 0;
+      const start = nowNs();
+      const count = reader.readReady((e) => { pids += pidOf(e); });
+      perRecord.push((nowNs() - start) / count);
+      void reader.close();
+      if (count < RING_BATCH || pids === 0) throw new Error(`${count} records for ${RING_BATCH} getpid() calls`);
+    };
+    const typed = [];
+    const btf = [];
+    const raw = [];
+    for (let r = 0; r < RING_ROUNDS; r++) {
+      drain(skel.maps.events.read(), typed);
+      drain(skel.bpf.ringBuffer('events'), btf);
+      drain(skel.bpf.ringBuffer('events', { type: false }), raw, (e) => e.data.readUInt32LE(0));
+    }
+    // The first rounds warm both paths up (JIT): the medians of the rest.
+    const perOp = (v) => figure(median(v.slice(3)), 'ns/op', fmtNsPerOp(median(v.slice(3))));
+    addRow('(e) ring buffer records, ringbuf_kern.o struct event: typed skeleton reader [vs EventReader decoding through BTF]', perOp(typed), perOp(btf),
+      { kind: 'ratio', max: 1.0, label: '≤ 1.0×' });
+    addRow('(e) the same: typed skeleton reader [vs EventReader undecoded (type: false), Buffers only: the decode\'s cost]', perOp(typed), perOp(raw), undefined);
   } finally {
     skel.close();
   }

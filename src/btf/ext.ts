@@ -1,7 +1,7 @@
 import { ByteReader } from '../base/cursor.js';
 import { INSN_SLOT_SIZE } from '../base/uapi.js';
 import { BtfError } from './errors.js';
-import type { Btf } from './parse.js';
+import type { Btf } from './btf.js';
 import {
   CORE_RELO_SIZE, FUNC_INFO_SIZE, LINE_INFO_SIZE,
   BTF_MAGIC, BTF_VERSION, CORE_RELO_KINDS,
@@ -25,6 +25,7 @@ type Fail = (where: { offset?: number; typeId?: number }, cause: string) => BtfE
  * strings live in the BTF string table). Strict: every table, record and reference is bounds-checked; a record larger
  * than the one known here (a newer writer) is read at the known size and its extra bytes skipped.
  */
+// Long: the header and three record tables share one reader, the checks `table` closes over, and three short record readers.
 export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, options: ParseBtfExtOptions = {}): BtfExt {
   const file = options.file ?? btf.file;
   const fail: Fail = (where, cause) => new BtfError({ file, section: '.BTF.ext', ...where }, cause);
@@ -48,10 +49,13 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
     coreReloOff: hasCore ? r.u32(24) : 0, coreReloLen: hasCore ? r.u32(28) : 0,
   });
 
-  const str = (offset: number, where: { offset: number; typeId?: number }, what: string): string => {
+  const stringAt = (offset: number, where: { offset: number; typeId?: number }, what: string): void => {
     if (!btf.hasString(offset)) {
       throw fail(where, `${what} offset ${offset} is outside the BTF string table (${btf.header.strLen} bytes)`);
     }
+  };
+  const str = (offset: number, where: { offset: number; typeId?: number }, what: string): string => {
+    stringAt(offset, where, what);
     return btf.string(offset);
   };
   const typeId = (id: number, where: { offset: number }, what: string): void => {
@@ -65,10 +69,16 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
     return v;
   };
 
+  /**
+   * One table: per section, `check` each record (it throws on a malformed one, allocating nothing) and `record`
+   * decodes it — at once, or (`lazy`) when the section's records are first asked for: line_info is the biggest table
+   * (one record per source line) and --dump never reads it.
+   */
   const table = <T>(
-    name: string, off: number, len: number, headerField: number, minRecSize: number, record: (o: number) => T,
+    name: string, off: number, len: number, headerField: number, minRecSize: number,
+    check: (o: number) => void, record: (o: number) => T, lazy = false,
   ): { records: ReadonlyMap<string, readonly T[]>; recSize: number } => {
-    const records = new Map<string, readonly T[]>();
+    const records = lazy ? new LazyRecordMap<T>() : new Map<string, readonly T[]>();
     if (len === 0) return { records, recSize: 0 };
     if (off % 4 !== 0) throw fail({ offset: headerField }, `${name} offset ${off} is not 4-byte aligned`);
     const start = hdrLen + off;
@@ -90,9 +100,15 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
       if (p + count * recSize > end) {
         throw fail({ offset: p }, `${name} for section ${secName}: ${count} records of ${recSize} bytes extend past the end of the table`);
       }
-      const list: T[] = [];
-      for (let i = 0; i < count; i++) list.push(Object.freeze(record(p + i * recSize)));
-      records.set(secName, Object.freeze(list));
+      for (let i = 0; i < count; i++) check(p + i * recSize);
+      const first = p;
+      const decode = (): readonly T[] => {
+        const list: T[] = [];
+        for (let i = 0; i < count; i++) list.push(Object.freeze(record(first + i * recSize)));
+        return Object.freeze(list);
+      };
+      if (records instanceof LazyRecordMap) records.defer(secName, decode);
+      else records.set(secName, decode());
       p += count * recSize;
     }
     return { records, recSize };
@@ -103,35 +119,41 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
     typeId(id, { offset: o }, 'func_info');
     const kind = btf.types[id]!.kind;
     if (kind !== 'func') throw fail({ offset: o, typeId: id }, `func_info refers to a ${kind}, not a func`);
-    return { insnOff: insnOff(o), typeId: id };
-  });
+    insnOff(o);
+  }, (o) => ({ insnOff: r.u32(o), typeId: r.u32(o + 4) }));
 
   const lineInfo = table<BtfLineInfo>('line_info', header.lineInfoOff, header.lineInfoLen, 16, LINE_INFO_SIZE, (o) => {
+    insnOff(o);
+    stringAt(r.u32(o + 4), { offset: o + 4 }, 'line_info file name');
+    stringAt(r.u32(o + 8), { offset: o + 8 }, 'line_info line');
+  }, (o) => {
     const fileNameOff = r.u32(o + 4);
     const lineOff = r.u32(o + 8);
     const lineCol = r.u32(o + 12);
     return {
-      insnOff: insnOff(o),
-      fileName: str(fileNameOff, { offset: o + 4 }, 'line_info file name'),
-      line: str(lineOff, { offset: o + 8 }, 'line_info line'),
+      insnOff: r.u32(o),
+      fileName: btf.string(fileNameOff),
+      line: btf.string(lineOff),
       // line_col packs the line number over a 10-bit column (BPF_LINE_INFO_LINE_NUM / _LINE_COL).
       lineNumber: lineCol >>> 10,
       column: lineCol & 0x3ff,
       fileNameOff, lineOff,
     };
-  });
+  }, true);
 
   const coreRelos = table<BtfCoreRelo>('core_relo', header.coreReloOff, header.coreReloLen, 24, CORE_RELO_SIZE, (o) => {
     const id = r.u32(o + 4);
     typeId(id, { offset: o + 4 }, 'CO-RE relocation');
+    const kindValue = r.u32(o + 12);
+    if (CORE_RELO_KINDS[kindValue] === undefined) throw fail({ offset: o + 12, typeId: id }, `unknown CO-RE relocation kind ${kindValue}`);
+    insnOff(o);
+    stringAt(r.u32(o + 8), { offset: o + 8, typeId: id }, 'CO-RE access string');
+  }, (o) => {
+    const id = r.u32(o + 4);
     const accessStrOff = r.u32(o + 8);
     const kindValue = r.u32(o + 12);
-    const kind = CORE_RELO_KINDS[kindValue];
-    if (kind === undefined) throw fail({ offset: o + 12, typeId: id }, `unknown CO-RE relocation kind ${kindValue}`);
     return {
-      insnOff: insnOff(o), typeId: id,
-      access: str(accessStrOff, { offset: o + 8, typeId: id }, 'CO-RE access string'),
-      accessStrOff, kind, kindValue,
+      insnOff: r.u32(o), typeId: id, access: btf.string(accessStrOff), accessStrOff, kind: CORE_RELO_KINDS[kindValue]!, kindValue,
     };
   });
 
@@ -141,3 +163,50 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
     funcInfoRecSize: funcInfo.recSize, lineInfoRecSize: lineInfo.recSize, coreReloRecSize: coreRelos.recSize,
   });
 }
+
+/**
+ * A Map whose values are decoded on first use: `defer` registers a section's decoder; every way of reading a value
+ * (get, iteration, forEach) decodes first, so it behaves as the Map it would have been.
+ */
+class LazyRecordMap<T> extends Map<string, readonly T[]> {
+  readonly #pending = new Map<string, () => readonly T[]>();
+
+  defer(key: string, decode: () => readonly T[]): void {
+    this.#pending.set(key, decode);
+    super.set(key, NOT_DECODED as readonly T[]);
+  }
+
+  override get(key: string): readonly T[] | undefined {
+    const decode = this.#pending.get(key);
+    if (decode !== undefined) {
+      this.#pending.delete(key);
+      super.set(key, decode());
+    }
+    return super.get(key);
+  }
+
+  #decodeAll(): void {
+    for (const key of [...this.#pending.keys()]) this.get(key);
+  }
+
+  override values(): MapIterator<readonly T[]> {
+    this.#decodeAll();
+    return super.values();
+  }
+
+  override entries(): MapIterator<[string, readonly T[]]> {
+    this.#decodeAll();
+    return super.entries();
+  }
+
+  override [Symbol.iterator](): MapIterator<[string, readonly T[]]> {
+    return this.entries();
+  }
+
+  override forEach(callback: (value: readonly T[], key: string, map: Map<string, readonly T[]>) => void, thisArg?: unknown): void {
+    this.#decodeAll();
+    super.forEach(callback, thisArg);
+  }
+}
+
+const NOT_DECODED: readonly never[] = Object.freeze([]);

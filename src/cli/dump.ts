@@ -3,7 +3,7 @@ import type { BpfObjectSpec } from '../object/spec.js';
 import { CallSrc, helperCallText } from '../base/uapi.js';
 import { formatInsn, formatRawHex, isCall } from '../insn/index.js';
 import { printable } from '../base/printable.js';
-import { table } from './table.js';
+import { table, tableLines } from './table.js';
 
 /**
  * The listing comes in chunks of about this many characters: one write(2) per chunk instead of one per line, and
@@ -16,7 +16,22 @@ const CHUNK_CHARS = 1 << 16;
  * one function at a time, formatted straight from the instruction bytes. A generator, so the writer sets the pace.
  */
 export function* dumpChunks(spec: BpfObjectSpec, options: { helpers?: boolean; raw?: boolean } = {}): Generator<string, void, undefined> {
-  let pending = renderSummary(describeObject(spec, { disassembly: false }));
+  const d = describeObject(spec, { disassembly: false });
+  let pending = renderSummary(d);
+  pending += `\nRelocations (${d.relocations.length}):\n`;
+  if (d.relocations.length > 0) {
+    const rows = tableLines(['section', 'insn', 'program', 'symbol', 'kind', 'target'], d.relocations.length, (i) => {
+      const r = d.relocations[i]!;
+      return [r.section, String(r.insn), r.program || '-', r.symbol, r.kind, r.target];
+    });
+    for (const line of rows) {
+      pending += `${line}\n`;
+      if (pending.length >= CHUNK_CHARS) {
+        yield pending;
+        pending = '';
+      }
+    }
+  }
   for (const fn of [...spec.programs, ...spec.subprograms]) {
     pending += `\nDisassembly of ${printable(fn.name)} (section ${printable(fn.section)}):\n`;
     // The index column is as wide as the last index, known once the function is walked: its lines wait until then.
@@ -45,7 +60,7 @@ export function* dumpChunks(spec: BpfObjectSpec, options: { helpers?: boolean; r
   if (pending !== '') yield pending;
 }
 
-/** Everything before the disassembly, ending with a newline. */
+/** Everything before the relocations, ending with a newline. */
 function renderSummary(d: ObjectDump): string {
   const out: string[] = [];
   out.push(`${d.file ?? '<bytes>'}: ELF64 ${d.byteOrder}-endian relocatable, machine ${d.machine}`);
@@ -85,12 +100,6 @@ function renderSummary(d: ObjectDump): string {
     out.push('', `Subprograms (${d.subprograms.length}):`);
     out.push(table(['section', 'name', 'linkage', 'insns'],
       d.subprograms.map((s) => [s.section, s.name, s.global ? 'global' : 'static', String(s.insnCount)])));
-  }
-
-  out.push('', `Relocations (${d.relocations.length}):`);
-  if (d.relocations.length > 0) {
-    out.push(table(['section', 'insn', 'program', 'symbol', 'kind', 'target'],
-      d.relocations.map((r) => [r.section, String(r.insn), r.program || '-', r.symbol, r.kind, r.target])));
   }
   return `${out.join('\n')}\n`;
 }

@@ -3,12 +3,23 @@ import { UsageError } from './args.js';
 
 /** Left-aligned text table with a header row; columns sized to their widest cell. */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  return Array.from(tableLines(header, rows.length, (i) => rows[i]!)).join('\n');
+}
+
+/**
+ * The same table one line at a time, each row made by `row(i)` when needed (twice: once to size the columns, once to
+ * print it), so a table with a row per relocation (20k in a big object) is never all in memory at once.
+ */
+export function* tableLines(header: readonly string[], count: number, row: (i: number) => readonly string[]): Generator<string, void, undefined> {
   // Cells hold names from the file: escaped, so a name cannot break the table or drive the terminal.
-  rows = rows.map((r) => r.map(printable));
-  // A loop, not Math.max(...rows): a file can have more rows than a call can take arguments.
-  const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? '').length), h.length));
-  const line = (cells: readonly string[]) => `  ${cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}`;
-  return [line(header), ...rows.map(line)].join('\n');
+  const widths = header.map((h) => h.length);
+  for (let i = 0; i < count; i++) {
+    const cells = row(i);
+    for (let c = 0; c < widths.length; c++) widths[c] = Math.max(widths[c]!, printable(cells[c] ?? '').length);
+  }
+  const line = (cells: readonly string[]) => `  ${cells.map((c, i) => printable(c).padEnd(widths[i] ?? 0)).join('  ').trimEnd()}`;
+  yield line(header);
+  for (let i = 0; i < count; i++) yield line(row(i));
 }
 
 /** JSON text where bigints become numbers when exact, decimal strings beyond 2^53, and Dates ISO strings. */

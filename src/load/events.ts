@@ -17,7 +17,7 @@
 import { BpfLoadError, withContext } from '../base/errors.js';
 import type { Btf, BtfValue } from '../btf/index.js';
 import {
-  closeFd, EpollSet, mapDeleteElem, mapUpdateElem, mmapShared, onlineCpus, pageSize, PerfSample, PerfSwConfig, PerfType,
+  EpollSet, Fd, mapDeleteElem, mapUpdateElem, mmapShared, onlineCpus, pageSize, PerfSample, PerfSwConfig, PerfType,
   perfEventDisable, perfEventEnable, perfEventOpen, Prot, type Mapping,
 } from '../sys/index.js';
 import type { MapHandle } from './map-handle.js';
@@ -295,13 +295,14 @@ const DEFAULT_PAGES_PER_CPU = 8;
 
 interface CpuRing {
   readonly cpu: number;
-  readonly fd: number;
+  readonly fd: Fd;
   mapping?: Mapping;
   ring?: PerfRing;
   /** Drops seen in view mode, reported to EventOptions.onLost. */
   onLost?: (lost: number) => void;
 }
 
+// Long: per-CPU ring setup, its undo (closeAll) and the drain share the rings array; split, a partial setup could not be undone in one place.
 function perfSource(map: MapHandle, options: EventOptions): EventSource {
   if (map.type !== 'perf_event_array') throw notA(map, 'perf event array');
   const pages = options.pagesPerCpu ?? DEFAULT_PAGES_PER_CPU;
@@ -321,9 +322,9 @@ function perfSource(map: MapHandle, options: EventOptions): EventSource {
           key.writeUInt32LE(r.cpu, 0);
           mapDeleteElem(map.fd, key);
         },
-        () => perfEventDisable(r.fd),
+        () => perfEventDisable(r.fd.value),
         () => r.mapping?.unmap(),
-        () => closeFd(r.fd),
+        () => r.fd.close(),
       ]) {
         try {
           step();
@@ -337,18 +338,19 @@ function perfSource(map: MapHandle, options: EventOptions): EventSource {
   try {
     // A CPU beyond max_entries has no slot to write its event into; libbpf skips those too.
     for (const cpu of onlineCpus().filter((c) => c < map.spec.maxEntries)) {
-      const fd = perfEventOpen({
+      const what = `perf buffer ${map.name} cpu ${cpu}`;
+      const fd = new Fd(perfEventOpen({
         type: PerfType.SOFTWARE, config: PerfSwConfig.BPF_OUTPUT, sampleType: PerfSample.RAW, samplePeriod: 1, wakeupEvents: 1,
-      }, -1, cpu);
+      }, -1, cpu), what);
       const r: CpuRing = { cpu, fd };
       rings.push(r);
-      r.mapping = mmapShared(fd, (pages + 1) * page, Prot.READ | Prot.WRITE, 0, `perf buffer ${map.name} cpu ${cpu}`);
+      r.mapping = mmapShared(fd.value, (pages + 1) * page, Prot.READ | Prot.WRITE, 0, `perf buffer ${map.name} cpu ${cpu}`);
       r.ring = new PerfRing(map.name, cpu, r.mapping.buffer, page);
       r.onLost = (lost) => options.onLost?.({ kind: 'lost', map: map.name, cpu, lost });
       key.writeUInt32LE(cpu, 0);
-      value.writeUInt32LE(fd, 0);
+      value.writeUInt32LE(fd.value, 0);
       mapUpdateElem(map.fd, key, value);
-      perfEventEnable(fd);
+      perfEventEnable(fd.value);
     }
   } catch (e) {
     try {
@@ -361,7 +363,7 @@ function perfSource(map: MapHandle, options: EventOptions): EventSource {
   const name = map.name;
   return {
     name,
-    fds: rings.map((r) => r.fd),
+    fds: rings.map((r) => r.fd.value),
     drain(emit) {
       let count = 0;
       for (const r of rings) {

@@ -56,14 +56,7 @@ export function parseObject(bytes: Uint8Array, options: ParseOptions = {}): BpfO
 
   const functions = collectFunctions(elf);
   const relocations = collectRelocations(elf, functions, maps);
-  const relocsByFunction = new Map<Function, RelocationSpec[]>();
-  for (const r of relocations.list) {
-    const fn = relocations.owner.get(r);
-    if (fn === undefined) continue;
-    let list = relocsByFunction.get(fn);
-    if (list === undefined) relocsByFunction.set(fn, (list = []));
-    list.push(r);
-  }
+  const relocsByFunction = relocations.byFunction;
 
   const typeOf = programTypeResolver(elf, options.programTypes);
   const programs: ProgramSpec[] = [];
@@ -402,7 +395,7 @@ function collectRelocations(elf: ElfFile, functionList: readonly Function[], map
   const functions = indexFunctions(functionList);
   const maps = indexMaps(mapList);
   const list: RelocationSpec[] = [];
-  const owner = new Map<RelocationSpec, Function>();
+  const byFunction = new Map<Function, RelocationSpec[]>();
   for (const relSection of elf.sections) {
     if (relSection.type !== SectionType.REL && relSection.type !== SectionType.RELA) continue;
     const target = elf.sections[relSection.info];
@@ -413,7 +406,8 @@ function collectRelocations(elf: ElfFile, functionList: readonly Function[], map
       if (rel.type === BpfReloc.NONE) continue;
       const insn = rel.offset / INSN_SLOT_SIZE;
       const symbol = elf.symbols[rel.symbol]!;
-      const where = { file: elf.file, section: target.name, insn, symbol: symbolName(elf, symbol) };
+      const name = symbolName(elf, symbol);
+      const where = { file: elf.file, section: target.name, insn, symbol: name };
       if (rel.offset % INSN_SLOT_SIZE !== 0 || rel.offset + INSN_SLOT_SIZE > target.size) {
         throw new ObjectError(where, `relocation offset 0x${rel.offset.toString(16)} is not at an instruction`);
       }
@@ -429,15 +423,18 @@ function collectRelocations(elf: ElfFile, functionList: readonly Function[], map
         throw new ObjectError(where, 'ld_imm64 instruction is cut off by the end of the section');
       }
       const spec: RelocationSpec = Object.freeze({
-        section: target.name, sectionIndex: target.index, insn, program: fn?.name ?? '', symbol: symbolName(elf, symbol),
+        section: target.name, sectionIndex: target.index, insn, program: fn?.name ?? '', symbol: name,
         kind: resolved.kind, target: resolved.target, targetOffset: resolved.offset, relocType: rel.type,
         weak: symbol.bind === SymbolBind.WEAK,
       });
       list.push(spec);
-      if (fn !== undefined) owner.set(spec, fn);
+      if (fn === undefined) continue;
+      let own = byFunction.get(fn);
+      if (own === undefined) byFunction.set(fn, (own = []));
+      own.push(spec);
     }
   }
-  return { list, owner };
+  return { list, byFunction };
 }
 
 function symbolName(elf: ElfFile, symbol: ElfSymbol): string {
