@@ -15,8 +15,6 @@
  *       committed) vs `llvm-objdump-19 -d`: wall time and peak RSS, whole process
  *   (g) loading that object (96 programs), whole process: `--count 0 --no-attach` vs `bpftool prog loadall`
  *   (h) global variables: obj.variable(name).get() / .set(), per operation
- *   (d) reading every entry of a 1M-entry hash map: MapHandle.readAllRaw() (batched, column buffers) and readAll()
- *       (an entry per pair of Buffers) vs `bpftool map dump id N` (plain text)
  *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE --write /dev/null` vs `tcpdump -r FILE EXPR -w /dev/null` (bench/classic.mjs)
  *   (j) events: 64-byte records produced by BPF_PROG_TEST_RUN (repeat) and consumed from a ring buffer / perf buffer,
  *       as views (readReadyViews, libbpf's contract) and as copies (readReady), vs libbpf's ring_buffer__consume /

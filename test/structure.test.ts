@@ -13,9 +13,7 @@ const LAYERS = ['base', 'elf', 'btf', 'insn', 'cbpf', 'pcap', 'object', 'sys', '
 const MAX_FILE_LINES = 500;
 const MAX_FUNCTION_LINES = 80;
 /** Files over the limit while someone splits them, with why; an entry that no longer applies fails the test. */
-const LONG_FILES: Readonly<Record<string, string>> = {
-  'gen/generate.ts': 'being split along its seams under #14 (wt-gen)',
-};
+const LONG_FILES: Readonly<Record<string, string>> = {};
 
 const files = sourceFiles();
 const layerOf = (file: string): number => {
