@@ -31,7 +31,7 @@ SAMPLES_DIR := c-samples
 
 LEGACY := sockex1 countmap trace_hello sockex3 xdp1 raw_tp perf_event cgroup sockmap map_in_map kprobe \
 	bad_verifier all_kinds iproute2 fixups partial
-MODERN := sockex1_modern globals btf_targets skel loader_policy tc_modern ringbuf perfbuf test_run uprobe bashreadline hist
+MODERN := sockex1_modern globals btf_targets skel loader_policy tc_modern ringbuf perfbuf test_run uprobe bashreadline hist verdicts
 
 LEGACY_OBJS := $(foreach s,$(LEGACY),$(addprefix $(SAMPLES_DIR)/$(s)_kern,.o .btf.o .eb.o))
 MODERN_OBJS := $(foreach s,$(MODERN),$(addprefix $(SAMPLES_DIR)/$(s)_kern,.o .eb.o))

@@ -33,7 +33,7 @@ export { SysError, KernelFeatureError, SysArgumentError, UnsupportedPlatformErro
 export {
   loadObject, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
   PinError, CoreError, VariableHandle, VariableError,
-  testRunProgram, TestRunError, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents,
+  testRunProgram, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type XdpAction, type TcAction, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents,
   type TestRunOptions, type TestRunResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions,
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
@@ -54,6 +54,14 @@ export {
   checkInt, checkNumber, getBits, getBitsBig, getBytes, getCString, getInt128, setBits, setBitsBig, setBytes, setCString, setInt128,
   type Codec, type ReadonlyVariable, type SkeletonSource,
 } from './gen/runtime.js';
+export {
+  RingBuffer, PerfBuffer, TypedEventReader, type TypedRecord, type RingRecord, type PerfEvent, type TypedEventOptions,
+} from './gen/runtime-events.js';
+export {
+  SkeletonProgram, type Program, type Attachable, type UprobeAttachable, type TestRunnable, type XdpRunResult, type TcRunResult,
+  type SocketAttachOptions, type XdpAttachOptions, type TcAttachOptions, type CgroupAttachOptions, type PerfEventAttachOptions,
+  type TracefsAttachOptions, type NoAttachOptions,
+} from './gen/runtime-programs.js';
 export { parseTraceLine, type TraceLine } from './attach/tracefs.js';
 export {
   listPrograms, listMaps, listLinks, dumpProgram, disassembleXlated, openMap, InspectError,

@@ -4,6 +4,7 @@
  * read without blocking the event loop.
  */
 import { readFileSync } from 'node:fs';
+import { ARPHRD_LOOPBACK } from '../base/uapi.js';
 import { encodeClassicProgram, type ClassicProgram, checkClassicProgram } from '../cbpf/index.js';
 import {
   attachClassicSocketFilter, closeFd, lockSocketFilter, openRawSocket, type ReceivedPacket, receivePacket, Sock,
@@ -22,8 +23,6 @@ export function attachClassicFilter(socketFd: number, program: ClassicProgram, o
   if (options.lock === true) lockSocketFilter(socketFd);
 }
 
-/** ARPHRD_LOOPBACK (linux/if_arp.h): the type /sys/class/net/lo/type reports. */
-const ARPHRD_LOOPBACK = 772;
 
 const REJECT_ALL: ClassicProgram = [{ code: 0x06, jt: 0, jf: 0, k: 0 }];
 

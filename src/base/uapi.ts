@@ -78,6 +78,9 @@ export const MapFlags = {
 /** Bytes in one instruction slot; a ld_imm64 takes two. */
 export const INSN_SLOT_SIZE = 8;
 
+/** ARPHRD_LOOPBACK (linux/if_arp.h): lo's device type, and the device BPF_PROG_TEST_RUN runs skb programs on. */
+export const ARPHRD_LOOPBACK = 772;
+
 /** src_reg values of a ld_imm64 (BPF_PSEUDO_*): what the 64-bit immediate means. */
 export const PseudoSrc = {
   MAP_FD: 1,

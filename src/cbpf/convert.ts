@@ -8,8 +8,8 @@
  *
  * Two departures, both for user space: conditional jumps use the JMP32 class (kernels ≥ 5.1) instead of the kernel's
  * zero-extending move into a temporary, since classic comparisons are unsigned 32-bit; and ancillary loads read
- * the matching `struct __sk_buff` field instead of the kernel-internal sk_buff (those with no __sk_buff field are
- * refused).
+ * the matching `struct __sk_buff` field instead of the kernel-internal sk_buff (hatype comes in as a fact about the
+ * device; netlink attributes and the payload offset, which have no such field, are refused).
  */
 import type { Insn } from '../insn/insn.js';
 import { AluOp, InsnClass, InsnMode, InsnSize, InsnSource, JmpOp, Opcode } from '../insn/opcodes.js';
@@ -55,7 +55,16 @@ const JMP_OPS: Readonly<Record<number, { readonly op: number; readonly inverse?:
   [ClassicJmpOp.JSET]: { op: JmpOp.JSET },
 };
 
-function ancillary(k: number, source: string | undefined, index: number): Insn[] {
+/** What the translation cannot read from the packet's context: facts about where the program will run. */
+export interface ClassicTranslationFacts {
+  /**
+   * ARPHRD_* of the device the program runs on, for SKF_AD_HATYPE (skb->dev->type: no struct __sk_buff field holds
+   * it). BPF_PROG_TEST_RUN runs on the loopback device (ARPHRD_LOOPBACK, 772). Without it, hatype is refused.
+   */
+  readonly deviceType?: number;
+}
+
+function ancillary(k: number, source: string | undefined, index: number, facts: ClassicTranslationFacts): Insn[] {
   const anc = ancillaryAt(k)!;
   const field = (off: number) => [loadWord(R_A, R_CTX, off)];
   // __sk_buff.protocol and vlan_proto hold the network-order 16-bit value; classic BPF sees it in host order.
@@ -71,6 +80,11 @@ function ancillary(k: number, source: string | undefined, index: number): Insn[]
     case 'vlanp': return field(SK_BUFF.vlan_present);
     case 'vlan_tpid': return [...field(SK_BUFF.vlan_proto), be16];
     case 'xor_x': return [insn(ALU32 | InsnSource.X | AluOp.XOR, R_A, R_X, 0, 0)];
+    case 'hatype':
+      if (facts.deviceType === undefined) {
+        throw new ClassicFilterError(source, index, 'ancillary load [hatype] (SKF_AD_HATYPE) reads the device type, which no struct __sk_buff field holds: give the device\'s type (deviceType) to translate it');
+      }
+      return [mov32Imm(R_A, facts.deviceType)];
     case 'cpu': return [insn(Opcode.CALL, 0, 0, 0, HELPER.get_smp_processor_id)];
     case 'random': return [insn(Opcode.CALL, 0, 0, 0, HELPER.get_prandom_u32)];
     default:
@@ -82,7 +96,7 @@ function ancillary(k: number, source: string | undefined, index: number): Insn[]
  * The eBPF translation of a (checked) classic program, for a program type whose context is struct __sk_buff
  * (socket_filter, sched_cls). Jumps are resolved; the result encodes with encodeInsns().
  */
-export function classicToEbpf(program: ClassicProgram, source?: string): Insn[] {
+export function classicToEbpf(program: ClassicProgram, source?: string, facts: ClassicTranslationFacts = {}): Insn[] {
   checkClassicProgram(program, source);
   const out: Insn[] = [mov64Reg(R_CTX, 1), mov32Imm(R_A, 0), mov32Imm(R_X, 0)];
   const start = new Array<number>(program.length);
@@ -105,7 +119,7 @@ export function classicToEbpf(program: ClassicProgram, source?: string): Insn[] 
         if (mode === ClassicMode.IMM) out.push(mov32Imm(dst, k));
         else if (mode === ClassicMode.MEM) out.push(loadWord(dst, R_FP, memOffset(k)));
         else if (mode === ClassicMode.LEN) out.push(loadWord(dst, R_CTX, SK_BUFF.len));
-        else if (mode === ClassicMode.ABS) out.push(...(ancillaryAt(k) === undefined ? [insn(code, 0, 0, 0, k)] : ancillary(k, source, pc)));
+        else if (mode === ClassicMode.ABS) out.push(...(ancillaryAt(k) === undefined ? [insn(code, 0, 0, 0, k)] : ancillary(k, source, pc, facts)));
         else if (mode === ClassicMode.IND) out.push(insn(code, 0, R_X, 0, k));
         else {
           // ldxb 4*([k]&0xf): the byte arrives in r0, which holds A, so A waits in the temporary.

@@ -8,5 +8,5 @@ export {
 export { type SockFilter, type ClassicProgram, type ClassicParseOptions, checkClassicProgram, decodeClassicProgram, encodeClassicProgram } from './program.js';
 export { formatClassicInsn, formatClassicProgram, formatClassicC, formatClassicDecimal, formatClassicBytecode } from './format.js';
 export { type ClassicTextForm, classicTextForm, parseClassicDecimal, parseClassicCArray } from './text.js';
-export { classicToEbpf } from './convert.js';
+export { classicToEbpf, type ClassicTranslationFacts } from './convert.js';
 export { type ClassicMatcher, KernelOnlyError, jsCompilable, compileClassicToJs } from './compile-js.js';

@@ -99,7 +99,10 @@ export const FLAGS = {
     help: "classic filter: a pcap-filter expression (compiled by the system's libpcap), tcpdump -ddd\noutput, its comma form (iptables/tc bytecode) or tcpdump -dd's C array",
   },
   'filter-file': { type: 'string', value: 'F', modes: ['filter'], help: 'the same, read from F (raw struct sock_filter bytes too)' },
-  pcap: { type: 'string', value: 'CAPTURE', modes: ['filter'], help: 'run the filter over a pcap/pcapng file: one line per matching packet, then a count' },
+  pcap: {
+    type: 'string', value: 'CAPTURE', modes: ['filter', 'test-run'],
+    help: 'run the filter over a pcap/pcapng file: one line per matching packet, then a count;\n--test-run: every packet through PROG, with its return value, then the count per verdict',
+  },
   ebpf: { type: 'boolean', modes: ['filter'], help: '--dump --filter: also show the eBPF translation' },
   lock: { type: 'boolean', modes: ['filter'], help: 'attach the filter with SO_LOCK_FILTER' },
   'link-type': { type: 'string', value: 'DLT', modes: ['filter'], help: "link type an expression is compiled for (default: the capture's, else EN10MB)" },
@@ -200,6 +203,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const engine = text('engine') ?? 'js';
   if (engine !== 'js' && engine !== 'kernel') throw new UsageError(`--engine must be js or kernel, not "${engine}"`);
   if (flag('filter') && flag('filter-file')) throw new UsageError('--filter and --filter-file: give one filter');
+  if (mode === 'test-run' && flag('pcap') && (flag('data-in') || flag('repeat'))) {
+    throw new UsageError(`--pcap and --${flag('data-in') ? 'data-in' : 'repeat'}: --pcap runs the program once on each packet of the capture`);
+  }
   if (flag('keep-attached') && !flag('pin')) throw new UsageError('--keep-attached needs --pin DIR: the pins are what keeps the programs attached');
   if (flag('keep-attached') && flag('no-attach')) throw new UsageError('--keep-attached and --no-attach contradict each other');
   return {

@@ -64,7 +64,7 @@ function linkTypeOption(name: string | undefined, fallback: number): number {
   if (/^\d+$/.test(name)) return Number(name);
   const known = (LinkType as Record<string, number>)[name.toUpperCase()];
   const value = known ?? pcapLinkTypeByName(name);
-  if (value === undefined) throw new UsageError(`--link-type ${name}: unknown link type (EN10MB, LINUX_SLL, RAW, … or a DLT number)`);
+  if (value === undefined) throw new UsageError(`--link-type ${name}: unknown link type (EN10MB, LINUX_SLL, RAW, … or a link type number)`);
   return value;
 }
 
@@ -74,14 +74,12 @@ export async function runClassicFilter(options: CliOptions): Promise<number> {
     if (e.code === 'EPIPE') process.exit(0);
   });
   if (options.pcap !== undefined && !options.dump) {
-    // Streamed in windows: captures run to gigabytes, more than one Buffer can hold.
-    const fd = openUserFile(options.pcap);
+    const capture = openCapture(options.pcap);
     try {
-      const cursor = CaptureCursor.stream((into, position) => readSync(fd, into, 0, into.byteLength, position), options.pcap);
-      const filter = resolveFilter(options, linkTypeOption(options.linkType, cursor.linkType), true);
-      filterCapture(filter.program, cursor, options);
+      const filter = resolveFilter(options, linkTypeOption(options.linkType, capture.cursor.linkType), true);
+      filterCapture(filter.program, capture.cursor, options);
     } finally {
-      closeSync(fd);
+      capture.close();
     }
     return 0;
   }
@@ -112,6 +110,26 @@ function dumpFilter(filter: ResolvedFilter, options: CliOptions): void {
     const width = String(ebpf.length - 1).length;
     ebpf.forEach((insn, index) => out(`  ${String(index).padStart(width)}: ${formatInsn(insn)}`));
   }
+}
+
+/**
+ * A capture file opened for one pass, streamed in windows (captures run to gigabytes, more than one Buffer can
+ * hold); its header is checked at once. Close it when done.
+ */
+export function openCapture(path: string): { readonly cursor: CaptureCursor; close(): void } {
+  const fd = openUserFile(path);
+  try {
+    const cursor = CaptureCursor.stream((into, position) => readSync(fd, into, 0, into.byteLength, position), path);
+    return { cursor, close: () => closeSync(fd) };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** The current packet of a capture as --json shows it: index, time, lengths and the summary's fields. */
+export function capturedPacketJson(cursor: CaptureCursor, summary: PacketSummary, time: string): Record<string, unknown> {
+  return { index: cursor.index, time, seconds: cursor.seconds, nanos: cursor.nanos, length: cursor.length, captured: cursor.captured, ...summaryJson(summary) };
 }
 
 function summaryJson(summary: PacketSummary): Record<string, unknown> {
@@ -151,7 +169,7 @@ function filterCapture(program: ClassicProgram, cursor: CaptureCursor, options: 
       const summary = summarizePacket(data, cursor.linkType, cursor.length);
       const time = formatPacketTime(cursor.seconds, cursor.nanos);
       pending += options.json
-        ? `${JSON.stringify({ index: cursor.index, time, seconds: cursor.seconds, nanos: cursor.nanos, length: cursor.length, captured: cursor.captured, ...summaryJson(summary), verdict: value })}\n`
+        ? `${JSON.stringify({ ...capturedPacketJson(cursor, summary, time), verdict: value })}\n`
         : `${cursor.index} ${time} ${summary.text}\n`;
       if (pending.length >= 1 << 16) {
         process.stdout.write(pending);

@@ -2,7 +2,7 @@
  * Classic filters in the kernel as eBPF: the cbpf translation loaded with BPF_PROG_LOAD, and run over packets with
  * BPF_PROG_TEST_RUN — the kernel's verdict on a capture, the reference the JavaScript matcher is checked against.
  */
-import { PROG_TYPE_NAMES } from '../base/uapi.js';
+import { ARPHRD_LOOPBACK, PROG_TYPE_NAMES } from '../base/uapi.js';
 import { classicToEbpf, type ClassicProgram } from '../cbpf/index.js';
 import { encodeInsns } from '../insn/index.js';
 import { closeFd, Errno, ProgramTestRunner, progLoad, SysError } from '../sys/index.js';
@@ -16,6 +16,8 @@ export interface ClassicLoadOptions {
   readonly type?: 'sched_cls' | 'socket_filter';
   /** Names the program in errors and in the kernel (bpftool prog shows it). */
   readonly name?: string;
+  /** ARPHRD_* of the device it will run on, for SKF_AD_HATYPE loads (KernelClassicMatcher: the loopback device's). */
+  readonly deviceType?: number;
 }
 
 /** Loads the eBPF translation of a classic program; returns its fd (the caller closes it). */
@@ -23,7 +25,7 @@ export function loadClassicFilter(program: ClassicProgram, options: ClassicLoadO
   const name = options.name ?? 'classic_filter';
   const attr = {
     progType: PROG_TYPE_NAMES.indexOf(options.type ?? 'sched_cls'),
-    insns: encodeInsns(classicToEbpf(program, name), true),
+    insns: encodeInsns(classicToEbpf(program, name, options.deviceType === undefined ? {} : { deviceType: options.deviceType }), true),
     license: 'GPL',
     progName: name.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 15),
   };
@@ -49,7 +51,7 @@ export class KernelClassicMatcher implements Disposable {
   #closed = false;
 
   constructor(program: ClassicProgram, options: ClassicLoadOptions = {}) {
-    this.fd = loadClassicFilter(program, options);
+    this.fd = loadClassicFilter(program, { deviceType: ARPHRD_LOOPBACK, ...options });
     this.#runner = new ProgramTestRunner(this.fd);
   }
 

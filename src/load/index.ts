@@ -10,7 +10,10 @@ export { ensureBpffs, PinError } from './bpffs.js';
 export { pinObject, unpinAll } from './pin.js';
 export { VariableHandle, VariableError } from './variables.js';
 export { applyCoreRelocations, CoreError, type CoreResult } from './core.js';
-export { testRunProgram, TestRunError, type TestRunOptions, type TestRunResult } from './test-run.js';
+export {
+  testRunProgram, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type TestRunOptions, type TestRunResult, type XdpAction,
+  type TcAction,
+} from './test-run.js';
 export {
   EventReader, EventError, openRingBuffer, openPerfBuffer, openEvents, isEventMap,
   type EventRecord, type LostEvent, type BufferEvent, type EventOptions,

@@ -36,6 +36,24 @@ export interface TestRunResult {
   readonly durationNs: number;
 }
 
+/** XDP's return values by name (enum xdp_action), indexed by value. */
+export const XDP_ACTIONS = ['XDP_ABORTED', 'XDP_DROP', 'XDP_PASS', 'XDP_TX', 'XDP_REDIRECT'] as const;
+export type XdpAction = (typeof XDP_ACTIONS)[number];
+
+/** tc's return values by name (TC_ACT_* of linux/pkt_cls.h), indexed by value; TC_ACT_UNSPEC (-1) comes back as the u32 0xffffffff. */
+export const TC_ACTIONS = [
+  'TC_ACT_OK', 'TC_ACT_RECLASSIFY', 'TC_ACT_SHOT', 'TC_ACT_PIPE', 'TC_ACT_STOLEN', 'TC_ACT_QUEUED', 'TC_ACT_REPEAT',
+  'TC_ACT_REDIRECT', 'TC_ACT_TRAP',
+] as const;
+export type TcAction = (typeof TC_ACTIONS)[number] | 'TC_ACT_UNSPEC';
+
+/** The name the kernel's headers give a program's return value (XDP and tc actions); undefined for other types or values. */
+export function returnValueName(programType: string, retval: number): XdpAction | TcAction | undefined {
+  if (programType === 'xdp') return XDP_ACTIONS[retval];
+  if (programType === 'sched_cls' || programType === 'sched_act') return retval === 0xffff_ffff ? 'TC_ACT_UNSPEC' : TC_ACTIONS[retval];
+  return undefined;
+}
+
 /** Headroom for programs that grow the packet (bpf_xdp_adjust_head/tail); a larger result is retried at its size. */
 const GROWTH = 512;
 const MAX_REPEAT = 0xffff_ffff;

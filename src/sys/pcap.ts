@@ -11,7 +11,7 @@ export class PcapError extends BpfLoadError {
   override name = 'PcapError';
 }
 
-/** DLT_* link types (pcap/dlt.h) that name how a capture's frames begin. */
+/** LINKTYPE_* link types (the pcap spec's numbers, which capture files carry) that name how a capture's frames begin. */
 export const LinkType = { NULL: 0, EN10MB: 1, RAW: 101, LOOP: 108, LINUX_SLL: 113, LINUX_SLL2: 276 } as const;
 
 const PCAP_NETMASK_UNKNOWN = 0xffffffff;
@@ -27,22 +27,27 @@ interface Libpcap {
   readonly linkTypeByName: (name: string) => number;
 }
 
+/** Names the libpcap to use (a path or soname) instead of searching SONAMES: for a libpcap outside the loader's path. */
+export const LIBPCAP_ENV = 'BPF_LOAD_LIBPCAP';
+
 let bound: Libpcap | undefined;
 
 function libpcap(): Libpcap {
   if (bound !== undefined) return bound;
   let lib: ReturnType<typeof koffi.load> | undefined;
-  const failures: string[] = [];
-  for (const soname of SONAMES) {
+  const chosen = process.env[LIBPCAP_ENV];
+  let failure = '';
+  for (const soname of chosen === undefined || chosen === '' ? SONAMES : [chosen]) {
     try {
       lib = koffi.load(soname);
       break;
     } catch (e) {
-      failures.push(`${soname}: ${(e as Error).message.split('\n')[0]}`);
+      failure = `${soname}: ${(e as Error).message.split('\n')[0]}`;
     }
   }
   if (lib === undefined) {
-    throw new PcapError('compiling a pcap-filter expression needs libpcap, which is not installed ' +
+    const which = chosen === undefined || chosen === '' ? 'libpcap, which is not installed' : `libpcap, and ${LIBPCAP_ENV} names one that does not load (${failure})`;
+    throw new PcapError(`compiling a pcap-filter expression needs ${which}: install it ` +
       '(apt-get install libpcap0.8, dnf install libpcap, apk add libpcap), or pass the program itself: ' +
       `--filter "$(tcpdump -ddd 'EXPR')"`);
   }
@@ -59,8 +64,15 @@ function libpcap(): Libpcap {
   return bound;
 }
 
+/**
+ * Capture files number link types LINKTYPE_* (the pcap spec); pcap_open_dead takes the platform's DLT_*. They are the
+ * same number except 100-103, which files use because the DLT_ values of those differ between systems (libpcap's
+ * linktype_to_dlt; the DLT_ values are Linux's). A DLT_ value from pcap_datalink_name_to_val passes unchanged.
+ */
+const LINKTYPE_TO_DLT: Readonly<Record<number, number>> = { 100: 11, 101: 12, 102: 15, 103: 16 };
+
 export interface PcapCompileOptions {
-  /** DLT_* of the frames the program will see (default Ethernet, as tcpdump -d assumes). */
+  /** LINKTYPE_* (as capture files number them) or DLT_* of the frames the program will see (default Ethernet, as tcpdump -d assumes). */
   readonly linkType?: number;
   /** Bytes a match keeps, the value of `ret #k` (default 262144, tcpdump's). */
   readonly snaplen?: number;
@@ -75,7 +87,8 @@ export interface PcapCompileOptions {
 export function pcapCompile(expression: string, options: PcapCompileOptions = {}): Buffer {
   if (expression.includes('\0')) throw new PcapError(`filter ${JSON.stringify(expression)}: contains a NUL byte`);
   const pcap = libpcap();
-  const handle = pcap.openDead(options.linkType ?? LinkType.EN10MB, options.snaplen ?? 262144);
+  const linkType = options.linkType ?? LinkType.EN10MB;
+  const handle = pcap.openDead(LINKTYPE_TO_DLT[linkType] ?? linkType, options.snaplen ?? 262144);
   if (handle === null) throw new PcapError(withContext(['pcap_open_dead'], `link type ${options.linkType} refused`));
   try {
     const program: Record<string, unknown> = { bf_len: 0, bf_insns: null };

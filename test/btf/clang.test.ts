@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseBtf, parseBtfExt, withDatasecFixups, type Btf, type BtfExt } from '../../src/btf/index.js';
 import { readElf, SymbolType, type ElfFile } from '../../src/elf/index.js';
-import { isExecutable } from '../helpers/kernel.js';
+import { oracleTool } from '../helpers/kernel.js';
 
-const CLANG = ['/usr/bin/clang-19', '/usr/bin/clang-20', '/usr/bin/clang-18', '/usr/bin/clang'].find(isExecutable);
-if (CLANG === undefined) console.warn('clang not installed: compiler-oracle BTF tests skipped');
+const CLANG = oracleTool('clang', ['/usr/bin/clang-19', '/usr/bin/clang-20', '/usr/bin/clang-18', '/usr/bin/clang'], 'apt-get install clang-19');
 
 const SOURCE = `typedef unsigned long long u64;
 enum color { RED, GREEN = 5, BLUE = -3 };

@@ -5,13 +5,12 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBtf, parseBtfExt, withDatasecFixups, type Btf, type BtfExt, type BtfLineInfo } from '../../src/btf/index.js';
 import { readElf, SectionFlags, SectionType, SymbolType, type ElfFile } from '../../src/elf/index.js';
-import { corpusFiles, findLlvmObjdump, isExecutable, SAMPLES_DIR } from '../helpers/kernel.js';
+import { corpusFiles, findLlvmObjdump, oracleTool, SAMPLES_DIR } from '../helpers/kernel.js';
 import { normalizeRawDump, toRawDump } from './raw-dump.js';
 import { parseRawDump } from './support.js';
 
-const BPFTOOL = ['/usr/sbin/bpftool', '/usr/bin/bpftool', '/usr/local/sbin/bpftool'].find(isExecutable);
+const BPFTOOL = oracleTool('bpftool', ['/usr/sbin/bpftool', '/usr/bin/bpftool', '/usr/local/sbin/bpftool'], 'apt-get install bpftool');
 const OBJDUMP = findLlvmObjdump();
-if (BPFTOOL === undefined) console.warn('bpftool not installed: BTF oracle comparisons skipped');
 if (OBJDUMP === undefined) console.warn('llvm-objdump not installed: .BTF.ext oracle comparisons skipped');
 
 interface Loaded {

@@ -7,18 +7,18 @@ import { spawnSync } from 'node:child_process'; // runs tcpdump and cc as oracle
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isExecutable } from '../helpers/kernel.js';
+import { isExecutable, oracleTool, oracleUnavailable } from '../helpers/kernel.js';
 
-export const TCPDUMP = ['/usr/bin/tcpdump', '/usr/sbin/tcpdump'].find(isExecutable);
-if (TCPDUMP === undefined) console.warn('tcpdump not installed (apt-get install tcpdump): classic-BPF oracle tests skipped');
+export const TCPDUMP = oracleTool('tcpdump', ['/usr/bin/tcpdump', '/usr/sbin/tcpdump'], 'apt-get install tcpdump');
 
-/** The installed libpcap shared object, or undefined. */
+/** The installed libpcap shared object (tcpdump's dependency), or undefined with `oracleUnavailable`'s rule. */
 export function libpcapPath(): string | undefined {
   for (const dir of ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib']) {
     if (!existsSync(dir)) continue;
     const name = readdirSync(dir).filter((f) => /^libpcap\.so\.\d/.test(f)).sort()[0];
     if (name !== undefined) return join(dir, name);
   }
+  oracleUnavailable('libpcap is not installed (apt-get install libpcap0.8)');
   return undefined;
 }
 

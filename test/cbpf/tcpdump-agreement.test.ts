@@ -10,6 +10,7 @@ import {
 } from '../../src/cbpf/index.js';
 import { EXPRESSIONS } from './expressions.js';
 import { bpfImageOracle, TCPDUMP, tcpdumpCompile } from './oracle.js';
+import { oracleUnavailable } from '../helpers/kernel.js';
 
 describe.runIf(TCPDUMP !== undefined)('tcpdump -d agreement over pcap-filter expressions', () => {
   it(`has at least 200 programs (${EXPRESSIONS.length})`, () => {
@@ -33,7 +34,7 @@ describe.runIf(TCPDUMP !== undefined)('tcpdump -d agreement over pcap-filter exp
 });
 
 const oracle = bpfImageOracle();
-if (typeof oracle === 'string') console.warn(`libpcap bpf_image oracle unavailable (${oracle}): per-opcode agreement skipped`);
+if (typeof oracle === 'string') oracleUnavailable(`libpcap's bpf_image cannot be reached (${oracle})`);
 
 describe.runIf(typeof oracle !== 'string')('formatClassicInsn agrees with libpcap bpf_image on every opcode', () => {
   it('all 256 low opcodes and some wider ones, with signed, unsigned, ancillary and jump operands', () => {

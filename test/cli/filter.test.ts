@@ -2,14 +2,16 @@
  * `bpf-load --filter`: --dump output is tcpdump -d's, byte for byte, whatever form the filter comes in; --json and
  * --ebpf; mistakes are one line with the right exit status.
  */
+import { spawnSync } from 'node:child_process'; // our CLI with a chosen environment, argument array: no shell
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeClassicProgram, parseClassicDecimal } from '../../src/cbpf/index.js';
 import { writePcap } from '../../src/pcap/index.js';
-import { runCli } from '../helpers/cli.js';
-import { TCPDUMP, tcpdumpCompile } from '../cbpf/oracle.js';
+import { CLI, runCli } from '../helpers/cli.js';
+import { PROJECT_ROOT } from '../helpers/kernel.js';
+import { libpcapPath, TCPDUMP, tcpdumpCompile } from '../cbpf/oracle.js';
 import { syntheticCapture } from '../pcap/frames.js';
 
 const SEED = 'ip and tcp dst port 8080';
@@ -69,7 +71,7 @@ describe('bpf-load --filter mistakes', () => {
     ['truncated capture', ['--filter', 'ip', '--pcap', join(dir, 'short.pcap')], 1, /^bpf-load: .*short\.pcap: packet 1: offset 24: truncated: \d+ bytes of packet data, 0 left in the file\n$/],
     ['missing filter file', ['--filter-file', join(dir, 'nope')], 1, /^bpf-load: .*nope: no such file\n$/],
     ['both filters', ['--filter', 'ip', '--filter-file', 'x'], 2, /--filter and --filter-file: give one filter/],
-    ['--pcap alone', ['--pcap', 'x.pcap'], 2, /--pcap does not apply to loading a FILE \(only to --filter\)/],
+    ['--pcap alone', ['--pcap', 'x.pcap'], 2, /--pcap does not apply to loading a FILE \(only to --filter, --test-run\)/],
     ['object file too', ['--filter', 'ip', 'c-samples/sockex1_kern.o'], 2, /--filter runs on its own/],
     ['engine', ['--filter', 'ip', '--engine', 'gpu'], 2, /--engine must be js or kernel/],
   ];
@@ -81,4 +83,48 @@ describe('bpf-load --filter mistakes', () => {
       expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     });
   }
+});
+
+describe.runIf(TCPDUMP !== undefined)('--link-type: expressions compiled for other link layers, as tcpdump -y TYPE -d does', () => {
+  const LINK_TYPES = ['EN10MB', 'LINUX_SLL', 'LINUX_SLL2', 'RAW', 'NULL', 'LOOP', 'IPV4', 'PPP', 'IEEE802_11'];
+  for (const type of LINK_TYPES) {
+    it(type, () => {
+      const r = runCli(['--dump', '--filter', SEED, '--link-type', type]);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(tcpdumpCompile(SEED, '-d', true, type));
+    });
+  }
+  it('a number is the link type capture files give it (113, 101); the programs differ by link type; an unknown name is a usage error', () => {
+    expect(runCli(['--dump', '--filter', SEED, '--link-type', '113']).stdout).toBe(tcpdumpCompile(SEED, '-d', true, 'LINUX_SLL'));
+    // LINKTYPE_RAW is 101 in files, DLT_RAW 12 to libpcap on Linux.
+    expect(runCli(['--dump', '--filter', SEED, '--link-type', '101']).stdout).toBe(tcpdumpCompile(SEED, '-d', true, 'RAW'));
+    expect(new Set(LINK_TYPES.map((t) => tcpdumpCompile(SEED, '-d', true, t))).size).toBe(LINK_TYPES.length);
+    const r = runCli(['--dump', '--filter', SEED, '--link-type', 'NOSUCHLINK']);
+    expect(r.stderr).toMatch(/^bpf-load: --link-type NOSUCHLINK: unknown link type \(EN10MB, LINUX_SLL, RAW, … or a link type number\)\n/);
+    expect(r.status).toBe(2);
+  });
+});
+
+describe('without libpcap (BPF_LOAD_LIBPCAP names one that does not load)', () => {
+  const withLibpcap = (path: string, args: readonly string[]) =>
+    spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: PROJECT_ROOT, env: { ...process.env, BPF_LOAD_LIBPCAP: path } });
+  it('an expression is one line saying how to install libpcap or what to pass instead, exit 1', () => {
+    const r = withLibpcap('/nonexistent/libpcap.so.1', ['--dump', '--filter', SEED]);
+    expect(r.stderr).toBe('bpf-load: compiling a pcap-filter expression needs libpcap, and BPF_LOAD_LIBPCAP names one that does not load ' +
+      '(/nonexistent/libpcap.so.1: Failed to load shared library: cannot open shared object file: No such file or directory): install it ' +
+      '(apt-get install libpcap0.8, dnf install libpcap, apk add libpcap), or pass the program itself: --filter "$(tcpdump -ddd \'EXPR\')"\n');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+  });
+  it('tcpdump -ddd output needs no libpcap', () => {
+    const r = withLibpcap('/nonexistent/libpcap.so.1', ['--dump', '--filter', '4,40 0 0 12,21 0 1 2048,6 0 0 262144,6 0 0 0']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('(000) ldh      [12]\n(001) jeq      #0x800           jt 2\tjf 3\n(002) ret      #262144\n(003) ret      #0\n');
+  });
+  it.runIf(libpcapPath() !== undefined)('BPF_LOAD_LIBPCAP naming the installed libpcap by path works', () => {
+    const r = withLibpcap(libpcapPath()!, ['--dump', '--filter', 'ip']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('(000) ldh      [12]\n(001) jeq      #0x800           jt 2\tjf 3\n(002) ret      #262144\n(003) ret      #0\n');
+  });
 });

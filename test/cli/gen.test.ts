@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'; // the port under test and ping (traffic on lo) as real processes: argument arrays, no shell
 import { copyFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTypes } from '../../src/gen/generate.js';
 import { parseObject } from '../../src/object/index.js';
@@ -48,7 +48,7 @@ describe('bpf-load gen', () => {
     const unknownType = runCli(['gen', 'c-samples/skel_kern.o', '--event-type', 'events=missing']);
     expect(unknownType.status).toBe(1);
     expect(unknownType.stderr).toBe('bpf-load: skel_kern.o: map events: event type missing: no struct, union or typedef of that name in the BTF\n');
-    expect(runCli(['gen', 'c-samples/skel_kern.o', '--event-type', 'events=point']).stdout).toContain('records are `struct point`, decoded by pointCodec.');
+    expect(runCli(['gen', 'c-samples/skel_kern.o', '--event-type', 'events=point']).stdout).toContain('records are `struct point`, decoded by pointCodec: `.read()` yields them.');
     const missing = runCli(['gen', 'c-samples/nope.o']);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toBe('bpf-load: c-samples/nope.o: no such file\n');
@@ -60,26 +60,12 @@ describe('bpf-load gen', () => {
 
   kernelTest('the sockex1 port on its generated skeleton type-checks strictly and counts ICMP bytes on lo', async () => {
     // The README's workflow: gen next to the program, tsc emits beside the sources, node runs the port.
-    const gen = runCli(['gen', join(SAMPLES_DIR, 'sockex1_kern.o'), '--out', join(consumer.dir, 'sockex1_kern.ts')]);
-    expect(gen.status).toBe(0);
-    copyFileSync(join(PROJECT_ROOT, 'examples', 'sockex1', 'sockex1.ts'), join(consumer.dir, 'sockex1.ts'));
-    const compiled = consumer.compile();
-    expect(compiled.output).toBe('');
-    const port = spawn(process.execPath, [consumer.compiled('sockex1.ts')], { cwd: consumer.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let attached: () => void = () => {};
-    const firstLine = new Promise<void>((resolve) => { attached = resolve; });
-    port.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-      attached(); // the first report comes after attach
-    });
-    port.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    const exited = new Promise<number | null>((resolve) => port.on('exit', (code) => resolve(code)));
-    await Promise.race([firstLine, exited]);
+    const port = startExample('sockex1_kern', 'sockex1/sockex1');
+    await Promise.race([port.firstLine, port.exited]); // the first report comes after attach
     const ping = spawnSync('ping', ['-c', '5', '-i', '0.2', '-q', '127.0.0.1'], { timeout: 15_000 });
     expect(ping.status).toBe(0);
-    expect(await exited).toBe(0);
+    expect(await port.exited).toBe(0);
+    const { stdout, stderr } = port.output();
     expect(stderr).toBe('');
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(5);
@@ -87,4 +73,51 @@ describe('bpf-load gen', () => {
     // Five 84-byte echo requests and five replies, counted as they leave lo: at least 840 bytes.
     expect(Number(/ICMP (\d+)/.exec(lines.at(-1)!)![1])).toBeGreaterThanOrEqual(840);
   }, 60_000);
+
+  /** Runs examples/<example>.ts on its object's generated skeleton: gen (the CLI), tsc beside the sources, node. */
+  function startExample(object: string, example: string): { exited: Promise<number | null>; firstLine: Promise<void>; output(): { stdout: string; stderr: string } } {
+    const gen = runCli(['gen', join(SAMPLES_DIR, `${object}.o`), '--out', join(consumer.dir, `${object}.ts`)]);
+    expect(gen.status).toBe(0);
+    const file = `${basename(example)}.ts`;
+    copyFileSync(join(PROJECT_ROOT, 'examples', `${example}.ts`), join(consumer.dir, file));
+    const compiled = consumer.compile();
+    expect(compiled.output).toBe('');
+    const child = spawn(process.execPath, [consumer.compiled(file)], { cwd: consumer.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let seen: () => void = () => {};
+    const firstLine = new Promise<void>((resolve) => { seen = resolve; });
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+      seen();
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return { exited, firstLine, output: () => ({ stdout, stderr }) };
+  }
+
+  kernelTest('the skeleton examples: xdp_swap test-run by name, and a typed ring buffer reader that sees our getpid() calls', async () => {
+    const swap = startExample('test_run_kern', 'skeleton/xdp-swap');
+    expect(await swap.exited).toBe(0);
+    const swapped = swap.output();
+    expect(swapped.stderr).toBe('');
+    expect(swapped.stdout).toMatch(/^in: {2}dst 020000000001 src 020000000002\nout: dst 020000000002 src 020000000001 → XDP_TX \(\d+ ns\)\n$/);
+
+    const watch = startExample('ringbuf_kern', 'skeleton/getpid');
+    await Promise.race([watch.firstLine, watch.exited]);
+    // A process that calls getpid() far more often than anything else here, inside the example's two seconds.
+    const caller = spawnSync('python3', ['-c', 'import os\nfor _ in range(50000): os.getpid()'], { timeout: 10_000 });
+    expect(caller.status).toBe(0);
+    expect(await watch.exited).toBe(0);
+    const { stdout, stderr } = watch.output();
+    expect(stderr).toBe('');
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toBe('watching getpid() for 2 s');
+    const mine = lines.find((l) => l.startsWith(`pid ${caller.pid} (python3): `));
+    expect(mine, stdout).toBeDefined();
+    // The ring may fill (64 KiB) while 50,000 calls race the reader: the count is the last record seen.
+    expect(Number(/: (\d+) getpid\(\) calls$/.exec(mine!)![1])).toBeGreaterThan(1000);
+    expect(lines.at(-2)).toMatch(/^\d+ processes in all$/);
+    expect(lines.at(-1)).toMatch(/^records dropped: \d+$/);
+  }, 90_000);
 });

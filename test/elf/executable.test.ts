@@ -5,11 +5,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ElfError } from '../../src/elf/index.js';
 import { fileOffsetOf, functionFileOffset, readExecutable } from '../../src/elf/executable.js';
 import { resolveBinary } from '../../src/attach/uprobe.js';
-import { isExecutable, SAMPLES_DIR } from '../helpers/kernel.js';
+import { oracleTool, SAMPLES_DIR } from '../helpers/kernel.js';
 import { buildUprobeTarget } from '../helpers/uprobe-target.js';
 
-const READOBJ = ['/usr/bin/llvm-readobj-19', '/usr/bin/llvm-readobj'].find(isExecutable);
-const NM = ['/usr/bin/llvm-nm-19', '/usr/bin/llvm-nm'].find(isExecutable);
+const READOBJ = oracleTool('llvm-readobj', ['/usr/bin/llvm-readobj-19', '/usr/bin/llvm-readobj'], 'apt-get install llvm-19');
+const NM = oracleTool('llvm-nm', ['/usr/bin/llvm-nm-19', '/usr/bin/llvm-nm'], 'apt-get install llvm-19');
 
 interface OracleSegment { offset: number; vaddr: number; filesz: number }
 

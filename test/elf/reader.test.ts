@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ElfError, readElf, SectionType, SymbolType } from '../../src/elf/index.js';
 import { buildElf, insnBytes, relEntries } from '../helpers/elf-builder.js';
-import { corpusFiles, isExecutable, SAMPLES_DIR } from '../helpers/kernel.js';
+import { corpusFiles, oracleTool, SAMPLES_DIR } from '../helpers/kernel.js';
 
-const READOBJ = ['/usr/bin/llvm-readobj-19', '/usr/bin/llvm-readobj'].find(isExecutable);
+const READOBJ = oracleTool('llvm-readobj', ['/usr/bin/llvm-readobj-19', '/usr/bin/llvm-readobj'], 'apt-get install llvm-19');
 
 function objects(): string[] {
   const samples = readdirSync(SAMPLES_DIR).filter((f) => f.endsWith('.o')).map((f) => join(SAMPLES_DIR, f));

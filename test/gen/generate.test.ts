@@ -20,6 +20,9 @@ const CORPUS = (corpusFiles('cilium', (n) => n.endsWith('.elf') || n.endsWith('.
 
 /** What the wrong uses below must be refused for; each line is one mistake tsc has to catch. */
 const MISUSE = `import { open, type FlowKey, type Kinds, type SkelKern } from './skel_kern.js';
+import type { RingbufKern } from './ringbuf_kern.js';
+import type { PerfbufKern } from './perfbuf_kern.js';
+import type { TestRunKern } from './test_run_kern.js';
 
 export function wrongUses(skel: SkelKern): unknown[] {
   const key: FlowKey = { addr: 0x7f000001, port: 80, proto: 6, pad: 0 };
@@ -49,6 +52,43 @@ export function wrongUses(skel: SkelKern): unknown[] {
     skel.maps.per_cpu_packets.get(0)?.reduce((a, b) => a + b, 0n),
     skel.globals.last_color.set('COLOR_BLUE'),
     skel.attach('on_getpid'),
+  ];
+}
+
+export async function wrongProgramAndEventUses(ring: RingbufKern, xdp: TestRunKern, perf: PerfbufKern): Promise<unknown[]> {
+  const reader = ring.maps.events.read();
+  for await (const r of reader) {
+    // @ts-expect-error struct event has no field "pidd"
+    void r.value.pidd;
+    // @ts-expect-error count is a __u64: a bigint
+    const count: number = r.value.count;
+    // @ts-expect-error a ring buffer record has no CPU
+    const cpu: number = r.cpu;
+    void [count, cpu];
+  }
+  await perf.maps.packets.read().listen((e) => {
+    // @ts-expect-error a perf buffer also yields drops: narrow on kind before reading the value
+    void e.value.len;
+    if (e.kind === 'record') void (e.value.len + e.value.protocol + e.cpu);
+  });
+  const swapped = xdp.programs.xdp_swap.testRun({ data: new Uint8Array(64) });
+  return [
+    // @ts-expect-error no program of that name
+    xdp.programs.xdp_swapp,
+    // @ts-expect-error a tracepoint program cannot be test-run
+    ring.programs.on_getpid.testRun(),
+    // @ts-expect-error XDP programs attach to an interface: no cgroup option
+    xdp.programs.xdp_swap.attach({ cgroup: '/sys/fs/cgroup' }),
+    // @ts-expect-error an XDP action is not a tc action
+    ((): 'TC_ACT_OK' | number => swapped.action)(),
+    // @ts-expect-error records of an untyped ring buffer are not decoded: it is a plain MapHandle
+    xdp.maps.ring.read(),
+    // Right uses, for contrast:
+    ((): 'XDP_TX' | 'XDP_PASS' | 'XDP_DROP' | 'XDP_ABORTED' | 'XDP_REDIRECT' | number => swapped.action)(),
+    xdp.programs.xdp_swap.attach({ iface: 'lo', xdpMode: 'skb' }),
+    ring.programs.on_getpid.attach(),
+    ring.programs.on_getpid.handle.id,
+    perf.programs.packet_lengths.testRun({ data: new Uint8Array(64) }).retval,
   ];
 }
 `;
@@ -160,11 +200,13 @@ describe('bpf-load gen: generated modules', () => {
 
   it('types ring buffer records: struct event by convention, or the type --event-type names; a wrong name is an error', () => {
     const code = generateTypes(sample('skel_kern.o'));
-    expect(code).toContain('/** `events`: ringbuf, 4096 entries; records are `struct event`, decoded by eventCodec. */');
+    expect(code).toContain('/** `events`: ringbuf, 4096 entries; records are `struct event`, decoded by eventCodec: `.read()` yields them. */');
+    expect(code).toContain('readonly events: RingBuffer<Event>;');
     expect(code).toMatch(/^export interface Event \{\n {2}\/\*\* `__u32 pid`, byte 0 \*\/\n {2}pid: number;$/m);
     expect(code).toContain('export const eventCodec: Codec<Event> = { size: 24, decode: decodeEvent, encode: encodeEvent };');
     const named = generateTypes(sample('skel_kern.o'), { eventTypes: { events: 'flow_key' } });
-    expect(named).toContain('records are `struct flow_key`, decoded by flowKeyCodec.');
+    expect(named).toContain('records are `struct flow_key`, decoded by flowKeyCodec: `.read()` yields them.');
+    expect(named).toContain('readonly events: RingBuffer<FlowKey>;');
     expect(() => generateTypes(sample('skel_kern.o'), { eventTypes: { flows: 'event' } }))
       .toThrow('skel_kern.o: event type for flows: no ring buffer or perf event array of that name (it has events)');
     expect(() => generateTypes(sample('skel_kern.o'), { eventTypes: { events: 'nope' } }))

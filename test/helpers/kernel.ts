@@ -52,8 +52,28 @@ function gatedTest(
   }
 }
 
-/** Corpus tests must run in CI and under BPF_LOAD_REQUIRE_KERNEL=1: an absent corpus is then a failure, not a skip. */
+/**
+ * Corpus and oracle-tool tests must run in CI and under BPF_LOAD_REQUIRE_KERNEL=1: an absent corpus or tool is then a
+ * failure, not a skip.
+ */
 const CORPUS_REQUIRED = REQUIRE || process.env['CI'] !== undefined;
+
+/**
+ * The path of a system tool tests compare against (tcpdump, bpftool, clang, llvm-*), found among `candidates`. Absent,
+ * it is a failure in CI and under BPF_LOAD_REQUIRE_KERNEL=1 (`.ci/run` installs every one), elsewhere undefined with
+ * the reason printed, so the tests that need it skip visibly.
+ */
+export function oracleTool(name: string, candidates: readonly string[], install: string): string | undefined {
+  const found = candidates.find(isExecutable);
+  if (found === undefined) oracleUnavailable(`${name} is not installed (${install})`);
+  return found;
+}
+
+/** An oracle the tests cannot use here: a failure in CI and under BPF_LOAD_REQUIRE_KERNEL=1, else a printed skip reason. */
+export function oracleUnavailable(reason: string): void {
+  if (CORPUS_REQUIRED) throw new Error(`CI or BPF_LOAD_REQUIRE_KERNEL=1 requires the oracle tools, but ${reason}`);
+  console.warn(`${reason}: the tests that compare with it are skipped`);
+}
 
 /** Why the corpus tests cannot run here, or undefined when ../shared/corpus is present. */
 export function corpusUnavailableReason(): string | undefined {
@@ -103,13 +123,10 @@ export function corpusFiles(sub: string, filter: (name: string) => boolean = () 
   return out.sort();
 }
 
-/** Path of an llvm-objdump that knows BPF (the newest installed), or undefined. */
+/** Path of an llvm-objdump that knows BPF (the newest installed), through `oracleTool`. */
 export function findLlvmObjdump(): string | undefined {
-  for (const v of [22, 21, 20, 19, 18, 17, 16, 15, 14]) {
-    const p = `/usr/bin/llvm-objdump-${v}`;
-    if (isExecutable(p)) return p;
-  }
-  return isExecutable('/usr/bin/llvm-objdump') ? '/usr/bin/llvm-objdump' : undefined;
+  const versions = [22, 21, 20, 19, 18, 17, 16, 15, 14].map((v) => `/usr/bin/llvm-objdump-${v}`);
+  return oracleTool('llvm-objdump', [...versions, '/usr/bin/llvm-objdump'], 'apt-get install llvm-19');
 }
 
 export function isExecutable(path: string): boolean {

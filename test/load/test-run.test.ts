@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect } from 'vitest';
-import { loadObject, TestRunError, type LoadedObject } from '../../src/load/index.js';
+import { describe, expect, it } from 'vitest';
+import { loadObject, returnValueName, TestRunError, type LoadedObject } from '../../src/load/index.js';
 import { parseObject } from '../../src/object/index.js';
 import { kernelTest, SAMPLES_DIR } from '../helpers/kernel.js';
 
@@ -83,5 +83,18 @@ describe('BPF_PROG_TEST_RUN', () => {
     } finally {
       obj.close();
     }
+  });
+});
+
+describe('return values by name', () => {
+  it('XDP and tc actions as the uapi headers name them; other types and unknown values have none', () => {
+    expect([0, 1, 2, 3, 4].map((v) => returnValueName('xdp', v))).toEqual(['XDP_ABORTED', 'XDP_DROP', 'XDP_PASS', 'XDP_TX', 'XDP_REDIRECT']);
+    expect(returnValueName('xdp', 5)).toBeUndefined();
+    expect(returnValueName('sched_cls', 0)).toBe('TC_ACT_OK');
+    expect(returnValueName('sched_act', 2)).toBe('TC_ACT_SHOT');
+    expect(returnValueName('sched_cls', 8)).toBe('TC_ACT_TRAP');
+    expect(returnValueName('sched_cls', 0xffff_ffff)).toBe('TC_ACT_UNSPEC'); // -1 as the kernel's u32
+    expect(returnValueName('sched_cls', 9)).toBeUndefined();
+    expect(returnValueName('socket_filter', 0)).toBeUndefined();
   });
 });
