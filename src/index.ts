@@ -33,8 +33,8 @@ export { SysError, KernelFeatureError, SysArgumentError, UnsupportedPlatformErro
 export {
   loadObject, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
   PinError, CoreError, VariableHandle, VariableError,
-  testRunProgram, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type XdpAction, type TcAction, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents,
-  type TestRunOptions, type TestRunResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions,
+  testRunProgram, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type XdpAction, type TcAction, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents, RecordView,
+  type TestRunOptions, type TestRunResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions, type RecordViewHandler,
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
 export {
@@ -50,8 +50,8 @@ export { Fd } from './sys/index.js';
 export { readTracePipe } from './attach/tracefs.js';
 export { generateTypes, generateSkeleton, GenerateError, type GenerateOptions, type GeneratedSkeleton } from './gen/generate.js';
 export {
-  Skeleton, TypedMap, PerCpuMap, TypedVariable, SkeletonError, loadSkeletonObject, encodeGlobals, enumValue, checkArray, checkBigInt,
-  checkInt, checkNumber, getBits, getBitsBig, getBytes, getCString, getInt128, setBits, setBitsBig, setBytes, setCString, setInt128,
+  Skeleton, TypedMap, PerCpuMap, TypedVariable, SkeletonError, loadSkeletonObject, loadedFields, encodeGlobals, enumValue, checkArray,
+  checkBigInt, checkInt, checkNumber, getBits, getBitsBig, getBytes, getCString, getInt128, setBits, setBitsBig, setBytes, setCString, setInt128,
   type Codec, type ReadonlyVariable, type SkeletonSource,
 } from './gen/runtime.js';
 export {
@@ -73,10 +73,11 @@ export {
   type SockFilter, type ClassicProgram, type ClassicParseOptions, ClassicFilterError, checkClassicProgram, decodeClassicProgram,
   encodeClassicProgram, formatClassicProgram, formatClassicInsn, formatClassicC, formatClassicDecimal, formatClassicBytecode,
   classicTextForm, parseClassicDecimal, parseClassicCArray, classicToEbpf, compileClassicToJs, type ClassicMatcher,
+  type ClassicTranslationFacts,
 } from './cbpf/index.js';
 export {
   CaptureError, type CapturedPacket, CaptureCursor, type CaptureSource, readCapture, readCaptureHeader, writePcap,
-  summarizePacket, type PacketSummary,
+  PcapStreamWriter, type PcapWriteOptions, summarizePacket, type PacketSummary,
 } from './pcap/index.js';
 export { pcapCompile, PcapError, LinkType, type PcapCompileOptions } from './sys/index.js';
 export { attachClassicFilter, PacketSocket, type ClassicAttachOptions, type SocketPacket } from './attach/index.js';

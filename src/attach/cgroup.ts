@@ -6,14 +6,14 @@
  * what others attached, and the kernel detaches it when the link fd closes, even if the loader crashes. Kernels
  * without cgroup links get BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI, which shares the same way.
  */
-import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, statfsSync } from 'node:fs';
+import { constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { withContext } from '../base/errors.js';
 import { attachTypeName, attachTypeValue } from '../base/uapi.js';
 import type { LoadedProgram } from '../load/index.js';
 import {
-  AttachFlags, Errno, linkCreate, MountFlags, mount, parseMounts, progAttach, progDetach, progQuery,
+  AttachFlags, Errno, Fd, linkCreate, MountFlags, mount, parseMounts, progAttach, progDetach, progQuery,
   SysError,
 } from '../sys/index.js';
 import { AttachError, bpfLink, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
@@ -81,25 +81,25 @@ export function attachCgroup(program: LoadedProgram, options: AttachOptions): Li
   const path = checkCgroupPath(options.cgroup ?? cgroup2Root(), `${where}: cgroup`);
   const target = `${path} (${typeName})`;
 
-  let cgroupFd: number;
+  let cgroup: Fd;
   try {
-    cgroupFd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+    cgroup = new Fd(openSync(path, constants.O_RDONLY | constants.O_DIRECTORY), `cgroup ${path}`);
   } catch (e) {
     throw new AttachError(withContext([where, target], `cannot open the cgroup (${(e as NodeJS.ErrnoException).code ?? 'error'})`), { cause: e });
   }
   try {
-    const linkFd = attach(program, cgroupFd, attachType);
+    const linkFd = attach(program, cgroup.value, attachType);
     if (linkFd !== undefined) {
-      closeSync(cgroupFd); // the link holds the cgroup itself
+      cgroup.close(); // the link holds the cgroup itself
       return bpfLink({ kind: 'cgroup', program: program.name, target }, linkFd);
     }
-    return attachedCgroupProgram(program, target, cgroupFd, attachType);
+    return attachedCgroupProgram(program, target, cgroup, attachType);
   } catch (e) {
     try {
-      if (e instanceof SysError) throw new AttachError(withContext([where, target], explain(e, cgroupFd, attachType)), { cause: e });
+      if (e instanceof SysError) throw new AttachError(withContext([where, target], explain(e, cgroup.value, attachType)), { cause: e });
       throw e;
     } finally {
-      closeSync(cgroupFd);
+      cgroup.close();
     }
   }
 }
@@ -133,16 +133,16 @@ function explain(e: SysError, cgroupFd: number, attachType: number): string {
 }
 
 /** BPF_PROG_ATTACH on kernels without cgroup links: detached with PROG_DETACH through the cgroup fd it keeps. */
-function attachedCgroupProgram(program: LoadedProgram, target: string, cgroupFd: number, attachType: number): Link {
+function attachedCgroupProgram(program: LoadedProgram, target: string, cgroup: Fd, attachType: number): Link {
   return onceLink({
     kind: 'cgroup',
     program: program.name,
     target,
   }, () => {
     try {
-      progDetach({ targetFd: cgroupFd, attachType, attachBpfFd: program.fd });
+      progDetach({ targetFd: cgroup.value, attachType, attachBpfFd: program.fd });
     } finally {
-      closeSync(cgroupFd);
+      cgroup.close();
     }
   });
 }

@@ -1,8 +1,9 @@
 import { unlinkSync } from 'node:fs';
 import { BpfLoadError, withContext } from '../base/errors.js';
 import type { AttachKind } from '../object/index.js';
+import { KIND_OF_LINK_TYPE } from './kinds.js';
 import {
-  bpfObjectKind, closeFd, Errno, Fd, linkDetach, linkInfo, linkUpdate, objGet, objPin, progGetFdById, progInfo, SysError,
+  bpfObjectKind, Errno, Fd, type LinkTypeName, linkDetach, linkInfo, linkUpdate, objGet, objPin, progGetFdById, progInfo, SysError,
   type LinkInfo,
 } from '../sys/index.js';
 
@@ -223,11 +224,6 @@ export function bpfLink(fields: LinkFields, linkFd: number): BpfLink {
   return new BpfLink(fields, new Fd(linkFd, `link ${fields.program} (${fields.target})`));
 }
 
-/** Kernel link types and the attach kind each serves. */
-const KIND_OF_LINK_TYPE: Readonly<Record<string, AttachKind>> = {
-  xdp: 'xdp', tcx: 'tc', cgroup: 'cgroup', raw_tracepoint: 'raw_tracepoint', tracing: 'tracing', perf_event: 'perf_event',
-};
-
 /**
  * A BPF link pinned at `path` (by this process, another, or an earlier `bpf-load --keep-attached`), as a Link:
  * detach() ends the attachment and removes the pin; release() leaves both.
@@ -246,7 +242,7 @@ export function openPinnedLink(path: string): BpfLink {
     const what = bpfObjectKind(fd.value);
     if (what !== 'link') throw new AttachError(withContext([path], `pinned object is ${what === undefined ? 'not a BPF object' : `a ${what}`}, not a link`));
     const info = linkInfo(fd.value);
-    const kind = KIND_OF_LINK_TYPE[info.typeName] ?? 'none';
+    const kind = KIND_OF_LINK_TYPE[info.typeName as LinkTypeName] ?? 'none';
     const where = info.ifindex !== undefined ? `ifindex ${info.ifindex}` : info.tpName ?? info.attachTypeName ?? info.typeName;
     return new BpfLink({ kind, program: programName(info.progId), target: `${where} (${info.typeName} link id ${info.id})` }, fd, path);
   } catch (e) {
@@ -263,9 +259,5 @@ function programName(id: number): string {
   } catch {
     return `id ${id}`;
   }
-  try {
-    return progInfo(fd).name || `id ${id}`;
-  } finally {
-    closeFd(fd);
-  }
+  return Fd.with(fd, `program id ${id}`, (program) => progInfo(program.value).name || `id ${id}`);
 }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ARPHRD_LOOPBACK } from '../base/uapi.js';
 import { encodeClassicProgram, type ClassicProgram, checkClassicProgram } from '../cbpf/index.js';
 import {
-  attachClassicSocketFilter, closeFd, lockSocketFilter, openRawSocket, type ReceivedPacket, receivePacket, Sock,
+  attachClassicSocketFilter, Fd, lockSocketFilter, openRawSocket, type ReceivedPacket, receivePacket, Sock,
 } from '../sys/index.js';
 import { checkSafeName } from './link.js';
 
@@ -37,10 +37,9 @@ export interface SocketPacket extends ReceivedPacket {
 /** An AF_PACKET socket on one interface, filtered by a classic program. Close it to detach. */
 export class PacketSocket implements Disposable {
   readonly iface: string;
-  readonly fd: number;
+  readonly #fd: Fd;
   readonly #buffer: Buffer;
   readonly #loopback: boolean;
-  #closed = false;
 
   /**
    * Opens the socket with `program` already in place: a reject-all filter goes first and the queue is drained, so
@@ -49,17 +48,21 @@ export class PacketSocket implements Disposable {
   constructor(iface: string, program: ClassicProgram, options: ClassicAttachOptions & { readonly snaplen?: number } = {}) {
     this.iface = checkSafeName(iface, 'interface');
     checkClassicProgram(program, 'filter');
-    this.fd = openRawSocket(this.iface);
+    this.#fd = new Fd(openRawSocket(this.iface), `packet socket on ${this.iface}`);
     try {
       attachClassicSocketFilter(this.fd, encodeClassicProgram(REJECT_ALL));
       this.#buffer = Buffer.alloc(options.snaplen ?? 262144);
       while (receivePacket(this.fd, this.#buffer) !== undefined);
       attachClassicFilter(this.fd, program, options);
     } catch (e) {
-      closeFd(this.fd);
+      this.#fd.closeQuietly();
       throw e;
     }
     this.#loopback = interfaceType(this.iface) === ARPHRD_LOOPBACK;
+  }
+
+  get fd(): number {
+    return this.#fd.value;
   }
 
   /** The next queued frame, or undefined. On loopback each frame is seen leaving and arriving: like libpcap, only arriving counts. */
@@ -77,7 +80,7 @@ export class PacketSocket implements Disposable {
 
   /** Frames as they arrive, until `signal` aborts; polls every `pollMs` while the queue is empty. */
   async *packets(signal: AbortSignal, pollMs = 5): AsyncGenerator<SocketPacket> {
-    while (!signal.aborted && !this.#closed) {
+    while (!signal.aborted && !this.#fd.closed) {
       const packet = this.receive();
       if (packet !== undefined) {
         yield packet;
@@ -96,9 +99,7 @@ export class PacketSocket implements Disposable {
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeFd(this.fd);
+    this.#fd.close();
   }
 
   [Symbol.dispose](): void {

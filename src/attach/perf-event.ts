@@ -6,7 +6,7 @@ import { withContext } from '../base/errors.js';
 import { attachTypeValue } from '../base/uapi.js';
 import type { LoadedProgram } from '../load/index.js';
 import {
-  closeFd, closeFdQuietly, Errno, linkCreate, onlineCpus, PerfAttrFlag, perfEventEnable, perfEventOpen, perfEventSetBpf,
+  Errno, Fd, linkCreate, onlineCpus, PerfAttrFlag, perfEventEnable, perfEventOpen, perfEventSetBpf,
   PerfSwConfig, PerfType, SysError, type PerfEventAttr,
 } from '../sys/index.js';
 import { AttachError, type AttachOptions, type Link, onceLink } from './link.js';
@@ -50,38 +50,36 @@ const NO_PERF_LINK: readonly number[] = [Errno.EINVAL, Errno.EOPNOTSUPP, Errno.E
  * the first one. On failure nothing stays open.
  */
 export function openPerfEventWithProgram(req: PerfEventRequest): PerfAttachment {
-  const fd = perfEventOpen({ ...req.attr, flags: (req.attr.flags ?? 0n) | PerfAttrFlag.DISABLED }, req.pid, req.cpu);
-  let linkFd: number | undefined;
+  const event = new Fd(perfEventOpen({ ...req.attr, flags: (req.attr.flags ?? 0n) | PerfAttrFlag.DISABLED }, req.pid, req.cpu), `perf event (cpu ${req.cpu}, pid ${req.pid})`);
+  let link: Fd | undefined;
   try {
-    linkFd = runProgramOnPerfEvent(fd, req.progFd, req.mode ?? 'auto');
-    perfEventEnable(fd);
+    link = runProgramOnPerfEvent(event, req.progFd, req.mode ?? 'auto');
+    perfEventEnable(event.value);
   } catch (e) {
-    if (linkFd !== undefined) closeFdQuietly(linkFd);
-    closeFdQuietly(fd);
+    link?.closeQuietly();
+    event.closeQuietly();
     throw e;
   }
-  let open = true;
   return {
-    fd,
-    linkFd,
+    fd: event.value,
+    linkFd: link?.value,
     close() {
-      if (!open) return;
-      open = false;
       // The link first: closing it detaches the program; closing the event then frees it.
       try {
-        if (linkFd !== undefined) closeFd(linkFd);
+        link?.close();
       } finally {
-        closeFd(fd);
+        event.close();
       }
     },
   };
 }
 
-/** Link fd, or undefined when the program was attached with SET_BPF (which lives as long as the event fd). */
-function runProgramOnPerfEvent(perfFd: number, progFd: number, mode: PerfAttachMode): number | undefined {
+/** The link's Fd, or undefined when the program was attached with SET_BPF (which lives as long as the event fd). */
+function runProgramOnPerfEvent(event: Fd, progFd: number, mode: PerfAttachMode): Fd | undefined {
+  const perfFd = event.value;
   if (mode === 'auto') {
     try {
-      return linkCreate({ progFd, targetFd: perfFd, attachType: attachTypeValue('perf_event') });
+      return new Fd(linkCreate({ progFd, targetFd: perfFd, attachType: attachTypeValue('perf_event') }), `perf link on ${event.what}`);
     } catch (e) {
       if (!(e instanceof SysError) || !NO_PERF_LINK.includes(e.errno)) throw e;
     }

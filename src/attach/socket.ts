@@ -1,5 +1,5 @@
 import type { LoadedProgram } from '../load/index.js';
-import { attachSocketFilter, closeFd, detachSocketFilter, openRawSocket } from '../sys/index.js';
+import { attachSocketFilter, detachSocketFilter, Fd, openRawSocket } from '../sys/index.js';
 import { checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
 
 /**
@@ -8,11 +8,11 @@ import { checkSafeName, type AttachOptions, type Link, onceLink } from './link.j
  */
 export function attachSocket(program: LoadedProgram, options: AttachOptions): Link {
   const iface = checkSafeName(options.iface ?? 'lo', `program ${program.name}: interface`);
-  const sock = openRawSocket(iface);
+  const sock = new Fd(openRawSocket(iface), `socket on ${iface} for ${program.name}`);
   try {
-    attachSocketFilter(sock, program.fd);
+    attachSocketFilter(sock.value, program.fd);
   } catch (e) {
-    closeFd(sock);
+    sock.closeQuietly();
     throw e;
   }
   return onceLink({
@@ -21,9 +21,9 @@ export function attachSocket(program: LoadedProgram, options: AttachOptions): Li
     target: iface,
   }, () => {
     try {
-      detachSocketFilter(sock);
+      detachSocketFilter(sock.value);
     } finally {
-      closeFd(sock);
+      sock.close();
     }
   });
 }

@@ -11,7 +11,7 @@ import { withContext } from '../base/errors.js';
 import { attachTypeValue } from '../base/uapi.js';
 import { listLinks, type LoadedProgram } from '../load/index.js';
 import {
-  closeFd, Errno, ifNameToIndex, linkCreate, netlinkAttribute, netlinkAttributes, NetlinkError, netlinkReader,
+  Errno, Fd, ifNameToIndex, linkCreate, netlinkAttribute, netlinkAttributes, NetlinkError, netlinkReader,
   netlinkRequest, Nl, progGetFdById, progInfo, SysError,
 } from '../sys/index.js';
 import { AttachConflictError, AttachError, bpfLink, checkSafeName, type AttachOptions, type Link, onceLink } from './link.js';
@@ -147,16 +147,16 @@ export function attachXdp(program: LoadedProgram, options: AttachOptions): Link 
   try {
     setXdp(iface, state.ifindex, { fd: program.fd, flags });
   } catch (e) {
-    if (displacedFd !== undefined) closeFd(displacedFd);
+    displacedFd?.close();
     return fail(e);
   }
   return netlinkLink(program, target, iface, state.ifindex, modeFlag, displacedFd);
 }
 
 /** An fd on program `id`, or undefined when it is gone already (nothing to put back then). */
-function heldProgram(id: number): number | undefined {
+function heldProgram(id: number): Fd | undefined {
   try {
-    return progGetFdById(id);
+    return new Fd(progGetFdById(id), `displaced XDP program id ${id}`);
   } catch (e) {
     if (e instanceof SysError && e.errno === Errno.ENOENT) return undefined;
     throw e;
@@ -173,16 +173,16 @@ function xdpLink(program: LoadedProgram, target: string, linkFd: number): Link {
  * Detach removes ours only while it is still ours, and puts back the program `force` displaced (`displacedFd`), as
  * the interface was before us.
  */
-function netlinkLink(program: LoadedProgram, target: string, iface: string, ifindex: number, modeFlag: number, displacedFd: number | undefined): Link {
+function netlinkLink(program: LoadedProgram, target: string, iface: string, ifindex: number, modeFlag: number, displacedFd: Fd | undefined): Link {
   return onceLink({
     kind: 'xdp',
     program: program.name,
     target,
   }, () => {
     try {
-      detachNetlink(program, iface, ifindex, modeFlag, displacedFd ?? -1);
+      detachNetlink(program, iface, ifindex, modeFlag, displacedFd?.value ?? -1);
     } finally {
-      if (displacedFd !== undefined) closeFd(displacedFd);
+      displacedFd?.close();
     }
   });
 }
@@ -224,13 +224,8 @@ function describeNow(iface: string, ownId: number): string {
 /** ` "name"` of a program id, for messages; empty when it cannot be read (it may be gone already). */
 function programName(id: number): string {
   try {
-    const fd = progGetFdById(id);
-    try {
-      const name = progInfo(fd).name;
-      return name === '' ? '' : ` "${name}"`;
-    } finally {
-      closeFd(fd);
-    }
+    const name = Fd.with(progGetFdById(id), `program id ${id}`, (fd) => progInfo(fd.value).name);
+    return name === '' ? '' : ` "${name}"`;
   } catch {
     return '';
   }

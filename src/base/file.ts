@@ -97,9 +97,10 @@ function readFully(fd: number, bytes: Uint8Array, offset: number, length: number
   return done;
 }
 
-function fileSystemError(shown: string, e: unknown): FileError {
+/** A failed file system call on a file the user named, as one FileError line (`action`: what failed, for unknown codes). */
+export function fileSystemError(shown: string, e: unknown, action: 'read' | 'write' = 'read'): FileError {
   const code = (e as NodeJS.ErrnoException).code ?? '';
-  return new FileError(shown, REASONS[code] ?? `cannot read (${code || String(e)})`);
+  return new FileError(shown, REASONS[code] ?? `cannot ${action} (${code || String(e)})`);
 }
 
 function fileKind(stats: Stats): string {

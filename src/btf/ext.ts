@@ -1,7 +1,7 @@
 import { ByteReader } from '../base/cursor.js';
 import { INSN_SLOT_SIZE } from '../base/uapi.js';
 import { BtfError } from './errors.js';
-import type { Btf } from './parse.js';
+import type { Btf } from './btf.js';
 import {
   CORE_RELO_SIZE, FUNC_INFO_SIZE, LINE_INFO_SIZE,
   BTF_MAGIC, BTF_VERSION, CORE_RELO_KINDS,
@@ -25,6 +25,7 @@ type Fail = (where: { offset?: number; typeId?: number }, cause: string) => BtfE
  * strings live in the BTF string table). Strict: every table, record and reference is bounds-checked; a record larger
  * than the one known here (a newer writer) is read at the known size and its extra bytes skipped.
  */
+// Long: the header and three record tables share one reader, the checks `table` closes over, and three short record readers.
 export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, options: ParseBtfExtOptions = {}): BtfExt {
   const file = options.file ?? btf.file;
   const fail: Fail = (where, cause) => new BtfError({ file, section: '.BTF.ext', ...where }, cause);

@@ -1,5 +1,5 @@
 import { BTF_TYPE_SIZE, type BtfDatasec, type BtfVarSecinfo } from './types.js';
-import type { Btf } from './parse.js';
+import type { Btf } from './btf.js';
 
 /**
  * Extern sections have no ELF section behind them: their sizes and offsets are assigned when externs are resolved,

@@ -9,6 +9,7 @@ const MAX_DEPTH = 512;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
+// Long: one recursive walk over every BTF kind, sharing the cycle guard and depth limit it closes over.
 export function formatBtfValue(btf: BtfTypeLookup, rootId: number, bytes: Uint8Array, littleEndian: boolean): BtfValue {
   const size = btf.sizeof(rootId);
   if (bytes.byteLength !== size) {

@@ -1,5 +1,6 @@
 import { BTF_TYPE_SIZE, BtfKind } from './types.js';
-import { parseBtf, type Btf } from './parse.js';
+import type { Btf } from './btf.js';
+import { parseBtf } from './parse.js';
 
 const LINKAGE_GLOBAL = 1;
 /** BTF_VAR_GLOBAL_ALLOCATED: the only non-static VAR linkage the kernel accepts. */
@@ -21,6 +22,7 @@ const DUMMY_VAR_NAME = 'dummy_ksym_var';
  * Appended types go after the existing ones and new strings after the existing strings, so every existing type id
  * and string offset stays valid.
  */
+// Long: one pass patching a copy of the type section; its closures share that copy's view and the appended strings.
 export function sanitizeExternsForKernel(btf: Btf, kconfigOffsets: ReadonlyMap<string, number> = new Map(), kconfigSize = 0): Btf {
   // Most objects declare no externs: the kernel then takes their BTF as it is, without a copy parsed again.
   if (!btf.types.some((t) => (t.kind === 'func' && t.linkage === 'extern') || (t.kind === 'datasec' && (t.name === '.ksyms' || t.name === '.kconfig')))) {

@@ -96,6 +96,7 @@ function ancillary(k: number, source: string | undefined, index: number, facts: 
  * The eBPF translation of a (checked) classic program, for a program type whose context is struct __sk_buff
  * (socket_filter, sched_cls). Jumps are resolved; the result encodes with encodeInsns().
  */
+// Long: one case per classic instruction class, in the order of the kernel's bpf_convert_filter, to read side by side.
 export function classicToEbpf(program: ClassicProgram, source?: string, facts: ClassicTranslationFacts = {}): Insn[] {
   checkClassicProgram(program, source);
   const out: Insn[] = [mov64Reg(R_CTX, 1), mov32Imm(R_A, 0), mov32Imm(R_X, 0)];

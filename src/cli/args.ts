@@ -103,6 +103,7 @@ export const FLAGS = {
     type: 'string', value: 'CAPTURE', modes: ['filter', 'test-run'],
     help: 'run the filter over a pcap/pcapng file: one line per matching packet, then a count;\n--test-run: every packet through PROG, with its return value, then the count per verdict',
   },
+  write: { type: 'string', value: 'OUT', modes: ['filter'], help: '--pcap: write the matching packets to OUT as a pcap capture (as tcpdump -w does) instead of a line each' },
   ebpf: { type: 'boolean', modes: ['filter'], help: '--dump --filter: also show the eBPF translation' },
   lock: { type: 'boolean', modes: ['filter'], help: 'attach the filter with SO_LOCK_FILTER' },
   'link-type': { type: 'string', value: 'DLT', modes: ['filter'], help: "link type an expression is compiled for (default: the capture's, else EN10MB)" },
@@ -160,6 +161,8 @@ export interface CliOptions {
   filter: string | undefined;
   filterFile: string | undefined;
   pcap: string | undefined;
+  /** --write OUT: matching packets saved as a pcap file. */
+  write: string | undefined;
   ebpf: boolean;
   lock: boolean;
   linkType: string | undefined;
@@ -203,6 +206,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const engine = text('engine') ?? 'js';
   if (engine !== 'js' && engine !== 'kernel') throw new UsageError(`--engine must be js or kernel, not "${engine}"`);
   if (flag('filter') && flag('filter-file')) throw new UsageError('--filter and --filter-file: give one filter');
+  if (flag('write') && (!flag('pcap') || flag('dump'))) throw new UsageError('--write saves the packets a filter matches in a capture: it needs --pcap CAPTURE (and no --dump)');
   if (mode === 'test-run' && flag('pcap') && (flag('data-in') || flag('repeat'))) {
     throw new UsageError(`--pcap and --${flag('data-in') ? 'data-in' : 'repeat'}: --pcap runs the program once on each packet of the capture`);
   }
@@ -246,6 +250,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     filter: text('filter'),
     filterFile: text('filter-file'),
     pcap: text('pcap'),
+    write: text('write'),
     ebpf: flag('ebpf'),
     lock: flag('lock'),
     linkType: text('link-type'),

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { LINKS_DIR } from '../attach/object.js';
 import { openPinnedLink } from '../attach/link.js';
 import { PinError } from '../load/index.js';
-import { bpfObjectKind, closeFdQuietly, objGet } from '../sys/index.js';
+import { bpfObjectKind, Fd, objGet } from '../sys/index.js';
 import { UsageError, type CliOptions } from './args.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -61,11 +61,7 @@ function unpinIf(path: string, kind: 'prog' | 'map'): boolean {
   } catch {
     return false;
   }
-  try {
-    if (bpfObjectKind(fd) !== kind) return false;
-  } finally {
-    closeFdQuietly(fd);
-  }
+  if (Fd.with(fd, `pin ${path}`, (pin) => bpfObjectKind(pin.value)) !== kind) return false;
   unlinkSync(path);
   return true;
 }

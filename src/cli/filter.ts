@@ -3,17 +3,18 @@
  * eBPF translation with --ebpf), `--pcap FILE` runs it over a capture, otherwise it is attached to a packet socket
  * on --iface and every packet it passes is printed until Ctrl-C or --count packets.
  */
-import { closeSync, readSync } from 'node:fs';
-import { openUserFile, readUserFile } from '../base/file.js';
-import { PacketSocket, type SocketPacket } from '../attach/index.js';
+import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { fileSystemError, openUserFile, readUserFile } from '../base/file.js';
+import type { SocketPacket } from '../attach/index.js';
 import {
   checkClassicProgram, type ClassicProgram, ClassicFilterError, classicTextForm, classicToEbpf, compileClassicToJs, decodeClassicProgram,
   formatClassicInsn, jsCompilable, KernelOnlyError, parseClassicCArray, parseClassicDecimal,
 } from '../cbpf/index.js';
-import { formatInsn } from '../insn/index.js';
-import { KernelClassicMatcher } from '../load/index.js';
-import { CaptureCursor, formatPacketTime, summarizePacket, type PacketSummary } from '../pcap/index.js';
-import { LinkType, pcapCompile, pcapLinkTypeByName } from '../sys/index.js';
+import type { KernelClassicMatcher } from '../load/classic.js';
+import { CaptureCursor, formatPacketTime, PcapStreamWriter, summarizePacket, type PacketSummary } from '../pcap/index.js';
+// Only what filtering a capture needs is imported up front: the attach kinds and the instruction formatter are
+// imported where they are used (start-up is part of every run over a capture).
+import { LinkType, pcapCompile, pcapLinkTypeByName } from '../sys/pcap.js';
 import { type CliOptions, UsageError } from './args.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -77,7 +78,7 @@ export async function runClassicFilter(options: CliOptions): Promise<number> {
     const capture = openCapture(options.pcap);
     try {
       const filter = resolveFilter(options, linkTypeOption(options.linkType, capture.cursor.linkType), true);
-      filterCapture(filter.program, capture.cursor, options);
+      await filterCapture(filter.program, capture.cursor, options);
     } finally {
       capture.close();
     }
@@ -85,14 +86,15 @@ export async function runClassicFilter(options: CliOptions): Promise<number> {
   }
   const filter = resolveFilter(options, linkTypeOption(options.linkType, LinkType.EN10MB), !options.dump);
   if (options.dump) {
-    dumpFilter(filter, options);
+    await dumpFilter(filter, options);
     return 0;
   }
   return liveFilter(filter.program, options);
 }
 
-function dumpFilter(filter: ResolvedFilter, options: CliOptions): void {
+async function dumpFilter(filter: ResolvedFilter, options: CliOptions): Promise<void> {
   const ebpf = options.ebpf ? classicToEbpf(filter.program, filter.source) : undefined;
+  const { formatInsn } = await import('../insn/index.js');
   if (options.json) {
     out(JSON.stringify({
       form: filter.form,
@@ -137,15 +139,42 @@ function summaryJson(summary: PacketSummary): Record<string, unknown> {
   return fields;
 }
 
-/** `--pcap`: every packet through the filter; prints the matches and a count. */
-function filterCapture(program: ClassicProgram, cursor: CaptureCursor, options: CliOptions): void {
+/** `--write OUT`: created (or truncated) for the matches; never the capture being read. */
+function openOutput(path: string, capture: string): number {
+  try {
+    const input = statSync(capture);
+    const output = statSync(path, { throwIfNoEntry: false });
+    if (output !== undefined && output.isFile() && output.dev === input.dev && output.ino === input.ino) {
+      throw new UsageError(`--write ${path}: that is the capture being read (--pcap ${capture})`);
+    }
+    return openSync(path, 'w');
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw fileSystemError(path, e, 'write');
+  }
+}
+
+/** `--pcap`: every packet through the filter; prints the matches (or writes them, --write) and a count. */
+async function filterCapture(program: ClassicProgram, cursor: CaptureCursor, options: CliOptions): Promise<void> {
+  const outputFd = options.write === undefined ? undefined : openOutput(options.write, options.pcap!);
+  try {
+    await filterCaptureInto(program, cursor, options, outputFd);
+  } finally {
+    if (outputFd !== undefined) closeSync(outputFd);
+  }
+}
+
+async function filterCaptureInto(program: ClassicProgram, cursor: CaptureCursor, options: CliOptions, outputFd: number | undefined): Promise<void> {
+  const writer = outputFd === undefined ? undefined : new PcapStreamWriter((bytes) => writeAll(outputFd, bytes, options.write!), {
+    linkType: cursor.linkType, snaplen: cursor.snaplen === 0 ? 262144 : cursor.snaplen,
+  });
   const useKernel = options.engine === 'kernel' || !jsCompilable(program);
   let kernel: KernelClassicMatcher | undefined;
-  const viaKernel = () => {
-    kernel ??= new KernelClassicMatcher(program, { name: 'pcap_filter' });
-    return kernel.match(cursor.data(), `${options.pcap}: packet ${cursor.index} (${cursor.captured} bytes)`);
-  };
+  // The loader is imported when the kernel is first needed: most captures never need it.
+  const startKernel = async () => (kernel = new (await import('../load/classic.js')).KernelClassicMatcher(program, { name: 'pcap_filter' }));
+  const detail = () => `${options.pcap}: packet ${cursor.index} (${cursor.captured} bytes)`;
   const js = useKernel ? undefined : compileClassicToJs(program, 'filter');
+  const limit = options.count ?? Infinity;
   let packets = 0;
   let matched = 0;
   let pending = '';
@@ -154,39 +183,55 @@ function filterCapture(program: ClassicProgram, cursor: CaptureCursor, options: 
       packets++;
       let value: number;
       if (js === undefined) {
-        value = viaKernel();
+        value = (kernel ?? await startKernel()).match(cursor.data(), detail());
       } else {
         try {
           value = js.at(cursor.bytes, cursor.view, cursor.dataOffset, cursor.captured);
         } catch (e) {
           if (!(e instanceof KernelOnlyError)) throw e;
-          value = viaKernel(); // a load only the kernel can answer
+          value = (kernel ?? await startKernel()).match(cursor.data(), detail()); // a load only the kernel can answer
         }
       }
       if (value === 0) continue;
       matched++;
-      const data = cursor.data();
-      const summary = summarizePacket(data, cursor.linkType, cursor.length);
-      const time = formatPacketTime(cursor.seconds, cursor.nanos);
-      pending += options.json
-        ? `${JSON.stringify({ ...capturedPacketJson(cursor, summary, time), verdict: value })}\n`
-        : `${cursor.index} ${time} ${summary.text}\n`;
-      if (pending.length >= 1 << 16) {
-        process.stdout.write(pending);
-        pending = '';
+      if (writer !== undefined) {
+        writer.write(cursor.seconds, cursor.nanos, cursor.bytes, cursor.dataOffset, cursor.captured, cursor.length);
+      } else {
+        const summary = summarizePacket(cursor.data(), cursor.linkType, cursor.length);
+        const time = formatPacketTime(cursor.seconds, cursor.nanos);
+        pending += options.json
+          ? `${JSON.stringify({ ...capturedPacketJson(cursor, summary, time), verdict: value })}\n`
+          : `${cursor.index} ${time} ${summary.text}\n`;
+        if (pending.length >= 1 << 16) {
+          process.stdout.write(pending);
+          pending = '';
+        }
       }
-      if (options.count !== undefined && matched >= options.count) break;
+      if (matched >= limit) break;
     }
+    writer?.flush();
   } finally {
-    kernel?.close();
+    (kernel as KernelClassicMatcher | undefined)?.close();
   }
   const engine = useKernel ? 'kernel BPF_PROG_TEST_RUN' : 'compiled JavaScript';
-  pending += options.json ? `${JSON.stringify({ matched, packets, engine: useKernel ? 'kernel' : 'js' })}\n` : `${matched} of ${packets} packets matched (${engine})\n`;
+  const written = options.write === undefined ? {} : { written: options.write };
+  pending += options.json
+    ? `${JSON.stringify({ matched, packets, engine: useKernel ? 'kernel' : 'js', ...written })}\n`
+    : `${matched} of ${packets} packets matched (${engine})${options.write === undefined ? '' : `, written to ${options.write}`}\n`;
   process.stdout.write(pending);
+}
+
+function writeAll(fd: number, bytes: Uint8Array, path: string): void {
+  try {
+    for (let done = 0; done < bytes.byteLength;) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+  } catch (e) {
+    throw fileSystemError(path, e, 'write');
+  }
 }
 
 /** Attached to a packet socket: prints what passes until a signal or --count packets. */
 async function liveFilter(program: ClassicProgram, options: CliOptions): Promise<number> {
+  const { PacketSocket } = await import('../attach/index.js');
   const socket = new PacketSocket(options.iface, program, { lock: options.lock });
   const stop = new AbortController();
   const onSignal = () => stop.abort();

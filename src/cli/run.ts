@@ -76,6 +76,7 @@ export async function runObject(options: CliOptions): Promise<number> {
   }
 }
 
+// Long: a run's whole lifetime (handlers, attach, report, wait) in one try, so every exit shares the one cleanup.
 async function watchObject(object: BpfObject, options: CliOptions, stop: AbortController, signals: () => number): Promise<number> {
   // An error nobody caught (a callback, a stream) must not leave programs attached: detach, report, exit 1.
   const onUncaught = (e: unknown) => {

@@ -115,10 +115,10 @@ function testRunCapture(program: LoadedProgram, cursor: CaptureCursor, options: 
       counts.set(verdict, (counts.get(verdict) ?? 0) + 1);
       const summary = summarizePacket(cursor.data(), cursor.linkType, cursor.length);
       const time = formatPacketTime(cursor.seconds, cursor.nanos);
-      const meaning = program.type === 'socket_filter' && retval !== 0 ? `keep ${retval} bytes` : verdict;
+      const meaning = program.type === 'socket_filter' && retval !== 0 ? `keep ${retval} bytes` : `${verdict} (${retval})`;
       pending += options.json
         ? `${JSON.stringify({ ...capturedPacketJson(cursor, summary, time), retval, verdict })}\n`
-        : `${cursor.index} ${time} ${summary.text}: ${retval} ${meaning}\n`;
+        : `${cursor.index} ${time} ${summary.text} → ${meaning}\n`;
       if (pending.length >= 1 << 16) flush();
     }
   } finally {

@@ -5,8 +5,8 @@
  * naming the file and where. Only what probing needs is read.
  */
 import { ByteReader } from '../base/cursor.js';
-import { ElfError, type ElfLocation } from './reader.js';
-import { ElfClass, ElfData, SectionType, SpecialSection, SymbolType } from './types.js';
+import { checkElfIdent, EHDR_SIZE, ElfError, SHDR_SIZE, SYM_SIZE, type Fail } from './reader.js';
+import { SectionType, SpecialSection, SymbolType } from './types.js';
 
 export const ExecutableType = { EXEC: 2, DYN: 3 } as const;
 export const ProgramHeaderType = { LOAD: 1 } as const;
@@ -15,10 +15,7 @@ export const PF_X = 1;
 /** STT_GNU_IFUNC: an indirect function (glibc's memcpy and friends); its st_value is the resolver. */
 const STT_GNU_IFUNC = 10;
 
-const EHDR_SIZE = 64;
 const PHDR_SIZE = 56;
-const SHDR_SIZE = 64;
-const SYM_SIZE = 24;
 
 export interface LoadSegment {
   readonly vaddr: number;
@@ -52,14 +49,8 @@ export interface ExecutableFile {
 /** Parses an ELF64 executable or shared library. */
 export function readExecutable(bytes: Uint8Array, options: { file?: string } = {}): ExecutableFile {
   const file = options.file;
-  const fail = (where: Omit<ElfLocation, 'file'>, cause: string) => new ElfError({ file, ...where }, cause);
-  if (bytes.byteLength < 16 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
-    throw fail({}, 'not an ELF file (bad magic)');
-  }
-  if (bytes[4] !== ElfClass.ELFCLASS64) throw fail({ offset: 4 }, `expected ELFCLASS64 (2), found class ${bytes[4]}`);
-  const data = bytes[5];
-  if (data !== ElfData.LSB && data !== ElfData.MSB) throw fail({ offset: 5 }, `unknown byte order ${data}`);
-  const littleEndian = data === ElfData.LSB;
+  const fail: Fail = (where, cause) => new ElfError({ file, ...where }, cause);
+  const littleEndian = checkElfIdent(bytes, fail);
   const r = new ByteReader(bytes, littleEndian, (what, offset, size, limit) =>
     fail({ offset }, `${what} (${size} bytes) extends past the end of the file (${limit} bytes)`));
   r.check('ELF header', 0, EHDR_SIZE);

@@ -35,9 +35,10 @@ function describeOffset(offset: number | undefined): string | undefined {
   return offset === undefined ? undefined : `offset 0x${offset.toString(16)}`;
 }
 
-const EHDR_SIZE = 64;
-const SHDR_SIZE = 64;
-const SYM_SIZE = 24;
+/** ELF64 record sizes (Elf64_Ehdr, Elf64_Shdr, Elf64_Sym), shared with executable.ts. */
+export const EHDR_SIZE = 64;
+export const SHDR_SIZE = 64;
+export const SYM_SIZE = 24;
 const REL_SIZE = 16;
 const RELA_SIZE = 24;
 /** Section indices at or above this are reserved (SHN_LORESERVE): special meanings, not real sections. */
@@ -52,6 +53,7 @@ export interface ReadElfOptions {
  * Parses an ELF64 relocatable BPF object. Strict: every offset, size, count and index is checked against the buffer
  * before it is used, and anything malformed is an ElfError that says where. Section data are views into `bytes`.
  */
+// Long: header, section headers, names, symbols and relocations read in the order each depends on, a few checked reads each.
 export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFile {
   const file = options.file;
   const fail = (where: Omit<ElfLocation, 'file'>, cause: string) => new ElfError({ file, ...where }, cause);
@@ -180,7 +182,21 @@ function rawFlags(low: number, high: number): bigint {
   return cached;
 }
 
-type Fail = (where: Omit<ElfLocation, 'file'>, cause: string) => ElfError;
+export type Fail = (where: Omit<ElfLocation, 'file'>, cause: string) => ElfError;
+
+/**
+ * e_ident, the part every ELF file shares (objects here, executables in executable.ts): magic, ELFCLASS64 and a
+ * known byte order. Returns whether the file is little-endian.
+ */
+export function checkElfIdent(head: Uint8Array, fail: Fail): boolean {
+  if (head.byteLength < 16 || head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46) {
+    throw fail({}, 'not an ELF file (bad magic)');
+  }
+  if (head[4] !== ElfClass.ELFCLASS64) throw fail({ offset: 4 }, `expected ELFCLASS64 (2), found class ${head[4]}`);
+  const data = head[5];
+  if (data !== ElfData.LSB && data !== ElfData.MSB) throw fail({ offset: 5 }, `unknown byte order ${data}`);
+  return data === ElfData.LSB;
+}
 
 /**
  * Checks an ELF header on its own: the first bytes of a file (at least 64 unless the file is shorter) and the whole
@@ -197,13 +213,7 @@ export const ELF_HEADER_CHECK = {
 } as const;
 
 function readHeader(head: Uint8Array, fileSize: number, fail: Fail) {
-  if (head.byteLength < 16 || head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46) {
-    throw fail({}, 'not an ELF file (bad magic)');
-  }
-  if (head[4] !== ElfClass.ELFCLASS64) throw fail({ offset: 4 }, `expected ELFCLASS64 (2), found class ${head[4]}`);
-  const data = head[5];
-  if (data !== ElfData.LSB && data !== ElfData.MSB) throw fail({ offset: 5 }, `unknown byte order ${data}`);
-  const littleEndian = data === ElfData.LSB;
+  const littleEndian = checkElfIdent(head, fail);
   const r = new ByteReader(head, littleEndian, (what, offset, size) =>
     fail({ offset }, `${what} (${size} bytes) extends past the end of the file (${fileSize} bytes)`));
   r.check('ELF header', 0, EHDR_SIZE);

@@ -109,8 +109,9 @@ function classText(
   lines.push(``);
   lines.push(`  constructor(object: LoadedObject) {`);
   lines.push(`    super(object);`);
-  lines.push(maps.length === 0 ? `    this.maps = {};` : `    this.maps = {\n${maps.map((m) => `      ${propertyKey(m.property)}: ${m.init},`).join('\n')}\n    };`);
-  lines.push(variables.length === 0 ? `    this.globals = {};` : `    this.globals = {\n${variables.map((v) => `      ${propertyKey(v.property)}: new TypedVariable(object, ${JSON.stringify(v.spec.section)}, ${JSON.stringify(v.spec.name)}, ${v.codec}),`).join('\n')}\n    };`);
+  // Maps and globals through loadedFields: open({ programs }) may leave some of them out of the load.
+  lines.push(maps.length === 0 ? `    this.maps = {};` : `    this.maps = loadedFields({\n${maps.map((m) => `      ${propertyKey(m.property)}: () => ${m.init},`).join('\n')}\n    });`);
+  lines.push(variables.length === 0 ? `    this.globals = {};` : `    this.globals = loadedFields({\n${variables.map((v) => `      ${propertyKey(v.property)}: () => new TypedVariable(object, ${JSON.stringify(v.spec.section)}, ${JSON.stringify(v.spec.name)}, ${v.codec}),`).join('\n')}\n    });`);
   lines.push(programs.length === 0 ? `    this.programs = {};` : `    this.programs = {\n${programs.map((p) => `      ${propertyKey(p.name)}: ${p.init},`).join('\n')}\n    };`);
   lines.push(`  }`);
   lines.push(`}`);

@@ -74,6 +74,8 @@ abstract class TypedEventMap<T> {
   /** The record's C type, as the skeleton was generated for it (`struct event`). */
   readonly recordType: string;
   protected readonly bpf: BpfObject;
+  #viewed: ArrayBufferLike | undefined;
+  #view: DataView | undefined;
 
   constructor(bpf: BpfObject, name: string, codec: Codec<T>, recordType: string) {
     this.bpf = bpf;
@@ -92,7 +94,12 @@ abstract class TypedEventMap<T> {
       throw new SkeletonError(withContext([`map ${this.handle.name}`],
         `a ${data.byteLength}-byte record is shorter than ${this.recordType} (${this.codec.size} bytes): regenerate the skeleton, or name the record type (bpf-load gen --event-type ${this.handle.name}=TYPE)`));
     }
-    return this.codec.decode(new DataView(data.buffer, data.byteOffset, data.byteLength), 0);
+    // Ring buffer records of one drain are views into one copied batch: one DataView serves them all.
+    if (data.buffer !== this.#viewed) {
+      this.#viewed = data.buffer;
+      this.#view = new DataView(data.buffer);
+    }
+    return this.codec.decode(this.#view!, data.byteOffset);
   }
 
   protected record<Cpu extends number | null>(e: EventRecord, cpu: Cpu): TypedRecord<T, Cpu> {

@@ -8,7 +8,7 @@ import { BpfLoadError, withContext } from '../base/errors.js';
 import { readUserFile } from '../base/file.js';
 import type { AttachAllOptions, AttachOptions, AttachResult, Link } from '../attach/index.js';
 import { BpfObject } from '../attach/object.js';
-import { loadObject, type LoadedObject, type LoadedProgram, type LoadOptions, type MapHandle } from '../load/index.js';
+import { LoadError, loadObject, type LoadedObject, type LoadedProgram, type LoadOptions, type MapHandle } from '../load/index.js';
 import { parseObject } from '../object/index.js';
 
 /** A value's layout in bytes: decode reads `size` bytes at `offset`, encode writes them (the caller zeroes first). */
@@ -35,6 +35,24 @@ export function loadSkeletonObject(source: SkeletonSource, options: LoadOptions 
     return loadObject(parseObject(readUserFile(path), { name: path }), options);
   }
   return loadObject(parseObject(Buffer.from(source.base64, 'base64'), { name: source.name }), options);
+}
+
+/**
+ * A skeleton's `maps` or `globals`: every handle built now (a skeleton that does not match its object fails at
+ * open()), except those whose map was not loaded — open({ programs }) loads only the maps its programs use —, which
+ * throw the loader's error when used instead.
+ */
+export function loadedFields<T extends object>(makers: { readonly [K in keyof T]: () => T[K] }): T {
+  const out = {} as T;
+  for (const key of Object.keys(makers) as Array<keyof T & string>) {
+    try {
+      Object.defineProperty(out, key, { value: makers[key](), enumerable: true });
+    } catch (e) {
+      if (!(e instanceof LoadError)) throw e;
+      Object.defineProperty(out, key, { enumerable: true, get: () => { throw e; } });
+    }
+  }
+  return out;
 }
 
 /** `.rodata` constants given to open(), encoded through their codecs into LoadOptions.globals. */

@@ -1,23 +1,25 @@
+import { INSN_SLOT_SIZE } from '../base/uapi.js';
 import { FUNC_INFO_SIZE, LINE_INFO_SIZE, type BtfLineInfo } from '../btf/index.js';
 import type { BpfObjectSpec, ProgramSpec, SubprogramSpec } from '../object/index.js';
-import { btfLoad, SysError } from '../sys/index.js';
+import { btfLoad, Fd, SysError } from '../sys/index.js';
 
 
 /**
  * Sends the object's BTF to the kernel. When the kernel rejects it the object still loads without BTF (maps without
  * key/value types, programs without func/line info) and `warn` says so in one line, as libbpf does.
  */
-export function loadObjectBtf(spec: BpfObjectSpec, warn: (message: string) => void): number | undefined {
+export function loadObjectBtf(spec: BpfObjectSpec, warn: (message: string) => void): Fd | undefined {
   if (spec.btfProblem !== undefined) warn(`ignoring the object's BTF: ${spec.btfProblem}`);
   if (spec.btf === undefined) return undefined;
   try {
-    return btfLoad({ btf: spec.btf.raw });
+    return new Fd(btfLoad({ btf: spec.btf.raw }), `${spec.file}: BTF`);
   } catch (e) {
     if (!(e instanceof SysError)) throw e;
     const log = Buffer.alloc(1 << 16);
     let reason = e.message;
     try {
-      btfLoad({ btf: spec.btf.raw, logBuf: log, logLevel: 1 });
+      // Asked again only for the log; should it pass this time, the fd is not wanted.
+      new Fd(btfLoad({ btf: spec.btf.raw, logBuf: log, logLevel: 1 }), `${spec.file}: BTF (log)`).close();
     } catch {
       const text = log.subarray(0, Math.max(0, log.indexOf(0))).toString('utf8').trim().split('\n').at(-1);
       if (text !== undefined && text !== '') reason = `${e.code}: ${text}`;
@@ -61,7 +63,7 @@ export function programBtfInfo(spec: BpfObjectSpec, layout: ReadonlyArray<{ fn: 
   let sorted = true;
   for (const { records, fn, start } of lineSlices) {
     for (const l of records) {
-      const index = start + (l.insnOff - fn.offset) / 8;
+      const index = start + (l.insnOff - fn.offset) / INSN_SLOT_SIZE;
       if (index < previous) sorted = false;
       previous = index;
       lineInfo.writeUInt32LE(index, p);

@@ -5,7 +5,7 @@
 import { ARPHRD_LOOPBACK, PROG_TYPE_NAMES } from '../base/uapi.js';
 import { classicToEbpf, type ClassicProgram } from '../cbpf/index.js';
 import { encodeInsns } from '../insn/index.js';
-import { closeFd, Errno, ProgramTestRunner, progLoad, SysError } from '../sys/index.js';
+import { Errno, Fd, ProgramTestRunner, progLoad, SysError } from '../sys/index.js';
 import { VerifierError } from './errors.js';
 
 export interface ClassicLoadOptions {
@@ -20,8 +20,8 @@ export interface ClassicLoadOptions {
   readonly deviceType?: number;
 }
 
-/** Loads the eBPF translation of a classic program; returns its fd (the caller closes it). */
-export function loadClassicFilter(program: ClassicProgram, options: ClassicLoadOptions = {}): number {
+/** Loads the eBPF translation of a classic program; the caller owns (closes) the returned Fd. */
+export function loadClassicFilter(program: ClassicProgram, options: ClassicLoadOptions = {}): Fd {
   const name = options.name ?? 'classic_filter';
   const attr = {
     progType: PROG_TYPE_NAMES.indexOf(options.type ?? 'sched_cls'),
@@ -29,13 +29,14 @@ export function loadClassicFilter(program: ClassicProgram, options: ClassicLoadO
     license: 'GPL',
     progName: name.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 15),
   };
+  const what = `classic filter ${name}`;
   try {
-    return progLoad(attr);
+    return new Fd(progLoad(attr), what);
   } catch (first) {
     if (!(first instanceof SysError) || (first.errno !== Errno.EACCES && first.errno !== Errno.EINVAL)) throw first;
     const logBuf = Buffer.alloc(1 << 20);
     try {
-      return progLoad({ ...attr, logLevel: 1, logBuf });
+      return new Fd(progLoad({ ...attr, logLevel: 1, logBuf }), what);
     } catch (e) {
       if (!(e instanceof SysError)) throw e;
       const log = logBuf.subarray(0, Math.max(0, logBuf.indexOf(0))).toString('utf8');
@@ -46,13 +47,16 @@ export function loadClassicFilter(program: ClassicProgram, options: ClassicLoadO
 
 /** The kernel running a classic filter over packets, one BPF_PROG_TEST_RUN each. Close it to unload the program. */
 export class KernelClassicMatcher implements Disposable {
-  readonly fd: number;
+  readonly #fd: Fd;
   readonly #runner: ProgramTestRunner;
-  #closed = false;
 
   constructor(program: ClassicProgram, options: ClassicLoadOptions = {}) {
-    this.fd = loadClassicFilter(program, { deviceType: ARPHRD_LOOPBACK, ...options });
-    this.#runner = new ProgramTestRunner(this.fd);
+    this.#fd = loadClassicFilter(program, { deviceType: ARPHRD_LOOPBACK, ...options });
+    this.#runner = new ProgramTestRunner(this.#fd.value);
+  }
+
+  get fd(): number {
+    return this.#fd.value;
   }
 
   /** The filter's return value for one frame: 0 drops it, anything else keeps that many bytes. */
@@ -61,9 +65,7 @@ export class KernelClassicMatcher implements Disposable {
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeFd(this.fd);
+    this.#fd.close();
   }
 
   [Symbol.dispose](): void {

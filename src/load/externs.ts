@@ -60,6 +60,7 @@ interface Extern {
  * suffix before the kernel lookup, as in libbpf. Failures are per extern (see `unresolved`), so only the programs
  * that use a missing symbol fail to load.
  */
+// Long: one case per extern kind (kfunc, typed ksym, untyped ksym, kconfig), in libbpf's order, sharing the lazily read kallsyms.
 export function resolveExterns(spec: BpfObjectSpec, facts: ExternFacts): ExternResolution {
   const externs = collectExterns(spec);
   const targets = new Map<string, ExternTarget>();

@@ -2,12 +2,12 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { toHex } from '../base/cursor.js';
 import { BpfLoadError, withContext } from '../base/errors.js';
-import { HELPER_NAMES, helperCallText } from '../base/uapi.js';
+import { HELPER_NAMES, helperCallText, INSN_SLOT_SIZE } from '../base/uapi.js';
 import { parseBtf, type Btf } from '../btf/index.js';
 import { CallSrc } from '../base/uapi.js';
 import { decodeInsns, formatInsn, insnSlots, isCall, isLdImm64 } from '../insn/index.js';
 import {
-  btfGetFdById, btfRawData, closeFd, Errno, linkGetFdById, linkGetNextId, linkInfo, mapGetFdById, mapGetNextId, mapInfo,
+  btfGetFdById, btfRawData, Errno, Fd, linkGetFdById, linkGetNextId, linkInfo, mapGetFdById, mapGetNextId, mapInfo,
   objGet, possibleCpuCount, progGetFdById, progGetNextId, progInfo, progInstructions, SysError,
   type LinkInfo, type MapInfo, type ProgInfo,
 } from '../sys/index.js';
@@ -28,7 +28,7 @@ type Kind = 'program' | 'map' | 'link';
  * Every id of one kind, each opened, read and closed. Objects freed between "next id" and "open" (ENOENT) are
  * skipped: the kernel's list moves under us.
  */
-function eachObject<T>(next: (id: number) => number | undefined, open: (id: number) => number, read: (fd: number) => T): T[] {
+function eachObject<T>(kind: Kind, next: (id: number) => number | undefined, open: (id: number) => number, read: (fd: number) => T): T[] {
   const out: T[] = [];
   for (let id = next(0); id !== undefined; id = next(id)) {
     let fd: number;
@@ -38,20 +38,16 @@ function eachObject<T>(next: (id: number) => number | undefined, open: (id: numb
       if (e instanceof SysError && e.errno === Errno.ENOENT) continue;
       throw e;
     }
-    try {
-      out.push(read(fd));
-    } finally {
-      closeFd(fd);
-    }
+    out.push(Fd.with(fd, `${kind} id ${id}`, (owned) => read(owned.value)));
   }
   return out;
 }
 
 /** Opens an id or pinned path of `kind`; the message says which and why when it cannot. */
-function openRef(kind: Kind, ref: KernelObjectRef, byId: (id: number) => number): number {
+function openRef(kind: Kind, ref: KernelObjectRef, byId: (id: number) => number): Fd {
   const what = typeof ref === 'number' ? `${kind} id ${ref}` : ref;
   try {
-    return typeof ref === 'number' ? byId(ref) : objGet(ref);
+    return new Fd(typeof ref === 'number' ? byId(ref) : objGet(ref), `${kind} ${what}`);
   } catch (e) {
     if (!(e instanceof SysError)) throw e;
     const cause = e.errno === Errno.ENOENT ? (typeof ref === 'number' ? `no such ${kind}` : 'no such pin') : e.message;
@@ -60,9 +56,9 @@ function openRef(kind: Kind, ref: KernelObjectRef, byId: (id: number) => number)
 }
 
 /** Reads with `read`, checking that the pin held the kind asked for (a pinned map is not a program). */
-function readRef<T extends { readonly typeName: string }>(kind: Kind, ref: KernelObjectRef, fd: number, read: (fd: number) => T): T {
+function readRef<T extends { readonly typeName: string }>(kind: Kind, ref: KernelObjectRef, fd: Fd, read: (fd: number) => T): T {
   try {
-    return read(fd);
+    return read(fd.value);
   } catch (e) {
     if (!(e instanceof SysError)) throw e;
     throw new InspectError(withContext([typeof ref === 'number' ? `${kind} id ${ref}` : ref], `not a ${kind}: ${e.message}`), { cause: e });
@@ -85,7 +81,7 @@ export interface KernelLink extends LinkInfo {
 export function listPrograms(): KernelProgram[] {
   const boot = bootTimeMs();
   const links = listLinks();
-  return eachObject(progGetNextId, progGetFdById, (fd) => {
+  return eachObject('program', progGetNextId, progGetFdById, (fd) => {
     const info = progInfo(fd);
     return {
       ...info,
@@ -97,13 +93,13 @@ export function listPrograms(): KernelProgram[] {
 
 /** Every BPF map in the kernel (ids ascending). */
 export function listMaps(): MapInfo[] {
-  return eachObject(mapGetNextId, (id) => mapGetFdById(id), mapInfo);
+  return eachObject('map', mapGetNextId, (id) => mapGetFdById(id), mapInfo);
 }
 
 /** Every BPF link in the kernel (ids ascending), with its target described. */
 export function listLinks(): KernelLink[] {
   const names = new InterfaceNames();
-  return eachObject(linkGetNextId, linkGetFdById, (fd) => {
+  return eachObject('link', linkGetNextId, linkGetFdById, (fd) => {
     const info = linkInfo(fd);
     return { ...info, target: linkTarget(info, names) };
   });
@@ -218,7 +214,7 @@ export function disassembleXlated(xlated: Uint8Array, context: XlatedContext): X
       text = `call ${helperCallName(insn.imm, context.symbolAt)}`;
     }
     const source = sources.get(slot);
-    const raw = toHex(xlated.subarray(slot * 8, (slot + slots) * 8));
+    const raw = toHex(xlated.subarray(slot * INSN_SLOT_SIZE, (slot + slots) * INSN_SLOT_SIZE));
     out.push(source === undefined ? { index: slot, raw, text } : { index: slot, raw, text, source });
     slot += slots;
   }
@@ -261,15 +257,10 @@ export function dumpProgram(ref: KernelObjectRef): ProgramDump {
   const fd = openRef('program', ref, progGetFdById);
   try {
     const info = readRef('program', ref, fd, progInfo);
-    const code = progInstructions(fd);
+    const code = progInstructions(fd.value);
     const maps = info.mapIds.flatMap((id) => {
       try {
-        const mapFd = mapGetFdById(id);
-        try {
-          return [mapInfo(mapFd)];
-        } finally {
-          closeFd(mapFd);
-        }
+        return [Fd.with(mapGetFdById(id), `map id ${id}`, (mapFd) => mapInfo(mapFd.value))];
       } catch {
         return [];
       }
@@ -288,19 +279,14 @@ export function dumpProgram(ref: KernelObjectRef): ProgramDump {
       insns,
     };
   } finally {
-    closeFd(fd);
+    fd.close();
   }
 }
 
 /** The BTF object `id` as the kernel holds it, parsed; undefined when it cannot be read. */
 function kernelBtf(id: number): Btf | undefined {
   try {
-    const fd = btfGetFdById(id);
-    try {
-      return parseBtf(btfRawData(fd), true, { file: `BTF id ${id}` });
-    } finally {
-      closeFd(fd);
-    }
+    return Fd.with(btfGetFdById(id), `BTF id ${id}`, (fd) => parseBtf(btfRawData(fd.value), true, { file: `BTF id ${id}` }));
   } catch (e) {
     if (e instanceof BpfLoadError) return undefined;
     throw e;
@@ -349,10 +335,10 @@ export function openMap(ref: KernelObjectRef): { readonly info: MapInfo; readonl
       ...(info.btfKeyTypeId === 0 ? {} : { btfKeyTypeId: info.btfKeyTypeId }),
       ...(info.btfValueTypeId === 0 ? {} : { btfValueTypeId: info.btfValueTypeId }),
     };
-    const handle = new MapHandle({ spec, fd, cpus: possibleCpuCount(), owned: true, ...(btf === undefined ? {} : { btf }) });
+    const handle = new MapHandle({ spec, fd, cpus: possibleCpuCount(), ...(btf === undefined ? {} : { btf }) });
     return { info, handle, btf };
   } catch (e) {
-    closeFd(fd);
+    fd.closeQuietly();
     throw e;
   }
 }

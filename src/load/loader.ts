@@ -5,7 +5,7 @@ import type { MapTypeName } from '../base/uapi.js';
 import type { Btf } from '../btf/index.js';
 import { sanitizeExternsForKernel } from '../btf/sanitize.js';
 import { selectPrograms, type BpfObjectSpec, type ProgramSelection, type ProgramSpec } from '../object/index.js';
-import { closeFd, closeFdQuietly, mapUpdateElem } from '../sys/index.js';
+import { mapUpdateElem } from '../sys/index.js';
 import { loadObjectBtf } from './btf.js';
 import { LoadError, withLoadContext } from './errors.js';
 import { resolveExterns } from './externs.js';
@@ -13,7 +13,7 @@ import { runningKernelBtf } from './kernel-btf.js';
 import { readKallsyms, readKernelConfig, runningKernelVersion } from './kernel-facts.js';
 import type { MapHandle } from './map-handle.js';
 import { createKconfigMap, createMaps, fillIpRoute2InnerSlots, type MapLoadOptions } from './maps.js';
-import { loadProgram, type LoadedProgram } from './program.js';
+import { loadProgram, type KernelProgram, type LoadedProgram } from './program.js';
 import { unknownGlobals, variableNotFound, VariableHandle } from './variables.js';
 
 export interface LoadOptions extends MapLoadOptions {
@@ -54,12 +54,14 @@ export class LoadedObject implements Disposable {
   readonly maps: readonly MapHandle[];
   readonly programs: readonly LoadedProgram[];
   readonly skipped: readonly SkippedProgram[];
+  readonly #programs: readonly KernelProgram[];
   private closed = false;
 
-  constructor(spec: BpfObjectSpec, maps: MapHandle[], programs: LoadedProgram[], skipped: SkippedProgram[]) {
+  constructor(spec: BpfObjectSpec, maps: MapHandle[], programs: KernelProgram[], skipped: SkippedProgram[]) {
     this.spec = spec;
     this.maps = maps;
     this.programs = programs;
+    this.#programs = programs;
     this.skipped = skipped;
   }
 
@@ -98,7 +100,7 @@ export class LoadedObject implements Disposable {
         errors.push(e);
       }
     };
-    for (const p of this.programs) attempt(() => closeFd(p.fd));
+    for (const p of this.#programs) attempt(() => p.close());
     for (const m of this.maps) attempt(() => m.close());
     if (errors.length > 0) throw errors[0];
   }
@@ -120,7 +122,7 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
       `object is ${spec.littleEndian ? 'little' : 'big'}-endian (bpf${spec.littleEndian ? 'el' : 'eb'}) but this machine runs ${hostLittle ? 'little' : 'big'}-endian BPF; rebuild it with -target bpf`));
   }
   const maps: MapHandle[] = [];
-  const programs: LoadedProgram[] = [];
+  const programs: KernelProgram[] = [];
   const skipped: SkippedProgram[] = [];
   /** Pins this load made (by-name maps not pinned before): a failed load removes them again, as libbpf does. */
   const pinsMade: string[] = [];
@@ -140,8 +142,8 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
     : { ...spec, btf: sanitizeExternsForKernel(spec.btf, externs.kconfig?.offsets, externs.kconfig?.contents.byteLength) }, warn);
   try {
     const selection = options.programs === undefined ? undefined : selectForLoad(spec, options.programs);
-    createMaps(spec, options, maps, btfFd, warn, selection?.maps, pinsMade);
-    createKconfigMap(spec, externs, maps, btfFd, warn);
+    createMaps(spec, options, maps, btfFd?.value, warn, selection?.maps, pinsMade);
+    createKconfigMap(spec, externs, maps, btfFd?.value, warn);
     fillIpRoute2InnerSlots(spec, maps);
     const kernVersion = spec.kernVersion ?? options.kernVersion ?? runningKernelVersion();
     for (const program of spec.programs) {
@@ -153,7 +155,7 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
         continue;
       }
       try {
-        programs.push(loadProgram(spec, program, maps, kernVersion, options.logLevel ?? 1, btfFd, options.kernelBtf ?? runningKernelBtf, externs));
+        programs.push(loadProgram(spec, program, maps, kernVersion, options.logLevel ?? 1, btfFd?.value, options.kernelBtf ?? runningKernelBtf, externs));
       } catch (e) {
         if (options.onProgramError !== 'skip' || !(e instanceof BpfLoadError)) throw e;
         skipped.push({ spec: program, reason: e.message, error: e });
@@ -164,10 +166,9 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
     fillInitialSlots(spec, maps, programs, skipped, selection, warn);
     return new LoadedObject(spec, maps, programs, skipped);
   } catch (e) {
-    for (const p of programs) closeFdQuietly(p.fd);
-    for (const m of maps) {
+    for (const created of [...programs, ...maps]) {
       try {
-        m.close();
+        created.close();
       } catch {
         // Already failing: the original error is the one to report.
       }
@@ -182,7 +183,7 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
     throw e;
   } finally {
     // Maps and programs hold their own references to the BTF object.
-    if (btfFd !== undefined) closeFdQuietly(btfFd);
+    btfFd?.closeQuietly();
   }
 }
 

@@ -6,7 +6,7 @@ import { isMapInMap, mapTypeTraits } from '../base/map-types.js';
 import { MapFlags, mapTypeName, mapTypeValue } from '../base/uapi.js';
 import type { BpfObjectSpec, MapSpec } from '../object/index.js';
 import {
-  closeFdQuietly, Errno, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin, pageSize, possibleCpuCount, SysError,
+  Errno, Fd, mapCreate, mapFreeze, mapInfo, mapUpdateElem, objGet, objPin, pageSize, possibleCpuCount, SysError,
 } from '../sys/index.js';
 import { LoadError, withLoadContext } from './errors.js';
 import type { ExternResolution } from './externs.js';
@@ -40,6 +40,7 @@ export interface MapLoadOptions {
  * Creates the object's maps; `only` (map names) limits it to the maps some programs need (LoadOptions.programs).
  * `pinsMade` collects the paths this call pins (maps pinned by name that were not pinned before).
  */
+// Long: the fixup hook and the recursive `create` below (inner maps first) share the fixups and what was created.
 export function createMaps(
   spec: BpfObjectSpec, options: MapLoadOptions, out: MapHandle[], btfFd: number | undefined, warn: (m: string) => void,
   only?: ReadonlySet<string>, pinsMade: string[] = [],
@@ -53,6 +54,7 @@ export function createMaps(
 
   const created = new Map<number, MapHandle>();
   const creating = new Set<number>();
+  // Long: inner map, pin reuse, creation with its MMAPABLE and BTF fallbacks, pinning and the first fill, in the order the kernel needs them.
   const create = (f: MapFixup): MapHandle => {
     const done = created.get(f.index);
     if (done !== undefined) return done;
@@ -60,7 +62,7 @@ export function createMaps(
     if (creating.has(f.index)) throw new LoadError(withContext(where, 'inner map references form a cycle'));
     creating.add(f.index);
     let innerMapFd: number | undefined;
-    let innerTemplateFd: number | undefined;
+    let innerTemplateFd: Fd | undefined;
     const innerIndex = f.def.innerMapIndex;
     if (innerIndex !== undefined && isMapInMap(f.def.type)) {
       const inner = fixups[innerIndex];
@@ -74,7 +76,7 @@ export function createMaps(
       } catch (e) {
         throw withLoadContext(e, [...where, 'inner map template']);
       }
-      innerMapFd = innerTemplateFd;
+      innerMapFd = innerTemplateFd.value;
     }
     if (isMapInMap(f.def.type) && innerMapFd === undefined && f.fd === undefined) {
       const ref = f.spec.iproute2 !== undefined && f.spec.iproute2.innerId !== 0 ? `: its inner_id ${f.spec.iproute2.innerId} is the id of no map in the object` : '';
@@ -84,12 +86,12 @@ export function createMaps(
     const pinPath = mapPinPath(spec, f.spec, options.pinRoot ?? DEFAULT_PIN_ROOT, warn);
     const pinned = pinPath === undefined ? undefined : openPinnedMap(pinPath, f, where);
     if (f.fd !== undefined || pinned !== undefined) {
-      const fd = (f.fd ?? pinned)!;
-      if (innerTemplateFd !== undefined) closeFdQuietly(innerTemplateFd);
-      handle = new MapHandle({ spec: specWith(f), fd, cpus, owned: f.fd === undefined, btf: spec.btf });
+      const fd = f.fd !== undefined ? Fd.borrow(f.fd, `map ${f.name}`) : pinned!;
+      innerTemplateFd?.closeQuietly();
+      handle = new MapHandle({ spec: specWith(f), fd, cpus, btf: spec.btf });
       out.push(handle);
     } else {
-      let fd: number;
+      let fd: Fd;
       let mmapable = false;
       try {
         // Definitions the kernel defaults rewrote describe records, not map entries: their BTF types do not apply.
@@ -116,20 +118,20 @@ export function createMaps(
         }
         throw withLoadContext(e, where);
       } finally {
-        if (innerTemplateFd !== undefined) closeFdQuietly(innerTemplateFd);
+        innerTemplateFd?.closeQuietly();
       }
       if (pinPath !== undefined) {
         try {
           ensureBpffs(dirname(pinPath));
           mkdirSync(dirname(pinPath), { recursive: true });
-          objPin(fd, pinPath);
+          objPin(fd.value, pinPath);
           pinsMade.push(pinPath);
         } catch (e) {
-          closeFdQuietly(fd);
+          fd.closeQuietly();
           throw withLoadContext(e, [...where, `pin at ${pinPath}`]);
         }
       }
-      handle = new MapHandle({ spec: specWith(f), fd, cpus, owned: true, btf: spec.btf });
+      handle = new MapHandle({ spec: specWith(f), fd, cpus, btf: spec.btf });
       out.push(handle);
       try {
         fillDataMap(handle, dataContentsWithGlobals(spec, handle.spec, options.globals ?? {}));
@@ -228,7 +230,7 @@ function createKernelMap(
   def: { type: number; keySize: number; valueSize: number; maxEntries: number; flags: number; numaNode: number; mapExtra?: bigint },
   innerMapFd: number | undefined, btf: { fd: number; key: number; value: number } | undefined, mapName: string,
   warn: (m: string) => void,
-): number {
+): Fd {
   const attr = {
     mapType: def.type, keySize: def.keySize, valueSize: def.valueSize, maxEntries: def.maxEntries, mapFlags: def.flags,
     ...(innerMapFd === undefined ? {} : { innerMapFd }),
@@ -243,13 +245,14 @@ function createKernelMap(
       throw new LoadError(`${field} ${value} does not fit the kernel's 32 bits`);
     }
   }
-  if (btf === undefined) return mapCreate(attr);
+  const what = `map ${mapName}`;
+  if (btf === undefined) return new Fd(mapCreate(attr), what);
   try {
-    return mapCreate({ ...attr, btfFd: btf.fd, btfKeyTypeId: btf.key, btfValueTypeId: btf.value });
+    return new Fd(mapCreate({ ...attr, btfFd: btf.fd, btfKeyTypeId: btf.key, btfValueTypeId: btf.value }), what);
   } catch (e) {
     if (!(e instanceof SysError)) throw e;
-    const fd = mapCreate(attr);
-    warn(`map ${mapName}: the kernel refused its BTF key/value types (${e.code}); created without them`);
+    const fd = new Fd(mapCreate(attr), what);
+    warn(`${what}: the kernel refused its BTF key/value types (${e.code}); created without them`);
     return fd;
   }
 }
@@ -258,22 +261,28 @@ function createKernelMap(
  * Pinning by name: a map already pinned at `path` is reused when it matches the definition; one that differs is an
  * error naming the field. Undefined when nothing is pinned there yet.
  */
-function openPinnedMap(path: string, f: MapFixup, where: ReadonlyArray<string | undefined>): number | undefined {
+function openPinnedMap(path: string, f: MapFixup, where: ReadonlyArray<string | undefined>): Fd | undefined {
   if (!existsSync(path)) return undefined;
-  let fd: number;
+  let fd: Fd;
   try {
-    fd = objGet(path);
+    fd = new Fd(objGet(path), `map ${f.name} pinned at ${path}`);
   } catch (e) {
     throw withLoadContext(e, [...where, `pinned at ${path}`]);
   }
-  const info = mapInfo(fd);
+  let info;
+  try {
+    info = mapInfo(fd.value);
+  } catch (e) {
+    fd.closeQuietly();
+    throw withLoadContext(e, [...where, `pinned at ${path}`]);
+  }
   const fields: Array<[string, number, number]> = [
     ['type', info.type, f.def.type], ['key_size', info.keySize, f.def.keySize], ['value_size', info.valueSize, f.def.valueSize],
     ['max_entries', info.maxEntries, f.def.maxEntries], ['map_flags', info.mapFlags, f.def.flags],
   ];
   const diff = fields.find(([, have, want]) => have !== want);
   if (diff !== undefined) {
-    closeFdQuietly(fd);
+    fd.closeQuietly();
     const describe = (pick: (field: [string, number, number]) => number) =>
       fields.map((field) => `${field[0]} ${field[0] === 'type' ? mapTypeName(pick(field)) : pick(field)}`).join(', ');
     throw new LoadError(withContext([...where, `pinned at ${path}`],
@@ -317,13 +326,13 @@ export function createKconfigMap(spec: BpfObjectSpec, externs: ExternResolution,
     ...(datasec === undefined ? {} : { btfValueTypeId: datasec }),
   };
   const btf = btfFd === undefined || datasec === undefined ? undefined : { fd: btfFd, key: 0, value: datasec };
-  let fd: number;
+  let fd: Fd;
   try {
     fd = createKernelMap(mapSpec, undefined, btf, kernelObjectName(mapSpec.name), warn);
   } catch (e) {
     throw withLoadContext(e, [spec.file, 'map .kconfig']);
   }
-  const handle = new MapHandle({ spec: mapSpec, fd, cpus: possibleCpuCount(), owned: true, btf: spec.btf });
+  const handle = new MapHandle({ spec: mapSpec, fd, cpus: possibleCpuCount(), btf: spec.btf });
   out.push(handle);
   try {
     fillDataMap(handle, contents);

@@ -8,26 +8,26 @@
  * straddles the end of the ring but the record body may, so such a record is reassembled into a scratch buffer.
  *
  * Memory ordering (perf_event.h asks for smp_rmb() after reading data_head and smp_mb() before writing data_tail):
- * data_head is read with Atomics.load and data_tail written with Atomics.store. V8 emits LDAR/STLR for them on arm64
- * (acquire: record reads cannot move before the head read; release: they complete before the tail store) and MOV /
- * XCHG on x86-64, where loads are acquires by TSO and XCHG is a full barrier.
+ * data_head is read with Atomics.load and data_tail written with Atomics.store, once per consume(). V8 emits
+ * LDAR/STLR for them on arm64 (acquire: record reads cannot move before the head read; release: they complete
+ * before the tail store) and MOV / XCHG on x86-64, where loads are acquires by TSO and XCHG is a full barrier. The
+ * kernel writes a record completely before it moves data_head past it, so the records themselves are read with
+ * plain loads.
  */
 import { BpfLoadError } from '../base/errors.js';
 import { PERF_EVENT_MMAP_PAGE } from '../sys/index.js';
+import { RecordView } from './record-view.js';
 
 /** enum perf_event_type values a BPF output event produces. */
 export const PerfRecordType = { LOST: 2, SAMPLE: 9 } as const;
 const HEADER_SIZE = 8;
+/** A sample's u32 raw size follows the header (PERF_SAMPLE_RAW is the only sample field a BPF output event has). */
+const SAMPLE_DATA = HEADER_SIZE + 4;
+const HEAD = PERF_EVENT_MMAP_PAGE.data_head / 8;
+const TAIL = PERF_EVENT_MMAP_PAGE.data_tail / 8;
 
 export class PerfBufferError extends BpfLoadError {
   override name = 'PerfBufferError';
-}
-
-export interface PerfRecordHandler {
-  /** A PERF_RECORD_SAMPLE's raw data (as the kernel padded it to keep records 8-byte aligned), valid during the call. */
-  sample(data: Uint8Array): void;
-  /** A PERF_RECORD_LOST: this many records did not fit in the ring. */
-  lost(count: number): void;
 }
 
 /** One CPU's perf ring. */
@@ -36,9 +36,12 @@ export class PerfRing {
   readonly cpu: number;
   readonly #control: BigUint64Array;
   readonly #data: Uint8Array;
-  readonly #view: DataView;
+  readonly #dataView: DataView;
   readonly #size: number;
   #scratch = new Uint8Array(256);
+  #scratchView = new DataView(this.#scratch.buffer);
+  /** The one view consume() hands out. */
+  readonly #view: RecordView;
 
   /** `memory` is the whole mapping: the control page then 2^n data pages. */
   constructor(name: string, cpu: number, memory: ArrayBuffer, pageSize: number) {
@@ -53,46 +56,67 @@ export class PerfRing {
     }
     this.#size = size;
     this.#data = new Uint8Array(memory, offset, size);
-    this.#view = new DataView(memory, offset, size);
+    this.#dataView = new DataView(memory, offset, size);
+    this.#view = new RecordView(name, this.#data);
+    this.#view.cpu = cpu;
   }
 
-  /** Hands out every record up to data_head, then stores data_tail. Returns the number of samples. */
-  consume(handler: PerfRecordHandler): number {
-    const C = PERF_EVENT_MMAP_PAGE;
-    const head = Number(Atomics.load(this.#control, C.data_head / 8));
-    let tail = Number(this.#control[C.data_tail / 8]); // only we write it
+  /**
+   * Hands out every record up to data_head — each sample to `onSample` as a RecordView (the same object each time,
+   * valid only during the call: it points into the ring, or into a scratch buffer for a record that wraps), each
+   * PERF_RECORD_LOST to `onLost` — then stores data_tail. Returns the number of samples.
+   */
+  consume(onSample: (view: RecordView) => void, onLost: (count: number) => void): number {
+    const head = Number(Atomics.load(this.#control, HEAD));
+    let tail = Number(this.#control[TAIL]); // only we write it
+    if (tail >= head) return 0;
+    const mask = this.#size - 1;
+    const view = this.#view;
+    let offset = tail % this.#size; // then kept within the ring by the mask
     let samples = 0;
     try {
       while (tail < head) {
-        const offset = tail % this.#size;
-        const type = this.#view.getUint32(offset, true);
-        const size = this.#view.getUint16(offset + 6, true);
+        const type = this.#dataView.getUint32(offset, true);
+        const size = this.#dataView.getUint16(offset + 6, true);
         if (size < HEADER_SIZE || size > head - tail) {
           throw new PerfBufferError(`perf buffer ${this.name}: cpu ${this.cpu}: record at ${tail} has size ${size} (${head - tail} B written)`);
         }
-        const record = offset + size <= this.#size ? this.#data.subarray(offset, offset + size) : this.#wrapped(offset, size);
+        let bytes = this.#data;
+        let dv = this.#dataView;
+        let start = offset;
+        if (offset + size > this.#size) {
+          this.#reassemble(offset, size);
+          bytes = this.#scratch;
+          dv = this.#scratchView;
+          start = 0;
+        }
         tail += size;
-        if (type === PerfRecordType.SAMPLE && size >= HEADER_SIZE + 4) {
-          const rawSize = record[8]! | (record[9]! << 8) | (record[10]! << 16) | (record[11]! << 24);
+        offset = (offset + size) & mask;
+        if (type === PerfRecordType.SAMPLE && size >= SAMPLE_DATA) {
           samples++;
-          handler.sample(record.subarray(12, 12 + Math.min(rawSize >>> 0, size - 12)));
+          view.bytes = bytes;
+          view.view = dv;
+          view.offset = start + SAMPLE_DATA;
+          view.length = Math.min(dv.getUint32(start + HEADER_SIZE, true), size - SAMPLE_DATA);
+          onSample(view);
         } else if (type === PerfRecordType.LOST && size >= HEADER_SIZE + 16) {
-          const lost = new DataView(record.buffer, record.byteOffset, record.byteLength).getBigUint64(16, true);
-          handler.lost(Number(lost));
+          onLost(Number(dv.getBigUint64(start + 16, true)));
         }
       }
     } finally {
-      Atomics.store(this.#control, C.data_tail / 8, BigInt(tail));
+      Atomics.store(this.#control, TAIL, BigInt(tail));
     }
     return samples;
   }
 
   /** A record that runs past the end of the ring, copied together into the scratch buffer. */
-  #wrapped(offset: number, size: number): Uint8Array {
-    if (this.#scratch.byteLength < size) this.#scratch = new Uint8Array(Math.max(size, this.#scratch.byteLength * 2));
+  #reassemble(offset: number, size: number): void {
+    if (this.#scratch.byteLength < size) {
+      this.#scratch = new Uint8Array(Math.max(size, this.#scratch.byteLength * 2));
+      this.#scratchView = new DataView(this.#scratch.buffer);
+    }
     const first = this.#size - offset;
     this.#scratch.set(this.#data.subarray(offset), 0);
     this.#scratch.set(this.#data.subarray(0, size - first), first);
-    return this.#scratch.subarray(0, size);
   }
 }

@@ -3,7 +3,7 @@ import { withContext } from '../base/errors.js';
 import { attachTypeValue, progTypeValue } from '../base/uapi.js';
 import { FUNC_INFO_SIZE, LINE_INFO_SIZE, type Btf } from '../btf/index.js';
 import type { BpfObjectSpec, ProgramSpec } from '../object/index.js';
-import { Errno, progInfo, progLoad, SysError, type ProgInfo } from '../sys/index.js';
+import { Errno, Fd, progInfo, progLoad, SysError, type ProgInfo } from '../sys/index.js';
 import { coreRelocationCount, programBtfInfo } from './btf.js';
 import { applyCoreRelocations, CORE_POISON_HELPER } from './core.js';
 import { LoadError, VerifierError, withLoadContext } from './errors.js';
@@ -33,22 +33,31 @@ export interface LoadedProgram {
  * A loaded program. Its id, tag and info are asked of the kernel on first use (libbpf does not ask at load time
  * either): read them while the object is open.
  */
-class KernelProgram implements LoadedProgram {
+export class KernelProgram implements LoadedProgram {
   readonly spec: ProgramSpec;
   readonly name: string;
   readonly section: string;
   readonly type: string;
-  readonly fd: number;
+  readonly #fd: Fd;
   readonly insns: Uint8Array;
   #info: ProgInfo | undefined;
 
-  constructor(spec: ProgramSpec, fd: number, insns: Uint8Array) {
+  constructor(spec: ProgramSpec, fd: Fd, insns: Uint8Array) {
     this.spec = spec;
     this.name = spec.name;
     this.section = spec.section;
     this.type = spec.type;
-    this.fd = fd;
+    this.#fd = fd;
     this.insns = insns;
+  }
+
+  get fd(): number {
+    return this.#fd.value;
+  }
+
+  /** Closes the program's fd (LoadedObject.close does this for every program). */
+  close(): void {
+    this.#fd.close();
   }
 
   get info(): ProgInfo {
@@ -75,7 +84,7 @@ const BPF_F_SLEEPABLE = 1 << 4;
 export function loadProgram(
   spec: BpfObjectSpec, program: ProgramSpec, maps: readonly MapHandle[], kernVersion: number, logLevel: 1 | 2, btfFd: number | undefined,
   kernelBtf: () => Btf, externs: ExternResolution,
-): LoadedProgram {
+): KernelProgram {
   const where = [spec.file, `program ${program.name} (section ${program.section})`];
   const byName = new Map(maps.map((m) => [m.name, m]));
   let relocated: RelocatedProgram;
@@ -112,9 +121,10 @@ export function loadProgram(
       progBtfFd: btfFd!, funcInfoRecSize: FUNC_INFO_SIZE, funcInfo: btfInfo.funcInfo, lineInfoRecSize: LINE_INFO_SIZE, lineInfo: btfInfo.lineInfo,
     }),
   };
-  let fd: number;
+  const what = `program ${program.name}`;
+  let fd: Fd;
   try {
-    fd = progLoad(attr);
+    fd = new Fd(progLoad(attr), what);
   } catch (first) {
     if (!(first instanceof SysError)) throw first;
     // Load again with a log to learn why; grow the buffer while the kernel says it did not fit.
@@ -122,7 +132,7 @@ export function loadProgram(
     for (;;) {
       const logBuf = Buffer.alloc(size);
       try {
-        fd = progLoad({ ...attr, logLevel, logBuf });
+        fd = new Fd(progLoad({ ...attr, logLevel, logBuf }), what);
         break; // Passed with a log (the first failure was transient): use it.
       } catch (e) {
         if (!(e instanceof SysError)) throw e;

@@ -1,5 +1,5 @@
 import { toHex } from '../base/cursor.js';
-import { CallSrc, helperCallText, mapTypeName } from '../base/uapi.js';
+import { CallSrc, helperCallText, INSN_SLOT_SIZE, mapTypeName } from '../base/uapi.js';
 import { SectionType } from '../elf/index.js';
 import { decodeInsns, formatInsn, type Insn, insnSlots, isCall } from '../insn/index.js';
 import type { BpfObjectSpec, MapSpec, ProgramSpec, RelocationSpec, SectionRole, SubprogramSpec } from './spec.js';
@@ -87,12 +87,12 @@ export function describeObject(spec: BpfObjectSpec, options: DescribeOptions = {
       return {
         section: p.section, name: p.name, type: p.type, attachType: p.attachType ?? null, attach: p.attach,
         attachTarget: p.attachTarget, tailCallSlot: p.tailCallSlot ?? null, tailCallMapId: p.tailCallMapId ?? null,
-        typeSource: p.typeSource, insnCount: Math.ceil(p.bytes.byteLength / 8), insns, notes: programNotes(spec, p),
+        typeSource: p.typeSource, insnCount: Math.ceil(p.bytes.byteLength / INSN_SLOT_SIZE), insns, notes: programNotes(spec, p),
       };
     }),
     subprograms: spec.subprograms.map((s) => {
       const insns = insnsOf(s);
-      return { section: s.section, name: s.name, global: s.global, insnCount: Math.ceil(s.bytes.byteLength / 8), insns };
+      return { section: s.section, name: s.name, global: s.global, insnCount: Math.ceil(s.bytes.byteLength / INSN_SLOT_SIZE), insns };
     }),
     relocations: spec.relocations.map((r) => ({
       section: r.section, insn: r.insn, program: r.program, symbol: r.symbol, kind: r.kind, target: r.target,
@@ -162,12 +162,12 @@ export function forEachInsn(
   visit: (insn: Insn, slot: number, byte: number, size: number, reloc: RelocationSpec | undefined) => void,
 ): void {
   const relocs = new Map<number, RelocationSpec>(fn.relocations.map((r) => [r.insn, r]));
-  let slot = fn.offset / 8;
+  let slot = fn.offset / INSN_SLOT_SIZE;
   let byte = 0;
   for (const insn of decodeInsns(fn.bytes, fn.littleEndian)) {
-    const size = insn.truncated?.byteLength ?? insnSlots(insn) * 8;
+    const size = insn.truncated?.byteLength ?? insnSlots(insn) * INSN_SLOT_SIZE;
     visit(insn, slot, byte, size, relocs.get(slot));
-    slot += Math.ceil(size / 8);
+    slot += Math.ceil(size / INSN_SLOT_SIZE);
     byte += size;
   }
 }

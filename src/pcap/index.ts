@@ -2,5 +2,5 @@
 export {
   CaptureError, type CapturedPacket, CaptureCursor, type CaptureSource, type CaptureFormat, type CaptureHeader, captureFormat, readCapture, readCaptureHeader,
 } from './read.js';
-export { type PacketToWrite, writePcap } from './write.js';
+export { type PacketToWrite, PcapStreamWriter, type PcapWriteOptions, writePcap } from './write.js';
 export { type PacketSummary, summarizePacket, formatPacketTime } from './summary.js';

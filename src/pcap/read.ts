@@ -234,6 +234,8 @@ export class CaptureCursor {
   captured = 0;
   length = 0;
   linkType = 0;
+  /** The snapshot length the pcap header states (0 for pcapng, whose interfaces each state their own). */
+  snaplen = 0;
   readonly #file: string | undefined;
   readonly #pcap: { littleEndian: boolean; nanosecond: boolean; limit: number } | undefined;
   readonly #packets: Iterator<CapturedPacket> | undefined;
@@ -256,6 +258,7 @@ export class CaptureCursor {
       const h = pcapHeader(bytes, file);
       this.#pcap = { littleEndian: h.r.littleEndian, nanosecond: h.nanosecond, limit: Math.max(h.snaplen, MAX_RECORD) };
       this.linkType = h.linkType;
+      this.snaplen = h.snaplen;
       this.#source = source;
     } else {
       this.linkType = readCaptureHeader(bytes, file).linkType;
@@ -324,6 +327,18 @@ export class CaptureCursor {
     }
     const { littleEndian: le, nanosecond, limit } = this.#pcap;
     const offset = this.#offset;
+    // The common case, a whole sane record inside the window, reads its fields once; anything else (the window's
+    // end, a bad record) goes the checking way below.
+    const local = offset - this.#base;
+    if (local + 16 <= this.#valid) {
+      const view = this.view;
+      const captured = view.getUint32(local + 8, le);
+      const fraction = view.getUint32(local + 4, le);
+      if (local + 16 + captured <= this.#valid && captured <= limit && fraction < (nanosecond ? 1e9 : 1e6)) {
+        this.#take(local, fraction, captured);
+        return true;
+      }
+    }
     let at = this.#ensure(offset, 16);
     if (this.#available(offset) <= 0) return false;
     const index = this.index + 1;
@@ -337,16 +352,21 @@ export class CaptureCursor {
       throw new CaptureError(file, `packet ${index}`, offset, `truncated: ${captured} bytes of packet data, ${this.#available(offset) - 16} left in the file`);
     }
     if (fraction >= (nanosecond ? 1e9 : 1e6)) throw new CaptureError(file, `packet ${index}`, offset, `timestamp fraction ${fraction} is not below one second`);
-    const view = this.view;
-    const length = view.getUint32(at + 12, le);
-    this.index = index;
-    this.seconds = view.getUint32(at, le);
+    this.#take(at, fraction, captured);
+    return true;
+  }
+
+  /** Makes the checked record at window offset `at` the current packet. */
+  #take(at: number, fraction: number, captured: number): void {
+    const { littleEndian: le, nanosecond } = this.#pcap!;
+    const length = this.view.getUint32(at + 12, le);
+    this.index++;
+    this.seconds = this.view.getUint32(at, le);
     this.nanos = nanosecond ? fraction : fraction * 1000;
     this.dataOffset = at + 16;
     this.captured = captured;
     this.length = length > captured ? length : captured;
-    this.#offset = offset + 16 + captured;
-    return true;
+    this.#offset += 16 + captured;
   }
 
   /** The current packet's bytes (a view). */

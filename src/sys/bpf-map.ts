@@ -1,6 +1,6 @@
 /** bpf(2) map commands: create, the element hot path, batches. */
 import { Errno, SysArgumentError, SysError } from './errors.js';
-import { AttrWriter, bufferAddress, rawBpf } from './ffi.js';
+import { AttrWriter, FixedAttr, writeAddress } from './ffi.js';
 import { BpfCommand, type BpfCommandName, BPF_ATTR, BPF_OBJ_NAME_LEN, NONE_TOLERATED, bpfCall, UpdateFlags } from './bpf.js';
 
 export interface MapCreateAttr {
@@ -54,17 +54,17 @@ export function mapCreate(a: MapCreateAttr): number {
  * needs pinning.
  */
 const ELEM = BPF_ATTR.mapElem;
-const elemAttrBytes = Buffer.alloc(ELEM.size);
-const elemView = new DataView(elemAttrBytes.buffer, elemAttrBytes.byteOffset, ELEM.size);
+const elemAttr = new FixedAttr(ELEM.size);
+const elemView = elemAttr.view;
 /** One element command; returns the raw result (≥ 0, or -errno). */
 function elemCall(cmd: number, mapFd: number, key: Uint8Array | null, value: Uint8Array | null, flags: number): number {
   elemView.setUint32(ELEM.map_fd, mapFd, true);
   elemView.setUint32(ELEM.map_fd + 4, 0, true);
-  elemView.setBigUint64(ELEM.key, bufferAddress(key), true);
-  elemView.setBigUint64(ELEM.value, bufferAddress(value), true);
+  writeAddress(elemView, ELEM.key, key);
+  writeAddress(elemView, ELEM.value, value);
   elemView.setUint32(ELEM.flags, flags >>> 0, true);
   elemView.setUint32(ELEM.flags + 4, 0, true);
-  return rawBpf(cmd, elemAttrBytes, ELEM.size);
+  return elemAttr.bpf(cmd);
 }
 
 function elemResult(ret: number, cmd: BpfCommandName, mapFd: number, absentIsFalse: boolean): boolean {

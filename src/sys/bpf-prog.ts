@@ -1,11 +1,12 @@
 /** bpf(2) load commands: programs and BTF objects. */
+import { INSN_SLOT_SIZE } from '../base/uapi.js';
 import { SysArgumentError } from './errors.js';
 import { AttrWriter, cString } from './ffi.js';
 import { BPF_ATTR, BPF_OBJ_NAME_LEN, NONE_TOLERATED, bpfCall } from './bpf.js';
 
 export interface ProgLoadAttr {
   readonly progType: number;
-  /** Raw struct bpf_insn bytes, 8 per instruction. */
+  /** Raw struct bpf_insn bytes, INSN_SLOT_SIZE (8) per instruction. */
   readonly insns: Uint8Array;
   readonly license: string;
   readonly logLevel?: number;
@@ -39,13 +40,13 @@ function recordCount(bytes: Uint8Array | undefined, recSize: number | undefined,
 }
 
 export function encodeProgLoad(a: ProgLoadAttr): AttrWriter {
-  if (a.insns.byteLength % 8 !== 0) {
-    throw new SysArgumentError(`BPF_PROG_LOAD: instructions are ${a.insns.byteLength} B, not a multiple of 8`);
+  if (a.insns.byteLength % INSN_SLOT_SIZE !== 0) {
+    throw new SysArgumentError(`BPF_PROG_LOAD: instructions are ${a.insns.byteLength} B, not a multiple of ${INSN_SLOT_SIZE}`);
   }
   const L = BPF_ATTR.progLoad;
   const w = new AttrWriter(L.size)
     .u32(L.prog_type, a.progType)
-    .u32(L.insn_cnt, a.insns.byteLength / 8)
+    .u32(L.insn_cnt, a.insns.byteLength / INSN_SLOT_SIZE)
     .pointer(L.insns, a.insns)
     .pointer(L.license, cString(a.license, 'license'))
     .u32(L.log_level, a.logLevel ?? 0)

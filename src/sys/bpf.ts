@@ -4,7 +4,8 @@
  * last field we know: the kernel accepts a shorter attr and treats the missing tail as zero, and rejects a longer one
  * only when bytes it does not know are non-zero, so the same encoding works from 4.x to today's kernels.
  *
- * Every fd a wrapper returns belongs to the caller: close it with closeFd().
+ * Every fd a wrapper returns belongs to the caller, who wraps it in an Fd (fd.ts) at once; closeFd() is for tests
+ * that drive the wrappers on raw numbers.
  *
  * The commands live by group: bpf-map.ts (maps and elements), bpf-prog.ts (programs and BTF), bpf-object.ts (pins,
  * ids, info), bpf-attach.ts (attaching and links).
@@ -68,6 +69,7 @@ export const LINK_TYPE_NAMES = [
   'unspec', 'raw_tracepoint', 'tracing', 'cgroup', 'iter', 'netns', 'xdp', 'perf_event', 'kprobe_multi',
   'struct_ops', 'netfilter', 'tcx', 'uprobe_multi', 'netkit', 'sockmap',
 ] as const;
+export type LinkTypeName = (typeof LINK_TYPE_NAMES)[number];
 export function linkTypeName(value: number): string {
   return LINK_TYPE_NAMES[value] ?? `unknown(${value})`;
 }
@@ -163,7 +165,3 @@ export function closeFd(fd: number): void {
   if (ret < 0) throw new SysError({ syscall: 'close', errno: -ret, detail: `fd ${fd}` });
 }
 
-/** close(2) during cleanup, when an earlier error is the one to report: a failure here is ignored. */
-export function closeFdQuietly(fd: number): void {
-  rawClose(fd);
-}

@@ -4,7 +4,8 @@
  * call on the libuv thread pool, so the event loop stays free and nothing spins.
  */
 import { SysArgumentError, SysError } from './errors.js';
-import { lastErrno, libcFunction, rawClose, type ForeignFunction } from './ffi.js';
+import { Fd } from './fd.js';
+import { lastErrno, libcFunction, type ForeignFunction } from './ffi.js';
 
 const EPOLL_CLOEXEC = 0o2000000;
 const EPOLL_CTL_ADD = 1;
@@ -53,8 +54,9 @@ const WAKE_TOKEN = -1;
  * through one set rather than one set each.
  */
 export class EpollSet {
-  readonly #epfd: number;
-  readonly #wakeFd: number;
+  readonly #epoll: Fd;
+  /** An eventfd in the set: writing to it wakes a wait in progress (close() does). */
+  readonly #wake: Fd;
   readonly #events: Buffer;
   readonly #layout = epollEventLayout();
   #pending: Promise<number[]> | undefined;
@@ -63,20 +65,19 @@ export class EpollSet {
   constructor(capacity = 64) {
     const epfd = c().epollCreate1(EPOLL_CLOEXEC) as number;
     if (epfd < 0) throw new SysError({ syscall: 'epoll_create1', errno: lastErrno() });
+    this.#epoll = new Fd(epfd, 'epoll set');
     const wakeFd = c().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number;
     if (wakeFd < 0) {
       const errno = lastErrno();
-      rawClose(epfd);
+      this.#epoll.closeQuietly();
       throw new SysError({ syscall: 'eventfd', errno });
     }
-    this.#epfd = epfd;
-    this.#wakeFd = wakeFd;
+    this.#wake = new Fd(wakeFd, 'epoll wake eventfd');
     this.#events = Buffer.alloc(this.#layout.size * Math.max(1, capacity));
     try {
       this.add(wakeFd, WAKE_TOKEN);
     } catch (e) {
-      rawClose(wakeFd);
-      rawClose(epfd);
+      this.#release();
       throw e;
     }
   }
@@ -91,14 +92,14 @@ export class EpollSet {
     const event = Buffer.alloc(this.#layout.size);
     event.writeUInt32LE(EPOLLIN, 0);
     event.writeBigInt64LE(BigInt(token), this.#layout.data);
-    if ((c().epollCtl(this.#epfd, EPOLL_CTL_ADD, fd, event) as number) < 0) {
+    if ((c().epollCtl(this.#epoll.value, EPOLL_CTL_ADD, fd, event) as number) < 0) {
       throw new SysError({ syscall: 'epoll_ctl', command: 'EPOLL_CTL_ADD', errno: lastErrno(), detail: `fd ${fd}` });
     }
   }
 
   /** Stops watching `fd` (before the caller closes it). */
   remove(fd: number): void {
-    if ((c().epollCtl(this.#epfd, EPOLL_CTL_DEL, fd, null) as number) < 0) {
+    if ((c().epollCtl(this.#epoll.value, EPOLL_CTL_DEL, fd, null) as number) < 0) {
       throw new SysError({ syscall: 'epoll_ctl', command: 'EPOLL_CTL_DEL', errno: lastErrno(), detail: `fd ${fd}` });
     }
   }
@@ -112,7 +113,7 @@ export class EpollSet {
     if (this.#pending !== undefined) throw new SysArgumentError('epoll_wait: a wait is already in progress on this set');
     const capacity = this.#events.byteLength / this.#layout.size;
     const pending = new Promise<number[]>((resolve, reject) => {
-      c().epollWait.async(this.#epfd, this.#events, capacity, timeoutMs, (err: unknown, ret: number) => {
+      c().epollWait.async(this.#epoll.value, this.#events, capacity, timeoutMs, (err: unknown, ret: number) => {
         this.#pending = undefined;
         if (this.#closed) {
           this.#release();
@@ -134,7 +135,7 @@ export class EpollSet {
   /** The ready tokens right now, without blocking (epoll_wait with timeout 0 on this thread). */
   poll(): number[] {
     if (this.#closed) return [];
-    const ret = c().epollWait(this.#epfd, this.#events, this.#events.byteLength / this.#layout.size, 0) as number;
+    const ret = c().epollWait(this.#epoll.value, this.#events, this.#events.byteLength / this.#layout.size, 0) as number;
     return ret > 0 ? this.#tokens(ret) : [];
   }
 
@@ -150,7 +151,7 @@ export class EpollSet {
 
   #drainWake(): void {
     const counter = Buffer.alloc(8);
-    c().read(this.#wakeFd, counter, 8);
+    c().read(this.#wake.value, counter, 8);
   }
 
   /**
@@ -167,13 +168,13 @@ export class EpollSet {
     }
     const one = Buffer.alloc(8);
     one.writeBigUInt64LE(1n, 0);
-    c().write(this.#wakeFd, one, 8);
+    c().write(this.#wake.value, one, 8);
     return pending.then(() => undefined, () => undefined);
   }
 
   #release(): void {
-    rawClose(this.#wakeFd);
-    rawClose(this.#epfd);
+    this.#wake.closeQuietly();
+    this.#epoll.closeQuietly();
   }
 }
 

@@ -23,12 +23,40 @@ export class Fd implements Disposable {
   #value: number;
   /** What the fd refers to, for messages: `map my_map`, `link xdp_prog1 (lo)`. */
   readonly what: string;
+  /** False for a borrowed view (Fd.borrow): its close() only stops this holder from using the number. */
+  readonly owned: boolean;
 
-  constructor(value: number, what: string) {
+  constructor(value: number, what: string, owned = true) {
     if (!Number.isInteger(value) || value < 0) throw new SysArgumentError(`${what}: ${value} is not a file descriptor`);
     this.#value = value;
     this.what = what;
-    if (tracking) open.set(this, { fd: value, what, createdAt: new Error().stack?.split('\n').slice(2).join('\n') ?? '' });
+    this.owned = owned;
+    if (tracking && owned) open.set(this, { fd: value, what, createdAt: new Error().stack?.split('\n').slice(2).join('\n') ?? '' });
+  }
+
+  /**
+   * A view of an fd someone else owns (a map fd a fixup hook supplied): usable like any Fd, but close() leaves the
+   * descriptor open for its owner and tracking never counts it as a leak.
+   */
+  static borrow(value: number, what: string): Fd {
+    return new Fd(value, `${what} (borrowed)`, false);
+  }
+
+  /**
+   * Runs `body` with a fresh Fd for `value`, closing it however `body` ends: for fds that live within one call
+   * (a socket opened to read one reply, an object fd opened to ask one question).
+   */
+  static with<T>(value: number, what: string, body: (fd: Fd) => T): T {
+    const fd = new Fd(value, what);
+    let result: T;
+    try {
+      result = body(fd);
+    } catch (e) {
+      fd.closeQuietly();
+      throw e;
+    }
+    fd.close();
+    return result;
   }
 
   /** The descriptor number, for one system call. Throws after close() instead of reaching whatever reuses the number. */
@@ -47,6 +75,7 @@ export class Fd implements Disposable {
     if (fd < 0) return;
     this.#value = -1;
     open.delete(this);
+    if (!this.owned) return;
     const ret = rawClose(fd);
     if (ret < 0) throw new SysError({ syscall: 'close', errno: -ret, detail: `${this.what} (fd ${fd})` });
   }
@@ -62,6 +91,11 @@ export class Fd implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** Whether creation tracking is on. */
+  static get tracking(): boolean {
+    return tracking;
   }
 
   /** Turns creation tracking on or off (off by default: it costs a stack trace per fd). */

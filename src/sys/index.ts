@@ -6,9 +6,9 @@ export {
 export { AttrWriter, cString, SYSCALL_NUMBERS, type SyscallTable, syscallNumbers } from './ffi.js';
 export { Prot, pageSize, mmapShared, type Mapping } from './mmap.js';
 export {
-  BpfCommand, type BpfCommandName, UpdateFlags, FileFlags, AttachFlags, QueryFlags, LINK_TYPE_NAMES, linkTypeName,
+  BpfCommand, type BpfCommandName, UpdateFlags, FileFlags, AttachFlags, QueryFlags, LINK_TYPE_NAMES, type LinkTypeName, linkTypeName,
   BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, BPF_ATTR, BPF_PROG_INFO, BPF_MAP_INFO, BPF_LINK_INFO,
-  bpfCall, closeFd, closeFdQuietly,
+  bpfCall, closeFd,
 } from './bpf.js';
 export {
   type MapCreateAttr, encodeMapCreate, mapCreate, mapLookupElem, mapUpdateElem, mapDeleteElem, mapGetNextKey, mapFreeze,

@@ -5,7 +5,7 @@
  */
 import { ByteReader, decodeName } from '../base/cursor.js';
 import { Errno, SysError, type SysErrorInit } from './errors.js';
-import { closeFd } from './bpf.js';
+import { Fd } from './fd.js';
 import { netlinkReceive, netlinkSend, openNetlinkSocket } from './socket.js';
 
 /** netlink constants (linux/netlink.h). */
@@ -65,11 +65,11 @@ export function netlinkRequest(type: number, flags: number, body: Uint8Array, wh
   message.set(body, Nl.HDRLEN);
   const dump = (flags & Nl.F_DUMP) === Nl.F_DUMP;
   const replies: NetlinkMessage[] = [];
-  const fd = openNetlinkSocket();
+  const socket = new Fd(openNetlinkSocket(), `netlink socket (${what.command})`);
   try {
-    netlinkSend(fd, message);
+    netlinkSend(socket.value, message);
     for (;;) {
-      for (const reply of netlinkMessages(netlinkReceive(fd), what.command)) {
+      for (const reply of netlinkMessages(netlinkReceive(socket.value), what.command)) {
         if (reply.seq !== seq) continue; // not ours (cannot happen on a fresh socket, but cheap to be sure)
         if (reply.type === Nl.ERROR) {
           const error = parseNetlinkError(reply, what.command);
@@ -82,7 +82,7 @@ export function netlinkRequest(type: number, flags: number, body: Uint8Array, wh
       }
     }
   } finally {
-    closeFd(fd);
+    socket.close();
   }
 }
 

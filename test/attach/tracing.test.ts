@@ -61,7 +61,8 @@ function makeSyscalls(count: number): void {
 
 /** The same program with another section target, as a hostile or broken object would carry. */
 function retarget(program: LoadedProgram, attachTarget: string, section = program.section): LoadedProgram {
-  return { ...program, section, spec: { ...program.spec, attachTarget, section } };
+  // A spread copies fields, not getters: fd is read from the Fd, so it is handed over explicitly.
+  return { ...program, fd: program.fd, section, spec: { ...program.spec, attachTarget, section } };
 }
 
 describe('tracepoint', () => {

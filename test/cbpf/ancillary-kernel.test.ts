@@ -21,7 +21,7 @@ import { ANCILLARY, type ClassicProgram, classicToEbpf, encodeClassicProgram, SK
 import { loadClassicFilter } from '../../src/load/index.js';
 import { testRunProgram } from '../../src/load/test-run.js';
 import {
-  attachClassicSocketFilter, attachSocketFilter, closeFd, ifNameToIndex, openRawSocket, receivePacket, setSocketOption, Sock,
+  attachClassicSocketFilter, attachSocketFilter, Fd, ifNameToIndex, openRawSocket, receivePacket, setSocketOption, Sock,
 } from '../../src/sys/index.js';
 import { kernelTest } from '../helpers/kernel.js';
 
@@ -101,13 +101,15 @@ function chunkProgram(load: { code: number; k: number }, shift: number): Classic
   ];
 }
 
-const opened: number[] = [];
+const opened: Fd[] = [];
 afterAll(() => {
-  for (const fd of opened.splice(0)) closeFd(fd);
+  for (const fd of opened.splice(0)) fd.close();
 });
-function track(fd: number): number {
-  opened.push(fd);
-  return fd;
+/** Keeps an fd (a socket number from sys, or a program's Fd) until the file's tests end; returns its number. */
+function track(fd: number | Fd): number {
+  const owned = typeof fd === 'number' ? new Fd(fd, 'test socket') : fd;
+  opened.push(owned);
+  return owned.value;
 }
 
 /** A packet socket on lo with a big receive buffer, a filter attached, and the queue drained of what came before. */

@@ -3,14 +3,14 @@
  * --ebpf; mistakes are one line with the right exit status.
  */
 import { spawnSync } from 'node:child_process'; // our CLI with a chosen environment, argument array: no shell
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeClassicProgram, parseClassicDecimal } from '../../src/cbpf/index.js';
 import { writePcap } from '../../src/pcap/index.js';
 import { CLI, runCli } from '../helpers/cli.js';
-import { PROJECT_ROOT } from '../helpers/kernel.js';
+import { kernelTest, PROJECT_ROOT } from '../helpers/kernel.js';
 import { libpcapPath, TCPDUMP, tcpdumpCompile } from '../cbpf/oracle.js';
 import { syntheticCapture } from '../pcap/frames.js';
 
@@ -126,5 +126,57 @@ describe('without libpcap (BPF_LOAD_LIBPCAP names one that does not load)', () =
     const r = withLibpcap(libpcapPath()!, ['--dump', '--filter', 'ip']);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('(000) ldh      [12]\n(001) jeq      #0x800           jt 2\tjf 3\n(002) ret      #262144\n(003) ret      #0\n');
+  });
+});
+
+describe.runIf(TCPDUMP !== undefined)('--pcap CAPTURE --write OUT: the matches saved as tcpdump -w saves them', () => {
+  const capture = join(dir, 'write-input.pcap');
+  writeFileSync(capture, writePcap(syntheticCapture(800)));
+  const tcpdumpText = (file: string, expression?: string) =>
+    spawnSync(TCPDUMP!, ['-r', file, '-n', '-tt', ...(expression === undefined ? [] : [expression])], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout;
+  for (const expression of [SEED, 'udp or icmp', 'vlan and tcp', 'ip6']) {
+    it(expression, () => {
+      const ours = join(dir, 'ours.pcap');
+      const theirs = join(dir, 'theirs.pcap');
+      const r = runCli(['--filter', expression, '--pcap', capture, '--write', ours]);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const expected = tcpdumpText(capture, expression).trimEnd().split('\n').filter((l) => l !== '');
+      expect(expected.length).toBeGreaterThan(0);
+      expect(r.stdout).toBe(`${expected.length} of 800 packets matched (compiled JavaScript), written to ${ours}\n`);
+      expect(spawnSync(TCPDUMP!, ['-r', capture, '-w', theirs, expression]).status).toBe(0);
+      // Byte for byte what tcpdump -w writes, and tcpdump -r reads back the packets it picked itself.
+      expect(readFileSync(ours).equals(readFileSync(theirs))).toBe(true);
+      expect(tcpdumpText(ours)).toBe(tcpdumpText(capture, expression));
+    });
+  }
+  it('--json says where; --count stops the writing; the kernel engine writes the same bytes', () => {
+    const out = join(dir, 'counted.pcap');
+    const r = runCli(['--filter', 'udp', '--pcap', capture, '--write', out, '--count', '5', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ matched: 5, engine: 'js', written: out });
+    expect(tcpdumpText(out).trimEnd().split('\n')).toEqual(tcpdumpText(capture, 'udp').trimEnd().split('\n').slice(0, 5));
+  });
+  const mistakes: Array<[string, string[], number, RegExp]> = [
+    ['--write without --pcap', ['--filter', 'udp', '--write', join(dir, 'x.pcap')], 2, /^bpf-load: --write saves the packets a filter matches in a capture: it needs --pcap CAPTURE \(and no --dump\)\n/],
+    ['--write over the capture being read', ['--filter', 'udp', '--pcap', capture, '--write', capture], 2, /^bpf-load: --write .*write-input\.pcap: that is the capture being read/],
+    ['--write into a missing directory', ['--filter', 'udp', '--pcap', capture, '--write', join(dir, 'no', 'x.pcap')], 1, /^bpf-load: .*no\/x\.pcap: no such file\n$/],
+  ];
+  for (const [what, args, status, message] of mistakes) {
+    it(what, () => {
+      const r = runCli(args);
+      expect(r.stderr).toMatch(message);
+      expect(r.status).toBe(status);
+      expect(readFileSync(capture).byteLength).toBeGreaterThan(800 * 16);
+    });
+  }
+  kernelTest('a program the kernel must run (an ancillary load) writes through the kernel engine', () => {
+    const out = join(dir, 'kernel.pcap');
+    // ld [proto]: the skb's protocol, which only the kernel knows; 0x800 for the IPv4 frames.
+    const r = runCli(['--filter', '4,40 0 0 4294963200,21 0 1 2048,6 0 0 262144,6 0 0 0', '--pcap', capture, '--write', out]);
+    expect(r.stderr).toBe('');
+    expect(existsSync(out)).toBe(true);
+    expect(r.stdout).toMatch(/ of 800 packets matched \(kernel BPF_PROG_TEST_RUN\), written to /);
+    expect(tcpdumpText(out)).toBe(tcpdumpText(capture, 'ether proto 0x800'));
   });
 });

@@ -64,8 +64,8 @@ describe.runIf(TCPDUMP !== undefined)('--test-run PROG --pcap CAPTURE', () => {
       expect(textLines).toHaveLength(PACKETS + 1);
       expect(textLines.at(-1)).toBe(`${PACKETS} packets through ${name} (${type}): ${PACKETS - udp.length} ${otherVerdict}, ${udp.length} ${udpVerdict}`);
       const first = perPacket[udp[0]! - 1]!;
-      const meaning = type === 'socket_filter' ? `keep ${first.retval} bytes` : udpVerdict;
-      expect(textLines[udp[0]! - 1]).toMatch(new RegExp(`^${udp[0]} \\d\\d:\\d\\d:\\d\\d\\.000000 IP6? \\S+ > \\S+: udp, length \\d+: ${first.retval} ${meaning}$`));
+      const meaning = type === 'socket_filter' ? `keep ${first.retval} bytes` : `${udpVerdict} \\(${first.retval}\\)`;
+      expect(textLines[udp[0]! - 1]).toMatch(new RegExp(`^${udp[0]} \\d\\d:\\d\\d:\\d\\d\\.000000 IP6? \\S+ > \\S+: udp, length \\d+ → ${meaning}$`));
     }, 60_000);
   }
 });
@@ -95,6 +95,6 @@ describe('--test-run --pcap mistakes: one line, nothing run', () => {
     const r = runCli([OBJECT, '--test-run', 'xdp_drop_udp', '--pcap', join(dir, 'tiny.pcap')]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^bpf-load: c-samples\/verdicts_kern\.o: .*tiny\.pcap: packet 2: program xdp_drop_udp \(xdp\): test run: the kernel refused the input \(data 6 B, ctx 0 B\): .*\(EINVAL\)\n$/);
-    expect(r.stdout).toMatch(/^1 \d\d:\d\d:\d\d\.000000 ethertype 0x0000, length 64: 2 XDP_PASS\n$/);
+    expect(r.stdout).toMatch(/^1 \d\d:\d\d:\d\d\.000000 ethertype 0x0000, length 64 → XDP_PASS \(2\)\n$/);
   });
 });

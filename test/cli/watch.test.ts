@@ -3,6 +3,7 @@ import { renderRound, readRound, field } from '../../src/cli/watch.js';
 import { MapHandle } from '../../src/load/index.js';
 import { parseTraceLine } from '../../src/attach/tracefs.js';
 import type { MapSpec } from '../../src/object/index.js';
+import { Fd } from '../../src/sys/index.js';
 
 const spec = (type: number, typeName: string): MapSpec => ({
   name: 'm', index: 0, source: 'legacy', section: 'maps', offset: 0, type, typeName: typeName as MapSpec['typeName'],
@@ -18,8 +19,10 @@ describe('the live view', () => {
   });
 
   it('says why a map user space cannot list is not shown, without touching the kernel', () => {
-    // fd -1: any syscall would fail, so this proves none is made.
-    const sockmap = new MapHandle({ spec: spec(15, 'sockmap'), fd: -1, cpus: 1, owned: false });
+    // A closed (borrowed) fd: reaching it for any syscall throws, so this proves none is made.
+    const fd = Fd.borrow(0, 'fake sockmap');
+    fd.close();
+    const sockmap = new MapHandle({ spec: spec(15, 'sockmap'), fd, cpus: 1 });
     expect(readRound([sockmap], false)).toEqual([{ name: 'm', entries: [], unreadable: 'sockmap: holds sockets' }]);
     expect(renderRound(1, readRound([sockmap], false))).toContain('m: (not shown: sockmap: holds sockets)');
   });

@@ -23,7 +23,7 @@ interface Skel {
   attach(name: string): unknown;
   close(): void;
 }
-interface SkelModule { open(options?: { rodata?: { snap_len?: number; banner?: string } }): Skel }
+interface SkelModule { open(options?: { rodata?: { snap_len?: number; banner?: string }; programs?: string[] }): Skel }
 
 const OBJECT = join(SAMPLES_DIR, 'skel_kern.o');
 
@@ -183,5 +183,19 @@ describe('generated skeletons against the kernel', () => {
       skel.close();
     }
     expect(() => byPath.open({ rodata: { snap_len: -1 } })).toThrow('rodata snap_len: __u32: -1 is not an integer in [0, 4294967295]');
+  });
+
+  kernelTest('open({ programs }) loads only what those programs use: the other maps and globals throw the loader\'s error when used, not at open()', () => {
+    const skel = byPath.open({ programs: ['count_packets'] });
+    try {
+      expect(skel.object.programs.map((p) => p.name)).toEqual(['count_packets']);
+      skel.maps.per_cpu_packets.setAll(1, 5n); // used by count_packets: loaded, typed
+      expect(skel.maps.per_cpu_packets.get(1)?.every((v) => v === 5n)).toBe(true);
+      expect(() => skel.maps.flows.get(KEY)).toThrow(/no map named flows/);
+      expect(() => skel.globals.hits.get()).toThrow(/no map named \.bss/);
+      expect(Object.keys(skel.maps)).toEqual(['flows', 'events', 'per_cpu_packets']);
+    } finally {
+      skel.close();
+    }
   });
 });

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { ensureBpffs } from '../../src/load/index.js';
+import { Fd, type OpenFdRecord } from '../../src/sys/index.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SAMPLES_DIR = join(PROJECT_ROOT, 'c-samples');
@@ -143,10 +144,26 @@ export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-/** Runs `body` and proves, through /proc/self/fd, that it closed every fd it opened. */
+/**
+ * Runs `body` and proves that it closed every fd it opened: each `Fd` it made is named with where it was made
+ * (tracking is on for the call), and /proc/self/fd catches descriptors that never became an `Fd`.
+ */
 export function noLeaks(body: () => void): void {
   const before = openFdCount();
-  body();
+  const wasTracking = Fd.tracking;
+  Fd.track(true);
+  const openBefore = new Set(Fd.openFds());
+  let leaked: OpenFdRecord[];
+  try {
+    body();
+  } finally {
+    leaked = Fd.openFds().filter((r) => !openBefore.has(r));
+    if (!wasTracking) Fd.track(false);
+  }
+  if (leaked.length > 0) {
+    const where = (stack: string) => stack.split('\n').filter((l) => !l.includes('node_modules')).slice(0, 3).map((l) => l.trim()).join(' < ');
+    throw new Error(`${leaked.length} fd(s) left open: ${leaked.map((r) => `${r.what} (fd ${r.fd}) made at ${where(r.createdAt)}`).join('; ')}`);
+  }
   expect(openFdCount()).toBe(before);
 }
 

@@ -163,7 +163,7 @@ describe('loading c-samples into the kernel', () => {
       }, { fixupMap: (m) => { if (m.name === 'slot_hits') m.def.maxEntries = 64; } });
       withLoaded('sockex1_kern.o', (o) => {
         expect(o.map('my_map').fd).toBe(existing);
-        expect(o.map('my_map').owned).toBe(false);
+        expect(o.map('my_map').borrowed).toBe(true);
       }, { fixupMap: (m) => { m.fd = existing; } });
       // The hook's fd survives the object.
       expect(() => closeFd(existing)).not.toThrow();

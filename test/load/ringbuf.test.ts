@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  PerfRecordType, PerfRing, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RingBufferConsumer, RingBufferError, ringBufferSize,
+  PerfRecordType, PerfRing, RecordView, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RingBufferConsumer, RingBufferError, ringBufferSize,
 } from '../../src/load/index.js';
 import { PERF_EVENT_MMAP_PAGE } from '../../src/sys/index.js';
 
@@ -57,8 +57,8 @@ class FakeRing {
     this.#write(position % this.size, header);
   }
 
-  consumerFor(): RingBufferConsumer {
-    return new RingBufferConsumer('fake', { consumer: this.consumer, producer: this.producer, dataOffset: PAGE, size: this.size });
+  consumerFor(acquireHeaders?: boolean): RingBufferConsumer {
+    return new RingBufferConsumer('fake', { consumer: this.consumer, producer: this.producer, dataOffset: PAGE, size: this.size }, acquireHeaders);
   }
 }
 
@@ -70,7 +70,7 @@ describe('ring buffer consumer protocol (fake memory)', () => {
     ring.push(bytes(5, 1));
     ring.push(bytes(16, 2));
     const got: number[][] = [];
-    expect(ring.consumerFor().consume((r) => got.push([...r]))).toBe(2);
+    expect(ring.consumerFor().consume((r) => got.push([...r.subarray()]))).toBe(2);
     expect(got).toEqual([[...bytes(5, 1)], [...bytes(16, 2)]]);
     expect(ring.consumerPos).toBe(16 + 24);
   });
@@ -82,11 +82,51 @@ describe('ring buffer consumer protocol (fake memory)', () => {
     // 72-byte records (64 + header) do not divide 4096: every ~57th record straddles the end.
     for (let round = 0; round < 300; round++) {
       ring.push(bytes(64, round));
-      consumer.consume((r) => seen.push(Uint8Array.from(r)));
+      consumer.consume((r) => seen.push(Uint8Array.from(r.subarray())));
     }
     expect(seen).toHaveLength(300);
     seen.forEach((r, i) => expect(r).toEqual(bytes(64, i)));
     expect(ring.consumerPos).toBe(300 * 72);
+  });
+
+  it('headers read with plain loads (x86-64) and with Atomics.load (arm64) give the same records', () => {
+    for (const acquire of [false, true]) {
+      const ring = new FakeRing(PAGE, 2 ** 32 - 200);
+      const consumer = ring.consumerFor(acquire);
+      const seen: number[][] = [];
+      for (let round = 0; round < 120; round++) {
+        ring.push(bytes(20 + (round % 50), round));
+        if (round % 3 === 2) consumer.consume((r) => seen.push([...r.subarray()]));
+      }
+      expect(seen).toEqual(Array.from({ length: 120 }, (_, i) => [...bytes(20 + (i % 50), i)]));
+      expect(ring.consumerPos).toBe(ring.producerPos);
+    }
+  });
+
+  it('one RecordView, reused: no object per record; copy() outlives it; the position is stored once per pass', () => {
+    const ring = new FakeRing(PAGE);
+    for (let i = 0; i < 10; i++) ring.push(bytes(16, i));
+    const consumer = ring.consumerFor();
+    const views = new Set<RecordView>();
+    const copies: Buffer[] = [];
+    const positionsSeen = new Set<number>();
+    consumer.consume((v) => {
+      views.add(v);
+      copies.push(v.copy());
+      expect(v.cpu).toBeNull();
+      expect(v.map).toBe('fake');
+      expect(v.view.getUint8(v.offset)).toBe(v.bytes[v.offset]);
+      positionsSeen.add(ring.consumerPos);
+    });
+    expect(views.size).toBe(1);
+    expect(positionsSeen).toEqual(new Set([0])); // not stored record by record
+    expect(ring.consumerPos).toBe(10 * 24);
+    // The ring is overwritten by the next records; the copies are not.
+    for (let batch = 0; batch < 2; batch++) {
+      for (let i = 0; i < 150; i++) ring.push(bytes(16, 100 + i));
+      consumer.consume(() => {});
+    }
+    expect(copies.map((c) => c[0])).toEqual(Array.from({ length: 10 }, (_, i) => i));
   });
 
   it('stops at a record still being written (BUSY) and resumes after the commit', () => {
@@ -96,10 +136,10 @@ describe('ring buffer consumer protocol (fake memory)', () => {
     ring.push(bytes(8, 3));
     const consumer = ring.consumerFor();
     const got: number[] = [];
-    expect(consumer.consume((r) => got.push(r[0]!))).toBe(1);
+    expect(consumer.consume((r) => got.push(r.bytes[r.offset]!))).toBe(1);
     expect(ring.consumerPos).toBe(16);
     ring.commit(busy, 8);
-    expect(consumer.consume((r) => got.push(r[0]!))).toBe(2);
+    expect(consumer.consume((r) => got.push(r.bytes[r.offset]!))).toBe(2);
     expect(got).toEqual([1, 2, 3]);
   });
 
@@ -108,7 +148,7 @@ describe('ring buffer consumer protocol (fake memory)', () => {
     ring.push(bytes(8, 1), RINGBUF_DISCARD_BIT);
     ring.push(bytes(8, 2));
     const got: number[] = [];
-    expect(ring.consumerFor().consume((r) => got.push(r[0]!))).toBe(1);
+    expect(ring.consumerFor().consume((r) => got.push(r.bytes[r.offset]!))).toBe(1);
     expect(got).toEqual([2]);
     expect(ring.consumerPos).toBe(32);
   });
@@ -118,7 +158,7 @@ describe('ring buffer consumer protocol (fake memory)', () => {
     const ring = new FakeRing(PAGE, start);
     for (let i = 0; i < 4; i++) ring.push(bytes(24, 10 + i));
     const got: Uint8Array[] = [];
-    expect(ring.consumerFor().consume((r) => got.push(Uint8Array.from(r)))).toBe(4);
+    expect(ring.consumerFor().consume((r) => got.push(Uint8Array.from(r.subarray())))).toBe(4);
     got.forEach((r, i) => expect(r).toEqual(bytes(24, 10 + i)));
     expect(ring.consumerPos).toBe(start + 4 * 32);
   });
@@ -133,7 +173,7 @@ describe('ring buffer consumer protocol (fake memory)', () => {
     })).toThrow('boom');
     expect(ring.consumerPos).toBe(16);
     const got: number[] = [];
-    consumer.consume((r) => got.push(r[0]!));
+    consumer.consume((r) => got.push(r.bytes[r.offset]!));
     expect(got).toEqual([2]);
   });
 
@@ -270,14 +310,18 @@ describe('perf ring reader (fake memory)', () => {
     const ring = new PerfRing('fake', 0, perf.memory, PAGE);
     const samples: Uint8Array[] = [];
     const lost: number[] = [];
-    const handler = { sample: (d: Uint8Array) => samples.push(Uint8Array.from(d)), lost: (n: number) => lost.push(n) };
+    const onSample = (v: RecordView) => {
+      expect(v.cpu).toBe(0);
+      samples.push(Uint8Array.from(v.subarray()));
+    };
+    const onLost = (n: number) => lost.push(n);
     // 64-byte payloads make 80-byte records: 4096 is not a multiple, so records straddle the end.
     for (let i = 0; i < 200; i++) {
       perf.sample(bytes(68, i));
-      if (i % 7 === 6) ring.consume(handler);
+      if (i % 7 === 6) ring.consume(onSample, onLost);
     }
     perf.lost(42);
-    ring.consume(handler);
+    ring.consume(onSample, onLost);
     expect(samples).toHaveLength(200);
     samples.forEach((s, i) => expect(s).toEqual(bytes(68, i)));
     expect(lost).toEqual([42]);
@@ -291,7 +335,7 @@ describe('perf ring reader (fake memory)', () => {
     perf.sample(bytes(4, 2));
     new DataView(perf.memory, PAGE + good).setUint16(6, 0, true);
     const ring = new PerfRing('fake', 3, perf.memory, PAGE);
-    expect(() => ring.consume({ sample: () => {}, lost: () => {} })).toThrow(/perf buffer fake: cpu 3: record at 16 has size 0/);
+    expect(() => ring.consume(() => {}, () => {})).toThrow(/perf buffer fake: cpu 3: record at 16 has size 0/);
     expect(perf.tail).toBe(good);
   });
 });
