@@ -5,7 +5,7 @@
  *   (a) in-process load + close of c-samples/globals_kern.o: openObject() vs bpf_object__open_file/load/close (C)
  *   (b) start-up, whole process: `--dump` of a small object and `--count 0 --no-attach`, each against bare
  *       `node -e 0` (the floor: the target is what we add to it) and the load against `bpftool prog loadall`
- *   (c) array map lookups (u32 → u64, 1024 entries): MapHandle.get / raw mapLookupElem vs bpf_map_lookup_elem (C)
+ *   (c) array map lookups (u32 → u64, 1024 entries): MapHandle.get / getInto / raw mapLookupElem vs bpf_map_lookup_elem (C)
  *   (d) reading every entry of a 1M-entry hash map: MapHandle.readAllRaw() vs the bare BPF_MAP_LOOKUP_BATCH loop in C
  *       (the physical limit), and readAll()/readAllRaw() vs `bpftool map dump id N` (plain text)
  *   (e) typed skeletons (`bpf-load gen`): decoding 1M hash entries with the generated codecs vs the run-time BTF
@@ -15,12 +15,11 @@
  *       committed) vs `llvm-objdump-19 -d`: wall time and peak RSS, whole process
  *   (g) loading that object (96 programs), whole process: `--count 0 --no-attach` vs `bpftool prog loadall`
  *   (h) global variables: obj.variable(name).get() / .set(), per operation
- *   (d) reading every entry of a 1M-entry hash map: MapHandle.readAllRaw() (batched, column buffers) and readAll()
- *       (an entry per pair of Buffers) vs `bpftool map dump id N` (plain text)
  *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE --write /dev/null` vs `tcpdump -r FILE EXPR -w /dev/null` (bench/classic.mjs)
- *   (j) events: 64-byte records produced by BPF_PROG_TEST_RUN (repeat) and consumed from a ring buffer / perf buffer
- *       vs libbpf's ring_buffer__consume / perf_buffer__consume; program.testRun() per call vs
- *       bpf_prog_test_run_opts; waiting for a record with koffi's async epoll_wait vs a worker thread
+ *   (j) events: 64-byte records produced by BPF_PROG_TEST_RUN (repeat) and consumed from a ring buffer / perf buffer,
+ *       as views (readReadyViews, libbpf's contract) and as copies (readReady), vs libbpf's ring_buffer__consume /
+ *       perf_buffer__consume; program.testRun() per call vs bpf_prog_test_run_opts (both taking the packet back);
+ *       waiting for a record with koffi's async epoll_wait vs a worker thread
  *   (k) parse time of crafted objects (bench/crafted.mjs: 125k sections, 20k × 20k shapes) vs llvm-readobj on the same file
  *
  * Plain ESM on the built library (../dist), so it runs on Node 20 without a TypeScript loader. C harnesses in
@@ -424,6 +423,18 @@ rowGroup('(c) lookups', () => {
         loop: (count) => {
           let sum = 0;
           for (let i = 0; i < count; i++) sum += map.get(keyBuffers[i % LOOKUP_ENTRIES]).readUInt32LE(0);
+          return sum;
+        },
+      },
+      {
+        // The like-for-like of C's lookup into a caller's variable: no Buffer made per call.
+        label: 'MapHandle.getInto(number, out)',
+        loop: (count) => {
+          let sum = 0;
+          for (let i = 0; i < count; i++) {
+            map.getInto(i % LOOKUP_ENTRIES, rawValue);
+            sum += rawValue.readUInt32LE(0);
+          }
           return sum;
         },
       },

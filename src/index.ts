@@ -50,8 +50,9 @@ export { Fd } from './sys/index.js';
 export { readTracePipe } from './attach/tracefs.js';
 export { generateTypes, generateSkeleton, GenerateError, type GenerateOptions, type GeneratedSkeleton } from './gen/generate.js';
 export {
-  Skeleton, TypedMap, PerCpuMap, TypedVariable, SkeletonError, loadSkeletonObject, loadedFields, encodeGlobals, enumValue, checkArray,
-  checkBigInt, checkInt, checkNumber, getBits, getBitsBig, getBytes, getCString, getInt128, setBits, setBitsBig, setBytes, setCString, setInt128,
+  Skeleton, TypedMap, PerCpuMap, TypedVariable, SkeletonError, loadSkeletonObject, loadedFields, openSkeleton, encodeGlobals, enumValue,
+  checkArray, checkBigInt, checkInt, checkNumber, getBits, getBitsBig, getBytes, getCString, getInt128, setBits, setBitsBig, setBytes,
+  setCString, setInt128,
   type Codec, type ReadonlyVariable, type SkeletonSource,
 } from './gen/runtime.js';
 export {

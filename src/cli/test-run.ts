@@ -42,7 +42,13 @@ export function runTestRun(options: CliOptions): number {
   const spec = parseObject(readUserFile(file), { name: file });
   // The capture's header is checked before anything is loaded.
   const capture = options.pcap === undefined ? undefined : openCapture(options.pcap);
-  const object = loadObject(spec, { onProgramError: 'skip', onWarning: () => {}, pinRoot: options.pinRoot });
+  let object: ReturnType<typeof loadObject>;
+  try {
+    object = loadObject(spec, { onProgramError: 'skip', onWarning: () => {}, pinRoot: options.pinRoot });
+  } catch (e) {
+    capture?.close();
+    throw e;
+  }
   try {
     const skipped = object.skipped.find((s) => s.spec.name === name || s.spec.section === name);
     if (skipped !== undefined) {

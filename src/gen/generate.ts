@@ -75,9 +75,10 @@ export function generateSkeleton(spec: BpfObjectSpec, options: GenerateOptions =
   out.push(programNames(programs));
   out.push(...openOptions(rodata));
   out.push(classText(className, objectName, maps, variables, programs.map(programField)));
+  const build = `(object) => new ${className}(object)`;
   const openBody = rodata.length > 0
-    ? `  const { rodata = {}, ...load } = options;\n  return new ${className}(loadSkeletonObject(OBJECT, { ...load, globals: encodeGlobals(rodata, RODATA_CODECS) }));`
-    : `  return new ${className}(loadSkeletonObject(OBJECT, options));`;
+    ? `  const { rodata = {}, ...load } = options;\n  return openSkeleton(loadSkeletonObject(OBJECT, { ...load, globals: encodeGlobals(rodata, RODATA_CODECS) }), ${build});`
+    : `  return openSkeleton(loadSkeletonObject(OBJECT, options), ${build});`;
   out.push(`/** Reads, parses and loads ${objectName}; attach with attach()/attachAll(), release with close() (or \`using\`). */\nexport function open(options: OpenOptions = {}): ${className} {\n${openBody}\n}`);
   const text = out.join('\n\n');
   return { code: `${header(spec, source)}\n\n${importLine(text)}\n\n${text}\n`, className, btfKinds: types.kinds };

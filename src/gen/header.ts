@@ -40,7 +40,7 @@ export function objectSource(source: ObjectSourceOptions): string {
 const RUNTIME_VALUES = [
   'PerCpuMap', 'PerfBuffer', 'RingBuffer', 'Skeleton', 'SkeletonProgram', 'TypedMap', 'TypedVariable', 'checkArray', 'checkBigInt',
   'checkInt', 'checkNumber', 'encodeGlobals', 'enumValue', 'getBits', 'getBitsBig', 'getBytes', 'getCString', 'getInt128',
-  'loadSkeletonObject', 'loadedFields', 'setBits', 'setBitsBig', 'setBytes', 'setCString', 'setInt128',
+  'loadSkeletonObject', 'loadedFields', 'openSkeleton', 'setBits', 'setBitsBig', 'setBytes', 'setCString', 'setInt128',
 ];
 const RUNTIME_TYPES = [
   'Attachable', 'CgroupAttachOptions', 'Codec', 'LoadOptions', 'LoadedObject', 'MapHandle', 'NoAttachOptions', 'PerfEventAttachOptions',

@@ -37,6 +37,16 @@ export function loadSkeletonObject(source: SkeletonSource, options: LoadOptions 
   return loadObject(parseObject(Buffer.from(source.base64, 'base64'), { name: source.name }), options);
 }
 
+/** Builds a skeleton over its freshly loaded object, closing the object when that fails (a stale skeleton). */
+export function openSkeleton<S>(object: LoadedObject, build: (object: LoadedObject) => S): S {
+  try {
+    return build(object);
+  } catch (e) {
+    object.close();
+    throw e;
+  }
+}
+
 /**
  * A skeleton's `maps` or `globals`: every handle built now (a skeleton that does not match its object fails at
  * open()), except those whose map was not loaded — open({ programs }) loads only the maps its programs use —, which

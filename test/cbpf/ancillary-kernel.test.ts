@@ -105,7 +105,7 @@ const opened: Fd[] = [];
 afterAll(() => {
   for (const fd of opened.splice(0)) fd.close();
 });
-/** Keeps an fd (a socket number from sys, or a program's Fd) until the file's tests end; returns its number. */
+/** Kept open until the file is done; a raw socket number is wrapped here, a loaded program comes as an Fd. */
 function track(fd: number | Fd): number {
   const owned = typeof fd === 'number' ? new Fd(fd, 'test socket') : fd;
   opened.push(owned);

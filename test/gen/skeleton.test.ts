@@ -6,7 +6,7 @@ import type { LoadedObject } from '../../src/load/index.js';
 import type { PerCpuMap, ReadonlyVariable, TypedMap, TypedVariable } from '../../src/gen/runtime.js';
 import { generateTypes } from '../../src/gen/generate.js';
 import { parseObject } from '../../src/object/index.js';
-import { eventually, kernelTest, SAMPLES_DIR } from '../helpers/kernel.js';
+import { eventually, kernelTest, noLeaks, SAMPLES_DIR } from '../helpers/kernel.js';
 import { programExists } from '../helpers/leftovers.js';
 import { ConsumerDir } from './support.js';
 
@@ -196,6 +196,24 @@ describe('generated skeletons against the kernel', () => {
       expect(Object.keys(skel.maps)).toEqual(['flows', 'events', 'per_cpu_packets']);
     } finally {
       skel.close();
+    }
+  });
+
+  kernelTest('a stale skeleton (its codec sizes no longer match the object) fails at open() and leaves nothing loaded', async () => {
+    const stale = new ConsumerDir();
+    try {
+      const spec = parseObject(readFileSync(OBJECT), { name: OBJECT });
+      // As if generated when the map named per_cpu_packets was what flows is now (other key and value sizes).
+      const code = generateTypes(spec, { objectPath: relative(join(stale.dir, 'out'), OBJECT) })
+        .replace('new PerCpuMap(object.map("per_cpu_packets"), u32Codec, u64Codec)', 'new PerCpuMap(object.map("flows"), u32Codec, u64Codec)');
+      expect(code).toContain('new PerCpuMap(object.map("flows"), u32Codec, u64Codec)');
+      stale.write('skel_kern.ts', code);
+      expect(stale.compile().output).toBe('');
+      const mod = await stale.import<SkelModule>('skel_kern.ts');
+      // Every fd the load opened (programs, maps, BTF) is closed again: nothing stays in the kernel.
+      noLeaks(() => expect(() => mod.open()).toThrow(/^map flows: the skeleton was generated for 4-byte keys and 8-byte values, the object has 8 and \d+: regenerate it \(bpf-load gen\)$/));
+    } finally {
+      stale.remove();
     }
   });
 });
