@@ -5,7 +5,7 @@
 import { ARPHRD_LOOPBACK, PROG_TYPE_NAMES } from '../base/uapi.js';
 import { classicToEbpf, type ClassicProgram } from '../cbpf/index.js';
 import { encodeInsns } from '../insn/index.js';
-import { Errno, Fd, ProgramTestRunner, progLoad, SysError } from '../sys/index.js';
+import { Errno, Fd, progLoad, progTestRun, SysError } from '../sys/index.js';
 import { VerifierError } from './errors.js';
 
 export interface ClassicLoadOptions {
@@ -48,11 +48,9 @@ export function loadClassicFilter(program: ClassicProgram, options: ClassicLoadO
 /** The kernel running a classic filter over packets, one BPF_PROG_TEST_RUN each. Close it to unload the program. */
 export class KernelClassicMatcher implements Disposable {
   readonly #fd: Fd;
-  readonly #runner: ProgramTestRunner;
 
   constructor(program: ClassicProgram, options: ClassicLoadOptions = {}) {
     this.#fd = loadClassicFilter(program, { deviceType: ARPHRD_LOOPBACK, ...options });
-    this.#runner = new ProgramTestRunner(this.#fd.value);
   }
 
   get fd(): number {
@@ -61,7 +59,7 @@ export class KernelClassicMatcher implements Disposable {
 
   /** The filter's return value for one frame: 0 drops it, anything else keeps that many bytes. */
   match(frame: Uint8Array, detail?: string): number {
-    return this.#runner.run(frame, detail);
+    return progTestRun({ progFd: this.#fd.value, dataIn: frame, repeat: 1, detail }).retval;
   }
 
   close(): void {

@@ -47,4 +47,4 @@ export {
   netlinkString, align4,
 } from './netlink.js';
 export { PcapError, LinkType, type PcapCompileOptions, pcapCompile, pcapLinkTypeByName } from './pcap.js';
-export { BPF_TEST_RUN_ATTR, ProgramTestRunner, type ProgTestRunAttr, type ProgTestRunResult, progTestRun } from './test-run.js';
+export { BPF_TEST_RUN_ATTR, type ProgTestRunAttr, type ProgTestRunResult, progTestRun } from './test-run.js';
