@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ATTACHABLE_KINDS, isAttachableKind } from '../attach/kinds.js';
-import { USER_PROGRAM_TYPES } from '../object/index.js';
+import { USER_PROGRAM_TYPES } from '../object/section-table.js';
 
 /** Exit status, one rule for every mode: see the end of USAGE. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;

@@ -1,9 +1,34 @@
+import { once } from 'node:events';
 import { annotate, annotatedText, describeObject, forEachInsn, type ObjectDump } from '../object/describe.js';
 import type { BpfObjectSpec } from '../object/spec.js';
 import { CallSrc, helperCallText } from '../base/uapi.js';
 import { formatInsn, formatRawHex, isCall } from '../insn/index.js';
 import { printable } from '../base/printable.js';
 import { table, tableLines } from './table.js';
+import { readUserFile } from '../base/file.js';
+import { ELF_HEADER_CHECK } from '../elf/index.js';
+import { parseObject } from '../object/index.js';
+import { EXIT, type CliOptions } from './args.js';
+
+/** `bpf-load --dump [--json] FILE`: the object described, streamed to stdout. */
+export async function runDump(file: string, options: CliOptions): Promise<number> {
+  // `bpf-load --dump x.o | head`: a closed pipe is the reader's choice, not an error. (Run mode handles it itself,
+  // detaching first.)
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(EXIT.ok);
+  });
+  const spec = parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file, programTypes: options.programTypes });
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
+  } else {
+    for (const chunk of dumpChunks(spec, { helpers: options.helpers, raw: options.raw })) {
+      // Paced by the reader: a slow pipe is waited for rather than buffered, and one that closed (EPIPE, above)
+      // ends the process here instead of after the whole listing was formatted.
+      if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+    }
+  }
+  return EXIT.ok;
+}
 
 /**
  * The listing comes in chunks of about this many characters: one write(2) per chunk instead of one per line, and

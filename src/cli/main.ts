@@ -1,13 +1,7 @@
 #!/usr/bin/env node
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { BpfLoadError } from '../base/errors.js';
-import { readUserFile } from '../base/file.js';
-import { ELF_HEADER_CHECK } from '../elf/index.js';
-import { parseObject } from '../object/index.js';
-import { describeObject } from '../object/describe.js';
 import { EXIT, parseCli, usage, UsageError, type CliOptions, type Verb } from './args.js';
-import { dumpChunks } from './dump.js';
 
 /**
  * `bpf-load <verb> …`: one module per verb (src/cli/<verb>.ts); args.ts lists the verbs and their flags. Imported on
@@ -43,24 +37,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return await verb(options);
     }
     if (options.file === undefined) throw new UsageError('missing the object FILE to load');
-    if (options.mode === 'dump') {
-      // `bpf-load --dump x.o | head`: a closed pipe is the reader's choice, not an error. (Run mode handles it itself,
-      // detaching first.)
-      process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === 'EPIPE') process.exit(EXIT.ok);
-      });
-      const spec = parseObject(readUserFile(options.file, { head: ELF_HEADER_CHECK }), { name: options.file, programTypes: options.programTypes });
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify(describeObject(spec), null, 2)}\n`);
-      } else {
-        for (const chunk of dumpChunks(spec, { helpers: options.helpers, raw: options.raw })) {
-          // Paced by the reader: a slow pipe is waited for rather than buffered, and one that closed (EPIPE, above)
-          // ends the process here instead of after the whole listing was formatted.
-          if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
-        }
-      }
-      return EXIT.ok;
-    }
+    // Each mode imports what it needs when it runs: --filter never loads the object layer, --dump never the loader.
+    if (options.mode === 'dump') return await (await import('./dump.js')).runDump(options.file, options);
     // Imported here so that --dump never loads the loader, the attach kinds or the FFI.
     const { runObject } = await import('./run.js');
     return await runObject(options);
