@@ -86,6 +86,90 @@ describe('BPF_PROG_TEST_RUN', () => {
   });
 });
 
+describe('testRunInto: the packet after the run into the caller\'s buffer', () => {
+  kernelTest('XDP_TX with the MAC addresses swapped in `out`; dataSize says how much of it; the input is untouched', () => {
+    const obj = load('test_run_kern.o');
+    try {
+      const prog = obj.program('xdp_swap');
+      const out = Buffer.alloc(256, 0xee);
+      const input = ethernet(0x0800);
+      const r = prog.testRunInto(input, out);
+      expect(r.retval).toBe(XDP_TX);
+      expect(r.dataSize).toBe(input.length);
+      expect(out.subarray(0, 12).toString('hex')).toBe('020000000002020000000001');
+      expect(out.subarray(12, r.dataSize)).toEqual(input.subarray(12));
+      expect(out.subarray(r.dataSize)).toEqual(Buffer.alloc(256 - input.length, 0xee)); // nothing written past it
+      expect(input.subarray(0, 12).toString('hex')).toBe('020000000001020000000002');
+      // The same buffer again, another frame: the same answers as testRun() gives.
+      const arp = ethernet(0x0806, Buffer.from('a longer payload than the first frame had, to change the size'));
+      const again = prog.testRunInto(arp, out);
+      expect(again.retval).toBe(XDP_PASS);
+      expect(out.subarray(0, again.dataSize)).toEqual(prog.testRun({ data: arp }).data);
+      // An exact fit is enough.
+      expect(prog.testRunInto(input, Buffer.alloc(input.length)).dataSize).toBe(input.length);
+    } finally {
+      obj.close();
+    }
+  });
+
+  kernelTest('repeat: the program runs N times and the kernel reports a mean duration', () => {
+    const obj = load('test_run_kern.o');
+    try {
+      const r = obj.program('xdp_ring').testRunInto(ethernet(0x0800, Buffer.alloc(64)), Buffer.alloc(128), { repeat: 500 });
+      expect(r.retval).toBe(XDP_PASS);
+      expect(r.durationNs).toBeGreaterThan(0);
+      expect(obj.variable('ring_seq').get()).toBe(500);
+      expect(() => obj.program('xdp_ring').testRunInto(ethernet(0x0800), Buffer.alloc(128), { repeat: 1.5 })).toThrow(
+        new TestRunError('program xdp_ring (xdp): test run: repeat must be a whole number from 1 to 4294967295, not 1.5'));
+    } finally {
+      obj.close();
+    }
+  });
+
+  kernelTest('an output buffer too small for the packet after the run (or empty) is a TestRunError giving both sizes', () => {
+    const obj = load('test_run_kern.o');
+    try {
+      const input = ethernet(0x0800);
+      const small = Buffer.alloc(10, 0xee);
+      expect(() => obj.program('xdp_swap').testRunInto(input, small)).toThrow(
+        new TestRunError(`program xdp_swap (xdp): test run: the packet after the run is ${input.length} bytes, the output buffer holds 10`));
+      expect(() => obj.program('xdp_swap').testRunInto(input, Buffer.alloc(0))).toThrow(
+        new TestRunError(`program xdp_swap (xdp): test run: the packet after the run is ${input.length} bytes, the output buffer holds 0`));
+    } finally {
+      obj.close();
+    }
+  });
+
+  kernelTest('input the kernel refuses and types it cannot run: the same errors as testRun()', () => {
+    const xdp = load('test_run_kern.o');
+    const tp = load('ringbuf_kern.o');
+    try {
+      expect(() => xdp.program('xdp_swap').testRunInto(Buffer.alloc(4), Buffer.alloc(64))).toThrow(
+        /program xdp_swap \(xdp\): test run: the kernel refused the input \(data 4 B, ctx 0 B\)/);
+      expect(() => tp.program('on_getpid').testRunInto(Buffer.alloc(64), Buffer.alloc(64))).toThrow(
+        new TestRunError('program on_getpid (tracepoint): test run: the kernel cannot test-run tracepoint programs (BPF_PROG_TEST_RUN: ENOTSUPP)'));
+    } finally {
+      xdp.close();
+      tp.close();
+    }
+  });
+
+  kernelTest('testRun() returns a Buffer of its own per call: later runs leave earlier results as they were', () => {
+    const obj = load('test_run_kern.o');
+    try {
+      const prog = obj.program('xdp_swap');
+      const frames = Array.from({ length: 600 }, (_, i) => ethernet(0x0800, Buffer.alloc(20 + (i % 50), i & 0xff)));
+      const results = frames.map((f) => prog.testRun({ data: f }));
+      expect(results.every((r, i) => r.retval === XDP_TX && r.data.length === frames[i]!.length &&
+        r.data.subarray(14).equals(frames[i]!.subarray(14)) && r.data.subarray(0, 12).toString('hex') === '020000000002020000000001')).toBe(true);
+      results[0]!.data.fill(0);
+      expect(results[1]!.data.subarray(14)).toEqual(frames[1]!.subarray(14));
+    } finally {
+      obj.close();
+    }
+  });
+});
+
 describe('return values by name', () => {
   it('XDP and tc actions as the uapi headers name them; other types and unknown values have none', () => {
     expect([0, 1, 2, 3, 4].map((v) => returnValueName('xdp', v))).toEqual(['XDP_ABORTED', 'XDP_DROP', 'XDP_PASS', 'XDP_TX', 'XDP_REDIRECT']);
