@@ -21,6 +21,8 @@
  *       perf_buffer__consume; program.testRun() and testRunInto() per call vs bpf_prog_test_run_opts (all taking the packet back);
  *       waiting for a record with koffi's async epoll_wait vs a worker thread
  *   (k) parse time of crafted objects (bench/crafted.mjs: 125k sections, 20k × 20k shapes) vs llvm-readobj on the same file
+ *   (l) the per-call floor in one process (bench/floor.mjs): getpid, a lookup and a test run through a bare koffi call
+ *       and through the library, vs the same C loops (bench/c/floor.c, a shared library) called in this process
  *
  * Plain ESM on the built library (../dist), so it runs on Node 20 without a TypeScript loader. C harnesses in
  * bench/c are compiled here with `cc … -lbpf` into bench/.build. Anything missing (root, compiler, libbpf, bpftool,
@@ -33,6 +35,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchClassicFilter } from './classic.mjs';
 import { CRAFTED_SHAPES } from './crafted.mjs';
+import { benchFloor } from './floor.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const BUILD_DIR = join(ROOT, 'bench', '.build');
@@ -1020,6 +1023,16 @@ rowGroup('(k) parse crafted shapes', () => {
   } finally {
     rmSync(path, { force: true });
   }
+});
+
+// (l) the per-call floor of one bpf(2) from Node (bench/floor.mjs): C loops from a shared library called in this
+// process, the bare koffi call with a ready attr, and the library's forms, interleaved stretch by stretch.
+rowGroup('(l) per-call floor, in one process', () => {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  benchFloor({
+    run, Skip, nowNs, median, addRow, figure, lib, root: ROOT, buildDir: BUILD_DIR, mapObject: ARRAY_MAP_OBJECT,
+    eventsObject: EVENTS_OBJECT, requireRoot,
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------

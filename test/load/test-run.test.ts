@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadObject, returnValueName, TestRunError, type LoadedObject } from '../../src/load/index.js';
+import { progTypeValue } from '../../src/base/uapi.js';
+import { encodeInsns } from '../../src/insn/index.js';
+import { loadObject, returnValueName, testRunProgram, testRunProgramInto, TestRunError, type LoadedObject } from '../../src/load/index.js';
 import { parseObject } from '../../src/object/index.js';
+import { Fd, progLoad } from '../../src/sys/index.js';
 import { kernelTest, SAMPLES_DIR } from '../helpers/kernel.js';
 
 const XDP_DROP = 1;
@@ -166,6 +169,37 @@ describe('testRunInto: the packet after the run into the caller\'s buffer', () =
       expect(results[1]!.data.subarray(14)).toEqual(frames[1]!.subarray(14));
     } finally {
       obj.close();
+    }
+  });
+});
+
+describe('a packet that grows beyond the headroom testRun() offers at first', () => {
+  /** A bare XDP program: bpf_xdp_adjust_tail(ctx, grow), then XDP_PASS. */
+  function growingProgram(grow: number): Fd {
+    const insn = (opcode: number, dst: number, imm: number) => ({ opcode, dst, src: 0, off: 0, imm });
+    const BPF_FUNC_xdp_adjust_tail = 65;
+    return new Fd(progLoad({
+      progType: progTypeValue('xdp'), license: 'GPL', progName: 'grow_tail',
+      insns: encodeInsns([insn(0xb7, 2, grow), insn(0x85, 0, BPF_FUNC_xdp_adjust_tail), insn(0xb7, 0, XDP_PASS), insn(0x95, 0, 0)], true),
+    }), 'program grow_tail');
+  }
+
+  kernelTest('testRun() retries with room for the whole packet; testRunInto() names both sizes when `out` is short', () => {
+    const fd = growingProgram(1000);
+    try {
+      const program = { fd: fd.value, name: 'grow_tail', type: 'xdp' };
+      const frame = ethernet(0x0800, Buffer.alloc(50, 0x33));
+      const r = testRunProgram(program, { data: frame });
+      expect(r.retval).toBe(XDP_PASS);
+      expect(r.data.length).toBe(frame.length + 1000); // more than the first offer (the frame + 512 bytes)
+      expect(r.data.subarray(0, frame.length)).toEqual(frame);
+      const out = Buffer.alloc(2048);
+      expect(testRunProgramInto(program, frame, out).dataSize).toBe(frame.length + 1000);
+      expect(out.subarray(0, frame.length)).toEqual(frame);
+      expect(() => testRunProgramInto(program, frame, Buffer.alloc(600))).toThrow(
+        new TestRunError(`program grow_tail (xdp): test run: the packet after the run is ${frame.length + 1000} bytes, the output buffer holds 600`));
+    } finally {
+      fd.close();
     }
   });
 });
