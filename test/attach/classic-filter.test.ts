@@ -114,24 +114,36 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
         await sleep(20);
       }
       const clients = await requests(port, 6);
-      await sleep(500);
+      // The connections' teardown packets follow the last response by a moment: read our socket until nothing new
+      // has come for 300 ms, then stop tcpdump (it writes every packet at once: -U, --immediate-mode).
       const ours: number[] = [];
-      for (let p = socket.receive(); p !== undefined; p = socket.receive()) {
-        const s = summarizePacket(p.data, 1);
-        if (clients.has(s.srcPort ?? -1) || clients.has(s.dstPort ?? -1)) ours.push(p.data.length);
+      for (let quiet = 0; quiet < 300; quiet += 20) {
+        let fresh = false;
+        for (let p = socket.receive(); p !== undefined; p = socket.receive()) {
+          const s = summarizePacket(p.data, 1);
+          if (clients.has(s.srcPort ?? -1) || clients.has(s.dstPort ?? -1)) ours.push(p.data.length);
+          fresh = true;
+        }
+        if (fresh) quiet = 0;
+        await sleep(20);
       }
-
       tcpdump.kill('SIGINT');
-      dstCli.kill('SIGINT');
-      portCli.kill('SIGINT');
-      const [dstExit, portExit] = await Promise.all([dstCli.exited, portCli.exited, new Promise((r) => tcpdump.on('exit', r))]);
-      expect(dstExit.code, dstCli.stderr).toBe(0);
-      expect(portExit.code, portCli.stderr).toBe(0);
-
+      await new Promise((r) => tcpdump.on('exit', r));
       const dstAll = tcpdumpLines(capture, dstExpression);
       const portAll = tcpdumpLines(capture, portExpression);
       const dstExpected = dstAll.filter((l) => mentions(l, clients)).length;
       const portExpected = portAll.filter((l) => mentions(l, clients)).length;
+      // The CLIs print as packets come; wait (bounded) until they have printed as many of ours as tcpdump saw.
+      const cliCaughtUp = () =>
+        dstCli.lines.filter((l) => clients.has((JSON.parse(l) as { srcPort: number }).srcPort)).length >= dstExpected &&
+        portCli.lines.filter((l) => mentions(l, clients)).length >= portExpected;
+      for (let waited = 0; !cliCaughtUp() && waited < 10_000; waited += 20) await sleep(20);
+      dstCli.kill('SIGINT');
+      portCli.kill('SIGINT');
+      const [dstExit, portExit] = await Promise.all([dstCli.exited, portCli.exited]);
+      expect(dstExit.code, dstCli.stderr).toBe(0);
+      expect(portExit.code, portCli.stderr).toBe(0);
+
       // Six connections: handshake, request, teardown at least.
       expect(clients.size).toBe(6);
       expect(dstExpected).toBeGreaterThanOrEqual(6 * 4);
