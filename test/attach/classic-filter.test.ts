@@ -127,6 +127,12 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
         if (fresh) quiet = 0;
         await sleep(20);
       }
+      // tcpdump writes each packet as it handles it, but a loaded machine may run it late: wait (bounded) until its
+      // capture holds as many of ours as our socket saw, since SIGINT drops what it has not handled yet. A partly
+      // written last record makes `tcpdump -r` complain; the lines before it still count.
+      const tcpdumpHas = () =>
+        spawnSync(TCPDUMP!, ['-r', capture, '-n', dstExpression], { encoding: 'utf8' }).stdout.split('\n').filter((l) => mentions(l, clients)).length;
+      for (let waited = 0; tcpdumpHas() < ours.length && waited < 10_000; waited += 50) await sleep(50);
       tcpdump.kill('SIGINT');
       await new Promise((r) => tcpdump.on('exit', r));
       const dstAll = tcpdumpLines(capture, dstExpression);
