@@ -181,8 +181,8 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
       portCli.kill('SIGKILL');
       await new Promise((resolve) => server.close(resolve));
     }
-    // The packet socket and the server are closed; the children's pipes close as they exit.
-    await sleep(100);
+    // The packet socket and the server are closed; the children's pipes close as the loop sees them end.
+    for (let waited = 0; openFdCount() !== fdsBefore && waited < 5000; waited += 20) await sleep(20);
     expect(openFdCount()).toBe(fdsBefore);
   }, 60_000);
 
