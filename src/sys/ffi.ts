@@ -59,9 +59,10 @@ let koffi: typeof Koffi;
 
 /**
  * koffi (its native addon and libc) is required on the first system call, not at import: `--dump` and every pure
- * layer make none, and loading the addon is a sizeable share of start-up.
+ * layer make none, and loading the addon is a sizeable share of start-up. Every koffi user in src/sys reaches it
+ * through here: a static `import koffi` would be hoisted to the top of the bundled CLI and load it in every mode.
  */
-function ffi(): typeof Koffi {
+export function ffi(): typeof Koffi {
   koffi ??= createRequire(import.meta.url)('koffi') as typeof Koffi;
   return koffi;
 }
