@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { annotate, describeObject, type ObjectDump } from '../object/describe.js';
+import { annotationAround, describeObject, type ObjectDump } from '../object/describe.js';
 import type { BpfObjectSpec, FunctionSpec, RelocationSpec } from '../object/spec.js';
 import { CallSrc, helperCallText, INSN_SLOT_SIZE } from '../base/uapi.js';
 import { insnSizeAt, MAX_INSN_TEXT, Opcode, writeInsnText, writeRawHex } from '../insn/index.js';
@@ -49,20 +49,21 @@ const RELOCATION_HEADER = ['section', 'insn', 'program', 'symbol', 'kind', 'targ
  */
 export function* dumpChunks(spec: BpfObjectSpec, options: { helpers?: boolean; raw?: boolean } = {}): Generator<Uint8Array, void, undefined> {
   const out = new TextBytes(CHUNK_CAPACITY);
-  out.text(renderSummary(describeObject(spec, { disassembly: false })));
+  out.text(renderSummary(describeObject(spec, { disassembly: false, relocations: false })));
   const relocations = spec.relocations;
   out.text(`\nRelocations (${relocations.length}):\n`);
   if (relocations.length > 0) {
     const table = new RelocationTable(relocations);
     table.writeHeader(out);
-    for (let i = 0; i < relocations.length; i++) {
-      table.writeRow(out, relocations[i]!);
+    for (let next = 0; next < relocations.length;) {
+      next = table.writeRows(out, relocations, next);
       if (out.pos >= CHUNK_BYTES) yield out.take(CHUNK_CAPACITY);
     }
   }
+  const names = new NameBytes();
   for (const fn of [...spec.programs, ...spec.subprograms]) {
     out.text(`\nDisassembly of ${printable(fn.name)} (section ${printable(fn.section)}):\n`);
-    yield* disassembly(out, fn, options);
+    yield* disassembly(out, fn, options, names);
   }
   if (out.pos > 0) yield out.take(0);
 }
@@ -75,51 +76,83 @@ const ANNOTATION_SEPARATOR = asciiBytes('  ; ');
  * helper names, and the bytes as llvm-objdump shows them (spaced, all of a ld_imm64's 16 on its line). A relocated
  * instruction shows what it refers to (annotatedText's rules, applied to the bytes). Yields each full chunk.
  */
-function* disassembly(out: TextBytes, fn: FunctionSpec, options: { helpers?: boolean; raw?: boolean }): Generator<Uint8Array, void, undefined> {
-  const bytes = fn.bytes;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const relocs = new Map<number, RelocationSpec>();
-  for (const r of fn.relocations) relocs.set(r.insn, r);
-  const firstSlot = fn.offset / INSN_SLOT_SIZE;
-  // The index column is as wide as the last index, the raw column as the widest entry: one walk over the opcodes.
-  let lastSlot = firstSlot;
-  let widestEntry = 0;
-  for (let pos = 0, slot = firstSlot; pos < bytes.length;) {
-    const size = insnSizeAt(bytes, pos);
-    lastSlot = slot;
-    if (size > widestEntry) widestEntry = size;
-    slot += Math.ceil(size / INSN_SLOT_SIZE);
-    pos += size;
+function* disassembly(out: TextBytes, fn: FunctionSpec, options: { helpers?: boolean; raw?: boolean }, names: NameBytes): Generator<Uint8Array, void, undefined> {
+  const lines = new FunctionLines(fn, options, names);
+  // The loop over instructions lives in a plain method, called once per chunk: V8 optimizes a long-running loop
+  // while it runs (on-stack replacement) in a method, not inside a generator, and a dump runs cold only once.
+  while (lines.write(out)) yield out.take(CHUNK_CAPACITY);
+}
+
+class FunctionLines {
+  private readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  private readonly littleEndian: boolean;
+  private readonly relocs = new Map<number, RelocationSpec>();
+  private readonly names: NameBytes;
+  private readonly helpers: boolean;
+  private readonly indexWidth: number;
+  /** Width of the raw-bytes column, -1 without one. */
+  private readonly rawWidth: number;
+  private pos = 0;
+  private slot: number;
+
+  constructor(fn: FunctionSpec, options: { helpers?: boolean; raw?: boolean }, names: NameBytes) {
+    this.names = names;
+    const bytes = fn.bytes;
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.littleEndian = fn.littleEndian;
+    for (const r of fn.relocations) this.relocs.set(r.insn, r);
+    this.helpers = options.helpers === true;
+    this.slot = fn.offset / INSN_SLOT_SIZE;
+    // The index column is as wide as the last index, the raw column as the widest entry: one walk over the opcodes.
+    let lastSlot = this.slot;
+    let widestEntry = 0;
+    for (let pos = 0, slot = this.slot; pos < bytes.length;) {
+      const size = insnSizeAt(bytes, pos);
+      lastSlot = slot;
+      if (size > widestEntry) widestEntry = size;
+      slot += Math.ceil(size / INSN_SLOT_SIZE);
+      pos += size;
+    }
+    this.indexWidth = decimalDigits(lastSlot);
+    this.rawWidth = options.raw === true && widestEntry > 0 ? 3 * widestEntry - 1 : -1;
   }
-  const indexWidth = decimalDigits(lastSlot);
-  const rawWidth = options.raw === true && widestEntry > 0 ? 3 * widestEntry - 1 : -1;
-  const reserve = 8 + indexWidth + rawWidth + MAX_INSN_TEXT;
-  let slot = firstSlot;
-  for (let pos = 0; pos < bytes.length;) {
-    out.reserve(reserve);
-    out.spaces(2 + indexWidth - decimalDigits(slot));
-    out.decimal(slot);
-    out.put(INDEX_COLON);
-    const size = insnSizeAt(bytes, pos);
-    if (rawWidth >= 0) {
-      writeRawHex(out, bytes, pos, pos + size);
-      out.spaces(rawWidth - (3 * size - 1) + 2);
+
+  /** Writes lines until the chunk is full (then true: more may follow) or the function ends (false). */
+  write(out: TextBytes): boolean {
+    const { bytes, view, littleEndian, indexWidth, rawWidth } = this;
+    const reserve = 8 + indexWidth + rawWidth + MAX_INSN_TEXT;
+    let pos = this.pos;
+    let slot = this.slot;
+    while (pos < bytes.length && out.pos < CHUNK_BYTES) {
+      out.reserve(reserve);
+      out.spaces(2 + indexWidth - decimalDigits(slot));
+      out.decimal(slot);
+      out.put(INDEX_COLON);
+      const size = insnSizeAt(bytes, pos);
+      if (rawWidth >= 0) {
+        writeRawHex(out, bytes, pos, pos + size);
+        out.spaces(rawWidth - (3 * size - 1) + 2);
+      }
+      const helper = this.helpers && size === INSN_SLOT_SIZE && bytes[pos] === Opcode.CALL && callSrc(bytes[pos + 1]!, littleEndian) === CallSrc.HELPER
+        ? helperCallText(view.getInt32(pos + 4, littleEndian))
+        : undefined;
+      if (helper !== undefined) {
+        out.text(`call ${helper}`);
+      } else {
+        const start = out.pos;
+        writeInsnText(out, bytes, view, pos, littleEndian);
+        const reloc = this.relocs.get(slot);
+        if (reloc !== undefined) annotateWritten(out, start, reloc, this.names);
+      }
+      out.byte(NEWLINE);
+      slot += Math.ceil(size / INSN_SLOT_SIZE);
+      pos += size;
     }
-    const helper = options.helpers === true && size === INSN_SLOT_SIZE && bytes[pos] === Opcode.CALL && callSrc(bytes[pos + 1]!, fn.littleEndian) === CallSrc.HELPER
-      ? helperCallText(view.getInt32(pos + 4, fn.littleEndian))
-      : undefined;
-    const reloc = relocs.get(slot);
-    if (helper !== undefined) {
-      out.text(`call ${helper}`);
-    } else {
-      const start = out.pos;
-      writeInsnText(out, bytes, view, pos, fn.littleEndian);
-      if (reloc !== undefined) annotateWritten(out, start, printable(annotate(reloc)));
-    }
-    out.byte(NEWLINE);
-    if (out.pos >= CHUNK_BYTES) yield out.take(CHUNK_CAPACITY);
-    slot += Math.ceil(size / INSN_SLOT_SIZE);
-    pos += size;
+    this.pos = pos;
+    this.slot = slot;
+    return out.pos >= CHUNK_BYTES;
   }
 }
 
@@ -136,9 +169,10 @@ function callSrc(regs: number, littleEndian: boolean): number {
 /**
  * annotatedText() on the instruction text just written at `start`: `rN = <annotation> ll` for a ld_imm64 constant,
  * the annotation alone for a call it names, else `<text>  ; <annotation>`; the whole then passes printable() as
- * annotatedText's caller does, which only the text's tab (ld_pseudo's) can change.
+ * annotatedText's caller does, which changes only the text's tab (ld_pseudo's) and the target's name (escaped once
+ * per name, see NameBytes).
  */
-function annotateWritten(out: TextBytes, start: number, annotation: string): void {
+function annotateWritten(out: TextBytes, start: number, reloc: RelocationSpec, names: NameBytes): void {
   for (let i = start; i < out.pos; i++) {
     if (out.bytes[i] === TAB) {
       const text = printable(out.asciiSince(start));
@@ -148,19 +182,42 @@ function annotateWritten(out: TextBytes, start: number, annotation: string): voi
     }
   }
   const b = out.bytes; // text() may have moved the bytes
+  const [before, after] = annotationAround(reloc);
   const registerEnd = ldConstantRegisterEnd(b, start, out.pos);
   if (registerEnd >= 0) {
     out.pos = registerEnd + 3; // keep `rN = `
-    out.text(annotation);
+    writeAnnotation(out, before, names.of(reloc.target), after);
     out.reserve(LL_SUFFIX.length);
     out.put(LL_SUFFIX);
-  } else if (annotation.startsWith('call ') && startsWith(b, start, out.pos, CALL_PREFIX)) {
+  } else if ((before === '' ? reloc.target : before).startsWith('call ') && startsWith(b, start, out.pos, CALL_PREFIX)) {
     out.pos = start;
-    out.text(annotation);
+    writeAnnotation(out, before, names.of(reloc.target), after);
   } else {
     out.reserve(ANNOTATION_SEPARATOR.length);
     out.put(ANNOTATION_SEPARATOR);
-    out.text(annotation);
+    writeAnnotation(out, before, names.of(reloc.target), after);
+  }
+}
+
+function writeAnnotation(out: TextBytes, before: string, name: Uint8Array, after: string): void {
+  out.text(before);
+  out.reserve(name.length);
+  out.bytes.set(name, out.pos);
+  out.pos += name.length;
+  out.text(after);
+}
+
+/** Names from the file as the listing shows them (printable, UTF-8), each escaped and encoded once. */
+class NameBytes {
+  private readonly known = new Map<string, Uint8Array>();
+
+  of(name: string): Uint8Array {
+    let bytes = this.known.get(name);
+    if (bytes === undefined) {
+      bytes = Buffer.from(printable(name), 'utf8');
+      this.known.set(name, bytes);
+    }
+    return bytes;
   }
 }
 
@@ -206,7 +263,14 @@ class RelocationTable {
     out.text(`${this.slowLine(RELOCATION_HEADER)}\n`);
   }
 
-  writeRow(out: TextBytes, r: RelocationSpec): void {
+  /** Rows from `first` on until the chunk is full; returns the next row (a method's loop: see disassembly()). */
+  writeRows(out: TextBytes, relocations: readonly RelocationSpec[], first: number): number {
+    let i = first;
+    while (i < relocations.length && out.pos < CHUNK_BYTES) this.writeRow(out, relocations[i++]!);
+    return i;
+  }
+
+  private writeRow(out: TextBytes, r: RelocationSpec): void {
     const section = this.name(r.section);
     const program = this.name(r.program || '-');
     const symbol = this.name(r.symbol);
