@@ -43,7 +43,8 @@ const C_DIR = join(ROOT, 'bench', 'c');
 const GLOBALS_OBJECT = join(ROOT, 'c-samples', 'globals_kern.o');
 // An ARRAY u32 → long map (my_map) and one socket program; fixupMap reshapes the map for (c) and (d).
 const ARRAY_MAP_OBJECT = join(ROOT, 'c-samples', 'sockex1_modern_kern.o');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+// The bin as installed: the bundle package.json names (rolldown.config.mjs), not tsc's dist/cli.
+const CLI = join(ROOT, JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).bin['bpf-load']);
 const BPFFS = '/sys/fs/bpf';
 const BIG_GENERATOR = join(ROOT, '..', 'shared', 'corpus', 'big', 'gen.py');
 const BIG_OBJECT = join(BUILD_DIR, 'big_kern.o');

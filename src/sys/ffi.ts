@@ -36,6 +36,8 @@ interface Libc {
    * One prototype per call shape lets koffi pass Buffers as pointers (zero copy) and fds as ints.
    */
   readonly bpf: (nr: number, cmd: number, attr: Uint8Array, size: number) => number;
+  /** The same function on the libuv pool (koffi's asynchronous call): the callback gets its result. */
+  readonly bpfAsync: (nr: number, cmd: number, attr: Uint8Array, size: number, done: (err: unknown, ret: number) => void) => void;
   /** The same call with the attr's address as an integer: koffi converts a number faster than it resolves a Buffer. */
   readonly bpfAt: (nr: number, cmd: number, attr: number, size: number) => number;
   readonly perfEventOpen: (nr: number, attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number) => number;
@@ -59,9 +61,10 @@ let koffi: typeof Koffi;
 
 /**
  * koffi (its native addon and libc) is required on the first system call, not at import: `--dump` and every pure
- * layer make none, and loading the addon is a sizeable share of start-up.
+ * layer make none, and loading the addon is a sizeable share of start-up. Every koffi user in src/sys reaches it
+ * through here: a static `import koffi` would be hoisted to the top of the bundled CLI and load it in every mode.
  */
-function ffi(): typeof Koffi {
+export function ffi(): typeof Koffi {
   koffi ??= createRequire(import.meta.url)('koffi') as typeof Koffi;
   return koffi;
 }
@@ -72,9 +75,11 @@ function libc(): Libc {
   const nr = syscallNumbers();
   const lib = ffi().load('libc.so.6');
   libcHandle = lib;
+  const bpf = lib.func('long syscall(long nr, int cmd, void *attr, uint32_t size)');
   bound = {
     nr,
-    bpf: lib.func('long syscall(long nr, int cmd, void *attr, uint32_t size)'),
+    bpf,
+    bpfAsync: bpf.async,
     bpfAt: lib.func('long syscall(long nr, int cmd, uintptr_t attr, uint32_t size)'),
     perfEventOpen: lib.func('long syscall(long nr, void *attr, int pid, int cpu, int group_fd, unsigned long flags)'),
     close: lib.func('int close(int fd)'),
@@ -120,6 +125,21 @@ function result(ret: number): number {
 export function rawBpf(cmd: number, attr: Uint8Array, size: number): number {
   const c = libc();
   return result(c.bpf(c.nr.bpf, cmd, attr, size));
+}
+
+/**
+ * rawBpf on a libuv pool thread, the caller's thread free meanwhile: resolves with the result when it is ≥ 0, else
+ * with -1, since errno is the pool thread's (a caller that must know why makes the call again on its own thread).
+ * `attr`, and every buffer whose address it holds, must stay alive until the promise settles.
+ */
+export function rawBpfAsync(cmd: number, attr: Uint8Array, size: number): Promise<number> {
+  const c = libc();
+  return new Promise((resolve, reject) => {
+    c.bpfAsync(c.nr.bpf, cmd, attr, size, (err, ret) => {
+      if (err !== null && err !== undefined) reject(err instanceof Error ? err : new SysArgumentError(`bpf(2) on the libuv pool: ${String(err)}`));
+      else resolve(ret < 0 ? -1 : ret);
+    });
+  });
 }
 
 /**
