@@ -141,12 +141,9 @@ function programTypeResolver(elf: ElfFile, types: ProgramTypes | undefined): (se
   };
 }
 
-/**
- * iproute2 names an object's own pinning namespace by the SHA-1 of the file's bytes. node:crypto is required here,
- * not imported: loading it costs more of a `--dump`'s start-up than parsing a small object, and only objects with
- * iproute2 object-namespace maps need it.
- */
+/** iproute2 names an object's own pinning namespace by the SHA-1 of the file's bytes. */
 function sha1Hex(bytes: Uint8Array): string {
+  // Required here, not imported: loading node:crypto would cost every start-up, and only these maps need it.
   const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof Crypto;
   return createHash('sha1').update(bytes).digest('hex');
 }
