@@ -33,8 +33,8 @@ export { SysError, KernelFeatureError, SysArgumentError, UnsupportedPlatformErro
 export {
   loadObject, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
   PinError, CoreError, VariableHandle, VariableError,
-  testRunProgram, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type XdpAction, type TcAction, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents, RecordView,
-  type TestRunOptions, type TestRunResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions, type RecordViewHandler,
+  testRunProgram, testRunProgramInto, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type XdpAction, type TcAction, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents, RecordView,
+  type TestRunOptions, type TestRunResult, type TestRunIntoResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions, type RecordViewHandler,
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
 export {

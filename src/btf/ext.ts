@@ -77,9 +77,10 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
   const table = <T>(
     name: string, off: number, len: number, headerField: number, minRecSize: number,
     check: (o: number) => void, record: (o: number) => T, lazy = false,
-  ): { records: ReadonlyMap<string, readonly T[]>; recSize: number } => {
+  ): { records: ReadonlyMap<string, readonly T[]>; recSize: number; bytes: ReadonlyMap<string, Uint8Array> } => {
     const records = lazy ? new LazyRecordMap<T>() : new Map<string, readonly T[]>();
-    if (len === 0) return { records, recSize: 0 };
+    const bytesBySection = new Map<string, Uint8Array>();
+    if (len === 0) return { records, recSize: 0, bytes: bytesBySection };
     if (off % 4 !== 0) throw fail({ offset: headerField }, `${name} offset ${off} is not 4-byte aligned`);
     const start = hdrLen + off;
     const end = start + len;
@@ -109,9 +110,10 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
       };
       if (records instanceof LazyRecordMap) records.defer(secName, decode);
       else records.set(secName, decode());
+      bytesBySection.set(secName, r.bytes.subarray(first, first + count * recSize));
       p += count * recSize;
     }
-    return { records, recSize };
+    return { records, recSize, bytes: bytesBySection };
   };
 
   const funcInfo = table<BtfFuncInfo>('func_info', header.funcInfoOff, header.funcInfoLen, 8, FUNC_INFO_SIZE, (o) => {
@@ -159,7 +161,7 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
 
   return Object.freeze({
     file, header,
-    funcInfo: funcInfo.records, lineInfo: lineInfo.records, coreRelos: coreRelos.records,
+    funcInfo: funcInfo.records, lineInfo: lineInfo.records, lineInfoBytes: lineInfo.bytes, coreRelos: coreRelos.records,
     funcInfoRecSize: funcInfo.recSize, lineInfoRecSize: lineInfo.recSize, coreReloRecSize: coreRelos.recSize,
   });
 }

@@ -12,7 +12,7 @@ import { attachBtfId } from './kernel-btf.js';
 import { kernelObjectName } from './kernel-facts.js';
 import { MapHandle } from './map-handle.js';
 import { RelocationError, relocateProgram, type RelocatedProgram } from './relocate.js';
-import { testRunProgram, type TestRunOptions, type TestRunResult } from './test-run.js';
+import { testRunProgram, testRunProgramInto, type TestRunIntoResult, type TestRunOptions, type TestRunResult } from './test-run.js';
 
 export interface LoadedProgram {
   readonly spec: ProgramSpec;
@@ -27,6 +27,8 @@ export interface LoadedProgram {
   readonly insns: Uint8Array;
   /** BPF_PROG_TEST_RUN: runs the program on a packet/context of the caller's (see test-run.ts). */
   testRun(options?: TestRunOptions): TestRunResult;
+  /** The same on a packet, the packet after the run written into `out` instead of a new Buffer (for loops). */
+  testRunInto(data: Uint8Array, out: Uint8Array, options?: { readonly repeat?: number }): TestRunIntoResult;
 }
 
 /**
@@ -68,6 +70,9 @@ export class KernelProgram implements LoadedProgram {
   }
   testRun(options: TestRunOptions = {}): TestRunResult {
     return testRunProgram(this, options);
+  }
+  testRunInto(data: Uint8Array, out: Uint8Array, options: { readonly repeat?: number } = {}): TestRunIntoResult {
+    return testRunProgramInto(this, data, out, options);
   }
   get tag(): string {
     return this.info.tag;

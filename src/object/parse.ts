@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { decodeName } from '../base/cursor.js';
 import { CallSrc, MapFlags, mapTypeValue } from '../base/uapi.js';
 import {
@@ -141,8 +142,13 @@ function programTypeResolver(elf: ElfFile, types: ProgramTypes | undefined): (se
   };
 }
 
-/** iproute2 names an object's own pinning namespace by the SHA-1 of the file's bytes. */
+/**
+ * iproute2 names an object's own pinning namespace by the SHA-1 of the file's bytes. node:crypto is required here,
+ * not imported: loading it costs more of a `--dump`'s start-up than parsing a small object, and only objects with
+ * iproute2 object-namespace maps need it.
+ */
 function sha1Hex(bytes: Uint8Array): string {
+  const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof Crypto;
   return createHash('sha1').update(bytes).digest('hex');
 }
 
