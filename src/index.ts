@@ -31,7 +31,7 @@ export type { AttachKind, SectionDef, SectionMatch } from './object/index.js';
 export { describeObject, type ObjectDump, type InsnDump } from './object/describe.js';
 export { SysError, KernelFeatureError, SysArgumentError, UnsupportedPlatformError } from './sys/index.js';
 export {
-  loadObject, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
+  loadObject, loadObjectAsync, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
   PinError, CoreError, VariableHandle, VariableError,
   testRunProgram, testRunProgramInto, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type XdpAction, type TcAction, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents, RecordView,
   type TestRunOptions, type TestRunResult, type TestRunIntoResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions, type RecordViewHandler,

@@ -57,7 +57,7 @@ export function programBtfInfo(spec: BpfObjectSpec, layout: ReadonlyArray<{ fn: 
     const bytes = ext.lineInfoBytes.get(fn.section);
     if (bytes === undefined) continue;
     const block = recordBlock(bytes, ext.lineInfoRecSize, le);
-    const [first, last] = block.within(fn.offset, end);
+    const [first, last] = recordsIn(block, fn.offset, end);
     if (first === last) continue;
     slices.push({ block, first, last, fn, start });
     lineCount += last - first;
@@ -70,15 +70,22 @@ export function programBtfInfo(spec: BpfObjectSpec, layout: ReadonlyArray<{ fn: 
   let previous = -1;
   let sorted = true;
   for (const { block, first, last, fn, start } of slices) {
-    for (let k = first; k < last; k++) {
-      const index = start + (block.insnOff(k) - fn.offset) / INSN_SLOT_SIZE;
+    const end = p + (last - first) * LINE_INFO_SIZE;
+    if (block.order === undefined && block.recSize === LINE_INFO_SIZE) {
+      // The kernel's own layout, in order: one copy of the function's records, then insn_off rewritten in place.
+      lineInfo.set(block.bytes.subarray(first * LINE_INFO_SIZE, last * LINE_INFO_SIZE), p);
+    } else {
+      for (let k = first, q = p; k < last; k++, q += LINE_INFO_SIZE) {
+        // Larger or out-of-order records: word by word (insn_off, file_name_off, line_off, line_col).
+        const at = recordAt(block, k);
+        for (let w = 0; w < LINE_INFO_SIZE; w += 4) lineView.setUint32(q + w, block.view.getUint32(at + w, le), le);
+      }
+    }
+    for (; p < end; p += LINE_INFO_SIZE) {
+      const index = start + (lineView.getUint32(p, le) - fn.offset) / INSN_SLOT_SIZE;
       if (index < previous) sorted = false;
       previous = index;
-      const at = block.recordAt(k);
-      // file_name_off, line_off and line_col travel unchanged.
-      lineInfo.set(block.bytes.subarray(at + 4, at + LINE_INFO_SIZE), p + 4);
       lineView.setUint32(p, index, le);
-      p += LINE_INFO_SIZE;
     }
   }
   return { funcInfo, lineInfo: sorted ? lineInfo : sortRecords(lineInfo, LINE_INFO_SIZE, le) };
@@ -95,28 +102,28 @@ function sortRecords(bytes: Uint8Array, size: number, le: boolean): Uint8Array {
 }
 
 /**
- * One section's line_info records in the file, `recSize` bytes each with insn_off first, addressed in insn_off order
- * (file order, which compilers keep; a section out of order is addressed through a stable sort of its indices). The
- * parser has checked every record, so reads go straight to the view.
+ * One section's line_info records in the file, `recSize` bytes each with insn_off first, addressed in insn_off order:
+ * file order, which compilers keep, or (`order`) a stable sort of their indices. The parser has checked every record,
+ * so reads go straight to the view.
  */
 interface RecordBlock {
   readonly bytes: Uint8Array;
-  /** Byte offset of the k-th record in insn_off order. */
-  recordAt(k: number): number;
-  insnOff(k: number): number;
-  /** [first, last): the records with insn_off in [from, to). */
-  within(from: number, to: number): [number, number];
+  readonly view: DataView;
+  readonly recSize: number;
+  readonly count: number;
+  readonly littleEndian: boolean;
+  readonly order: readonly number[] | undefined;
 }
 
 /** Blocks by their bytes: a section's block serves every program of the section (its order checked once). */
 const recordBlocks = new WeakMap<Uint8Array, RecordBlock>();
 
-function recordBlock(bytes: Uint8Array, recSize: number, le: boolean): RecordBlock {
+function recordBlock(bytes: Uint8Array, recSize: number, littleEndian: boolean): RecordBlock {
   const known = recordBlocks.get(bytes);
   if (known !== undefined) return known;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const count = bytes.byteLength / recSize;
-  const fileOff = (i: number) => view.getUint32(i * recSize, le);
+  const fileOff = (i: number) => view.getUint32(i * recSize, littleEndian);
   let sorted = true;
   for (let i = 1; i < count && sorted; i++) sorted = fileOff(i - 1) <= fileOff(i);
   let order: number[] | undefined;
@@ -124,26 +131,29 @@ function recordBlock(bytes: Uint8Array, recSize: number, le: boolean): RecordBlo
     order = Array.from({ length: count }, (_, i) => i);
     order.sort((a, b) => fileOff(a) - fileOff(b) || a - b);
   }
-  const recordAt = order === undefined ? (k: number) => k * recSize : (k: number) => order[k]! * recSize;
-  const insnOff = (k: number) => view.getUint32(recordAt(k), le);
+  const block: RecordBlock = { bytes, view, recSize, count, littleEndian, order };
+  recordBlocks.set(bytes, block);
+  return block;
+}
+
+/** Byte offset of the k-th record in insn_off order. */
+function recordAt(block: RecordBlock, k: number): number {
+  return (block.order === undefined ? k : block.order[k]!) * block.recSize;
+}
+
+/** [first, last): the records of `block` with insn_off in [from, to). */
+function recordsIn(block: RecordBlock, from: number, to: number): [number, number] {
   const lowerBound = (offset: number, lo: number): number => {
-    let hi = count;
+    let hi = block.count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (insnOff(mid) < offset) lo = mid + 1;
+      if (block.view.getUint32(recordAt(block, mid), block.littleEndian) < offset) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   };
-  const block: RecordBlock = {
-    bytes, recordAt, insnOff,
-    within: (from, to) => {
-      const first = lowerBound(from, 0);
-      return [first, lowerBound(to, first)];
-    },
-  };
-  recordBlocks.set(bytes, block);
-  return block;
+  const first = lowerBound(from, 0);
+  return [first, lowerBound(to, first)];
 }
 
 /** Which record lists are sorted by insnOff (compilers write them so): those are searched, not scanned. */

@@ -1,4 +1,4 @@
-export { loadObject, LoadedObject, type LoadOptions, type SkippedProgram } from './loader.js';
+export { loadObject, loadObjectAsync, LoadedObject, type LoadOptions, type SkippedProgram } from './loader.js';
 export { type MapFixup, type MapLoadOptions } from './maps.js';
 export { type LoadedProgram } from './program.js';
 export { kernelObjectName, runningKernelVersion } from './kernel-facts.js';

@@ -36,6 +36,8 @@ interface Libc {
    * One prototype per call shape lets koffi pass Buffers as pointers (zero copy) and fds as ints.
    */
   readonly bpf: (nr: number, cmd: number, attr: Uint8Array, size: number) => number;
+  /** The same function on the libuv pool (koffi's asynchronous call): the callback gets its result. */
+  readonly bpfAsync: (nr: number, cmd: number, attr: Uint8Array, size: number, done: (err: unknown, ret: number) => void) => void;
   /** The same call with the attr's address as an integer: koffi converts a number faster than it resolves a Buffer. */
   readonly bpfAt: (nr: number, cmd: number, attr: number, size: number) => number;
   readonly perfEventOpen: (nr: number, attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number) => number;
@@ -73,9 +75,11 @@ function libc(): Libc {
   const nr = syscallNumbers();
   const lib = ffi().load('libc.so.6');
   libcHandle = lib;
+  const bpf = lib.func('long syscall(long nr, int cmd, void *attr, uint32_t size)');
   bound = {
     nr,
-    bpf: lib.func('long syscall(long nr, int cmd, void *attr, uint32_t size)'),
+    bpf,
+    bpfAsync: bpf.async,
     bpfAt: lib.func('long syscall(long nr, int cmd, uintptr_t attr, uint32_t size)'),
     perfEventOpen: lib.func('long syscall(long nr, void *attr, int pid, int cpu, int group_fd, unsigned long flags)'),
     close: lib.func('int close(int fd)'),
@@ -121,6 +125,21 @@ function result(ret: number): number {
 export function rawBpf(cmd: number, attr: Uint8Array, size: number): number {
   const c = libc();
   return result(c.bpf(c.nr.bpf, cmd, attr, size));
+}
+
+/**
+ * rawBpf on a libuv pool thread, the caller's thread free meanwhile: resolves with the result when it is ≥ 0, else
+ * with -1, since errno is the pool thread's (a caller that must know why makes the call again on its own thread).
+ * `attr`, and every buffer whose address it holds, must stay alive until the promise settles.
+ */
+export function rawBpfAsync(cmd: number, attr: Uint8Array, size: number): Promise<number> {
+  const c = libc();
+  return new Promise((resolve, reject) => {
+    c.bpfAsync(c.nr.bpf, cmd, attr, size, (err, ret) => {
+      if (err !== null && err !== undefined) reject(err instanceof Error ? err : new SysArgumentError(`bpf(2) on the libuv pool: ${String(err)}`));
+      else resolve(ret < 0 ? -1 : ret);
+    });
+  });
 }
 
 /**
@@ -300,7 +319,17 @@ let nextCacheSlot = 0;
 function addressOf(bytes: Uint8Array | null | undefined): number {
   // `length`, not `byteLength` (the same for bytes): V8 11 (Node 20) calls a builtin for byteLength, ~20 ns measured.
   if (bytes === null || bytes === undefined || bytes.length === 0) return 0;
+  const cached = cachedAddress(bytes);
+  return cached !== 0 ? cached : takeAddress(bytes);
+}
+
+/** The remembered address of `bytes`, or 0 when it is not in the cache. */
+function cachedAddress(bytes: Uint8Array): number {
   for (let i = 0; i < cachedBuffers.length; i++) if (cachedBuffers[i] === bytes) return cachedAddresses[i]!;
+  return 0;
+}
+
+function takeAddress(bytes: Uint8Array): number {
   const address = Number(ffi().address(bytes) as bigint | number);
   // Only small buffers are remembered: the cache holds them alive, and big ones (batch buffers) are not reused.
   if (bytes.length > 4096) return address;
@@ -309,6 +338,38 @@ function addressOf(bytes: Uint8Array | null | undefined): number {
   nextCacheSlot = (nextCacheSlot + 1) % cachedBuffers.length;
   return address;
 }
+
+/**
+ * Addresses for bytes the kernel only reads during one call (a test run's packet). A buffer seen before comes from
+ * the address cache; a new one is copied into a staging buffer whose address is known, since koffi.address() of a
+ * fresh buffer costs ~1 µs (measured) and a copy of a packet tens of ns — a capture walk passes a new view per
+ * packet. A buffer that misses twice in a row is being reused: its address is taken and cached instead.
+ */
+export class InputStaging {
+  #staging = Buffer.alloc(0);
+  #address = 0;
+  #lastMiss: Uint8Array | undefined;
+
+  /** The address of `bytes` for the next call (0 when empty); a staged copy is valid until the next address(). */
+  address(bytes: Uint8Array): number {
+    if (bytes.length === 0) return 0;
+    const cached = cachedAddress(bytes);
+    if (cached !== 0) return cached;
+    if (bytes === this.#lastMiss || bytes.length > STAGING_MAX) {
+      this.#lastMiss = undefined;
+      return takeAddress(bytes);
+    }
+    this.#lastMiss = bytes;
+    if (this.#staging.length < bytes.length) {
+      this.#staging = Buffer.allocUnsafeSlow(Math.max(bytes.length, 2048));
+      this.#address = 0;
+    }
+    if (this.#address === 0) this.#address = Number(ffi().address(this.#staging) as bigint | number);
+    this.#staging.set(bytes);
+    return this.#address;
+  }
+}
+const STAGING_MAX = 65536;
 
 /**
  * Writes the address of `bytes` (0 for null, undefined or empty) into the little-endian u64 at `offset` of `view`,

@@ -8,13 +8,13 @@ export { Prot, pageSize, mmapShared, type Mapping } from './mmap.js';
 export {
   BpfCommand, type BpfCommandName, UpdateFlags, FileFlags, AttachFlags, QueryFlags, LINK_TYPE_NAMES, type LinkTypeName, linkTypeName,
   BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, BPF_ATTR, BPF_PROG_INFO, BPF_MAP_INFO, BPF_LINK_INFO,
-  bpfCall, closeFd,
+  bpfCall, bpfCallAsync, closeFd,
 } from './bpf.js';
 export {
   type MapCreateAttr, encodeMapCreate, mapCreate, mapLookupElem, MapLookup, mapUpdateElem, mapDeleteElem, mapGetNextKey, mapFreeze,
   type MapLookupBatchRequest, type MapLookupBatchResult, mapLookupBatch, batchUnsupported,
 } from './bpf-map.js';
-export { type ProgLoadAttr, encodeProgLoad, progLoad, type BtfLoadAttr, btfLoad } from './bpf-prog.js';
+export { type ProgLoadAttr, encodeProgLoad, progLoad, progLoadAsync, type BtfLoadAttr, btfLoad } from './bpf-prog.js';
 export {
   objPin, objGet,
   progGetNextId, mapGetNextId, linkGetNextId, progGetFdById, mapGetFdById, linkGetFdById,

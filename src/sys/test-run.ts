@@ -4,7 +4,7 @@
  */
 import { BpfCommand } from './bpf.js';
 import { SysError } from './errors.js';
-import { FixedAttr, writeAddress, writeU64 } from './ffi.js';
+import { FixedAttr, InputStaging, writeAddress, writeU64 } from './ffi.js';
 
 /** The `test` member of union bpf_attr (include/uapi/linux/bpf.h). */
 export const BPF_TEST_RUN_ATTR = {
@@ -83,6 +83,8 @@ export function progTestRun(a: ProgTestRunAttr): ProgTestRunResult {
 export class PacketTestRun {
   readonly #attr = new FixedAttr(BPF_TEST_RUN_ATTR.size);
   readonly #view = this.#attr.view;
+  /** The packet's address: cached, or a staged copy for a buffer seen once (a capture walk's views). */
+  readonly #input = new InputStaging();
 
   /** Runs `progFd` over `dataIn`, the packet after the run written at `dataOutAddress` (room: dataOutSize bytes). */
   run(progFd: number, dataIn: Uint8Array, dataOutAddress: number, dataOutSize: number, repeat: number): number {
@@ -90,7 +92,7 @@ export class PacketTestRun {
     const v = this.#view;
     v.setUint32(L.prog_fd, progFd, true);
     v.setUint32(L.data_size_in, dataIn.length, true);
-    writeAddress(v, L.data_in, dataIn);
+    writeU64(v, L.data_in, this.#input.address(dataIn));
     v.setUint32(L.data_size_out, dataOutSize, true);
     writeU64(v, L.data_out, dataOutAddress);
     v.setUint32(L.repeat, repeat, true);
@@ -103,7 +105,7 @@ export class PacketTestRun {
     const v = this.#view;
     v.setUint32(L.prog_fd, progFd, true);
     v.setUint32(L.data_size_in, dataIn.length, true);
-    writeAddress(v, L.data_in, dataIn);
+    writeU64(v, L.data_in, this.#input.address(dataIn));
     // A NULL data_out with size 0 when `dataOut` is empty: with a pointer and size 0 the kernel would copy it all.
     v.setUint32(L.data_size_out, dataOut.length, true);
     writeAddress(v, L.data_out, dataOut);

@@ -157,6 +157,23 @@ describe('testRunInto: the packet after the run into the caller\'s buffer', () =
     }
   });
 
+  kernelTest('one input buffer rewritten between runs: every run sees its current bytes (staged, then by address)', () => {
+    const obj = load('test_run_kern.o');
+    try {
+      const prog = obj.program('xdp_swap');
+      const frame = ethernet(0x0800, Buffer.alloc(40));
+      for (let i = 0; i < 5; i++) {
+        frame.fill(i + 1, 14); // the payload changes in place; the first run copies it, later ones read it where it is
+        expect(prog.testRun({ data: frame }).data.subarray(14)).toEqual(Buffer.alloc(40, i + 1));
+        const out = Buffer.alloc(128);
+        expect(prog.testRunInto(frame, out).dataSize).toBe(frame.length);
+        expect(out.subarray(14, frame.length)).toEqual(Buffer.alloc(40, i + 1));
+      }
+    } finally {
+      obj.close();
+    }
+  });
+
   kernelTest('testRun() returns a Buffer of its own per call: later runs leave earlier results as they were', () => {
     const obj = load('test_run_kern.o');
     try {
