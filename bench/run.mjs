@@ -18,9 +18,11 @@
  *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE --write /dev/null` vs `tcpdump -r FILE EXPR -w /dev/null` (bench/classic.mjs)
  *   (j) events: 64-byte records produced by BPF_PROG_TEST_RUN (repeat) and consumed from a ring buffer / perf buffer,
  *       in batches (readReadyBatch), as views (readReadyViews, libbpf's contract) and as copies (readReady), vs libbpf's ring_buffer__consume /
- *       perf_buffer__consume; program.testRun() per call vs bpf_prog_test_run_opts (both taking the packet back);
+ *       perf_buffer__consume; program.testRun() and testRunInto() per call vs bpf_prog_test_run_opts (all taking the packet back);
  *       waiting for a record with koffi's async epoll_wait vs a worker thread
  *   (k) parse time of crafted objects (bench/crafted.mjs: 125k sections, 20k × 20k shapes) vs llvm-readobj on the same file
+ *   (l) the per-call floor in one process (bench/floor.mjs): getpid, a lookup and a test run through a bare koffi call
+ *       and through the library, vs the same C loops (bench/c/floor.c, a shared library) called in this process
  *
  * Plain ESM on the built library (../dist), so it runs on Node 20 without a TypeScript loader. C harnesses in
  * bench/c are compiled here with `cc … -lbpf` into bench/.build. Anything missing (root, compiler, libbpf, bpftool,
@@ -33,6 +35,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchClassicFilter } from './classic.mjs';
 import { CRAFTED_SHAPES } from './crafted.mjs';
+import { benchFloor } from './floor.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const BUILD_DIR = join(ROOT, 'bench', '.build');
@@ -40,7 +43,8 @@ const C_DIR = join(ROOT, 'bench', 'c');
 const GLOBALS_OBJECT = join(ROOT, 'c-samples', 'globals_kern.o');
 // An ARRAY u32 → long map (my_map) and one socket program; fixupMap reshapes the map for (c) and (d).
 const ARRAY_MAP_OBJECT = join(ROOT, 'c-samples', 'sockex1_modern_kern.o');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+// The bin as installed: the bundle package.json names (rolldown.config.mjs), not tsc's dist/cli.
+const CLI = join(ROOT, JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).bin['bpf-load']);
 const BPFFS = '/sys/fs/bpf';
 const BIG_GENERATOR = join(ROOT, '..', 'shared', 'corpus', 'big', 'gen.py');
 const BIG_OBJECT = join(BUILD_DIR, 'big_kern.o');
@@ -868,6 +872,8 @@ rowGroup('(j) events', () => {
     const oursBatch = [];
     const oursPerfBatch = [];
     const oursRun = [];
+    const oursRunInto = [];
+    const runOut = Buffer.alloc(64 + 512); // what C's run_once offers as data_out
     const cRing = [];
     const cPerf = [];
     const cRun = [];
@@ -881,10 +887,14 @@ rowGroup('(j) events', () => {
       const batchNs = timed(produceRing, () => ring.readReadyBatch(batchCb));
       const perfBatchNs = timed(producePerf, () => perf.readReadyBatch(batchCb));
       const runNs = [];
+      const runIntoNs = [];
       for (let k = 0; k < TEST_RUN_STRETCHES; k++) {
-        const start = nowNs();
+        let start = nowNs();
         for (let i = 0; i < TEST_RUN_COUNT; i++) swapProg.testRun({ data: frame });
         runNs.push((nowNs() - start) / TEST_RUN_COUNT);
+        start = nowNs();
+        for (let i = 0; i < TEST_RUN_COUNT; i++) swapProg.testRunInto(frame, runOut);
+        runIntoNs.push((nowNs() - start) / TEST_RUN_COUNT);
       }
       if (r < EVENT_WARMUP) continue;
       oursRing.push(ringNs);
@@ -894,6 +904,7 @@ rowGroup('(j) events', () => {
       oursBatch.push(batchNs);
       oursPerfBatch.push(perfBatchNs);
       oursRun.push(...runNs);
+      oursRunInto.push(...runIntoNs);
       if (harness !== undefined) {
         cRing.push(...cEvents(harness, 'ring', 1, EVENT_BATCH));
         cPerf.push(...cEvents(harness, 'perf', 1, EVENT_BATCH));
@@ -912,7 +923,8 @@ rowGroup('(j) events', () => {
       ['(j) perf buffer, 64 B records in batches (readReadyBatch), 64 pages/CPU [vs perf_buffer__consume]', oursPerfBatch, cPerf, rate, rateTarget],
       ['(j) perf buffer, 64 B records as views (readReadyViews), 64 pages/CPU [vs perf_buffer__consume]', oursPerfViews, cPerf, rate, rateTarget],
       ['(j) perf buffer, 64 B records as copies (readReady), 64 pages/CPU [vs perf_buffer__consume]', oursPerf, cPerf, rate, undefined],
-      ['(j) program.testRun() XDP 64 B frame, per call [vs bpf_prog_test_run_opts]', oursRun, cRun, perCall, { kind: 'ratio', max: 1.3, label: '≤ 1.3×' }],
+      ['(j) program.testRun() XDP 64 B frame, per call, the packet back as a new Buffer [vs bpf_prog_test_run_opts]', oursRun, cRun, perCall, { kind: 'ratio', max: 1.3, label: '≤ 1.3×' }],
+      ['(j) program.testRunInto(frame, out) XDP 64 B frame, per call, the packet back into a reused buffer: like-for-like [vs bpf_prog_test_run_opts]', oursRunInto, cRun, perCall, { kind: 'ratio', max: 1.3, label: '≤ 1.3×' }],
     ];
     for (const [name, ours, theirs, fmt, target] of pairs) {
       if (harness === undefined) rows.push({ name, ours: fmt(median(ours)), skipped: `C side skipped: ${cSkip}` });
@@ -1027,6 +1039,16 @@ rowGroup('(k) parse crafted shapes', () => {
   } finally {
     rmSync(path, { force: true });
   }
+});
+
+// (l) the per-call floor of one bpf(2) from Node (bench/floor.mjs): C loops from a shared library called in this
+// process, the bare koffi call with a ready attr, and the library's forms, interleaved stretch by stretch.
+rowGroup('(l) per-call floor, in one process', () => {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  benchFloor({
+    run, Skip, nowNs, median, addRow, figure, lib, root: ROOT, buildDir: BUILD_DIR, mapObject: ARRAY_MAP_OBJECT,
+    eventsObject: EVENTS_OBJECT, requireRoot,
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -31,10 +31,10 @@ export type { AttachKind, SectionDef, SectionMatch } from './object/index.js';
 export { describeObject, type ObjectDump, type InsnDump } from './object/describe.js';
 export { SysError, KernelFeatureError, SysArgumentError, UnsupportedPlatformError } from './sys/index.js';
 export {
-  loadObject, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
+  loadObject, loadObjectAsync, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
   PinError, CoreError, VariableHandle, VariableError,
-  testRunProgram, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type XdpAction, type TcAction, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents, RecordView, RecordBatch,
-  type TestRunOptions, type TestRunResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions, type RecordViewHandler, type RecordBatchHandler,
+  testRunProgram, testRunProgramInto, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type XdpAction, type TcAction, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents, RecordView, RecordBatch,
+  type TestRunOptions, type TestRunResult, type TestRunIntoResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions, type RecordViewHandler, type RecordBatchHandler,
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
 export {

@@ -26,10 +26,10 @@ function errorClassesInSource(): string[] {
 describe('public API', () => {
   it('exports every documented name of the library', () => {
     const documented = [
-      'openObject', 'BpfObject', 'parseObject', 'loadObject', 'LoadedObject', 'MapHandle', 'VariableHandle', 'attachProgram',
+      'openObject', 'BpfObject', 'parseObject', 'loadObject', 'loadObjectAsync', 'LoadedObject', 'MapHandle', 'VariableHandle', 'attachProgram',
       'attachAll', 'pinObject', 'readElf', 'parseBtf', 'describeObject', 'decodeInsns', 'formatInsn', 'matchSection',
       'SECTION_DEFS', 'readTracePipe', 'mapTypeTraits', 'ATTACHABLE_KINDS', 'MAP_TYPE_NAMES', 'PROG_TYPE_NAMES',
-      'EventReader', 'openRingBuffer', 'openPerfBuffer', 'openEvents', 'testRunProgram', 'attachUprobe', 'readExecutable',
+      'EventReader', 'openRingBuffer', 'openPerfBuffer', 'openEvents', 'testRunProgram', 'testRunProgramInto', 'attachUprobe', 'readExecutable',
     ];
     expect(documented.filter((name) => api[name] === undefined)).toEqual([]);
   });

@@ -203,6 +203,11 @@ export interface BtfExt {
   /** Section name → records, in file order. */
   readonly funcInfo: ReadonlyMap<string, readonly BtfFuncInfo[]>;
   readonly lineInfo: ReadonlyMap<string, readonly BtfLineInfo[]>;
+  /**
+   * Section name → its line_info records as they lie in the file (checked; `lineInfoRecSize` bytes each, the
+   * kernel's 16-byte layout first), a view: the loader copies them into BPF_PROG_LOAD's records without decoding.
+   */
+  readonly lineInfoBytes: ReadonlyMap<string, Uint8Array>;
   readonly coreRelos: ReadonlyMap<string, readonly BtfCoreRelo[]>;
   /** rec_size found in the file for each table (0 when the table is absent); records are parsed at their known size. */
   readonly funcInfoRecSize: number;

@@ -60,4 +60,7 @@ function packageVersion(): string {
   return pkg.version;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Not a top-level await: the bundled bin is CommonJS (rolldown.config.mjs).
+void main(process.argv.slice(2)).then((status) => {
+  process.exitCode = status;
+});

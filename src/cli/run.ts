@@ -4,7 +4,7 @@ import { ELF_HEADER_CHECK } from '../elf/index.js';
 import { AttachConflictError, type AttachResult } from '../attach/index.js';
 import { BpfObject } from '../attach/object.js';
 import { parseTraceLine, readTracePipe } from '../attach/tracefs.js';
-import { loadObject, VerifierError, type LoadedObject, type LoadOptions } from '../load/index.js';
+import { loadObjectAsync, VerifierError, type LoadedObject, type LoadOptions } from '../load/index.js';
 import { parseObject, type BpfObjectSpec } from '../object/index.js';
 import { EXIT, UsageError, type CliOptions } from './args.js';
 import { startEventStream } from './events.js';
@@ -55,7 +55,7 @@ export async function runObject(options: CliOptions): Promise<number> {
     const spec = parseObject(readUserFile(file, { head: ELF_HEADER_CHECK }), { name: file, programTypes: options.programTypes });
     const fixupMap = maxEntriesFixup(spec, options.maxEntries);
     try {
-      object = new BpfObject(loadObject(spec, {
+      object = new BpfObject(await loadObjectAsync(spec, {
         logLevel: options.verbose >= 2 ? 2 : 1, onWarning: err, pinRoot: options.pinRoot,
         ...(fixupMap === undefined ? {} : { fixupMap }),
         ...(options.programs === undefined ? {} : { programs: options.programs }),

@@ -17,9 +17,13 @@ export function* tableLines(header: readonly string[], count: number, row: (i: n
     const cells = row(i);
     for (let c = 0; c < widths.length; c++) widths[c] = Math.max(widths[c]!, printable(cells[c] ?? '').length);
   }
-  const line = (cells: readonly string[]) => `  ${cells.map((c, i) => printable(c).padEnd(widths[i] ?? 0)).join('  ').trimEnd()}`;
-  yield line(header);
-  for (let i = 0; i < count; i++) yield line(row(i));
+  yield tableLine(header, widths);
+  for (let i = 0; i < count; i++) yield tableLine(row(i), widths);
+}
+
+/** One line of such a table: cells escaped and padded to `widths`, two spaces apart, indented, trailing blanks trimmed. */
+export function tableLine(cells: readonly string[], widths: readonly number[]): string {
+  return `  ${cells.map((c, i) => printable(c).padEnd(widths[i] ?? 0)).join('  ').trimEnd()}`;
 }
 
 /** JSON text where bigints become numbers when exact, decimal strings beyond 2^53, and Dates ISO strings. */

@@ -7,16 +7,22 @@
  * `<unknown: bytes>` where llvm-objdump prints `<unknown>`. The agreement test in test/insn compares every
  * instruction of real objects against llvm-objdump.
  */
+import { asciiBytes, TextBytes } from '../base/text-bytes.js';
 import type { Insn } from './insn.js';
 import { ldImm64Value } from './insn.js';
 import { encodeInsns } from './decode.js';
 import { InsnError } from './errors.js';
 import {
-  AluOp, AtomicOp, InsnClass, InsnMode, InsnSize, InsnSource, JmpOp, MAX_LLVM_REG, Opcode, insnClass, insnMode,
-  insnOp, insnSize, insnSource,
+  AluOp, AtomicOp, INSN_SLOT_SIZE, InsnClass, InsnMode, InsnSize, InsnSource, JmpOp, MAX_LLVM_REG, Opcode, insnClass,
+  insnMode, insnOp, insnSize, insnSource,
 } from './opcodes.js';
 
-type Formatter = (insn: Insn) => string | undefined;
+/**
+ * Writes one instruction's text from its fields, or returns false (having written nothing) when LLVM would not
+ * decode it. `hi`/`lo` are a ld_imm64's 64-bit immediate as two unsigned halves (unused by other opcodes).
+ * Text goes straight into bytes: a 187k-instruction listing makes no string per instruction.
+ */
+type Formatter = (out: TextBytes, dst: number, src: number, off: number, imm: number, hi: number, lo: number) => boolean;
 
 const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
@@ -27,24 +33,80 @@ export function formatRawHex(bytes: Uint8Array): string {
   return s;
 }
 
-/** LLVM's formatHex of a signed value: `0x1f`, `-0x8`. */
-function hex(value: number): string {
-  return value < 0 ? '-0x' + (-value).toString(16) : '0x' + value.toString(16);
+/** formatRawHex written into `out` (3 bytes per input byte, less one). */
+export function writeRawHex(out: TextBytes, bytes: Uint8Array, start: number, end: number): void {
+  for (let i = start; i < end; i++) {
+    if (i !== start) out.byte(SPACE);
+    out.hexDigits(bytes[i]!, 2);
+  }
 }
 
-function hex64(value: bigint): string {
-  const signed = BigInt.asIntN(64, value);
-  return signed < 0n ? '-0x' + (-signed).toString(16) : '0x' + signed.toString(16);
+const SPACE = 0x20;
+const CHAR_R = 0x72;
+const CHAR_W = 0x77;
+const CHAR_PLUS = 0x2b;
+const PREFIX_HEX = asciiBytes('0x');
+const PREFIX_NEG_HEX = asciiBytes('-0x');
+
+/** `r7`, `w11`: registers are 0..11 here (see reg()). */
+function writeReg(out: TextBytes, prefix: number, n: number): void {
+  out.byte(prefix);
+  if (n >= 10) {
+    out.byte(0x31);
+    out.byte(0x30 + n - 10);
+  } else {
+    out.byte(0x30 + n);
+  }
+}
+
+/** LLVM's formatHex of a signed value: `0x1f`, `-0x8` (|value| < 2^32). */
+function writeHex(out: TextBytes, value: number): void {
+  if (value < 0) {
+    out.put(PREFIX_NEG_HEX);
+    out.hexDigits(-value);
+  } else {
+    out.put(PREFIX_HEX);
+    out.hexDigits(value);
+  }
+}
+
+/** formatHex of a 64-bit value given as unsigned halves, read as signed. */
+function writeHex64(out: TextBytes, hi: number, lo: number): void {
+  if (hi >= 0x8000_0000) {
+    // Two's complement negation of the pair.
+    lo = (~lo + 1) >>> 0;
+    hi = (~hi + (lo === 0 ? 1 : 0)) >>> 0;
+    out.put(PREFIX_NEG_HEX);
+  } else {
+    out.put(PREFIX_HEX);
+  }
+  if (hi === 0) {
+    out.hexDigits(lo);
+  } else {
+    out.hexDigits(hi);
+    out.hexDigits(lo, 8);
+  }
 }
 
 /** A jump offset: explicit sign, `+0x3` / `-0x3`. */
-function target(offset: number): string {
-  return offset < 0 ? hex(offset) : '+' + hex(offset);
+function writeTarget(out: TextBytes, offset: number): void {
+  if (offset >= 0) out.byte(CHAR_PLUS);
+  writeHex(out, offset);
 }
 
+const PLUS = asciiBytes(' + ');
+const MINUS = asciiBytes(' - ');
+
 /** `r1 + 0x8` / `r10 - 0x8`: the address inside `*(u64 *)(…)` and the atomic builtins' first argument. */
-function address(base: number, off: number): string {
-  return off < 0 ? `r${base} - ${hex(-off)}` : `r${base} + ${hex(off)}`;
+function writeAddress(out: TextBytes, base: number, off: number): void {
+  writeReg(out, CHAR_R, base);
+  if (off < 0) {
+    out.put(MINUS);
+    writeHex(out, -off);
+  } else {
+    out.put(PLUS);
+    writeHex(out, off);
+  }
 }
 
 /** LLVM decodes registers r0..r11 only; a larger number in a field the instruction uses makes it unknown. */
@@ -69,46 +131,111 @@ const ALU_OPERATORS: Record<number, string> = {
 };
 const SIGNED_ALU_OPERATORS: Record<number, string> = { [AluOp.DIV]: 's/=', [AluOp.MOD]: 's%=' };
 
+const ASSIGN = asciiBytes(' = ');
+const ASSIGN_NEG = asciiBytes(' = -');
+const SIGN_EXTEND = [8, 16].map((bits) => asciiBytes(` = (s${bits})`));
+const SIGN_EXTEND_32 = asciiBytes(' = (s32)');
+const ADDR_SPACE_CAST = asciiBytes(' = addr_space_cast(');
+const COMMA = asciiBytes(', ');
+const CLOSE = asciiBytes(')');
+
 function aluFormatter(opcode: number): Formatter | undefined {
   const is64 = insnClass(opcode) === InsnClass.ALU64;
-  const r = is64 ? 'r' : 'w';
+  const r = is64 ? CHAR_R : CHAR_W;
   const byReg = insnSource(opcode) === InsnSource.X;
   const op = insnOp(opcode);
   const operator = ALU_OPERATORS[op];
   if (operator !== undefined) {
-    const signed = SIGNED_ALU_OPERATORS[op];
-    const pick = (off: number) => (off === 0 ? operator : off === 1 ? signed : undefined);
+    const plain = asciiBytes(` ${operator} `);
+    const signedOperator = SIGNED_ALU_OPERATORS[op];
+    const signed = signedOperator === undefined ? undefined : asciiBytes(` ${signedOperator} `);
+    const pick = (off: number) => (off === 0 ? plain : off === 1 ? signed : undefined);
     return byReg
-      ? (i) => {
-          const o = pick(i.off);
-          return o !== undefined && reg(i.dst) && reg(i.src) ? `${r}${i.dst} ${o} ${r}${i.src}` : undefined;
+      ? (out, dst, src, off) => {
+          const o = pick(off);
+          if (o === undefined || !reg(dst) || !reg(src)) return false;
+          writeReg(out, r, dst);
+          out.put(o);
+          writeReg(out, r, src);
+          return true;
         }
-      : (i) => {
-          const o = pick(i.off);
-          return o !== undefined && reg(i.dst) ? `${r}${i.dst} ${o} ${hex(i.imm)}` : undefined;
+      : (out, dst, _src, off, imm) => {
+          const o = pick(off);
+          if (o === undefined || !reg(dst)) return false;
+          writeReg(out, r, dst);
+          out.put(o);
+          writeHex(out, imm);
+          return true;
         };
   }
   switch (op) {
     case AluOp.NEG:
-      return byReg ? undefined : (i) => (reg(i.dst) ? `${r}${i.dst} = -${r}${i.dst}` : undefined);
+      return byReg ? undefined : (out, dst) => {
+        if (!reg(dst)) return false;
+        writeReg(out, r, dst);
+        out.put(ASSIGN_NEG);
+        writeReg(out, r, dst);
+        return true;
+      };
     case AluOp.MOV:
-      if (!byReg) return (i) => (i.off === 0 && reg(i.dst) ? `${r}${i.dst} = ${hex(i.imm)}` : undefined);
-      return (i) => {
-        if (!reg(i.dst) || !reg(i.src)) return undefined;
-        switch (i.off) {
-          case 0: return `${r}${i.dst} = ${r}${i.src}`;
-          case 8: case 16: return `${r}${i.dst} = (s${i.off})${r}${i.src}`;
-          case 32: return is64 ? `r${i.dst} = (s32)r${i.src}` : undefined;
-          // Arena pointer cast: imm holds the destination address space in its high 16 bits, the source in its low.
-          case 1: return is64 ? `r${i.dst} = addr_space_cast(r${i.src}, ${hex(i.imm >>> 16)}, ${hex(i.imm & 0xffff)})` : undefined;
-          default: return undefined;
+      if (!byReg) {
+        return (out, dst, _src, off, imm) => {
+          if (off !== 0 || !reg(dst)) return false;
+          writeReg(out, r, dst);
+          out.put(ASSIGN);
+          writeHex(out, imm);
+          return true;
+        };
+      }
+      return (out, dst, src, off, imm) => {
+        if (!reg(dst) || !reg(src)) return false;
+        switch (off) {
+          case 0:
+            writeReg(out, r, dst);
+            out.put(ASSIGN);
+            writeReg(out, r, src);
+            return true;
+          case 8: case 16:
+            writeReg(out, r, dst);
+            out.put(SIGN_EXTEND[off === 8 ? 0 : 1]!);
+            writeReg(out, r, src);
+            return true;
+          case 32:
+            if (!is64) return false;
+            writeReg(out, CHAR_R, dst);
+            out.put(SIGN_EXTEND_32);
+            writeReg(out, CHAR_R, src);
+            return true;
+          case 1:
+            // Arena pointer cast: imm holds the destination address space in its high 16 bits, the source in its low.
+            if (!is64) return false;
+            writeReg(out, CHAR_R, dst);
+            out.put(ADDR_SPACE_CAST);
+            writeReg(out, CHAR_R, src);
+            out.put(COMMA);
+            writeHex(out, imm >>> 16);
+            out.put(COMMA);
+            writeHex(out, imm & 0xffff);
+            out.put(CLOSE);
+            return true;
+          default:
+            return false;
         }
       };
     case AluOp.END: {
       // ALU: to-LE (K) / to-BE (X); ALU64 K: unconditional bswap (cpu v4). The register is always printed as rN.
       const name = is64 ? (byReg ? undefined : 'bswap') : byReg ? 'be' : 'le';
       if (name === undefined) return undefined;
-      return (i) => ((i.imm === 16 || i.imm === 32 || i.imm === 64) && reg(i.dst) ? `r${i.dst} = ${name}${i.imm} r${i.dst}` : undefined);
+      const prefix = asciiBytes(` = ${name}`);
+      return (out, dst, _src, _off, imm) => {
+        if ((imm !== 16 && imm !== 32 && imm !== 64) || !reg(dst)) return false;
+        writeReg(out, CHAR_R, dst);
+        out.put(prefix);
+        out.decimal(imm);
+        out.byte(SPACE);
+        writeReg(out, CHAR_R, dst);
+        return true;
+      };
     }
     default:
       return undefined;
@@ -122,100 +249,262 @@ const JMP_OPERATORS: Record<number, string> = {
   [JmpOp.JSGE]: 's>=', [JmpOp.JLT]: '<', [JmpOp.JLE]: '<=', [JmpOp.JSLT]: 's<', [JmpOp.JSLE]: 's<=',
 };
 
+const IF = asciiBytes('if ');
+const GOTO = asciiBytes(' goto ');
+const CALLX = asciiBytes('callx ');
+const JA = asciiBytes('goto ');
+const GOTOL = asciiBytes('gotol ');
+const CALL = asciiBytes('call ');
+const EXIT = asciiBytes('exit');
+const MAY_GOTO = asciiBytes('may_goto ');
+
 function jmpFormatter(opcode: number): Formatter | undefined {
   const is64 = insnClass(opcode) === InsnClass.JMP;
-  const r = is64 ? 'r' : 'w';
+  const r = is64 ? CHAR_R : CHAR_W;
   const byReg = insnSource(opcode) === InsnSource.X;
   const op = insnOp(opcode);
   const operator = JMP_OPERATORS[op];
   if (operator !== undefined) {
+    const middle = asciiBytes(` ${operator} `);
     return byReg
-      ? (i) => (reg(i.dst) && reg(i.src) ? `if ${r}${i.dst} ${operator} ${r}${i.src} goto ${target(i.off)}` : undefined)
-      : (i) => (reg(i.dst) ? `if ${r}${i.dst} ${operator} ${hex(i.imm)} goto ${target(i.off)}` : undefined);
+      ? (out, dst, src, off) => {
+          if (!reg(dst) || !reg(src)) return false;
+          out.put(IF);
+          writeReg(out, r, dst);
+          out.put(middle);
+          writeReg(out, r, src);
+          out.put(GOTO);
+          writeTarget(out, off);
+          return true;
+        }
+      : (out, dst, _src, off, imm) => {
+          if (!reg(dst)) return false;
+          out.put(IF);
+          writeReg(out, r, dst);
+          out.put(middle);
+          writeHex(out, imm);
+          out.put(GOTO);
+          writeTarget(out, off);
+          return true;
+        };
   }
   if (byReg) {
-    return opcode === Opcode.CALLX ? (i) => (reg(i.dst) ? `callx r${i.dst}` : undefined) : undefined;
+    if (opcode !== Opcode.CALLX) return undefined;
+    return (out, dst) => {
+      if (!reg(dst)) return false;
+      out.put(CALLX);
+      writeReg(out, CHAR_R, dst);
+      return true;
+    };
   }
   switch (opcode) {
-    case Opcode.JA: return (i) => `goto ${target(i.off)}`;
-    case Opcode.GOTOL: return (i) => `gotol ${target(i.imm)}`;
+    case Opcode.JA: return (out, _dst, _src, off) => {
+      out.put(JA);
+      writeTarget(out, off);
+      return true;
+    };
+    case Opcode.GOTOL: return (out, _dst, _src, _off, imm) => {
+      out.put(GOTOL);
+      writeTarget(out, imm);
+      return true;
+    };
     // Helper, bpf-to-bpf (src 1) and kfunc (src 2) calls all print the raw imm.
-    case Opcode.CALL: return (i) => `call ${hex(i.imm)}`;
-    case Opcode.EXIT: return (i) => (i.imm === 0 ? 'exit' : undefined);
-    case Opcode.MAY_GOTO: return (i) => `may_goto ${target(i.off)}`;
+    case Opcode.CALL: return (out, _dst, _src, _off, imm) => {
+      out.put(CALL);
+      writeHex(out, imm);
+      return true;
+    };
+    case Opcode.EXIT: return (out, _dst, _src, _off, imm) => {
+      if (imm !== 0) return false;
+      out.put(EXIT);
+      return true;
+    };
+    case Opcode.MAY_GOTO: return (out, _dst, _src, off) => {
+      out.put(MAY_GOTO);
+      writeTarget(out, off);
+      return true;
+    };
     default: return undefined;
   }
 }
 
 // ---- loads and stores ----------------------------------------------------------------------------------------------
 
+const LL = asciiBytes(' ll');
+const LD_PSEUDO = asciiBytes('ld_pseudo\tr');
+const R0_LOAD = asciiBytes('r0 = *(');
+const SKB_OPEN = asciiBytes(' *)skb[');
+const SKB_CLOSE = asciiBytes(']');
+const DEREF_OPEN = asciiBytes('*(');
+const LOAD_OPEN = asciiBytes(' = *(');
+const DEREF_MIDDLE = asciiBytes(' *)(');
+const STORE_CLOSE = asciiBytes(') = ');
+
 function ldFormatter(opcode: number): Formatter | undefined {
   if (opcode === Opcode.LD_IMM64) {
-    return (i) => {
-      if (i.off !== 0 || !reg(i.dst)) return undefined;
+    return (out, dst, src, off, imm, hi, lo) => {
+      if (off !== 0 || !reg(dst)) return false;
       // src 0 is a plain constant; any BPF_PSEUDO_* kind prints as LLVM's ld_pseudo with the low 32 bits unsigned.
-      return i.src === 0 ? `r${i.dst} = ${hex64(ldImm64Value(i))} ll` : `ld_pseudo\tr${i.dst}, ${hex(i.src)}, ${hex(i.imm >>> 0)}`;
+      if (src === 0) {
+        writeReg(out, CHAR_R, dst);
+        out.put(ASSIGN);
+        writeHex64(out, hi, lo);
+        out.put(LL);
+      } else {
+        out.put(LD_PSEUDO);
+        out.decimal(dst);
+        out.put(COMMA);
+        writeHex(out, src);
+        out.put(COMMA);
+        writeHex(out, imm >>> 0);
+      }
+      return true;
     };
   }
   const size = insnSize(opcode);
   if (size === InsnSize.DW) return undefined;
-  const width = `u${sizeName(opcode)}`;
+  const width = asciiBytes(`u${sizeName(opcode)}`);
   switch (insnMode(opcode)) {
-    case InsnMode.ABS: return (i) => `r0 = *(${width} *)skb[${hex(i.imm)}]`;
-    case InsnMode.IND: return (i) => (reg(i.src) ? `r0 = *(${width} *)skb[r${i.src}]` : undefined);
+    case InsnMode.ABS: return (out, _dst, _src, _off, imm) => {
+      out.put(R0_LOAD);
+      out.put(width);
+      out.put(SKB_OPEN);
+      writeHex(out, imm);
+      out.put(SKB_CLOSE);
+      return true;
+    };
+    case InsnMode.IND: return (out, _dst, src) => {
+      if (!reg(src)) return false;
+      out.put(R0_LOAD);
+      out.put(width);
+      out.put(SKB_OPEN);
+      writeReg(out, CHAR_R, src);
+      out.put(SKB_CLOSE);
+      return true;
+    };
     default: return undefined;
   }
 }
 
 function ldxFormatter(opcode: number): Formatter | undefined {
   const mode = insnMode(opcode);
-  let width: string;
-  if (mode === InsnMode.MEM) width = `u${sizeName(opcode)}`;
-  else if (mode === InsnMode.MEMSX && insnSize(opcode) !== InsnSize.DW) width = `s${sizeName(opcode)}`;
+  let width: Uint8Array;
+  if (mode === InsnMode.MEM) width = asciiBytes(`u${sizeName(opcode)}`);
+  else if (mode === InsnMode.MEMSX && insnSize(opcode) !== InsnSize.DW) width = asciiBytes(`s${sizeName(opcode)}`);
   else return undefined;
-  return (i) => (reg(i.dst) && reg(i.src) ? `r${i.dst} = *(${width} *)(${address(i.src, i.off)})` : undefined);
+  return (out, dst, src, off) => {
+    if (!reg(dst) || !reg(src)) return false;
+    writeReg(out, CHAR_R, dst);
+    out.put(LOAD_OPEN);
+    out.put(width);
+    out.put(DEREF_MIDDLE);
+    writeAddress(out, src, off);
+    out.put(CLOSE);
+    return true;
+  };
 }
 
 function stFormatter(opcode: number): Formatter | undefined {
   if (insnMode(opcode) !== InsnMode.MEM) return undefined;
-  const width = `u${sizeName(opcode)}`;
-  return (i) => (reg(i.dst) ? `*(${width} *)(${address(i.dst, i.off)}) = ${hex(i.imm)}` : undefined);
+  const width = asciiBytes(`u${sizeName(opcode)}`);
+  return (out, dst, _src, off, imm) => {
+    if (!reg(dst)) return false;
+    out.put(DEREF_OPEN);
+    out.put(width);
+    out.put(DEREF_MIDDLE);
+    writeAddress(out, dst, off);
+    out.put(STORE_CLOSE);
+    writeHex(out, imm);
+    return true;
+  };
 }
 
 /** Non-fetching atomic ops of a 64-bit BPF_ATOMIC (imm bits 4-7); LLVM accepts any low nibble but FETCH here. */
-const ATOMIC_LOCK_OPERATORS: Record<number, string> = {
-  [AtomicOp.ADD]: '+', [AtomicOp.OR]: '|', [AtomicOp.AND]: '&', [AtomicOp.XOR]: '^',
+const ATOMIC_LOCK_OPERATORS: Record<number, Uint8Array> = {
+  [AtomicOp.ADD]: asciiBytes(') += r'), [AtomicOp.OR]: asciiBytes(') |= r'), [AtomicOp.AND]: asciiBytes(') &= r'),
+  [AtomicOp.XOR]: asciiBytes(') ^= r'),
 };
-const ATOMIC_FETCH_NAMES: Record<number, string> = {
-  [AtomicOp.ADD]: 'add', [AtomicOp.OR]: 'or', [AtomicOp.AND]: 'and', [AtomicOp.XOR]: 'xor',
+const ATOMIC_FETCH_NAMES: Record<number, Uint8Array> = {
+  [AtomicOp.ADD]: asciiBytes(' = atomic_fetch_add((u64 *)('), [AtomicOp.OR]: asciiBytes(' = atomic_fetch_or((u64 *)('),
+  [AtomicOp.AND]: asciiBytes(' = atomic_fetch_and((u64 *)('), [AtomicOp.XOR]: asciiBytes(' = atomic_fetch_xor((u64 *)('),
 };
+const LOCK_32 = asciiBytes('lock *(u32 *)(');
+const LOCK_64 = asciiBytes('lock *(u64 *)(');
+const XCHG = asciiBytes(' = xchg_64(');
+const CMPXCHG = asciiBytes('r0 = cmpxchg_64(');
+const R0_ARGUMENT = asciiBytes(', r0, ');
+const FETCH_CLOSE = asciiBytes('), ');
 
 function stxFormatter(opcode: number): Formatter | undefined {
   const mode = insnMode(opcode);
   const size = insnSize(opcode);
   if (mode === InsnMode.MEM) {
-    const width = `u${sizeName(opcode)}`;
-    return (i) => (reg(i.dst) && reg(i.src) ? `*(${width} *)(${address(i.dst, i.off)}) = r${i.src}` : undefined);
+    const width = asciiBytes(`u${sizeName(opcode)}`);
+    return (out, dst, src, off) => {
+      if (!reg(dst) || !reg(src)) return false;
+      out.put(DEREF_OPEN);
+      out.put(width);
+      out.put(DEREF_MIDDLE);
+      writeAddress(out, dst, off);
+      out.put(STORE_CLOSE);
+      writeReg(out, CHAR_R, src);
+      return true;
+    };
   }
   if (mode !== InsnMode.ATOMIC) return undefined;
   if (size === InsnSize.W) {
     // Without the alu32 feature LLVM knows only the 32-bit atomic add, and ignores the low nibble and bits 8-31.
-    return (i) => ((i.imm & 0xf0) === AtomicOp.ADD && reg(i.dst) && reg(i.src) ? `lock *(u32 *)(${address(i.dst, i.off)}) += r${i.src}` : undefined);
+    return (out, dst, src, off, imm) => {
+      if ((imm & 0xf0) !== AtomicOp.ADD || !reg(dst) || !reg(src)) return false;
+      out.put(LOCK_32);
+      writeAddress(out, dst, off);
+      out.put(ATOMIC_LOCK_OPERATORS[AtomicOp.ADD]!);
+      out.decimal(src);
+      return true;
+    };
   }
   if (size !== InsnSize.DW) return undefined;
-  return (i) => {
-    if (!reg(i.dst) || !reg(i.src)) return undefined;
-    const op = i.imm & 0xf0; // bits 8-31 are not decoded
-    const fetch = (i.imm & 0x0f) === AtomicOp.FETCH;
-    const addr = address(i.dst, i.off);
-    if (op === (AtomicOp.XCHG & 0xf0)) return fetch ? `r${i.src} = xchg_64(${addr}, r${i.src})` : undefined;
-    if (op === (AtomicOp.CMPXCHG & 0xf0)) return fetch ? `r0 = cmpxchg_64(${addr}, r0, r${i.src})` : undefined;
+  return (out, dst, src, off, imm) => {
+    if (!reg(dst) || !reg(src)) return false;
+    const op = imm & 0xf0; // bits 8-31 are not decoded
+    const fetch = (imm & 0x0f) === AtomicOp.FETCH;
+    if (op === (AtomicOp.XCHG & 0xf0)) {
+      if (!fetch) return false;
+      writeReg(out, CHAR_R, src);
+      out.put(XCHG);
+      writeAddress(out, dst, off);
+      out.put(COMMA);
+      writeReg(out, CHAR_R, src);
+      out.put(CLOSE);
+      return true;
+    }
+    if (op === (AtomicOp.CMPXCHG & 0xf0)) {
+      if (!fetch) return false;
+      out.put(CMPXCHG);
+      writeAddress(out, dst, off);
+      out.put(R0_ARGUMENT);
+      writeReg(out, CHAR_R, src);
+      out.put(CLOSE);
+      return true;
+    }
     if (fetch) {
       const name = ATOMIC_FETCH_NAMES[op];
-      return name === undefined ? undefined : `r${i.src} = atomic_fetch_${name}((u64 *)(${addr}), r${i.src})`;
+      if (name === undefined) return false;
+      writeReg(out, CHAR_R, src);
+      out.put(name);
+      writeAddress(out, dst, off);
+      out.put(FETCH_CLOSE);
+      writeReg(out, CHAR_R, src);
+      out.put(CLOSE);
+      return true;
     }
     const operator = ATOMIC_LOCK_OPERATORS[op];
-    return operator === undefined ? undefined : `lock *(u64 *)(${addr}) ${operator}= r${i.src}`;
+    if (operator === undefined) return false;
+    out.put(LOCK_64);
+    writeAddress(out, dst, off);
+    out.put(operator);
+    out.decimal(src);
+    return true;
   };
 }
 
@@ -230,6 +519,58 @@ const FORMATTERS: ReadonlyArray<Formatter | undefined> = Array.from({ length: 25
   }
 });
 
+/** The longest text one instruction can have (`<unknown: …>` of a ld_imm64's 16 bytes), for TextBytes#reserve. */
+export const MAX_INSN_TEXT = 80;
+
+const LD_IMM64_SIZE = 2 * INSN_SLOT_SIZE;
+const UNKNOWN_OPEN = asciiBytes('<unknown: ');
+const TRUNCATED_OPEN = asciiBytes('<truncated: ');
+const ANGLE_CLOSE = asciiBytes('>');
+
+/**
+ * The size in bytes of the entry decodeInsns makes at `pos` (8, 16 for a ld_imm64, less for a truncated tail).
+ * The one rule for walking instruction bytes without decoding them.
+ */
+export function insnSizeAt(bytes: Uint8Array, pos: number): number {
+  const left = bytes.length - pos;
+  if (left < INSN_SLOT_SIZE) return left;
+  if (bytes[pos] !== Opcode.LD_IMM64) return INSN_SLOT_SIZE;
+  return left < LD_IMM64_SIZE ? left : LD_IMM64_SIZE;
+}
+
+/**
+ * Writes the text formatInsn gives decodeInsns' entry at byte `pos` of `bytes` (`view` over the same bytes; the
+ * caller reserves MAX_INSN_TEXT), reading the fields straight from the bytes: no entry object, no string.
+ * Returns the entry's size (insnSizeAt).
+ */
+export function writeInsnText(out: TextBytes, bytes: Uint8Array, view: DataView, pos: number, littleEndian: boolean): number {
+  const size = insnSizeAt(bytes, pos);
+  const opcode = bytes[pos]!;
+  if (size < INSN_SLOT_SIZE || (opcode === Opcode.LD_IMM64 && size < LD_IMM64_SIZE)) {
+    out.put(TRUNCATED_OPEN);
+    writeRawHex(out, bytes, pos, pos + size);
+    out.put(ANGLE_CLOSE);
+    return size;
+  }
+  const regs = bytes[pos + 1]!;
+  const dst = littleEndian ? regs & 0x0f : regs >> 4;
+  const src = littleEndian ? regs >> 4 : regs & 0x0f;
+  const off = view.getInt16(pos + 2, littleEndian);
+  const imm = view.getInt32(pos + 4, littleEndian);
+  const hi = size === LD_IMM64_SIZE ? view.getUint32(pos + 12, littleEndian) : 0;
+  const formatter = FORMATTERS[opcode];
+  if (formatter === undefined || !formatter(out, dst, src, off, imm, hi, imm >>> 0)) {
+    // Decoding then encoding is byte-exact, so the bytes formatInsn shows for an unknown entry are these.
+    out.put(UNKNOWN_OPEN);
+    writeRawHex(out, bytes, pos, pos + size);
+    out.put(ANGLE_CLOSE);
+  }
+  return size;
+}
+
+/** formatInsn's scratch: one instruction's text at a time. */
+const scratch = new TextBytes(MAX_INSN_TEXT);
+
 /**
  * The instruction text llvm-objdump prints (`r1 = *(u64 *)(r10 - 0x8)`, `if w1 s< 0x5 goto +0x2`, `r1 = 0x0 ll`).
  * Jump targets are the raw relative offsets, without objdump's `<label>` annotation. An instruction LLVM does not
@@ -239,9 +580,22 @@ const FORMATTERS: ReadonlyArray<Formatter | undefined> = Array.from({ length: 25
 export function formatInsn(insn: Insn, littleEndian = true): string {
   if (insn.truncated !== undefined) return `<truncated: ${formatRawHex(insn.truncated)}>`;
   // The encoder accepts the unsigned spelling of off and imm; print what those bits mean, as for decoded entries.
-  const signed = insn.off > 0x7fff || insn.imm > 0x7fff_ffff ? { ...insn, off: (insn.off << 16) >> 16, imm: insn.imm | 0 } : insn;
-  const text = FORMATTERS[signed.opcode]?.(signed);
-  if (text !== undefined) return text;
+  const unsigned = insn.off > 0x7fff || insn.imm > 0x7fff_ffff;
+  const off = unsigned ? (insn.off << 16) >> 16 : insn.off;
+  const imm = unsigned ? insn.imm | 0 : insn.imm;
+  const formatter = FORMATTERS[insn.opcode];
+  // Fields no 8 bytes decode to (hand-built entries: fractions, beyond their width) are not printed as if valid.
+  if (formatter !== undefined && (off << 16) >> 16 === off && (imm | 0) === imm && Number.isInteger(insn.dst) && (insn.src & 0xff) === insn.src) {
+    let hi = 0;
+    let lo = imm >>> 0;
+    if (insn.opcode === Opcode.LD_IMM64) {
+      const value = BigInt.asUintN(64, ldImm64Value(insn));
+      hi = Number(value >> 32n);
+      lo = Number(value & 0xffff_ffffn);
+    }
+    scratch.pos = 0;
+    if (formatter(scratch, insn.dst, insn.src, off, imm, hi, lo)) return scratch.asciiSince(0);
+  }
   return `<unknown: ${safeRawHex(insn, littleEndian)}>`;
 }
 

@@ -1,5 +1,5 @@
 import { INSN_SLOT_SIZE } from '../base/uapi.js';
-import { FUNC_INFO_SIZE, LINE_INFO_SIZE, type BtfLineInfo } from '../btf/index.js';
+import { FUNC_INFO_SIZE, LINE_INFO_SIZE } from '../btf/index.js';
 import type { BpfObjectSpec, ProgramSpec, SubprogramSpec } from '../object/index.js';
 import { btfLoad, Fd, SysError } from '../sys/index.js';
 
@@ -37,52 +37,123 @@ export interface ProgramBtfInfo {
 /**
  * func_info and line_info for a program as the loader laid it out (the program, then each appended subprogram):
  * records of each function's section are taken from .BTF.ext and their offsets moved to the function's place.
+ * line_info records are copied as they lie in the file (only insn_off is rewritten): no record is decoded.
  * Undefined when some function has no func_info record (the kernel wants one per function, or none at all).
  */
 export function programBtfInfo(spec: BpfObjectSpec, layout: ReadonlyArray<{ fn: ProgramSpec | SubprogramSpec; start: number }>): ProgramBtfInfo | undefined {
   const ext = spec.btfExt;
   if (ext === undefined) return undefined;
-  const funcInfo = Buffer.alloc(layout.length * FUNC_INFO_SIZE);
-  const lineSlices: Array<{ records: readonly BtfLineInfo[]; fn: ProgramSpec | SubprogramSpec; start: number }> = [];
+  const le = spec.littleEndian;
+  const funcInfo = new Uint8Array(layout.length * FUNC_INFO_SIZE);
+  const funcView = new DataView(funcInfo.buffer);
+  const slices: Array<{ block: RecordBlock; first: number; last: number; fn: ProgramSpec | SubprogramSpec; start: number }> = [];
   let lineCount = 0;
   for (const [i, { fn, start }] of layout.entries()) {
     const end = fn.offset + fn.bytes.byteLength;
     const f = recordsWithin(ext.funcInfo.get(fn.section) ?? [], fn.offset, end);
     if (f.length !== 1 || f[0]!.insnOff !== fn.offset) return undefined;
-    funcInfo.writeUInt32LE(start, i * FUNC_INFO_SIZE);
-    funcInfo.writeUInt32LE(f[0]!.typeId, i * FUNC_INFO_SIZE + 4);
-    const records = recordsWithin(ext.lineInfo.get(fn.section) ?? [], fn.offset, end);
-    lineSlices.push({ records, fn, start });
-    lineCount += records.length;
+    funcView.setUint32(i * FUNC_INFO_SIZE, start, le);
+    funcView.setUint32(i * FUNC_INFO_SIZE + 4, f[0]!.typeId, le);
+    const bytes = ext.lineInfoBytes.get(fn.section);
+    if (bytes === undefined) continue;
+    const block = recordBlock(bytes, ext.lineInfoRecSize, le);
+    const [first, last] = recordsIn(block, fn.offset, end);
+    if (first === last) continue;
+    slices.push({ block, first, last, fn, start });
+    lineCount += last - first;
   }
   // Written in layout order: each function's records are sorted by offset and functions are laid out one after
   // another, so the kernel's order (by instruction) holds unless a section lists its records out of order.
-  const lineInfo = Buffer.alloc(lineCount * LINE_INFO_SIZE);
+  const lineInfo = new Uint8Array(lineCount * LINE_INFO_SIZE);
+  const lineView = new DataView(lineInfo.buffer);
   let p = 0;
   let previous = -1;
   let sorted = true;
-  for (const { records, fn, start } of lineSlices) {
-    for (const l of records) {
-      const index = start + (l.insnOff - fn.offset) / INSN_SLOT_SIZE;
+  for (const { block, first, last, fn, start } of slices) {
+    const end = p + (last - first) * LINE_INFO_SIZE;
+    if (block.order === undefined && block.recSize === LINE_INFO_SIZE) {
+      // The kernel's own layout, in order: one copy of the function's records, then insn_off rewritten in place.
+      lineInfo.set(block.bytes.subarray(first * LINE_INFO_SIZE, last * LINE_INFO_SIZE), p);
+    } else {
+      for (let k = first, q = p; k < last; k++, q += LINE_INFO_SIZE) {
+        // Larger or out-of-order records: word by word (insn_off, file_name_off, line_off, line_col).
+        const at = recordAt(block, k);
+        for (let w = 0; w < LINE_INFO_SIZE; w += 4) lineView.setUint32(q + w, block.view.getUint32(at + w, le), le);
+      }
+    }
+    for (; p < end; p += LINE_INFO_SIZE) {
+      const index = start + (lineView.getUint32(p, le) - fn.offset) / INSN_SLOT_SIZE;
       if (index < previous) sorted = false;
       previous = index;
-      lineInfo.writeUInt32LE(index, p);
-      lineInfo.writeUInt32LE(l.fileNameOff, p + 4);
-      lineInfo.writeUInt32LE(l.lineOff, p + 8);
-      lineInfo.writeUInt32LE(((l.lineNumber << 10) | (l.column & 0x3ff)) >>> 0, p + 12);
-      p += LINE_INFO_SIZE;
+      lineView.setUint32(p, index, le);
     }
   }
-  return { funcInfo, lineInfo: sorted ? lineInfo : sortRecords(lineInfo, LINE_INFO_SIZE) };
+  return { funcInfo, lineInfo: sorted ? lineInfo : sortRecords(lineInfo, LINE_INFO_SIZE, le) };
 }
 
 /** Fixed-size records sorted by their first u32 (the instruction index), stable. */
-function sortRecords(bytes: Buffer, size: number): Buffer {
+function sortRecords(bytes: Uint8Array, size: number, le: boolean): Uint8Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const order = Array.from({ length: bytes.byteLength / size }, (_, i) => i);
-  order.sort((a, b) => bytes.readUInt32LE(a * size) - bytes.readUInt32LE(b * size) || a - b);
-  const out = Buffer.alloc(bytes.byteLength);
-  order.forEach((from, to) => bytes.copy(out, to * size, from * size, from * size + size));
+  order.sort((a, b) => view.getUint32(a * size, le) - view.getUint32(b * size, le) || a - b);
+  const out = new Uint8Array(bytes.byteLength);
+  order.forEach((from, to) => out.set(bytes.subarray(from * size, from * size + size), to * size));
   return out;
+}
+
+/**
+ * One section's line_info records in the file, `recSize` bytes each with insn_off first, addressed in insn_off order:
+ * file order, which compilers keep, or (`order`) a stable sort of their indices. The parser has checked every record,
+ * so reads go straight to the view.
+ */
+interface RecordBlock {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  readonly recSize: number;
+  readonly count: number;
+  readonly littleEndian: boolean;
+  readonly order: readonly number[] | undefined;
+}
+
+/** Blocks by their bytes: a section's block serves every program of the section (its order checked once). */
+const recordBlocks = new WeakMap<Uint8Array, RecordBlock>();
+
+function recordBlock(bytes: Uint8Array, recSize: number, littleEndian: boolean): RecordBlock {
+  const known = recordBlocks.get(bytes);
+  if (known !== undefined) return known;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = bytes.byteLength / recSize;
+  const fileOff = (i: number) => view.getUint32(i * recSize, littleEndian);
+  let sorted = true;
+  for (let i = 1; i < count && sorted; i++) sorted = fileOff(i - 1) <= fileOff(i);
+  let order: number[] | undefined;
+  if (!sorted) {
+    order = Array.from({ length: count }, (_, i) => i);
+    order.sort((a, b) => fileOff(a) - fileOff(b) || a - b);
+  }
+  const block: RecordBlock = { bytes, view, recSize, count, littleEndian, order };
+  recordBlocks.set(bytes, block);
+  return block;
+}
+
+/** Byte offset of the k-th record in insn_off order. */
+function recordAt(block: RecordBlock, k: number): number {
+  return (block.order === undefined ? k : block.order[k]!) * block.recSize;
+}
+
+/** [first, last): the records of `block` with insn_off in [from, to). */
+function recordsIn(block: RecordBlock, from: number, to: number): [number, number] {
+  const lowerBound = (offset: number, lo: number): number => {
+    let hi = block.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (block.view.getUint32(recordAt(block, mid), block.littleEndian) < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const first = lowerBound(from, 0);
+  return [first, lowerBound(to, first)];
 }
 
 /** Which record lists are sorted by insnOff (compilers write them so): those are searched, not scanned. */

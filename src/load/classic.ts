@@ -5,7 +5,7 @@
 import { ARPHRD_LOOPBACK, PROG_TYPE_NAMES } from '../base/uapi.js';
 import { classicToEbpf, type ClassicProgram } from '../cbpf/index.js';
 import { encodeInsns } from '../insn/index.js';
-import { Errno, Fd, progLoad, progTestRun, SysError } from '../sys/index.js';
+import { Errno, Fd, packetTestRun, progLoad, SysError } from '../sys/index.js';
 import { VerifierError } from './errors.js';
 
 export interface ClassicLoadOptions {
@@ -59,7 +59,11 @@ export class KernelClassicMatcher implements Disposable {
 
   /** The filter's return value for one frame: 0 drops it, anything else keeps that many bytes. */
   match(frame: Uint8Array, detail?: string): number {
-    return progTestRun({ progFd: this.#fd.value, dataIn: frame, repeat: 1, detail }).retval;
+    // The prepared packet run, taking nothing back (no data_out): the verdict is the return value.
+    const progFd = this.#fd.value;
+    const ret = packetTestRun.run(progFd, frame, 0, 0, 1);
+    if (ret < 0) throw new SysError({ syscall: 'bpf', command: 'BPF_PROG_TEST_RUN', errno: -ret, detail: detail ?? `prog fd ${progFd}` });
+    return packetTestRun.retval;
   }
 
   close(): void {

@@ -1,4 +1,4 @@
-export { loadObject, LoadedObject, type LoadOptions, type SkippedProgram } from './loader.js';
+export { loadObject, loadObjectAsync, LoadedObject, type LoadOptions, type SkippedProgram } from './loader.js';
 export { type MapFixup, type MapLoadOptions } from './maps.js';
 export { type LoadedProgram } from './program.js';
 export { kernelObjectName, runningKernelVersion } from './kernel-facts.js';
@@ -11,7 +11,7 @@ export { pinObject, unpinAll } from './pin.js';
 export { VariableHandle, VariableError } from './variables.js';
 export { applyCoreRelocations, CoreError, type CoreResult } from './core.js';
 export {
-  testRunProgram, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type TestRunOptions, type TestRunResult, type XdpAction,
+  testRunProgram, testRunProgramInto, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type TestRunOptions, type TestRunResult, type TestRunIntoResult, type XdpAction,
   type TcAction,
 } from './test-run.js';
 export {

@@ -1,19 +1,19 @@
 import { unlinkSync } from 'node:fs';
-import { endianness } from 'node:os';
+import { availableParallelism, endianness } from 'node:os';
 import { BpfLoadError, withContext } from '../base/errors.js';
 import type { MapTypeName } from '../base/uapi.js';
 import type { Btf } from '../btf/index.js';
 import { sanitizeExternsForKernel } from '../btf/sanitize.js';
 import { selectPrograms, type BpfObjectSpec, type ProgramSelection, type ProgramSpec } from '../object/index.js';
-import { mapUpdateElem } from '../sys/index.js';
+import { mapUpdateElem, type Fd } from '../sys/index.js';
 import { loadObjectBtf } from './btf.js';
 import { LoadError, withLoadContext } from './errors.js';
-import { resolveExterns } from './externs.js';
+import { resolveExterns, type ExternResolution } from './externs.js';
 import { runningKernelBtf } from './kernel-btf.js';
 import { readKallsyms, readKernelConfig, runningKernelVersion } from './kernel-facts.js';
 import type { MapHandle } from './map-handle.js';
 import { createKconfigMap, createMaps, fillIpRoute2InnerSlots, type MapLoadOptions } from './maps.js';
-import { loadProgram, type KernelProgram, type LoadedProgram } from './program.js';
+import { loadPrepared, loadPreparedAsync, prepareProgram, type KernelProgram, type LoadedProgram, type PreparedProgram } from './program.js';
 import { unknownGlobals, variableNotFound, VariableHandle } from './variables.js';
 
 export interface LoadOptions extends MapLoadOptions {
@@ -116,16 +116,98 @@ export class LoadedObject implements Disposable {
  * slots stored in the prog array. Any failure closes everything created so far before throwing.
  */
 export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): LoadedObject {
+  const run = startLoad(spec, options);
+  try {
+    for (const program of programsToLoad(run)) {
+      try {
+        run.programs.push(loadPrepared(spec, prepare(run, program), options.logLevel ?? 1));
+      } catch (e) {
+        skipOrThrow(run, program, e);
+      }
+    }
+    return finishLoad(run);
+  } catch (e) {
+    abortLoad(run);
+    throw e;
+  } finally {
+    // Maps and programs hold their own references to the BTF object.
+    run.btfFd?.closeQuietly();
+  }
+}
+
+/**
+ * loadObject with up to one program per CPU in the kernel's verifier at once (BPF_PROG_LOAD on the libuv pool),
+ * while this thread relocates the next: the same result (programs, skips, warnings and errors in the same order),
+ * sooner for objects with many large programs. A failure waits for the loads in flight and closes what they made.
+ */
+export async function loadObjectAsync(spec: BpfObjectSpec, options: LoadOptions = {}): Promise<LoadedObject> {
+  const run = startLoad(spec, options);
+  const inFlight: Array<{ program: ProgramSpec; result: Promise<KernelProgram> }> = [];
+  // Settled in program order, so skips, warnings and the error thrown are those loadObject gives.
+  const settleOldest = async () => {
+    const { program, result } = inFlight.shift()!;
+    try {
+      run.programs.push(await result);
+    } catch (e) {
+      skipOrThrow(run, program, e);
+    }
+  };
+  try {
+    for (const program of programsToLoad(run)) {
+      let result: Promise<KernelProgram>;
+      try {
+        result = loadPreparedAsync(spec, prepare(run, program), options.logLevel ?? 1);
+      } catch (e) {
+        result = Promise.reject(e);
+      }
+      // Handled by settleOldest, in order; this only keeps Node from calling it unhandled meanwhile.
+      result.catch(() => {});
+      inFlight.push({ program, result });
+      if (inFlight.length >= PARALLEL_LOADS) await settleOldest();
+    }
+    while (inFlight.length > 0) await settleOldest();
+    return finishLoad(run);
+  } catch (e) {
+    for (const { result } of inFlight.splice(0)) {
+      try {
+        (await result).close();
+      } catch {
+        // Already failing: the original error is the one to report.
+      }
+    }
+    abortLoad(run);
+    throw e;
+  } finally {
+    run.btfFd?.closeQuietly();
+  }
+}
+
+/** Programs in the verifier at once: one per CPU, and no more than libuv's default pool of four threads. */
+const PARALLEL_LOADS = Math.max(1, Math.min(4, availableParallelism()));
+
+/** One load in progress: what it created so far (closed again if it fails) and what every step needs. */
+interface LoadRun {
+  readonly spec: BpfObjectSpec;
+  readonly options: LoadOptions;
+  readonly maps: MapHandle[];
+  readonly programs: KernelProgram[];
+  readonly skipped: SkippedProgram[];
+  /** Pins this load made (by-name maps not pinned before): a failed load removes them again, as libbpf does. */
+  readonly pinsMade: string[];
+  readonly warn: (message: string) => void;
+  readonly externs: ExternResolution;
+  readonly btfFd: Fd | undefined;
+  readonly selection: ProgramSelection | undefined;
+  readonly kernVersion: number;
+}
+
+/** Checks, externs, the object's BTF and every map: all that comes before the programs. */
+function startLoad(spec: BpfObjectSpec, options: LoadOptions): LoadRun {
   const hostLittle = endianness() === 'LE';
   if (spec.littleEndian !== hostLittle) {
     throw new LoadError(withContext([spec.file],
       `object is ${spec.littleEndian ? 'little' : 'big'}-endian (bpf${spec.littleEndian ? 'el' : 'eb'}) but this machine runs ${hostLittle ? 'little' : 'big'}-endian BPF; rebuild it with -target bpf`));
   }
-  const maps: MapHandle[] = [];
-  const programs: KernelProgram[] = [];
-  const skipped: SkippedProgram[] = [];
-  /** Pins this load made (by-name maps not pinned before): a failed load removes them again, as libbpf does. */
-  const pinsMade: string[] = [];
   const warn = options.onWarning ?? (() => {});
   const unknown = unknownGlobals(spec, options.globals ?? {});
   if (unknown.length > 0) throw new LoadError(withContext([spec.file], `globals: no variable named ${unknown.join(', ')} (variables: ${spec.variables.map((v) => v.name).join(', ') || 'none'})`));
@@ -140,50 +222,71 @@ export function loadObject(spec: BpfObjectSpec, options: LoadOptions = {}): Load
   // The kernel refuses extern linkage in BTF: it gets the sanitized copy; maps and variables keep the object's.
   const btfFd = loadObjectBtf(spec.btf === undefined ? spec
     : { ...spec, btf: sanitizeExternsForKernel(spec.btf, externs.kconfig?.offsets, externs.kconfig?.contents.byteLength) }, warn);
+  const run: LoadRun = {
+    spec, options, maps: [], programs: [], skipped: [], pinsMade: [], warn, externs, btfFd, selection: undefined,
+    kernVersion: spec.kernVersion ?? options.kernVersion ?? runningKernelVersion(),
+  };
   try {
     const selection = options.programs === undefined ? undefined : selectForLoad(spec, options.programs);
-    createMaps(spec, options, maps, btfFd?.value, warn, selection?.maps, pinsMade);
-    createKconfigMap(spec, externs, maps, btfFd?.value, warn);
-    fillIpRoute2InnerSlots(spec, maps);
-    const kernVersion = spec.kernVersion ?? options.kernVersion ?? runningKernelVersion();
-    for (const program of spec.programs) {
-      if (selection !== undefined && !selection.programs.has(program)) continue;
-      if (program.type === 'unspecified') {
-        const reason = `section ${program.section} names no known program type (give one: CLI --type, library programTypes)`;
-        skipped.push({ spec: program, reason });
-        warn(`skipping ${program.name}: ${reason}`);
-        continue;
-      }
-      try {
-        programs.push(loadProgram(spec, program, maps, kernVersion, options.logLevel ?? 1, btfFd?.value, options.kernelBtf ?? runningKernelBtf, externs));
-      } catch (e) {
-        if (options.onProgramError !== 'skip' || !(e instanceof BpfLoadError)) throw e;
-        skipped.push({ spec: program, reason: e.message, error: e });
-        warn(`skipping ${program.name}: ${e.message}`);
-      }
-    }
-    fillTailCalls(spec, maps, programs, warn);
-    fillInitialSlots(spec, maps, programs, skipped, selection, warn);
-    return new LoadedObject(spec, maps, programs, skipped);
+    createMaps(spec, options, run.maps, btfFd?.value, warn, selection?.maps, run.pinsMade);
+    createKconfigMap(spec, externs, run.maps, btfFd?.value, warn);
+    fillIpRoute2InnerSlots(spec, run.maps);
+    return { ...run, selection };
   } catch (e) {
-    for (const created of [...programs, ...maps]) {
-      try {
-        created.close();
-      } catch {
-        // Already failing: the original error is the one to report.
-      }
-    }
-    for (const path of pinsMade) {
-      try {
-        unlinkSync(path);
-      } catch {
-        // Removed by someone else already; the original error is the one to report.
-      }
-    }
-    throw e;
-  } finally {
-    // Maps and programs hold their own references to the BTF object.
+    abortLoad(run);
     btfFd?.closeQuietly();
+    throw e;
+  }
+}
+
+/** The programs selected for loading; those whose section names no type are skipped here, with a warning. */
+function programsToLoad(run: LoadRun): ProgramSpec[] {
+  const out: ProgramSpec[] = [];
+  for (const program of run.spec.programs) {
+    if (run.selection !== undefined && !run.selection.programs.has(program)) continue;
+    if (program.type === 'unspecified') {
+      const reason = `section ${program.section} names no known program type (give one: CLI --type, library programTypes)`;
+      run.skipped.push({ spec: program, reason });
+      run.warn(`skipping ${program.name}: ${reason}`);
+      continue;
+    }
+    out.push(program);
+  }
+  return out;
+}
+
+function prepare(run: LoadRun, program: ProgramSpec): PreparedProgram {
+  return prepareProgram(run.spec, program, run.maps, run.kernVersion, run.btfFd?.value, run.options.kernelBtf ?? runningKernelBtf, run.externs);
+}
+
+/** A program that failed: skipped under onProgramError 'skip' (when the failure is ours to name), else thrown. */
+function skipOrThrow(run: LoadRun, program: ProgramSpec, e: unknown): void {
+  if (run.options.onProgramError !== 'skip' || !(e instanceof BpfLoadError)) throw e;
+  run.skipped.push({ spec: program, reason: e.message, error: e });
+  run.warn(`skipping ${program.name}: ${e.message}`);
+}
+
+function finishLoad(run: LoadRun): LoadedObject {
+  fillTailCalls(run.spec, run.maps, run.programs, run.warn);
+  fillInitialSlots(run.spec, run.maps, run.programs, run.skipped, run.selection, run.warn);
+  return new LoadedObject(run.spec, run.maps, run.programs, run.skipped);
+}
+
+/** Closes every program and map the load created and removes the pins it made. */
+function abortLoad(run: LoadRun): void {
+  for (const created of [...run.programs, ...run.maps]) {
+    try {
+      created.close();
+    } catch {
+      // Already failing: the original error is the one to report.
+    }
+  }
+  for (const path of run.pinsMade) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // Removed by someone else already; the original error is the one to report.
+    }
   }
 }
 

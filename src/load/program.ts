@@ -3,16 +3,16 @@ import { withContext } from '../base/errors.js';
 import { attachTypeValue, progTypeValue } from '../base/uapi.js';
 import { FUNC_INFO_SIZE, LINE_INFO_SIZE, type Btf } from '../btf/index.js';
 import type { BpfObjectSpec, ProgramSpec } from '../object/index.js';
-import { Errno, Fd, progInfo, progLoad, SysError, type ProgInfo } from '../sys/index.js';
+import { Errno, Fd, progInfo, progLoad, progLoadAsync, SysError, type ProgInfo, type ProgLoadAttr } from '../sys/index.js';
 import { coreRelocationCount, programBtfInfo } from './btf.js';
-import { applyCoreRelocations, CORE_POISON_HELPER } from './core.js';
+import { applyCoreRelocations, CORE_POISON_HELPER, type CoreResult } from './core.js';
 import { LoadError, VerifierError, withLoadContext } from './errors.js';
 import type { ExternResolution } from './externs.js';
 import { attachBtfId } from './kernel-btf.js';
 import { kernelObjectName } from './kernel-facts.js';
 import { MapHandle } from './map-handle.js';
 import { RelocationError, relocateProgram, type RelocatedProgram } from './relocate.js';
-import { testRunProgram, type TestRunOptions, type TestRunResult } from './test-run.js';
+import { testRunProgram, testRunProgramInto, type TestRunIntoResult, type TestRunOptions, type TestRunResult } from './test-run.js';
 
 export interface LoadedProgram {
   readonly spec: ProgramSpec;
@@ -27,6 +27,8 @@ export interface LoadedProgram {
   readonly insns: Uint8Array;
   /** BPF_PROG_TEST_RUN: runs the program on a packet/context of the caller's (see test-run.ts). */
   testRun(options?: TestRunOptions): TestRunResult;
+  /** The same on a packet, the packet after the run written into `out` instead of a new Buffer (for loops). */
+  testRunInto(data: Uint8Array, out: Uint8Array, options?: { readonly repeat?: number }): TestRunIntoResult;
 }
 
 /**
@@ -69,6 +71,9 @@ export class KernelProgram implements LoadedProgram {
   testRun(options: TestRunOptions = {}): TestRunResult {
     return testRunProgram(this, options);
   }
+  testRunInto(data: Uint8Array, out: Uint8Array, options: { readonly repeat?: number } = {}): TestRunIntoResult {
+    return testRunProgramInto(this, data, out, options);
+  }
   get tag(): string {
     return this.info.tag;
   }
@@ -81,10 +86,19 @@ const NEEDS_PROGRAM_TARGET: ReadonlySet<string> = new Set(['ext', 'struct_ops'])
 
 const BPF_F_SLEEPABLE = 1 << 4;
 
-export function loadProgram(
-  spec: BpfObjectSpec, program: ProgramSpec, maps: readonly MapHandle[], kernVersion: number, logLevel: 1 | 2, btfFd: number | undefined,
+/** A program ready for BPF_PROG_LOAD: the attr (relocated instructions included) and what a failure report needs. */
+export interface PreparedProgram {
+  readonly program: ProgramSpec;
+  readonly attr: ProgLoadAttr;
+  readonly core: CoreResult | undefined;
+  readonly where: ReadonlyArray<string | undefined>;
+}
+
+/** Relocation, CO-RE and func/line info: everything before the system call, which loadPrepared(Async) makes. */
+export function prepareProgram(
+  spec: BpfObjectSpec, program: ProgramSpec, maps: readonly MapHandle[], kernVersion: number, btfFd: number | undefined,
   kernelBtf: () => Btf, externs: ExternResolution,
-): KernelProgram {
+): PreparedProgram {
   const where = [spec.file, `program ${program.name} (section ${program.section})`];
   const byName = new Map(maps.map((m) => [m.name, m]));
   let relocated: RelocatedProgram;
@@ -106,11 +120,10 @@ export function loadProgram(
   const core = coreRelocationCount(spec, relocated.layout) > 0
     ? applyCoreRelocations(spec, relocated.layout, relocated.insns, kernelBtf())
     : undefined;
-  const insns = relocated.insns;
   const btfInfo = btfFd === undefined ? undefined : programBtfInfo(spec, relocated.layout);
-  const attr = {
+  const attr: ProgLoadAttr = {
     progType: progTypeValue(program.type as Exclude<ProgramSpec['type'], 'unspecified'>),
-    insns,
+    insns: relocated.insns,
     license: spec.license,
     kernVersion,
     progName: kernelObjectName(program.name),
@@ -121,35 +134,62 @@ export function loadProgram(
       progBtfFd: btfFd!, funcInfoRecSize: FUNC_INFO_SIZE, funcInfo: btfInfo.funcInfo, lineInfoRecSize: LINE_INFO_SIZE, lineInfo: btfInfo.lineInfo,
     }),
   };
-  const what = `program ${program.name}`;
+  return { program, attr, core, where };
+}
+
+export function loadProgram(
+  spec: BpfObjectSpec, program: ProgramSpec, maps: readonly MapHandle[], kernVersion: number, logLevel: 1 | 2, btfFd: number | undefined,
+  kernelBtf: () => Btf, externs: ExternResolution,
+): KernelProgram {
+  return loadPrepared(spec, prepareProgram(spec, program, maps, kernVersion, btfFd, kernelBtf, externs), logLevel);
+}
+
+/** BPF_PROG_LOAD on this thread; a refusal is loaded again with a log to say why. */
+export function loadPrepared(spec: BpfObjectSpec, prepared: PreparedProgram, logLevel: 1 | 2): KernelProgram {
+  const what = `program ${prepared.program.name}`;
   let fd: Fd;
   try {
-    fd = new Fd(progLoad(attr), what);
+    fd = new Fd(progLoad(prepared.attr), what);
   } catch (first) {
     if (!(first instanceof SysError)) throw first;
-    // Load again with a log to learn why; grow the buffer while the kernel says it did not fit.
-    let size = 1 << 18;
-    for (;;) {
-      const logBuf = Buffer.alloc(size);
-      try {
-        fd = new Fd(progLoad({ ...attr, logLevel, logBuf }), what);
-        break; // Passed with a log (the first failure was transient): use it.
-      } catch (e) {
-        if (!(e instanceof SysError)) throw e;
-        const log = logBuf.subarray(0, Math.max(0, logBuf.indexOf(0))).toString('utf8');
-        if (e.errno === Errno.ENOSPC && size < 1 << 28) {
-          size *= 4;
-          continue;
-        }
-        if (log.trim() === '' && e.errno !== Errno.EACCES && e.errno !== Errno.EINVAL) throw withLoadContext(e, where);
-        const verifierError = new VerifierError({ file: spec.file, program: program.name, section: program.section, cause: e, log, truncated: e.errno === Errno.ENOSPC });
-        // A poisoned CO-RE relocation that the verifier reached: say which access the kernel lacks.
-        if (core !== undefined && core.poisoned.length > 0 && log.includes(`unknown#${CORE_POISON_HELPER}`)) {
-          throw new LoadError(withContext(where, core.poisoned.map((p) => p.message).join('; ')), { cause: verifierError });
-        }
-        throw verifierError;
+    fd = loadWithLog(spec, prepared, logLevel);
+  }
+  return new KernelProgram(prepared.program, fd, prepared.attr.insns);
+}
+
+/**
+ * BPF_PROG_LOAD on the libuv pool, so that several programs are in the verifier at once (the loader keeps up to one
+ * per CPU in flight). A refusal is loaded again on this thread, with a log: the pool thread's errno is not ours.
+ */
+export async function loadPreparedAsync(spec: BpfObjectSpec, prepared: PreparedProgram, logLevel: 1 | 2): Promise<KernelProgram> {
+  const ret = await progLoadAsync(prepared.attr);
+  const fd = ret >= 0 ? new Fd(ret, `program ${prepared.program.name}`) : loadWithLog(spec, prepared, logLevel);
+  return new KernelProgram(prepared.program, fd, prepared.attr.insns);
+}
+
+/** Loads again with a log to learn why the kernel refused; grows the buffer while the kernel says it did not fit. */
+function loadWithLog(spec: BpfObjectSpec, { program, attr, core, where }: PreparedProgram, logLevel: 1 | 2): Fd {
+  const what = `program ${program.name}`;
+  let size = 1 << 18;
+  for (;;) {
+    const logBuf = Buffer.alloc(size);
+    try {
+      // Passed with a log (the first failure was transient): use it.
+      return new Fd(progLoad({ ...attr, logLevel, logBuf }), what);
+    } catch (e) {
+      if (!(e instanceof SysError)) throw e;
+      const log = logBuf.subarray(0, Math.max(0, logBuf.indexOf(0))).toString('utf8');
+      if (e.errno === Errno.ENOSPC && size < 1 << 28) {
+        size *= 4;
+        continue;
       }
+      if (log.trim() === '' && e.errno !== Errno.EACCES && e.errno !== Errno.EINVAL) throw withLoadContext(e, where);
+      const verifierError = new VerifierError({ file: spec.file, program: program.name, section: program.section, cause: e, log, truncated: e.errno === Errno.ENOSPC });
+      // A poisoned CO-RE relocation that the verifier reached: say which access the kernel lacks.
+      if (core !== undefined && core.poisoned.length > 0 && log.includes(`unknown#${CORE_POISON_HELPER}`)) {
+        throw new LoadError(withContext(where, core.poisoned.map((p) => p.message).join('; ')), { cause: verifierError });
+      }
+      throw verifierError;
     }
   }
-  return new KernelProgram(program, fd, insns);
 }

@@ -67,7 +67,8 @@ export function relocateProgram(spec: BpfObjectSpec, program: ProgramSpec, targe
     }
     // Calls clang resolved itself (static functions in the same section, older compilers): imm is relative.
     const code = new InsnSlots(fn.bytes, fn.littleEndian);
-    for (let slot = 0; slot < code.count; slot++) {
+    const count = code.count;
+    for (let slot = 0; slot < count; slot++) {
       const op = code.opcode(slot);
       if (op === Opcode.LD_IMM64) {
         slot++;
@@ -116,22 +117,23 @@ function findFunction(functions: readonly Fn[], r: RelocationSpec, spec: BpfObje
 }
 
 function applyDataRelocation(view: InsnSlots, at: number, r: RelocationSpec, targets: RelocationTargets, program: ProgramSpec, fn: Fn): void {
-  const where = [program.name === fn.name ? program.name : `${program.name} (via ${fn.name})`, `insn ${r.insn} of ${r.section}`];
+  // Built only for a message: this runs once per relocation (20k in a large object).
+  const where = () => [program.name === fn.name ? program.name : `${program.name} (via ${fn.name})`, `insn ${r.insn} of ${r.section}`];
   switch (r.kind) {
     case 'map': {
       const fd = targets.mapFd(r.target);
-      if (fd === undefined) throw new RelocationError(withContext(where, `map ${r.target} was not created`));
+      if (fd === undefined) throw new RelocationError(withContext(where(), `map ${r.target} was not created`));
       view.setImm64(at, PseudoSrc.MAP_FD, fd, 0);
       return;
     }
     case 'data': {
       const fd = targets.dataMapFd(r.target);
-      if (fd === undefined) throw new RelocationError(withContext(where, `no map holds data section ${r.target}`));
+      if (fd === undefined) throw new RelocationError(withContext(where(), `no map holds data section ${r.target}`));
       view.setImm64(at, PseudoSrc.MAP_VALUE, fd, r.targetOffset);
       return;
     }
     case 'extern':
-      applyExtern(view, at, r, targets, where);
+      applyExtern(view, at, r, targets, where());
       return;
     case 'call':
     case 'func_addr':

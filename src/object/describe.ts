@@ -58,6 +58,8 @@ export interface DescribeOptions {
    * time instead of holding the whole object's disassembly (the streamed text --dump).
    */
   readonly disassembly?: boolean;
+  /** false: `relocations` is left empty, for a caller that lists them from the spec row by row (the streamed text). */
+  readonly relocations?: boolean;
 }
 
 /** Everything --dump shows, as plain data (the CLI prints it as text or JSON). Pure. */
@@ -94,7 +96,7 @@ export function describeObject(spec: BpfObjectSpec, options: DescribeOptions = {
       const insns = insnsOf(s);
       return { section: s.section, name: s.name, global: s.global, insnCount: Math.ceil(s.bytes.byteLength / INSN_SLOT_SIZE), insns };
     }),
-    relocations: spec.relocations.map((r) => ({
+    relocations: options.relocations === false ? [] : spec.relocations.map((r) => ({
       section: r.section, insn: r.insn, program: r.program, symbol: r.symbol, kind: r.kind, target: r.target,
     })),
   };
@@ -174,19 +176,30 @@ export function forEachInsn(
 
 /** What a relocation makes of its instruction, e.g. `map[my_map]`. */
 export function annotate(r: RelocationSpec): string {
+  const [before, after] = annotationAround(r);
+  return `${before}${r.target}${after}`;
+}
+
+/** annotate()'s text on either side of the relocation's target name (the only part from the file). */
+export function annotationAround(r: RelocationSpec): readonly [before: string, after: string] {
   switch (r.kind) {
     case 'map':
-      return `map[${r.target}]`;
+      return MAP_AROUND;
     case 'data':
-      return `${r.target}+0x${r.targetOffset.toString(16)}`;
+      return ['', `+0x${r.targetOffset.toString(16)}`];
     case 'call':
-      return `call ${r.target}`;
+      return CALL_AROUND;
     case 'func_addr':
-      return `func[${r.target}]`;
+      return FUNC_AROUND;
     case 'extern':
-      return `extern[${r.target}]`;
+      return EXTERN_AROUND;
   }
 }
+
+const MAP_AROUND = ['map[', ']'] as const;
+const CALL_AROUND = ['call ', ''] as const;
+const FUNC_AROUND = ['func[', ']'] as const;
+const EXTERN_AROUND = ['extern[', ']'] as const;
 
 /** The instruction text with the relocation folded in (`r1 = map[my_map] ll`), for human-readable output. */
 export function annotatedText(insn: Pick<InsnDump, 'text' | 'annotation'>): string {

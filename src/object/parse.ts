@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { decodeName } from '../base/cursor.js';
 import { CallSrc, MapFlags, mapTypeValue } from '../base/uapi.js';
 import {
@@ -143,6 +144,8 @@ function programTypeResolver(elf: ElfFile, types: ProgramTypes | undefined): (se
 
 /** iproute2 names an object's own pinning namespace by the SHA-1 of the file's bytes. */
 function sha1Hex(bytes: Uint8Array): string {
+  // Required here, not imported: loading node:crypto would cost every start-up, and only these maps need it.
+  const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof Crypto;
   return createHash('sha1').update(bytes).digest('hex');
 }
 
@@ -407,9 +410,10 @@ function collectRelocations(elf: ElfFile, functionList: readonly Function[], map
       const insn = rel.offset / INSN_SLOT_SIZE;
       const symbol = elf.symbols[rel.symbol]!;
       const name = symbolName(elf, symbol);
-      const where = { file: elf.file, section: target.name, insn, symbol: name };
+      // Made only for a message: this runs once per relocation (20k in a large object).
+      const where = () => ({ file: elf.file, section: target.name, insn, symbol: name });
       if (rel.offset % INSN_SLOT_SIZE !== 0 || rel.offset + INSN_SLOT_SIZE > target.size) {
-        throw new ObjectError(where, `relocation offset 0x${rel.offset.toString(16)} is not at an instruction`);
+        throw new ObjectError(where(), `relocation offset 0x${rel.offset.toString(16)} is not at an instruction`);
       }
       const opcode = code.opcode(insn);
       const src = code.src(insn);
@@ -420,7 +424,7 @@ function collectRelocations(elf: ElfFile, functionList: readonly Function[], map
 
       const resolved = resolveTarget(elf, symbol, opcode, src, imm, maps, functions, where);
       if (opcode === Opcode.LD_IMM64 && rel.offset + 2 * INSN_SLOT_SIZE > target.size) {
-        throw new ObjectError(where, 'ld_imm64 instruction is cut off by the end of the section');
+        throw new ObjectError(where(), 'ld_imm64 instruction is cut off by the end of the section');
       }
       const spec: RelocationSpec = Object.freeze({
         section: target.name, sectionIndex: target.index, insn, program: fn?.name ?? '', symbol: name,
@@ -443,10 +447,12 @@ function symbolName(elf: ElfFile, symbol: ElfSymbol): string {
 
 function resolveTarget(
   elf: ElfFile, symbol: ElfSymbol, opcode: number, src: number, imm: number, maps: MapIndex,
-  functions: FunctionIndex, where: ConstructorParameters<typeof ObjectError>[0],
+  functions: FunctionIndex, where: () => ConstructorParameters<typeof ObjectError>[0] & { insn: number },
 ): { kind: RelocationKind; target: string; offset: number } {
-  const invalid = (what: string) =>
-    new ObjectError(where, `invalid relocation for insn[${where.insn}].code 0x${opcode.toString(16)}: ${what}`);
+  const invalid = (what: string) => {
+    const w = where();
+    return new ObjectError(w, `invalid relocation for insn[${w.insn}].code 0x${opcode.toString(16)}: ${what}`);
+  };
   const isLdImm64 = opcode === Opcode.LD_IMM64;
   const isSection = symbol.type === SymbolType.SECTION;
 

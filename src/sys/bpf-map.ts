@@ -1,6 +1,6 @@
 /** bpf(2) map commands: create, the element hot path, batches. */
 import { Errno, SysArgumentError, SysError } from './errors.js';
-import { AttrWriter, FixedAttr, writeAddress } from './ffi.js';
+import { AttrWriter, FixedAttr, type OutputSlab, writeAddress, writeU64 } from './ffi.js';
 import { BpfCommand, type BpfCommandName, BPF_ATTR, BPF_OBJ_NAME_LEN, NONE_TOLERATED, bpfCall, UpdateFlags } from './bpf.js';
 
 export interface MapCreateAttr {
@@ -82,6 +82,66 @@ function elemResult(ret: number, cmd: BpfCommandName, mapFd: number, absentIsFal
 /** BPF_MAP_LOOKUP_ELEM into `value`; false when the key is absent. */
 export function mapLookupElem(mapFd: number, key: Uint8Array, value: Uint8Array, flags = 0): boolean {
   return elemResult(elemCall(BpfCommand.MAP_LOOKUP_ELEM, mapFd, key, value, flags), 'MAP_LOOKUP_ELEM', mapFd, true);
+}
+
+/**
+ * One map's BPF_MAP_LOOKUP_ELEM, prepared once: its own attr with the map fd and the key's address written at
+ * construction, the key itself in the attr block's tail. A lookup writes the key in place and, at most, the value's
+ * address: the least JavaScript that can run around the system call (MapHandle's get/getInto/has).
+ * The caller owns the fd's lifetime: it checks the map is still open before each call.
+ */
+export class MapLookup {
+  /** Where the key goes before each lookup (keySize bytes). */
+  readonly key: Buffer;
+  readonly #attr: FixedAttr;
+  readonly #view: DataView;
+  readonly #mapFd: number;
+  readonly #valueBytes: number;
+  /** The value's own slot (has(), lookups whose value is not kept). */
+  readonly #value: Buffer;
+  #keyAddressWritten = false;
+
+  constructor(mapFd: number, keySize: number, valueBytes: number) {
+    const keyRoom = (keySize + 7) & ~7;
+    this.#attr = new FixedAttr(ELEM.size, keyRoom + valueBytes);
+    this.#view = this.#attr.view;
+    this.key = this.#attr.bytes.subarray(ELEM.size, ELEM.size + keySize);
+    this.#value = this.#attr.bytes.subarray(ELEM.size + keyRoom, ELEM.size + keyRoom + valueBytes);
+    this.#mapFd = mapFd;
+    this.#valueBytes = valueBytes;
+    this.#view.setUint32(ELEM.map_fd, mapFd, true);
+  }
+
+  /** A u32 key, written in place (host order). */
+  setKeyU32(key: number): void {
+    this.#view.setUint32(ELEM.size, key, true);
+  }
+
+  /** Looks the key up into `out` (at least valueBytes long); false when absent. */
+  lookupInto(out: Uint8Array): boolean {
+    writeAddress(this.#view, ELEM.value, out);
+    return this.#call();
+  }
+
+  /** Looks the key up straight into a new piece of `slab`: the value as a Buffer of its own, or undefined when absent. */
+  lookupOut(slab: OutputSlab): Buffer | undefined {
+    writeU64(this.#view, ELEM.value, slab.reserve(this.#valueBytes));
+    return this.#call() ? slab.take(this.#valueBytes) : undefined;
+  }
+
+  /** Whether the key is present (the value lands in a slot of this lookup's own). */
+  has(): boolean {
+    return this.lookupInto(this.#value);
+  }
+
+  #call(): boolean {
+    if (!this.#keyAddressWritten) {
+      writeU64(this.#view, ELEM.key, this.#attr.address + ELEM.size);
+      this.#keyAddressWritten = true;
+    }
+    const ret = this.#attr.bpf(BpfCommand.MAP_LOOKUP_ELEM);
+    return ret === 0 || elemResult(ret, 'MAP_LOOKUP_ELEM', this.#mapFd, true);
+  }
 }
 
 /** BPF_MAP_UPDATE_ELEM; `flags` is one of UpdateFlags (BPF_ANY by default). */

@@ -2,7 +2,7 @@
 import { INSN_SLOT_SIZE } from '../base/uapi.js';
 import { SysArgumentError } from './errors.js';
 import { AttrWriter, cString } from './ffi.js';
-import { BPF_ATTR, BPF_OBJ_NAME_LEN, NONE_TOLERATED, bpfCall } from './bpf.js';
+import { BPF_ATTR, BPF_OBJ_NAME_LEN, NONE_TOLERATED, bpfCall, bpfCallAsync } from './bpf.js';
 
 export interface ProgLoadAttr {
   readonly progType: number;
@@ -75,6 +75,14 @@ export function encodeProgLoad(a: ProgLoadAttr): AttrWriter {
 /** BPF_PROG_LOAD → program fd. On failure the verifier's explanation is in logBuf (NUL-terminated). */
 export function progLoad(a: ProgLoadAttr): number {
   return bpfCall('PROG_LOAD', encodeProgLoad(a), NONE_TOLERATED, a.progName);
+}
+
+/**
+ * BPF_PROG_LOAD on the libuv pool: resolves with the program fd, or -1 when the kernel refused (load again with
+ * progLoad, and a log, to learn why). The verifier of one program runs while JavaScript prepares the next.
+ */
+export function progLoadAsync(a: ProgLoadAttr): Promise<number> {
+  return bpfCallAsync('PROG_LOAD', encodeProgLoad(a));
 }
 
 

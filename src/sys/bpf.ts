@@ -11,7 +11,7 @@
  * ids, info), bpf-attach.ts (attaching and links).
  */
 import { Errno, SysError } from './errors.js';
-import { rawBpf, rawClose, type AttrWriter } from './ffi.js';
+import { rawBpf, rawBpfAsync, rawClose, type AttrWriter } from './ffi.js';
 
 /** enum bpf_cmd. */
 export const BpfCommand = {
@@ -157,6 +157,19 @@ export function bpfCall(cmd: BpfCommandName, attr: AttrWriter, tolerated: readon
   }
   if (ret >= 0 || tolerated.includes(-ret)) return ret;
   throw new SysError({ syscall: 'bpf', command: `BPF_${cmd}`, errno: -ret, ...(detail === undefined ? {} : { detail }) });
+}
+
+/**
+ * bpfCall on the libuv pool (for the few commands worth running beside JavaScript: program loads). Resolves with the
+ * kernel's result, or -1 on failure without the errno, which stayed on the pool thread: call bpfCall to learn it.
+ */
+export async function bpfCallAsync(cmd: BpfCommandName, attr: AttrWriter): Promise<number> {
+  try {
+    return await rawBpfAsync(BpfCommand[cmd], attr.bytes, attr.bytes.byteLength);
+  } finally {
+    // The writer holds the buffers the attr points to: released only once the kernel is done with them.
+    attr.release();
+  }
 }
 
 /** close(2) for any fd a wrapper returned. */

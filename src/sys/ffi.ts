@@ -36,6 +36,8 @@ interface Libc {
    * One prototype per call shape lets koffi pass Buffers as pointers (zero copy) and fds as ints.
    */
   readonly bpf: (nr: number, cmd: number, attr: Uint8Array, size: number) => number;
+  /** The same function on the libuv pool (koffi's asynchronous call): the callback gets its result. */
+  readonly bpfAsync: (nr: number, cmd: number, attr: Uint8Array, size: number, done: (err: unknown, ret: number) => void) => void;
   /** The same call with the attr's address as an integer: koffi converts a number faster than it resolves a Buffer. */
   readonly bpfAt: (nr: number, cmd: number, attr: number, size: number) => number;
   readonly perfEventOpen: (nr: number, attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number) => number;
@@ -59,9 +61,10 @@ let koffi: typeof Koffi;
 
 /**
  * koffi (its native addon and libc) is required on the first system call, not at import: `--dump` and every pure
- * layer make none, and loading the addon is a sizeable share of start-up.
+ * layer make none, and loading the addon is a sizeable share of start-up. Every koffi user in src/sys reaches it
+ * through here: a static `import koffi` would be hoisted to the top of the bundled CLI and load it in every mode.
  */
-function ffi(): typeof Koffi {
+export function ffi(): typeof Koffi {
   koffi ??= createRequire(import.meta.url)('koffi') as typeof Koffi;
   return koffi;
 }
@@ -72,9 +75,11 @@ function libc(): Libc {
   const nr = syscallNumbers();
   const lib = ffi().load('libc.so.6');
   libcHandle = lib;
+  const bpf = lib.func('long syscall(long nr, int cmd, void *attr, uint32_t size)');
   bound = {
     nr,
-    bpf: lib.func('long syscall(long nr, int cmd, void *attr, uint32_t size)'),
+    bpf,
+    bpfAsync: bpf.async,
     bpfAt: lib.func('long syscall(long nr, int cmd, uintptr_t attr, uint32_t size)'),
     perfEventOpen: lib.func('long syscall(long nr, void *attr, int pid, int cpu, int group_fd, unsigned long flags)'),
     close: lib.func('int close(int fd)'),
@@ -123,27 +128,112 @@ export function rawBpf(cmd: number, attr: Uint8Array, size: number): number {
 }
 
 /**
+ * rawBpf on a libuv pool thread, the caller's thread free meanwhile: resolves with the result when it is ≥ 0, else
+ * with -1, since errno is the pool thread's (a caller that must know why makes the call again on its own thread).
+ * `attr`, and every buffer whose address it holds, must stay alive until the promise settles.
+ */
+export function rawBpfAsync(cmd: number, attr: Uint8Array, size: number): Promise<number> {
+  const c = libc();
+  return new Promise((resolve, reject) => {
+    c.bpfAsync(c.nr.bpf, cmd, attr, size, (err, ret) => {
+      if (err !== null && err !== undefined) reject(err instanceof Error ? err : new SysArgumentError(`bpf(2) on the libuv pool: ${String(err)}`));
+      else resolve(ret < 0 ? -1 : ret);
+    });
+  });
+}
+
+/**
  * An attribute block for the per-call hot paths (map elements, test runs): allocated and zeroed once, its address
  * taken once (a typed array whose address was taken never moves), and handed to bpf(2) as that integer. Saves, per
  * call, the allocation of an AttrWriter and koffi's resolution of a Buffer argument (~50 ns measured on a busy VM).
  * Safe to share module-wide: every call is synchronous, and the owner writes every field it uses before each one.
+ * `tail` bytes after the attr (not passed as its size) hold what its pointers point at, so a prepared call's key and
+ * value share the block's one address.
  */
 export class FixedAttr {
   readonly bytes: Buffer;
   readonly view: DataView;
+  /** The attr's own size: what bpf(2) is told. */
+  readonly size: number;
   #address = 0;
 
-  constructor(size: number) {
-    this.bytes = Buffer.alloc(size);
-    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, size);
+  constructor(size: number, tail = 0) {
+    this.size = size;
+    this.bytes = Buffer.alloc(size + tail);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, size + tail);
+  }
+
+  /** The block's address (koffi loads on first use). */
+  get address(): number {
+    if (this.#address === 0) this.#address = Number(ffi().address(this.bytes) as bigint | number);
+    return this.#address;
   }
 
   /** bpf(cmd, this block): the call's result, or -errno. */
   bpf(cmd: number): number {
     const c = libc();
-    if (this.#address === 0) this.#address = Number(ffi().address(this.bytes) as bigint | number);
-    return result(c.bpfAt(c.nr.bpf, cmd, this.#address, this.bytes.length));
+    return result(c.bpfAt(c.nr.bpf, cmd, this.#address === 0 ? this.address : this.#address, this.size));
   }
+}
+
+type BufferClass = new (buffer: ArrayBuffer, byteOffset: number, length: number) => Buffer;
+/**
+ * Node's own Buffer class (FastBuffer: what Buffer.from and Buffer.allocUnsafe construct), which Node exposes as
+ * Buffer[Symbol.species]. Constructing it directly skips Buffer.from's argument checks and its native
+ * isAnyArrayBuffer() call: ~45 ns instead of ~90 ns a piece, measured. Buffer.from where a runtime lacks it.
+ */
+const NodeBuffer = (Buffer as unknown as { readonly [Symbol.species]?: BufferClass })[Symbol.species];
+const bufferView: (buffer: ArrayBuffer, byteOffset: number, length: number) => Buffer =
+  NodeBuffer !== undefined && Buffer.isBuffer(new NodeBuffer(new ArrayBuffer(1), 0, 1))
+    ? (buffer, byteOffset, length) => new NodeBuffer(buffer, byteOffset, length)
+    : (buffer, byteOffset, length) => Buffer.from(buffer, byteOffset, length);
+
+/**
+ * Where the kernel writes results that are handed out as Buffers (looked-up values, test-run packets): one slab with
+ * a known address, carved into consecutive pieces, each returned as a Buffer view of its own — what
+ * Buffer.allocUnsafe does with Node's pool, minus the copy: the kernel writes straight into the piece. Making a
+ * Buffer is most of a lookup's cost above the system call, and a copy would add to it. A piece keeps its slab alive
+ * while it is referenced, as pool Buffers do.
+ */
+export class OutputSlab {
+  readonly #size: number;
+  // The slab's ArrayBuffer and address, kept as fields: `Buffer#buffer` is a call into a V8 builtin (~40 ns measured).
+  #arrayBuffer: ArrayBuffer;
+  #end: number;
+  #address = 0;
+  #offset = 0;
+
+  constructor(size = 16384) {
+    this.#size = size;
+    this.#end = size;
+    this.#arrayBuffer = new ArrayBuffer(size);
+  }
+
+  /** The address of `size` bytes the kernel may write to; valid until the next reserve(). */
+  reserve(size: number): number {
+    if (this.#offset + size > this.#end) {
+      this.#end = Math.max(this.#size, size);
+      this.#arrayBuffer = new ArrayBuffer(this.#end);
+      this.#address = 0;
+      this.#offset = 0;
+    }
+    if (this.#address === 0) this.#address = Number(ffi().address(new Uint8Array(this.#arrayBuffer)) as bigint | number);
+    return this.#address + this.#offset;
+  }
+
+  /** The first `size` bytes of the last reservation as a Buffer the caller keeps; the slab moves past them. */
+  take(size: number): Buffer {
+    const piece = bufferView(this.#arrayBuffer, this.#offset, size);
+    // Pieces start 8-byte aligned, as the kernel's u64 values are.
+    this.#offset += (size + 7) & ~7;
+    return piece;
+  }
+}
+
+/** Writes a number (an address) into the little-endian u64 at `offset`, as two 32-bit halves (see writeAddress). */
+export function writeU64(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, value >>> 0, true);
+  view.setUint32(offset + 4, Math.floor(value / 0x1_0000_0000), true);
 }
 
 export function rawPerfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number {
@@ -229,7 +319,17 @@ let nextCacheSlot = 0;
 function addressOf(bytes: Uint8Array | null | undefined): number {
   // `length`, not `byteLength` (the same for bytes): V8 11 (Node 20) calls a builtin for byteLength, ~20 ns measured.
   if (bytes === null || bytes === undefined || bytes.length === 0) return 0;
+  const cached = cachedAddress(bytes);
+  return cached !== 0 ? cached : takeAddress(bytes);
+}
+
+/** The remembered address of `bytes`, or 0 when it is not in the cache. */
+function cachedAddress(bytes: Uint8Array): number {
   for (let i = 0; i < cachedBuffers.length; i++) if (cachedBuffers[i] === bytes) return cachedAddresses[i]!;
+  return 0;
+}
+
+function takeAddress(bytes: Uint8Array): number {
   const address = Number(ffi().address(bytes) as bigint | number);
   // Only small buffers are remembered: the cache holds them alive, and big ones (batch buffers) are not reused.
   if (bytes.length > 4096) return address;
@@ -240,14 +340,44 @@ function addressOf(bytes: Uint8Array | null | undefined): number {
 }
 
 /**
+ * Addresses for bytes the kernel only reads during one call (a test run's packet). A buffer seen before comes from
+ * the address cache; a new one is copied into a staging buffer whose address is known, since koffi.address() of a
+ * fresh buffer costs ~1 µs (measured) and a copy of a packet tens of ns — a capture walk passes a new view per
+ * packet. A buffer that misses twice in a row is being reused: its address is taken and cached instead.
+ */
+export class InputStaging {
+  #staging = Buffer.alloc(0);
+  #address = 0;
+  #lastMiss: Uint8Array | undefined;
+
+  /** The address of `bytes` for the next call (0 when empty); a staged copy is valid until the next address(). */
+  address(bytes: Uint8Array): number {
+    if (bytes.length === 0) return 0;
+    const cached = cachedAddress(bytes);
+    if (cached !== 0) return cached;
+    if (bytes === this.#lastMiss || bytes.length > STAGING_MAX) {
+      this.#lastMiss = undefined;
+      return takeAddress(bytes);
+    }
+    this.#lastMiss = bytes;
+    if (this.#staging.length < bytes.length) {
+      this.#staging = Buffer.allocUnsafeSlow(Math.max(bytes.length, 2048));
+      this.#address = 0;
+    }
+    if (this.#address === 0) this.#address = Number(ffi().address(this.#staging) as bigint | number);
+    this.#staging.set(bytes);
+    return this.#address;
+  }
+}
+const STAGING_MAX = 65536;
+
+/**
  * Writes the address of `bytes` (0 for null, undefined or empty) into the little-endian u64 at `offset` of `view`,
  * as two 32-bit halves: DataView#setBigUint64 is a call into a V8 builtin (~20 ns, measured) where setUint32 is
  * compiled inline, and the hot paths (map elements, test runs) write two to four addresses per call.
  */
 export function writeAddress(view: DataView, offset: number, bytes: Uint8Array | null | undefined): void {
-  const address = addressOf(bytes);
-  view.setUint32(offset, address >>> 0, true);
-  view.setUint32(offset + 4, Math.floor(address / 0x1_0000_0000), true);
+  writeU64(view, offset, addressOf(bytes));
 }
 
 export class AttrWriter {

@@ -3,18 +3,18 @@ export {
   Errno, type ErrnoName, errnoName, errnoText, SysError, type SysErrorInit, KernelFeatureError, SysArgumentError,
   UnsupportedPlatformError,
 } from './errors.js';
-export { AttrWriter, cString, SYSCALL_NUMBERS, type SyscallTable, syscallNumbers } from './ffi.js';
+export { AttrWriter, cString, OutputSlab, SYSCALL_NUMBERS, type SyscallTable, syscallNumbers } from './ffi.js';
 export { Prot, pageSize, mmapShared, mmapSharedWithSpare, type Mapping } from './mmap.js';
 export {
   BpfCommand, type BpfCommandName, UpdateFlags, FileFlags, AttachFlags, QueryFlags, LINK_TYPE_NAMES, type LinkTypeName, linkTypeName,
   BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, BPF_ATTR, BPF_PROG_INFO, BPF_MAP_INFO, BPF_LINK_INFO,
-  bpfCall, closeFd,
+  bpfCall, bpfCallAsync, closeFd,
 } from './bpf.js';
 export {
-  type MapCreateAttr, encodeMapCreate, mapCreate, mapLookupElem, mapUpdateElem, mapDeleteElem, mapGetNextKey, mapFreeze,
+  type MapCreateAttr, encodeMapCreate, mapCreate, mapLookupElem, MapLookup, mapUpdateElem, mapDeleteElem, mapGetNextKey, mapFreeze,
   type MapLookupBatchRequest, type MapLookupBatchResult, mapLookupBatch, batchUnsupported,
 } from './bpf-map.js';
-export { type ProgLoadAttr, encodeProgLoad, progLoad, type BtfLoadAttr, btfLoad } from './bpf-prog.js';
+export { type ProgLoadAttr, encodeProgLoad, progLoad, progLoadAsync, type BtfLoadAttr, btfLoad } from './bpf-prog.js';
 export {
   objPin, objGet,
   progGetNextId, mapGetNextId, linkGetNextId, progGetFdById, mapGetFdById, linkGetFdById,
@@ -47,4 +47,4 @@ export {
   netlinkString, align4,
 } from './netlink.js';
 export { PcapError, LinkType, type PcapCompileOptions, pcapCompile, pcapLinkTypeByName } from './pcap.js';
-export { BPF_TEST_RUN_ATTR, type ProgTestRunAttr, type ProgTestRunResult, progTestRun } from './test-run.js';
+export { BPF_TEST_RUN_ATTR, type ProgTestRunAttr, type ProgTestRunResult, progTestRun, PacketTestRun, packetTestRun } from './test-run.js';

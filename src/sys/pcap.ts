@@ -3,8 +3,9 @@
  * turns a pcap-filter expression into the classic program tcpdump would use. libpcap is optional at run time: it is
  * loaded on first use, and its absence is a clear error saying how to install it or what to pass instead.
  */
-import koffi from 'koffi';
+import type * as Koffi from 'koffi';
 import { BpfLoadError, withContext } from '../base/errors.js';
+import { ffi } from './ffi.js';
 
 /** libpcap is missing, or refused an expression (its own message, e.g. `syntax error`). */
 export class PcapError extends BpfLoadError {
@@ -34,7 +35,8 @@ let bound: Libpcap | undefined;
 
 function libpcap(): Libpcap {
   if (bound !== undefined) return bound;
-  let lib: ReturnType<typeof koffi.load> | undefined;
+  const koffi = ffi();
+  let lib: Koffi.LibraryHandle | undefined;
   const chosen = process.env[LIBPCAP_ENV];
   let failure = '';
   for (const soname of chosen === undefined || chosen === '' ? SONAMES : [chosen]) {
@@ -98,7 +100,7 @@ export function pcapCompile(expression: string, options: PcapCompileOptions = {}
     try {
       const length = program['bf_len'] as number;
       // Copied out before pcap_freecode releases libpcap's array.
-      return Buffer.from(new Uint8Array(koffi.view(program['bf_insns'], length * 8)));
+      return Buffer.from(new Uint8Array(ffi().view(program['bf_insns'], length * 8)));
     } finally {
       pcap.freecode(program);
     }

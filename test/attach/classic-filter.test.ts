@@ -114,24 +114,42 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
         await sleep(20);
       }
       const clients = await requests(port, 6);
-      await sleep(500);
+      // The connections' teardown packets follow the last response by a moment: read our socket until nothing new
+      // has come for 300 ms, then stop tcpdump (it writes every packet at once: -U, --immediate-mode).
       const ours: number[] = [];
-      for (let p = socket.receive(); p !== undefined; p = socket.receive()) {
-        const s = summarizePacket(p.data, 1);
-        if (clients.has(s.srcPort ?? -1) || clients.has(s.dstPort ?? -1)) ours.push(p.data.length);
+      for (let quiet = 0; quiet < 300; quiet += 20) {
+        let fresh = false;
+        for (let p = socket.receive(); p !== undefined; p = socket.receive()) {
+          const s = summarizePacket(p.data, 1);
+          if (clients.has(s.srcPort ?? -1) || clients.has(s.dstPort ?? -1)) ours.push(p.data.length);
+          fresh = true;
+        }
+        if (fresh) quiet = 0;
+        await sleep(20);
       }
-
+      // tcpdump writes each packet as it handles it, but a loaded machine may run it late: wait (bounded) until its
+      // capture holds as many of ours as our socket saw, since SIGINT drops what it has not handled yet. A partly
+      // written last record makes `tcpdump -r` complain; the lines before it still count.
+      const tcpdumpHas = () =>
+        spawnSync(TCPDUMP!, ['-r', capture, '-n', dstExpression], { encoding: 'utf8' }).stdout.split('\n').filter((l) => mentions(l, clients)).length;
+      for (let waited = 0; tcpdumpHas() < ours.length && waited < 10_000; waited += 50) await sleep(50);
       tcpdump.kill('SIGINT');
-      dstCli.kill('SIGINT');
-      portCli.kill('SIGINT');
-      const [dstExit, portExit] = await Promise.all([dstCli.exited, portCli.exited, new Promise((r) => tcpdump.on('exit', r))]);
-      expect(dstExit.code, dstCli.stderr).toBe(0);
-      expect(portExit.code, portCli.stderr).toBe(0);
-
+      await new Promise((r) => tcpdump.on('exit', r));
       const dstAll = tcpdumpLines(capture, dstExpression);
       const portAll = tcpdumpLines(capture, portExpression);
       const dstExpected = dstAll.filter((l) => mentions(l, clients)).length;
       const portExpected = portAll.filter((l) => mentions(l, clients)).length;
+      // The CLIs print as packets come; wait (bounded) until they have printed as many of ours as tcpdump saw.
+      const cliCaughtUp = () =>
+        dstCli.lines.filter((l) => clients.has((JSON.parse(l) as { srcPort: number }).srcPort)).length >= dstExpected &&
+        portCli.lines.filter((l) => mentions(l, clients)).length >= portExpected;
+      for (let waited = 0; !cliCaughtUp() && waited < 10_000; waited += 20) await sleep(20);
+      dstCli.kill('SIGINT');
+      portCli.kill('SIGINT');
+      const [dstExit, portExit] = await Promise.all([dstCli.exited, portCli.exited]);
+      expect(dstExit.code, dstCli.stderr).toBe(0);
+      expect(portExit.code, portCli.stderr).toBe(0);
+
       // Six connections: handshake, request, teardown at least.
       expect(clients.size).toBe(6);
       expect(dstExpected).toBeGreaterThanOrEqual(6 * 4);
@@ -163,8 +181,8 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
       portCli.kill('SIGKILL');
       await new Promise((resolve) => server.close(resolve));
     }
-    // The packet socket and the server are closed; the children's pipes close as they exit.
-    await sleep(100);
+    // The packet socket and the server are closed; the children's pipes close as the loop sees them end.
+    for (let waited = 0; openFdCount() !== fdsBefore && waited < 5000; waited += 20) await sleep(20);
     expect(openFdCount()).toBe(fdsBefore);
   }, 60_000);
 

@@ -261,7 +261,7 @@ function fakeProgram(section: string, attachTarget?: string): LoadedProgram {
     attachTarget: attachTarget ?? section.slice(section.indexOf('/') + 1),
   };
   return { spec: fixed, name: spec.name, section, type: spec.type, fd: -1, id: 0, tag: '', info: undefined as never, insns: spec.bytes,
-    testRun: () => { throw new Error('fake program: no kernel'); } };
+    testRun: () => { throw new Error('fake program: no kernel'); }, testRunInto: () => { throw new Error('fake program: no kernel'); } };
 }
 
 const OTHER_PROBES = 'p:other/keep_me do_sys_open\nr:other/keep_me_too do_sys_open\n';

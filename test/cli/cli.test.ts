@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { annotatedText, type ObjectDump } from '../../src/object/describe.js';
 import { SectionType, SymbolType } from '../../src/elf/index.js';
-import { CliProcess, runCli } from '../helpers/cli.js';
+import { CLI, CliProcess, runCli } from '../helpers/cli.js';
 import { buildElf, insnBytes } from '../helpers/elf-builder.js';
 import { programExists } from '../helpers/leftovers.js';
 import { bpffsTempDir, corpusFiles, eventually, isExecutable, kernelTest } from '../helpers/kernel.js';
@@ -220,7 +220,7 @@ describe('bpf-load FILE against the kernel', () => {
     if (!isExecutable('/usr/bin/setpriv')) throw new Error('setpriv (util-linux) is required for this test');
     const r = spawnSync('/usr/bin/setpriv', [
       '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
-      process.execPath, 'dist/cli/main.js', 'c-samples/sockex1_kern.o', '--count', '0',
+      process.execPath, CLI, 'c-samples/sockex1_kern.o', '--count', '0',
     ], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/operation not permitted.*run as root or grant CAP_BPF \(CAP_NET_ADMIN \/ CAP_PERFMON to attach\)/i);

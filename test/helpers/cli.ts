@@ -1,10 +1,13 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'; // spawns oracles and our CLI with argument arrays: no shell
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './kernel.js';
 
-/** The built CLI (npm test builds dist/ first): tests run the real binary, as users do. */
-export const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+/**
+ * The package's `bin` — the bundle `npm run build` makes (rolldown.config.mjs) — so tests run exactly what users run.
+ * npm test builds it first; test/helpers/bundle.ts makes it again when tsc's output is newer.
+ */
+export const CLI = join(PROJECT_ROOT, (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['bpf-load']!);
 
 export function requireBuiltCli(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it first)`);

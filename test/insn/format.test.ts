@@ -4,7 +4,8 @@
  * opcode space against the installed objdump.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeInsns, formatInsn, formatRawHex, type Insn } from '../../src/insn/index.js';
+import { decodeInsns, encodeInsns, formatInsn, formatRawHex, insnSizeAt, MAX_INSN_TEXT, writeInsnText, type Insn } from '../../src/insn/index.js';
+import { TextBytes } from '../../src/base/text-bytes.js';
 
 type Row = [fields: [opcode: number, dst: number, src: number, off: number, imm: number, high?: number], text: string];
 
@@ -215,5 +216,40 @@ describe('formatRawHex', () => {
     expect(formatRawHex(Uint8Array.of(0xb7, 0x01, 0, 0, 0, 0, 0, 0))).toBe('b7 01 00 00 00 00 00 00');
     expect(formatRawHex(Uint8Array.of(0xff))).toBe('ff');
     expect(formatRawHex(new Uint8Array(0))).toBe('');
+  });
+});
+
+describe('writeInsnText (the listing\'s path: text straight from the bytes)', () => {
+  it('writes what formatInsn says of decodeInsns\' entry, for any bytes in either byte order', () => {
+    let seed = 777;
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16;
+    const out = new TextBytes(MAX_INSN_TEXT);
+    let entries = 0;
+    let known = 0;
+    for (let round = 0; round < 3000; round++) {
+      const bytes = new Uint8Array(next() % 70);
+      // Real opcodes with small register fields half the time (so most entries decode), plus partial ld_imm64s.
+      for (let i = 0; i < bytes.length; i++) {
+        const r = next();
+        bytes[i] = i % 8 === 0 ? (r % 4 === 0 ? 0x18 : r & 0xff) : i % 8 === 1 && r % 2 === 0 ? r & 0xbb : next() & 0xff;
+      }
+      for (const littleEndian of [true, false]) {
+        const view = new DataView(bytes.buffer);
+        let pos = 0;
+        for (const insn of decodeInsns(bytes, littleEndian)) {
+          out.pos = 0;
+          const size = writeInsnText(out, bytes, view, pos, littleEndian);
+          const text = out.asciiSince(0);
+          expect(text, `bytes ${formatRawHex(bytes)} at ${pos}`).toBe(formatInsn(insn, littleEndian));
+          expect(size).toBe(insnSizeAt(bytes, pos));
+          entries++;
+          if (!text.startsWith('<')) known++;
+          pos += size;
+        }
+        expect(pos).toBe(bytes.length);
+      }
+    }
+    // The sample must exercise the formatters, not only the unknown path.
+    expect(known).toBeGreaterThan(entries / 8);
   });
 });

@@ -7,7 +7,8 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readElf, SectionFlags, SectionType } from '../../src/elf/index.js';
-import { decodeInsns, formatInsn, formatRawHex, insnSlots, type Insn } from '../../src/insn/index.js';
+import { decodeInsns, formatInsn, formatRawHex, insnSlots, MAX_INSN_TEXT, writeInsnText, type Insn } from '../../src/insn/index.js';
+import { TextBytes } from '../../src/base/text-bytes.js';
 
 export interface ListingLine {
   /** Symbol header (`0000000000000018 <global_fn>:`): decoding restarts at this byte address. */
@@ -111,6 +112,8 @@ export interface SectionAgreement {
  */
 export function compareSection(data: Uint8Array, littleEndian: boolean, lines: readonly ListingLine[], where: string): SectionAgreement {
   const insns = decodeInsns(data, littleEndian);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const fromBytes = new TextBytes(MAX_INSN_TEXT);
   const byOffset = new Map<number, Insn>();
   let offset = 0;
   for (const insn of insns) {
@@ -156,7 +159,13 @@ export function compareSection(data: Uint8Array, littleEndian: boolean, lines: r
     result.compared++;
     const ours = formatInsn(insn, littleEndian);
     const ourLength = byteLength(insn);
-    if (bytes.length >= 8 && ourLength !== bytes.length) {
+    // The listing's path (text written straight from the bytes) must say exactly what formatInsn says.
+    fromBytes.pos = 0;
+    const bytesSize = writeInsnText(fromBytes, data, view, ourStart, littleEndian);
+    const bytesText = fromBytes.asciiSince(0);
+    if (bytesText !== ours || bytesSize !== ourLength) {
+      result.mismatches.push(`${at()}: from the bytes "${bytesText}" (${bytesSize} bytes), formatInsn "${ours}" (${ourLength} bytes)`);
+    } else if (bytes.length >= 8 && ourLength !== bytes.length) {
       result.mismatches.push(`${at()}: we decode ${ourLength} bytes ("${ours}"), objdump ${bytes.length} ("${theirs}")`);
     } else if (!textsAgree(ours, theirs)) {
       result.mismatches.push(`${at()}: ours "${ours}", objdump "${theirs}"`);

@@ -54,11 +54,26 @@ afterAll(() => {
 });
 
 describe('the packed package in a consumer project', () => {
-  it('holds what a user needs and no more: LICENSE, README, dist without source maps, samples without test twins', () => {
+  it('holds what a user needs and no more: LICENSE, README, dist without source maps, the bundled CLI, samples without test twins', () => {
     expect(tarballFiles).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts',
-      'dist/compat/index.js', 'dist/cli/main.js', 'c-samples/sockex1_kern.o', 'c-samples/sockex1_kern.c']));
-    expect(tarballFiles.filter((f) => f.endsWith('.map') || f.endsWith('.eb.o') || f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
+      'dist/compat/index.js', 'dist/bin/bpf-load.cjs', 'c-samples/sockex1_kern.o', 'c-samples/sockex1_kern.c']));
+    // The CLI ships once, as the bundle its bin names; tsc's dist/cli is what the bundle was made from.
+    expect(tarballFiles.filter((f) => f.endsWith('.map') || f.endsWith('.eb.o') || f.startsWith('src/') || f.startsWith('test/') ||
+      f.startsWith('dist/cli/'))).toEqual([]);
     expect(readdirSync(join(app, 'node_modules', 'bpf-load'))).toContain('LICENSE');
+  });
+
+  it('the bin npm linked runs from the installed package: --version, --dump of a packaged sample, a usage error', () => {
+    const bin = join(app, 'node_modules', '.bin', 'bpf-load');
+    const version = run(bin, ['--version'], app);
+    expect(version.status, version.stderr).toBe(0);
+    expect(version.stdout).toMatch(/^bpf-load \d+\.\d+\.\d+\n$/);
+    const dump = run(bin, ['--dump', join(app, 'node_modules', 'bpf-load', 'c-samples', 'sockex1_kern.o')], app);
+    expect(dump.status, dump.stderr).toBe(0);
+    expect(dump.stdout).toContain('bpf_prog1');
+    const usage = run(bin, ['--no-such-flag'], app);
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/^bpf-load: .*--no-such-flag/);
   });
 
   it('ESM import, with the samples found through the package (import.meta.resolve)', () => {

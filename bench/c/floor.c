@@ -1,0 +1,48 @@
+/*
+ * floor.c: the C side of row group (l), built as a shared library and called once per timed stretch from the Node
+ * process itself (through koffi), so that C and JavaScript are measured in the same process, at the same moment,
+ * under the same load: each function runs COUNT calls and returns a checksum. The per-call floor of a bpf(2) call
+ * from Node is then koffi's call plus the same kernel work.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/types.h>
+#include <bpf/bpf.h>
+
+long floor_getpid(long count)
+{
+	long sum = 0;
+	for (long i = 0; i < count; i++)
+		sum += syscall(SYS_getpid);
+	return sum;
+}
+
+/* bpf_map_lookup_elem on keys cycling 0..entries-1, as bench/c/lookup.c does. */
+long floor_lookup(int map_fd, long count, __u32 entries)
+{
+	long sum = 0;
+	for (long i = 0; i < count; i++) {
+		__u32 key = (__u32)(i % entries);
+		__u64 value;
+		if (bpf_map_lookup_elem(map_fd, &key, &value) == 0)
+			sum += (long)value;
+	}
+	return sum;
+}
+
+/* bpf_prog_test_run_opts on a 64-byte frame, the packet taken back into 576 bytes, as events.c's run_once. */
+long floor_test_run(int prog_fd, long count)
+{
+	unsigned char frame[64] = { 0 };
+	unsigned char out[64 + 512];
+	long sum = 0;
+	for (long i = 0; i < count; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof(frame), .data_out = out,
+			    .data_size_out = sizeof(out), .repeat = 1);
+		if (bpf_prog_test_run_opts(prog_fd, &opts) == 0)
+			sum += out[0] + opts.data_size_out + opts.retval;
+	}
+	return sum;
+}
