@@ -8,6 +8,9 @@
  *    reads the loader (a single file measured slower for --dump and --filter: V8 still pre-parses all of it).
  *  - koffi stays outside (a native addon, required on the first system call); node: built-ins are Node's.
  */
+import { chmodSync } from 'node:fs';
+import { join } from 'node:path';
+
 export default {
   input: { 'bpf-load': 'dist/cli/main.js' },
   platform: 'node',
@@ -19,4 +22,6 @@ export default {
     chunkFileNames: '[name]-[hash].cjs',
     cleanDir: true,
   },
+  // Executable, as a bin is run (`npx bpf-load` in this directory runs the file itself; npm's install links chmod it).
+  plugins: [{ name: 'executable-bin', writeBundle: (options) => chmodSync(join(options.dir, 'bpf-load.cjs'), 0o755) }],
 };

@@ -36,7 +36,6 @@ export interface ProgramTypes {
   readonly sections?: Readonly<Record<string, string>> | undefined;
 }
 
-
 /**
  * Bytes → immutable object spec. Pure: no files, no kernel. Relocations are resolved by name here; the loader writes
  * fds into a copy of the instructions later.
@@ -410,8 +409,7 @@ function collectRelocations(elf: ElfFile, functionList: readonly Function[], map
       const insn = rel.offset / INSN_SLOT_SIZE;
       const symbol = elf.symbols[rel.symbol]!;
       const name = symbolName(elf, symbol);
-      // Made only for a message: this runs once per relocation (20k in a large object).
-      const where = () => ({ file: elf.file, section: target.name, insn, symbol: name });
+      const where = () => ({ file: elf.file, section: target.name, insn, symbol: name }); // only for a message: 20k relocations
       if (rel.offset % INSN_SLOT_SIZE !== 0 || rel.offset + INSN_SLOT_SIZE > target.size) {
         throw new ObjectError(where(), `relocation offset 0x${rel.offset.toString(16)} is not at an instruction`);
       }
@@ -449,10 +447,7 @@ function resolveTarget(
   elf: ElfFile, symbol: ElfSymbol, opcode: number, src: number, imm: number, maps: MapIndex,
   functions: FunctionIndex, where: () => ConstructorParameters<typeof ObjectError>[0] & { insn: number },
 ): { kind: RelocationKind; target: string; offset: number } {
-  const invalid = (what: string) => {
-    const w = where();
-    return new ObjectError(w, `invalid relocation for insn[${w.insn}].code 0x${opcode.toString(16)}: ${what}`);
-  };
+  const invalid = (what: string) => new ObjectError(where(), `invalid relocation for insn[${where().insn}].code 0x${opcode.toString(16)}: ${what}`);
   const isLdImm64 = opcode === Opcode.LD_IMM64;
   const isSection = symbol.type === SymbolType.SECTION;
 
