@@ -101,6 +101,13 @@ export class EventReader implements AsyncIterable<BufferEvent>, AsyncDisposable 
   #released = false;
   #closing: Promise<void> | undefined;
   #active = false;
+  /**
+   * Records taken out of the rings (their space released) but not yet handed out: the async iterator reads a pass at
+   * a time and yields one record at a time, so a loop that breaks leaves the rest of its pass here; the next
+   * iteration, readReady() or listen() hands them out first, so nothing is lost.
+   */
+  readonly #carried: BufferEvent[] = [];
+  #carriedHead = 0;
 
   /** Takes ownership of `sources`: they are closed with the reader, also when this constructor fails. */
   constructor(sources: readonly EventSource[], signal?: AbortSignal) {
@@ -126,7 +133,18 @@ export class EventReader implements AsyncIterable<BufferEvent>, AsyncDisposable 
 
   /** Hands every record that is ready now to `onEvent` (copies), without waiting. Returns how many. */
   readReady(onEvent: Emit): number {
-    return this.#drain((source) => source.drain(onEvent, this.#stop));
+    let count = 0;
+    while (this.#carriedHead < this.#carried.length && !this.#stop.stopped) {
+      onEvent(this.#takeCarried());
+      count++;
+    }
+    return count + this.#drain((source) => source.drain(onEvent, this.#stop));
+  }
+
+  #takeCarried(): BufferEvent {
+    const e = this.#carried[this.#carriedHead++]!;
+    if (this.#carriedHead === this.#carried.length) this.#carried.length = this.#carriedHead = 0;
+    return e;
   }
 
   /**
@@ -194,16 +212,16 @@ export class EventReader implements AsyncIterable<BufferEvent>, AsyncDisposable 
 
   async *[Symbol.asyncIterator](): AsyncIterator<BufferEvent> {
     this.#claim();
-    const queue: BufferEvent[] = [];
     try {
       while (!this.#stop.stopped) {
-        queue.length = 0;
-        this.readReady((e) => queue.push(e));
-        for (const e of queue) {
-          yield e;
-          if (this.#stop.stopped) return;
+        if (this.#carriedHead === this.#carried.length) {
+          this.#drain((source) => source.drain((e) => this.#carried.push(e), this.#stop));
+          if (this.#carried.length === 0) {
+            if (!this.#stop.stopped) await this.#epoll.wait(-1);
+            continue;
+          }
         }
-        if (queue.length === 0 && !this.#stop.stopped) await this.#epoll.wait(-1);
+        yield this.#takeCarried();
       }
     } finally {
       this.#active = false;

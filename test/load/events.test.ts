@@ -432,6 +432,28 @@ describe('records as views (readReadyViews, listenViews) against the kernel', ()
     }
   });
 
+  kernelTest('a for-await loop that breaks loses nothing: the rest of its pass comes first from the next loop or readReady', async () => {
+    const obj = load('test_run_kern.o');
+    try {
+      const reader = openRingBuffer(obj.map('ring'));
+      obj.program('xdp_ring').testRun({ data: frame(0), repeat: 10 });
+      const seen: bigint[] = [];
+      for await (const e of reader) {
+        seen.push(seqOf(e));
+        if (seen.length === 3) break;
+      }
+      for await (const e of reader) {
+        seen.push(seqOf(e));
+        if (seen.length === 5) break;
+      }
+      expect(reader.readReady((e) => seen.push(seqOf(e)))).toBe(5);
+      expect(seen).toEqual(Array.from({ length: 10 }, (_, i) => BigInt(i + 1)));
+      await reader.close();
+    } finally {
+      obj.close();
+    }
+  });
+
   kernelTest('listenViews delivers until close(); close() from inside a view callback stops at that record', async () => {
     const obj = load('test_run_kern.o');
     try {
