@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'; // drives an interactive bash through `script` (a pty) with an argument array: no shell
+import { spawn, spawnSync } from 'node:child_process'; // drives an interactive bash through `script` (a pty), and a second node, with argument arrays: no shell
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
@@ -7,11 +7,13 @@ import { AttachError } from '../../src/attach/index.js';
 import { attachUprobe, parseLdSoCache, parseUprobeSection, resolveBinary } from '../../src/attach/uprobe.js';
 import { openObject, type BpfObject, type EventRecord } from '../../src/index.js';
 import { CliProcess } from '../helpers/cli.js';
-import { eventually, isExecutable, kernelTest, SAMPLES_DIR } from '../helpers/kernel.js';
+import { eventually, isExecutable, kernelTest, PROJECT_ROOT, SAMPLES_DIR } from '../helpers/kernel.js';
 import { linksOfPrograms, programExists } from '../helpers/leftovers.js';
 import { buildUprobeTarget, runUprobeTarget, UPROBE_TARGET } from '../helpers/uprobe-target.js';
 
-const getpid = koffi.load('libc.so.6').func('int getpid(void)') as () => number;
+// labs: a libc function nothing in Node calls on its own (getpid is also called by V8's GC and Node's CSPRNG, so a
+// count of this process's getpid calls is not the test's to know).
+const labs = koffi.load('libc.so.6').func('long labs(long)') as (n: number) => number;
 const UPROBE_EVENTS = '/sys/kernel/tracing/uprobe_events';
 const uprobeEvents = () => readFileSync(UPROBE_EVENTS, 'utf8');
 
@@ -77,15 +79,23 @@ describe('uprobes against the kernel', () => {
     }
   });
 
-  kernelTest('a bare library name and a pid: getpid in libc.so.6, only this process → exactly N hits', () => {
+  kernelTest('a bare library name and a pid: labs in libc.so.6, only this process → exactly N hits', () => {
     const obj = openObject(join(SAMPLES_DIR, 'uprobe_kern.o'));
+    const everyone = openObject(join(SAMPLES_DIR, 'uprobe_kern.o'));
     try {
-      const link = obj.attachUprobe('on_target_add', { binary: 'libc.so.6', symbol: 'getpid', pid: process.pid });
-      expect(link.target).toBe(`uprobe ${resolveBinary('libc.so.6')}:getpid pid ${process.pid}`);
+      const link = obj.attachUprobe('on_target_add', { binary: 'libc.so.6', symbol: 'labs', pid: process.pid });
+      expect(link.target).toBe(`uprobe ${resolveBinary('libc.so.6')}:labs pid ${process.pid}`);
+      everyone.attachUprobe('on_target_add', { binary: 'libc.so.6', symbol: 'labs' });
       const N = 20;
-      for (let i = 0; i < N; i++) getpid();
+      for (let i = 0; i < N; i++) expect(labs(-i)).toBe(i);
+      // Another process calls labs 50 times meanwhile: the probe without a pid sees those calls, ours does not.
+      const other = spawnSync(process.execPath, ['-e', "const f = require('koffi').load('libc.so.6').func('long labs(long)'); for (let i = 0; i < 50; i++) f(-i);"],
+        { cwd: PROJECT_ROOT, encoding: 'utf8' });
+      expect(other.status, other.stderr).toBe(0);
       expect(obj.variable('entries').get()).toBe(N);
+      expect(everyone.variable('entries').get()).toBeGreaterThanOrEqual(N + 50);
     } finally {
+      everyone.close();
       obj.close();
     }
   });
