@@ -17,7 +17,7 @@
  *   (h) global variables: obj.variable(name).get() / .set(), per operation
  *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE --write /dev/null` vs `tcpdump -r FILE EXPR -w /dev/null` (bench/classic.mjs)
  *   (j) events: 64-byte records produced by BPF_PROG_TEST_RUN (repeat) and consumed from a ring buffer / perf buffer,
- *       as views (readReadyViews, libbpf's contract) and as copies (readReady), vs libbpf's ring_buffer__consume /
+ *       in batches (readReadyBatch), as views (readReadyViews, libbpf's contract) and as copies (readReady), vs libbpf's ring_buffer__consume /
  *       perf_buffer__consume; program.testRun() and testRunInto() per call vs bpf_prog_test_run_opts (all taking the packet back);
  *       waiting for a record with koffi's async epoll_wait vs a worker thread
  *   (k) parse time of crafted objects (bench/crafted.mjs: 125k sections, 20k × 20k shapes) vs llvm-readobj on the same file
@@ -847,6 +847,13 @@ rowGroup('(j) events', () => {
     // Both read the record's first byte and its length, as the C callbacks read a u64 and the size.
     const copyCb = (e) => { sum += e.data[0] + e.data.length; };
     const viewCb = (v) => { sum += v.bytes[v.offset] + v.length; };
+    // Batches (readReadyBatch): the records of a ring in one call, the loop over them plain JavaScript.
+    const batchCb = (b) => {
+      const { bytes, offsets, lengths, count } = b;
+      let s = 0;
+      for (let i = 0; i < count; i++) s += bytes[offsets[i]] + lengths[i];
+      sum += s;
+    };
     const timed = (produce, consume) => {
       produce();
       const start = nowNs();
@@ -862,6 +869,8 @@ rowGroup('(j) events', () => {
     const oursViews = [];
     const oursPerf = [];
     const oursPerfViews = [];
+    const oursBatch = [];
+    const oursPerfBatch = [];
     const oursRun = [];
     const oursRunInto = [];
     const runOut = Buffer.alloc(64 + 512); // what C's run_once offers as data_out
@@ -875,6 +884,8 @@ rowGroup('(j) events', () => {
       const viewNs = timed(produceRing, () => ring.readReadyViews(viewCb));
       const perfNs = timed(producePerf, () => perf.readReady(copyCb));
       const perfViewNs = timed(producePerf, () => perf.readReadyViews(viewCb));
+      const batchNs = timed(produceRing, () => ring.readReadyBatch(batchCb));
+      const perfBatchNs = timed(producePerf, () => perf.readReadyBatch(batchCb));
       const runNs = [];
       const runIntoNs = [];
       for (let k = 0; k < TEST_RUN_STRETCHES; k++) {
@@ -890,6 +901,8 @@ rowGroup('(j) events', () => {
       oursViews.push(viewNs);
       oursPerf.push(perfNs);
       oursPerfViews.push(perfViewNs);
+      oursBatch.push(batchNs);
+      oursPerfBatch.push(perfBatchNs);
       oursRun.push(...runNs);
       oursRunInto.push(...runIntoNs);
       if (harness !== undefined) {
@@ -904,8 +917,10 @@ rowGroup('(j) events', () => {
     // Rates: ratio is ours/theirs in time per record, so ≤ 1.25× time is ≥ 0.8× the C rate.
     const rateTarget = { kind: 'ratio', max: 1.25, label: '≥ 0.8× C rate' };
     const pairs = [
+      ['(j) ring buffer, 64 B records in batches (readReadyBatch) [vs ring_buffer__consume]', oursBatch, cRing, rate, rateTarget],
       ['(j) ring buffer, 64 B records as views (readReadyViews) [vs ring_buffer__consume]', oursViews, cRing, rate, rateTarget],
       ['(j) ring buffer, 64 B records as copies (readReady) [vs ring_buffer__consume]', oursRing, cRing, rate, undefined],
+      ['(j) perf buffer, 64 B records in batches (readReadyBatch), 64 pages/CPU [vs perf_buffer__consume]', oursPerfBatch, cPerf, rate, rateTarget],
       ['(j) perf buffer, 64 B records as views (readReadyViews), 64 pages/CPU [vs perf_buffer__consume]', oursPerfViews, cPerf, rate, rateTarget],
       ['(j) perf buffer, 64 B records as copies (readReady), 64 pages/CPU [vs perf_buffer__consume]', oursPerf, cPerf, rate, undefined],
       ['(j) program.testRun() XDP 64 B frame, per call, the packet back as a new Buffer [vs bpf_prog_test_run_opts]', oursRun, cRun, perCall, { kind: 'ratio', max: 1.3, label: '≤ 1.3×' }],

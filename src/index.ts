@@ -33,8 +33,8 @@ export { SysError, KernelFeatureError, SysArgumentError, UnsupportedPlatformErro
 export {
   loadObject, loadObjectAsync, LoadedObject, LoadError, MapHandle, MapHandleError, VerifierError, RelocationError, relocateProgram, pinObject,
   PinError, CoreError, VariableHandle, VariableError,
-  testRunProgram, testRunProgramInto, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type XdpAction, type TcAction, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents, RecordView,
-  type TestRunOptions, type TestRunResult, type TestRunIntoResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions, type RecordViewHandler,
+  testRunProgram, testRunProgramInto, TestRunError, returnValueName, XDP_ACTIONS, TC_ACTIONS, type XdpAction, type TcAction, EventReader, EventError, RingBufferError, PerfBufferError, openRingBuffer, openPerfBuffer, openEvents, RecordView, RecordBatch,
+  type TestRunOptions, type TestRunResult, type TestRunIntoResult, type EventRecord, type LostEvent, type BufferEvent, type EventOptions, type RecordViewHandler, type RecordBatchHandler,
   type LoadOptions, type LoadedProgram, type MapFixup, type MapBytes, type SkippedProgram,
 } from './load/index.js';
 export {

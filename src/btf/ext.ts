@@ -49,22 +49,28 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
     coreReloOff: hasCore ? r.u32(24) : 0, coreReloLen: hasCore ? r.u32(28) : 0,
   });
 
-  const stringAt = (offset: number, where: { offset: number; typeId?: number }, what: string): void => {
-    if (!btf.hasString(offset)) {
-      throw fail(where, `${what} offset ${offset} is outside the BTF string table (${btf.header.strLen} bytes)`);
+  // Records are read only inside a table whose whole extent `table` has checked: straight from the view.
+  const view = r.view;
+  const u32 = (o: number): number => view.getUint32(o, littleEndian);
+  const stringsLength = btf.layout.stringsLength;
+  // Locations are passed as numbers, not objects: these run once per record (93k line records in a large object).
+  const stringAt = (offset: number, at: number, what: string, id?: number): void => {
+    // A u32 is a safe integer ≥ 0: below the table's length is all btf.hasString would add.
+    if (offset >= stringsLength) {
+      throw fail(id === undefined ? { offset: at } : { offset: at, typeId: id }, `${what} offset ${offset} is outside the BTF string table (${btf.header.strLen} bytes)`);
     }
   };
-  const str = (offset: number, where: { offset: number; typeId?: number }, what: string): string => {
-    stringAt(offset, where, what);
+  const str = (offset: number, at: number, what: string): string => {
+    stringAt(offset, at, what);
     return btf.string(offset);
   };
-  const typeId = (id: number, where: { offset: number }, what: string): void => {
+  const typeId = (id: number, at: number, what: string): void => {
     if (id >= btf.types.length) {
-      throw fail({ ...where, typeId: id }, `${what} refers to type [${id}], but the last type is [${btf.types.length - 1}]`);
+      throw fail({ offset: at, typeId: id }, `${what} refers to type [${id}], but the last type is [${btf.types.length - 1}]`);
     }
   };
   const insnOff = (o: number): number => {
-    const v = r.u32(o);
+    const v = u32(o);
     if (v % INSN_SLOT_SIZE !== 0) throw fail({ offset: o }, `insn_off ${v} is not a multiple of ${INSN_SLOT_SIZE}`);
     return v;
   };
@@ -93,7 +99,7 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
     let p = start + 4;
     while (p < end) {
       if (p + 8 > end) throw fail({ offset: p }, `${name} section header (8 bytes) extends past the end of the table`);
-      const secName = str(r.u32(p), { offset: p }, `${name} section name`);
+      const secName = str(r.u32(p), p, `${name} section name`);
       const count = r.u32(p + 4);
       if (count === 0) throw fail({ offset: p }, `${name} for section ${secName}: zero records`);
       if (records.has(secName)) throw fail({ offset: p }, `${name} for section ${secName} appears twice`);
@@ -117,23 +123,23 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
   };
 
   const funcInfo = table<BtfFuncInfo>('func_info', header.funcInfoOff, header.funcInfoLen, 8, FUNC_INFO_SIZE, (o) => {
-    const id = r.u32(o + 4);
-    typeId(id, { offset: o }, 'func_info');
+    const id = u32(o + 4);
+    typeId(id, o, 'func_info');
     const kind = btf.types[id]!.kind;
     if (kind !== 'func') throw fail({ offset: o, typeId: id }, `func_info refers to a ${kind}, not a func`);
     insnOff(o);
-  }, (o) => ({ insnOff: r.u32(o), typeId: r.u32(o + 4) }));
+  }, (o) => ({ insnOff: u32(o), typeId: u32(o + 4) }));
 
   const lineInfo = table<BtfLineInfo>('line_info', header.lineInfoOff, header.lineInfoLen, 16, LINE_INFO_SIZE, (o) => {
     insnOff(o);
-    stringAt(r.u32(o + 4), { offset: o + 4 }, 'line_info file name');
-    stringAt(r.u32(o + 8), { offset: o + 8 }, 'line_info line');
+    stringAt(u32(o + 4), o + 4, 'line_info file name');
+    stringAt(u32(o + 8), o + 8, 'line_info line');
   }, (o) => {
-    const fileNameOff = r.u32(o + 4);
-    const lineOff = r.u32(o + 8);
-    const lineCol = r.u32(o + 12);
+    const fileNameOff = u32(o + 4);
+    const lineOff = u32(o + 8);
+    const lineCol = u32(o + 12);
     return {
-      insnOff: r.u32(o),
+      insnOff: u32(o),
       fileName: btf.string(fileNameOff),
       line: btf.string(lineOff),
       // line_col packs the line number over a 10-bit column (BPF_LINE_INFO_LINE_NUM / _LINE_COL).
@@ -144,18 +150,18 @@ export function parseBtfExt(bytes: Uint8Array, littleEndian: boolean, btf: Btf, 
   }, true);
 
   const coreRelos = table<BtfCoreRelo>('core_relo', header.coreReloOff, header.coreReloLen, 24, CORE_RELO_SIZE, (o) => {
-    const id = r.u32(o + 4);
-    typeId(id, { offset: o + 4 }, 'CO-RE relocation');
-    const kindValue = r.u32(o + 12);
+    const id = u32(o + 4);
+    typeId(id, o + 4, 'CO-RE relocation');
+    const kindValue = u32(o + 12);
     if (CORE_RELO_KINDS[kindValue] === undefined) throw fail({ offset: o + 12, typeId: id }, `unknown CO-RE relocation kind ${kindValue}`);
     insnOff(o);
-    stringAt(r.u32(o + 8), { offset: o + 8, typeId: id }, 'CO-RE access string');
+    stringAt(u32(o + 8), o + 8, 'CO-RE access string', id);
   }, (o) => {
-    const id = r.u32(o + 4);
-    const accessStrOff = r.u32(o + 8);
-    const kindValue = r.u32(o + 12);
+    const id = u32(o + 4);
+    const accessStrOff = u32(o + 8);
+    const kindValue = u32(o + 12);
     return {
-      insnOff: r.u32(o), typeId: id, access: btf.string(accessStrOff), accessStrOff, kind: CORE_RELO_KINDS[kindValue]!, kindValue,
+      insnOff: u32(o), typeId: id, access: btf.string(accessStrOff), accessStrOff, kind: CORE_RELO_KINDS[kindValue]!, kindValue,
     };
   });
 

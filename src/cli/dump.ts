@@ -53,10 +53,10 @@ export function* dumpChunks(spec: BpfObjectSpec, options: { helpers?: boolean; r
   const relocations = spec.relocations;
   out.text(`\nRelocations (${relocations.length}):\n`);
   if (relocations.length > 0) {
-    const table = new RelocationTable(relocations);
-    table.writeHeader(out);
+    const rows = new RelocationTable(relocations);
+    rows.writeHeader(out);
     for (let next = 0; next < relocations.length;) {
-      next = table.writeRows(out, relocations, next);
+      next = rows.writeRows(out, relocations, next);
       if (out.pos >= CHUNK_BYTES) yield out.take(CHUNK_CAPACITY);
     }
   }
@@ -189,7 +189,7 @@ function annotateWritten(out: TextBytes, start: number, reloc: RelocationSpec, n
     writeAnnotation(out, before, names.of(reloc.target), after);
     out.reserve(LL_SUFFIX.length);
     out.put(LL_SUFFIX);
-  } else if ((before === '' ? reloc.target : before).startsWith('call ') && startsWith(b, start, out.pos, CALL_PREFIX)) {
+  } else if (annotationIsCall(reloc, before) && startsWith(b, start, out.pos, CALL_PREFIX)) {
     out.pos = start;
     writeAnnotation(out, before, names.of(reloc.target), after);
   } else {
@@ -199,11 +199,15 @@ function annotateWritten(out: TextBytes, start: number, reloc: RelocationSpec, n
   }
 }
 
+/** annotate(reloc) starts with `call ` (a 'call' relocation, or a target named so after an empty prefix). */
+function annotationIsCall(reloc: RelocationSpec, before: string): boolean {
+  return (before === '' ? reloc.target : before).startsWith('call ');
+}
+
 function writeAnnotation(out: TextBytes, before: string, name: Uint8Array, after: string): void {
   out.text(before);
   out.reserve(name.length);
-  out.bytes.set(name, out.pos);
-  out.pos += name.length;
+  out.put(name);
   out.text(after);
 }
 

@@ -8,119 +8,18 @@
  * instruction of real objects against llvm-objdump.
  */
 import { asciiBytes, TextBytes } from '../base/text-bytes.js';
+import {
+  ASSIGN, CHAR_R, CHAR_W, CLOSE, COMMA, SPACE, formatRawHex, reg, writeHex, writeRawHex, writeReg, writeTarget,
+  type Formatter,
+} from './operands.js';
+import { ldFormatter, ldxFormatter, stFormatter, stxFormatter } from './format-memory.js';
 import type { Insn } from './insn.js';
 import { ldImm64Value } from './insn.js';
 import { encodeInsns } from './decode.js';
 import { InsnError } from './errors.js';
 import {
-  AluOp, AtomicOp, INSN_SLOT_SIZE, InsnClass, InsnMode, InsnSize, InsnSource, JmpOp, MAX_LLVM_REG, Opcode, insnClass,
-  insnMode, insnOp, insnSize, insnSource,
+  AluOp, INSN_SLOT_SIZE, InsnClass, InsnSource, JmpOp, Opcode, insnClass, insnOp, insnSource,
 } from './opcodes.js';
-
-/**
- * Writes one instruction's text from its fields, or returns false (having written nothing) when LLVM would not
- * decode it. `hi`/`lo` are a ld_imm64's 64-bit immediate as two unsigned halves (unused by other opcodes).
- * Text goes straight into bytes: a 187k-instruction listing makes no string per instruction.
- */
-type Formatter = (out: TextBytes, dst: number, src: number, off: number, imm: number, hi: number, lo: number) => boolean;
-
-const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
-
-/** The hex-bytes column as llvm-objdump prints it: "b7 01 00 00 00 00 00 00". */
-export function formatRawHex(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i++) s += i === 0 ? HEX_BYTE[bytes[i]!]! : ' ' + HEX_BYTE[bytes[i]!]!;
-  return s;
-}
-
-/** formatRawHex written into `out` (3 bytes per input byte, less one). */
-export function writeRawHex(out: TextBytes, bytes: Uint8Array, start: number, end: number): void {
-  for (let i = start; i < end; i++) {
-    if (i !== start) out.byte(SPACE);
-    out.hexDigits(bytes[i]!, 2);
-  }
-}
-
-const SPACE = 0x20;
-const CHAR_R = 0x72;
-const CHAR_W = 0x77;
-const CHAR_PLUS = 0x2b;
-const PREFIX_HEX = asciiBytes('0x');
-const PREFIX_NEG_HEX = asciiBytes('-0x');
-
-/** `r7`, `w11`: registers are 0..11 here (see reg()). */
-function writeReg(out: TextBytes, prefix: number, n: number): void {
-  out.byte(prefix);
-  if (n >= 10) {
-    out.byte(0x31);
-    out.byte(0x30 + n - 10);
-  } else {
-    out.byte(0x30 + n);
-  }
-}
-
-/** LLVM's formatHex of a signed value: `0x1f`, `-0x8` (|value| < 2^32). */
-function writeHex(out: TextBytes, value: number): void {
-  if (value < 0) {
-    out.put(PREFIX_NEG_HEX);
-    out.hexDigits(-value);
-  } else {
-    out.put(PREFIX_HEX);
-    out.hexDigits(value);
-  }
-}
-
-/** formatHex of a 64-bit value given as unsigned halves, read as signed. */
-function writeHex64(out: TextBytes, hi: number, lo: number): void {
-  if (hi >= 0x8000_0000) {
-    // Two's complement negation of the pair.
-    lo = (~lo + 1) >>> 0;
-    hi = (~hi + (lo === 0 ? 1 : 0)) >>> 0;
-    out.put(PREFIX_NEG_HEX);
-  } else {
-    out.put(PREFIX_HEX);
-  }
-  if (hi === 0) {
-    out.hexDigits(lo);
-  } else {
-    out.hexDigits(hi);
-    out.hexDigits(lo, 8);
-  }
-}
-
-/** A jump offset: explicit sign, `+0x3` / `-0x3`. */
-function writeTarget(out: TextBytes, offset: number): void {
-  if (offset >= 0) out.byte(CHAR_PLUS);
-  writeHex(out, offset);
-}
-
-const PLUS = asciiBytes(' + ');
-const MINUS = asciiBytes(' - ');
-
-/** `r1 + 0x8` / `r10 - 0x8`: the address inside `*(u64 *)(…)` and the atomic builtins' first argument. */
-function writeAddress(out: TextBytes, base: number, off: number): void {
-  writeReg(out, CHAR_R, base);
-  if (off < 0) {
-    out.put(MINUS);
-    writeHex(out, -off);
-  } else {
-    out.put(PLUS);
-    writeHex(out, off);
-  }
-}
-
-/** LLVM decodes registers r0..r11 only; a larger number in a field the instruction uses makes it unknown. */
-function reg(n: number): boolean {
-  return n >= 0 && n <= MAX_LLVM_REG;
-}
-
-const SIZE_NAMES: Record<number, string> = {
-  [InsnSize.W]: '32', [InsnSize.H]: '16', [InsnSize.B]: '8', [InsnSize.DW]: '64',
-};
-
-function sizeName(opcode: number): string {
-  return SIZE_NAMES[insnSize(opcode)]!;
-}
 
 // ---- ALU / ALU64 ---------------------------------------------------------------------------------------------------
 
@@ -131,13 +30,10 @@ const ALU_OPERATORS: Record<number, string> = {
 };
 const SIGNED_ALU_OPERATORS: Record<number, string> = { [AluOp.DIV]: 's/=', [AluOp.MOD]: 's%=' };
 
-const ASSIGN = asciiBytes(' = ');
 const ASSIGN_NEG = asciiBytes(' = -');
 const SIGN_EXTEND = [8, 16].map((bits) => asciiBytes(` = (s${bits})`));
 const SIGN_EXTEND_32 = asciiBytes(' = (s32)');
 const ADDR_SPACE_CAST = asciiBytes(' = addr_space_cast(');
-const COMMA = asciiBytes(', ');
-const CLOSE = asciiBytes(')');
 
 function aluFormatter(opcode: number): Formatter | undefined {
   const is64 = insnClass(opcode) === InsnClass.ALU64;
@@ -187,41 +83,7 @@ function aluFormatter(opcode: number): Formatter | undefined {
           return true;
         };
       }
-      return (out, dst, src, off, imm) => {
-        if (!reg(dst) || !reg(src)) return false;
-        switch (off) {
-          case 0:
-            writeReg(out, r, dst);
-            out.put(ASSIGN);
-            writeReg(out, r, src);
-            return true;
-          case 8: case 16:
-            writeReg(out, r, dst);
-            out.put(SIGN_EXTEND[off === 8 ? 0 : 1]!);
-            writeReg(out, r, src);
-            return true;
-          case 32:
-            if (!is64) return false;
-            writeReg(out, CHAR_R, dst);
-            out.put(SIGN_EXTEND_32);
-            writeReg(out, CHAR_R, src);
-            return true;
-          case 1:
-            // Arena pointer cast: imm holds the destination address space in its high 16 bits, the source in its low.
-            if (!is64) return false;
-            writeReg(out, CHAR_R, dst);
-            out.put(ADDR_SPACE_CAST);
-            writeReg(out, CHAR_R, src);
-            out.put(COMMA);
-            writeHex(out, imm >>> 16);
-            out.put(COMMA);
-            writeHex(out, imm & 0xffff);
-            out.put(CLOSE);
-            return true;
-          default:
-            return false;
-        }
-      };
+      return movRegisterFormatter(is64);
     case AluOp.END: {
       // ALU: to-LE (K) / to-BE (X); ALU64 K: unconditional bswap (cpu v4). The register is always printed as rN.
       const name = is64 ? (byReg ? undefined : 'bswap') : byReg ? 'be' : 'le';
@@ -240,6 +102,46 @@ function aluFormatter(opcode: number): Formatter | undefined {
     default:
       return undefined;
   }
+}
+
+/** MOV with a register source: a plain move, a sign extension (off 8/16/32), or an arena cast (off 1). */
+function movRegisterFormatter(is64: boolean): Formatter {
+  const r = is64 ? CHAR_R : CHAR_W;
+  return (out, dst, src, off, imm) => {
+    if (!reg(dst) || !reg(src)) return false;
+    switch (off) {
+      case 0:
+        writeReg(out, r, dst);
+        out.put(ASSIGN);
+        writeReg(out, r, src);
+        return true;
+      case 8: case 16:
+        writeReg(out, r, dst);
+        out.put(SIGN_EXTEND[off === 8 ? 0 : 1]!);
+        writeReg(out, r, src);
+        return true;
+      case 32:
+        if (!is64) return false;
+        writeReg(out, CHAR_R, dst);
+        out.put(SIGN_EXTEND_32);
+        writeReg(out, CHAR_R, src);
+        return true;
+      case 1:
+        // Arena pointer cast: imm holds the destination address space in its high 16 bits, the source in its low.
+        if (!is64) return false;
+        writeReg(out, CHAR_R, dst);
+        out.put(ADDR_SPACE_CAST);
+        writeReg(out, CHAR_R, src);
+        out.put(COMMA);
+        writeHex(out, imm >>> 16);
+        out.put(COMMA);
+        writeHex(out, imm & 0xffff);
+        out.put(CLOSE);
+        return true;
+      default:
+        return false;
+    }
+  };
 }
 
 // ---- JMP / JMP32 ---------------------------------------------------------------------------------------------------
@@ -326,186 +228,6 @@ function jmpFormatter(opcode: number): Formatter | undefined {
     };
     default: return undefined;
   }
-}
-
-// ---- loads and stores ----------------------------------------------------------------------------------------------
-
-const LL = asciiBytes(' ll');
-const LD_PSEUDO = asciiBytes('ld_pseudo\tr');
-const R0_LOAD = asciiBytes('r0 = *(');
-const SKB_OPEN = asciiBytes(' *)skb[');
-const SKB_CLOSE = asciiBytes(']');
-const DEREF_OPEN = asciiBytes('*(');
-const LOAD_OPEN = asciiBytes(' = *(');
-const DEREF_MIDDLE = asciiBytes(' *)(');
-const STORE_CLOSE = asciiBytes(') = ');
-
-function ldFormatter(opcode: number): Formatter | undefined {
-  if (opcode === Opcode.LD_IMM64) {
-    return (out, dst, src, off, imm, hi, lo) => {
-      if (off !== 0 || !reg(dst)) return false;
-      // src 0 is a plain constant; any BPF_PSEUDO_* kind prints as LLVM's ld_pseudo with the low 32 bits unsigned.
-      if (src === 0) {
-        writeReg(out, CHAR_R, dst);
-        out.put(ASSIGN);
-        writeHex64(out, hi, lo);
-        out.put(LL);
-      } else {
-        out.put(LD_PSEUDO);
-        out.decimal(dst);
-        out.put(COMMA);
-        writeHex(out, src);
-        out.put(COMMA);
-        writeHex(out, imm >>> 0);
-      }
-      return true;
-    };
-  }
-  const size = insnSize(opcode);
-  if (size === InsnSize.DW) return undefined;
-  const width = asciiBytes(`u${sizeName(opcode)}`);
-  switch (insnMode(opcode)) {
-    case InsnMode.ABS: return (out, _dst, _src, _off, imm) => {
-      out.put(R0_LOAD);
-      out.put(width);
-      out.put(SKB_OPEN);
-      writeHex(out, imm);
-      out.put(SKB_CLOSE);
-      return true;
-    };
-    case InsnMode.IND: return (out, _dst, src) => {
-      if (!reg(src)) return false;
-      out.put(R0_LOAD);
-      out.put(width);
-      out.put(SKB_OPEN);
-      writeReg(out, CHAR_R, src);
-      out.put(SKB_CLOSE);
-      return true;
-    };
-    default: return undefined;
-  }
-}
-
-function ldxFormatter(opcode: number): Formatter | undefined {
-  const mode = insnMode(opcode);
-  let width: Uint8Array;
-  if (mode === InsnMode.MEM) width = asciiBytes(`u${sizeName(opcode)}`);
-  else if (mode === InsnMode.MEMSX && insnSize(opcode) !== InsnSize.DW) width = asciiBytes(`s${sizeName(opcode)}`);
-  else return undefined;
-  return (out, dst, src, off) => {
-    if (!reg(dst) || !reg(src)) return false;
-    writeReg(out, CHAR_R, dst);
-    out.put(LOAD_OPEN);
-    out.put(width);
-    out.put(DEREF_MIDDLE);
-    writeAddress(out, src, off);
-    out.put(CLOSE);
-    return true;
-  };
-}
-
-function stFormatter(opcode: number): Formatter | undefined {
-  if (insnMode(opcode) !== InsnMode.MEM) return undefined;
-  const width = asciiBytes(`u${sizeName(opcode)}`);
-  return (out, dst, _src, off, imm) => {
-    if (!reg(dst)) return false;
-    out.put(DEREF_OPEN);
-    out.put(width);
-    out.put(DEREF_MIDDLE);
-    writeAddress(out, dst, off);
-    out.put(STORE_CLOSE);
-    writeHex(out, imm);
-    return true;
-  };
-}
-
-/** Non-fetching atomic ops of a 64-bit BPF_ATOMIC (imm bits 4-7); LLVM accepts any low nibble but FETCH here. */
-const ATOMIC_LOCK_OPERATORS: Record<number, Uint8Array> = {
-  [AtomicOp.ADD]: asciiBytes(') += r'), [AtomicOp.OR]: asciiBytes(') |= r'), [AtomicOp.AND]: asciiBytes(') &= r'),
-  [AtomicOp.XOR]: asciiBytes(') ^= r'),
-};
-const ATOMIC_FETCH_NAMES: Record<number, Uint8Array> = {
-  [AtomicOp.ADD]: asciiBytes(' = atomic_fetch_add((u64 *)('), [AtomicOp.OR]: asciiBytes(' = atomic_fetch_or((u64 *)('),
-  [AtomicOp.AND]: asciiBytes(' = atomic_fetch_and((u64 *)('), [AtomicOp.XOR]: asciiBytes(' = atomic_fetch_xor((u64 *)('),
-};
-const LOCK_32 = asciiBytes('lock *(u32 *)(');
-const LOCK_64 = asciiBytes('lock *(u64 *)(');
-const XCHG = asciiBytes(' = xchg_64(');
-const CMPXCHG = asciiBytes('r0 = cmpxchg_64(');
-const R0_ARGUMENT = asciiBytes(', r0, ');
-const FETCH_CLOSE = asciiBytes('), ');
-
-function stxFormatter(opcode: number): Formatter | undefined {
-  const mode = insnMode(opcode);
-  const size = insnSize(opcode);
-  if (mode === InsnMode.MEM) {
-    const width = asciiBytes(`u${sizeName(opcode)}`);
-    return (out, dst, src, off) => {
-      if (!reg(dst) || !reg(src)) return false;
-      out.put(DEREF_OPEN);
-      out.put(width);
-      out.put(DEREF_MIDDLE);
-      writeAddress(out, dst, off);
-      out.put(STORE_CLOSE);
-      writeReg(out, CHAR_R, src);
-      return true;
-    };
-  }
-  if (mode !== InsnMode.ATOMIC) return undefined;
-  if (size === InsnSize.W) {
-    // Without the alu32 feature LLVM knows only the 32-bit atomic add, and ignores the low nibble and bits 8-31.
-    return (out, dst, src, off, imm) => {
-      if ((imm & 0xf0) !== AtomicOp.ADD || !reg(dst) || !reg(src)) return false;
-      out.put(LOCK_32);
-      writeAddress(out, dst, off);
-      out.put(ATOMIC_LOCK_OPERATORS[AtomicOp.ADD]!);
-      out.decimal(src);
-      return true;
-    };
-  }
-  if (size !== InsnSize.DW) return undefined;
-  return (out, dst, src, off, imm) => {
-    if (!reg(dst) || !reg(src)) return false;
-    const op = imm & 0xf0; // bits 8-31 are not decoded
-    const fetch = (imm & 0x0f) === AtomicOp.FETCH;
-    if (op === (AtomicOp.XCHG & 0xf0)) {
-      if (!fetch) return false;
-      writeReg(out, CHAR_R, src);
-      out.put(XCHG);
-      writeAddress(out, dst, off);
-      out.put(COMMA);
-      writeReg(out, CHAR_R, src);
-      out.put(CLOSE);
-      return true;
-    }
-    if (op === (AtomicOp.CMPXCHG & 0xf0)) {
-      if (!fetch) return false;
-      out.put(CMPXCHG);
-      writeAddress(out, dst, off);
-      out.put(R0_ARGUMENT);
-      writeReg(out, CHAR_R, src);
-      out.put(CLOSE);
-      return true;
-    }
-    if (fetch) {
-      const name = ATOMIC_FETCH_NAMES[op];
-      if (name === undefined) return false;
-      writeReg(out, CHAR_R, src);
-      out.put(name);
-      writeAddress(out, dst, off);
-      out.put(FETCH_CLOSE);
-      writeReg(out, CHAR_R, src);
-      out.put(CLOSE);
-      return true;
-    }
-    const operator = ATOMIC_LOCK_OPERATORS[op];
-    if (operator === undefined) return false;
-    out.put(LOCK_64);
-    writeAddress(out, dst, off);
-    out.put(operator);
-    out.decimal(src);
-    return true;
-  };
 }
 
 const FORMATTERS: ReadonlyArray<Formatter | undefined> = Array.from({ length: 256 }, (_, opcode) => {

@@ -17,12 +17,12 @@
 import { BpfLoadError, withContext } from '../base/errors.js';
 import type { Btf, BtfValue } from '../btf/index.js';
 import {
-  EpollSet, Fd, mapDeleteElem, mapUpdateElem, mmapShared, onlineCpus, pageSize, PerfSample, PerfSwConfig, PerfType,
+  EpollSet, Fd, mapDeleteElem, mapUpdateElem, mmapShared, mmapSharedWithSpare, onlineCpus, pageSize, PerfSample, PerfSwConfig, PerfType,
   perfEventDisable, perfEventEnable, perfEventOpen, Prot, type Mapping,
 } from '../sys/index.js';
 import type { MapHandle } from './map-handle.js';
-import { PerfRing } from './perfbuf.js';
-import type { RecordView } from './record-view.js';
+import { PERF_RING_SPARE, PerfRing } from './perfbuf.js';
+import type { RecordBatch, RecordView, StopFlag } from './record-view.js';
 import { RingBufferConsumer } from './ringbuf.js';
 
 export class EventError extends BpfLoadError {
@@ -69,20 +69,21 @@ export interface EventOptions {
 type Emit = (event: BufferEvent) => void;
 /** Receives each record as a view valid only during the call (see RecordView). */
 export type RecordViewHandler = (record: RecordView) => void;
+/** Receives the records ready in one ring, valid only during the call (see RecordBatch). */
+export type RecordBatchHandler = (batch: RecordBatch) => void;
 
 /** One map's worth of rings, drained on demand. */
 interface EventSource {
   readonly name: string;
   readonly fds: readonly number[];
   /** Records as copies in event objects (decoded when a type is known), drops as events. */
-  drain(emit: Emit): number;
+  drain(emit: Emit, stop: StopFlag): number;
   /** Records as views, drops to EventOptions.onLost. */
-  drainViews(onRecord: RecordViewHandler): number;
+  drainViews(onRecord: RecordViewHandler, stop: StopFlag): number;
+  /** Records as one batch per ring, drops to EventOptions.onLost. */
+  drainBatches(onBatch: RecordBatchHandler, stop: StopFlag): number;
   close(): void;
 }
-
-/** Thrown inside a drain to leave it when the reader was closed from a callback. */
-const STOP = Symbol('stop');
 
 /**
  * Reads one or more ring/perf buffers: as an async iterable (`for await (const e of reader)`) or with a callback
@@ -94,11 +95,19 @@ export class EventReader implements AsyncIterable<BufferEvent>, AsyncDisposable 
   readonly #epoll: EpollSet;
   readonly #onAbort: (() => void) | undefined;
   readonly #signal: AbortSignal | undefined;
-  #closed = false;
+  /** Set by close(); the consumers check it after each callback, so a close() from inside one stops there. */
+  readonly #stop = { stopped: false };
   #draining = false;
   #released = false;
   #closing: Promise<void> | undefined;
   #active = false;
+  /**
+   * Records taken out of the rings (their space released) but not yet handed out: the async iterator reads a pass at
+   * a time and yields one record at a time, so a loop that breaks leaves the rest of its pass here; the next
+   * iteration, readReady() or listen() hands them out first, so nothing is lost.
+   */
+  readonly #carried: BufferEvent[] = [];
+  #carriedHead = 0;
 
   /** Takes ownership of `sources`: they are closed with the reader, also when this constructor fails. */
   constructor(sources: readonly EventSource[], signal?: AbortSignal) {
@@ -119,15 +128,23 @@ export class EventReader implements AsyncIterable<BufferEvent>, AsyncDisposable 
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this.#stop.stopped;
   }
 
   /** Hands every record that is ready now to `onEvent` (copies), without waiting. Returns how many. */
   readReady(onEvent: Emit): number {
-    return this.#drain((source) => source.drain((event) => {
-      onEvent(event);
-      if (this.#closed) throw STOP;
-    }));
+    let count = 0;
+    while (this.#carriedHead < this.#carried.length && !this.#stop.stopped) {
+      onEvent(this.#takeCarried());
+      count++;
+    }
+    return count + this.#drain((source) => source.drain(onEvent, this.#stop));
+  }
+
+  #takeCarried(): BufferEvent {
+    const e = this.#carried[this.#carriedHead++]!;
+    if (this.#carriedHead === this.#carried.length) this.#carried.length = this.#carriedHead = 0;
+    return e;
   }
 
   /**
@@ -136,26 +153,32 @@ export class EventReader implements AsyncIterable<BufferEvent>, AsyncDisposable 
    * Buffer to keep. Records are not decoded; perf buffer drops go to EventOptions.onLost. Returns how many records.
    */
   readReadyViews(onRecord: RecordViewHandler): number {
-    return this.#drain((source) => source.drainViews((view) => {
-      onRecord(view);
-      if (this.#closed) throw STOP;
-    }));
+    return this.#drain((source) => source.drainViews(onRecord, this.#stop));
+  }
+
+  /**
+   * Hands the records that are ready now to `onBatch`, one RecordBatch per ring (a ring buffer, or one CPU's perf
+   * ring), without waiting and without copying: the batch gives the ring's bytes and typed arrays of each record's
+   * offset and length, valid only until `onBatch` returns, and the ring's space is released after that. The loop
+   * over the records is then yours, in plain JavaScript. Records are not decoded; perf buffer drops go to
+   * EventOptions.onLost. Returns how many records.
+   */
+  readReadyBatch(onBatch: RecordBatchHandler): number {
+    return this.#drain((source) => source.drainBatches(onBatch, this.#stop));
   }
 
   #drain(drainSource: (source: EventSource) => number): number {
-    if (this.#closed) return 0;
+    if (this.#stop.stopped) return 0;
     let count = 0;
     this.#draining = true;
     try {
       for (const source of this.#sources) {
         count += drainSource(source);
-        if (this.#closed) break;
+        if (this.#stop.stopped) break;
       }
-    } catch (e) {
-      if (e !== STOP) throw e;
     } finally {
       this.#draining = false;
-      if (this.#closed) this.#release();
+      if (this.#stop.stopped) this.#release();
     }
     return count;
   }
@@ -170,12 +193,17 @@ export class EventReader implements AsyncIterable<BufferEvent>, AsyncDisposable 
     return this.#loop(() => this.readReadyViews(onRecord));
   }
 
+  /** Calls `onBatch` with the records of each ring as they arrive (see readReadyBatch) until close(). */
+  listenBatches(onBatch: RecordBatchHandler): Promise<void> {
+    return this.#loop(() => this.readReadyBatch(onBatch));
+  }
+
   async #loop(readReady: () => void): Promise<void> {
     this.#claim();
     try {
-      while (!this.#closed) {
+      while (!this.#stop.stopped) {
         readReady();
-        if (!this.#closed) await this.#epoll.wait(-1);
+        if (!this.#stop.stopped) await this.#epoll.wait(-1);
       }
     } finally {
       this.#active = false;
@@ -184,16 +212,16 @@ export class EventReader implements AsyncIterable<BufferEvent>, AsyncDisposable 
 
   async *[Symbol.asyncIterator](): AsyncIterator<BufferEvent> {
     this.#claim();
-    const queue: BufferEvent[] = [];
     try {
-      while (!this.#closed) {
-        queue.length = 0;
-        this.readReady((e) => queue.push(e));
-        for (const e of queue) {
-          yield e;
-          if (this.#closed) return;
+      while (!this.#stop.stopped) {
+        if (this.#carriedHead === this.#carried.length) {
+          this.#drain((source) => source.drain((e) => this.#carried.push(e), this.#stop));
+          if (this.#carried.length === 0) {
+            if (!this.#stop.stopped) await this.#epoll.wait(-1);
+            continue;
+          }
         }
-        if (queue.length === 0 && !this.#closed) await this.#epoll.wait(-1);
+        yield this.#takeCarried();
       }
     } finally {
       this.#active = false;
@@ -209,7 +237,7 @@ export class EventReader implements AsyncIterable<BufferEvent>, AsyncDisposable 
   /** Stops reading and releases everything. Safe to call twice, and from inside a callback. */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
-    this.#closed = true;
+    this.#stop.stopped = true;
     if (this.#onAbort !== undefined) this.#signal?.removeEventListener('abort', this.#onAbort);
     if (!this.#draining) this.#release();
     this.#closing = this.#epoll.close();
@@ -279,11 +307,12 @@ function ringSource(map: MapHandle, options: EventOptions): EventSource {
   return {
     name,
     fds: [map.fd],
-    drain: (emit) => consumer.consumeCopies((data) => {
+    drain: (emit, stop) => consumer.consumeCopies((data) => {
       const value = decode?.(data);
       emit(value === undefined ? { kind: 'record', map: name, cpu: null, data } : { kind: 'record', map: name, cpu: null, data, value });
-    }),
-    drainViews: (onRecord) => consumer.consume(onRecord),
+    }, stop),
+    drainViews: (onRecord, stop) => consumer.consume(onRecord, Number.POSITIVE_INFINITY, stop),
+    drainBatches: (onBatch, stop) => consumer.consumeBatch(onBatch, stop),
     close() {
       producer.unmap();
       consumerPage.unmap();
@@ -344,8 +373,8 @@ function perfSource(map: MapHandle, options: EventOptions): EventSource {
       }, -1, cpu), what);
       const r: CpuRing = { cpu, fd };
       rings.push(r);
-      r.mapping = mmapShared(fd.value, (pages + 1) * page, Prot.READ | Prot.WRITE, 0, `perf buffer ${map.name} cpu ${cpu}`);
-      r.ring = new PerfRing(map.name, cpu, r.mapping.buffer, page);
+      r.mapping = mmapSharedWithSpare(fd.value, (pages + 1) * page, Prot.READ | Prot.WRITE, PERF_RING_SPARE, what);
+      r.ring = new PerfRing(map.name, cpu, r.mapping.buffer);
       r.onLost = (lost) => options.onLost?.({ kind: 'lost', map: map.name, cpu, lost });
       key.writeUInt32LE(cpu, 0);
       value.writeUInt32LE(fd.value, 0);
@@ -364,7 +393,7 @@ function perfSource(map: MapHandle, options: EventOptions): EventSource {
   return {
     name,
     fds: rings.map((r) => r.fd.value),
-    drain(emit) {
+    drain(emit, stop) {
       let count = 0;
       for (const r of rings) {
         const cpu = r.cpu;
@@ -376,13 +405,25 @@ function perfSource(map: MapHandle, options: EventOptions): EventSource {
           const event: LostEvent = { kind: 'lost', map: name, cpu, lost };
           options.onLost?.(event);
           emit(event);
-        });
+        }, stop);
+        if (stop.stopped) break;
       }
       return count;
     },
-    drainViews(onRecord) {
+    drainViews(onRecord, stop) {
       let count = 0;
-      for (const r of rings) count += r.ring!.consume(onRecord, r.onLost!);
+      for (const r of rings) {
+        count += r.ring!.consume(onRecord, r.onLost!, stop);
+        if (stop.stopped) break;
+      }
+      return count;
+    },
+    drainBatches(onBatch, stop) {
+      let count = 0;
+      for (const r of rings) {
+        count += r.ring!.consumeBatch(onBatch, r.onLost!);
+        if (stop.stopped) break;
+      }
       return count;
     },
     close: closeAll,

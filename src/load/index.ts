@@ -16,11 +16,11 @@ export {
 } from './test-run.js';
 export {
   EventReader, EventError, openRingBuffer, openPerfBuffer, openEvents, isEventMap,
-  type EventRecord, type LostEvent, type BufferEvent, type EventOptions, type RecordViewHandler,
+  type EventRecord, type LostEvent, type BufferEvent, type EventOptions, type RecordViewHandler, type RecordBatchHandler,
 } from './events.js';
 export { RingBufferConsumer, RingBufferError, ringBufferSize, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HEADER_SIZE, type RingBufferMemory } from './ringbuf.js';
-export { PerfRing, PerfBufferError, PerfRecordType } from './perfbuf.js';
-export { RecordView } from './record-view.js';
+export { PerfRing, PerfBufferError, PerfRecordType, PERF_RING_SPARE } from './perfbuf.js';
+export { RecordView, RecordBatch, NEVER_STOPPED, type StopFlag } from './record-view.js';
 export {
   listPrograms, listMaps, listLinks, dumpProgram, disassembleXlated, helperCallName, openMap, InspectError,
   type KernelProgram, type KernelLink, type KernelObjectRef, type ProgramDump, type XlatedInsn, type XlatedContext,

@@ -4,27 +4,36 @@
  *
  * The first page is the control page; records follow at data_offset for data_size bytes (a power of two). The
  * kernel advances data_head; we read records up to it and then advance data_tail, which frees the space. Records are
- * 8-byte aligned and start with struct perf_event_header { u32 type; u16 misc; u16 size }; the header never
- * straddles the end of the ring but the record body may, so such a record is reassembled into a scratch buffer.
+ * 8-byte aligned (sizes are multiples of 8: raw samples are padded) and start with struct perf_event_header
+ * { u32 type; u16 misc; u16 size }; the header never straddles the end of the ring but the record body may. Unlike
+ * a BPF ring buffer, the kernel maps a perf ring once, so the memory handed in must continue past the data area with
+ * PERF_RING_SPARE writable bytes (events.ts maps an anonymous area right after the ring): the part of a record that
+ * wrapped to the start of the ring is copied there, and every record then reads contiguously from where it starts,
+ * as views and batches need.
  *
  * Memory ordering (perf_event.h asks for smp_rmb() after reading data_head and smp_mb() before writing data_tail):
- * data_head is read with Atomics.load and data_tail written with Atomics.store, once per consume(). V8 emits
- * LDAR/STLR for them on arm64 (acquire: record reads cannot move before the head read; release: they complete
- * before the tail store) and MOV / XCHG on x86-64, where loads are acquires by TSO and XCHG is a full barrier. The
- * kernel writes a record completely before it moves data_head past it, so the records themselves are read with
- * plain loads.
+ * data_head is read with Atomics.load and data_tail written with Atomics.store, once per pass. V8 emits LDAR/STLR for
+ * them on arm64 (acquire: record reads cannot move before the head read; release: they complete before the tail
+ * store) and MOV / XCHG on x86-64, where loads are acquires by TSO and XCHG is a full barrier. The kernel writes a
+ * record completely before it moves data_head past it, so the records themselves are read with plain loads, through
+ * typed arrays in the host's byte order (the kernel's).
  */
 import { BpfLoadError } from '../base/errors.js';
 import { PERF_EVENT_MMAP_PAGE } from '../sys/index.js';
-import { RecordView } from './record-view.js';
+import { NEVER_STOPPED, RecordBatch, RecordView, type StopFlag } from './record-view.js';
 
 /** enum perf_event_type values a BPF output event produces. */
 export const PerfRecordType = { LOST: 2, SAMPLE: 9 } as const;
+/** Writable bytes the memory must have after the data area: a perf record's size is a u16, so a wrapped part is smaller. */
+export const PERF_RING_SPARE = 0x1_0000;
 const HEADER_SIZE = 8;
 /** A sample's u32 raw size follows the header (PERF_SAMPLE_RAW is the only sample field a BPF output event has). */
 const SAMPLE_DATA = HEADER_SIZE + 4;
+/** struct { header; u64 id; u64 lost; }: the lost count's two 32-bit words. */
+const LOST_SIZE = HEADER_SIZE + 16;
 const HEAD = PERF_EVENT_MMAP_PAGE.data_head / 8;
 const TAIL = PERF_EVENT_MMAP_PAGE.data_tail / 8;
+const FIRST_BATCH_CAPACITY = 4096;
 
 export class PerfBufferError extends BpfLoadError {
   override name = 'PerfBufferError';
@@ -35,38 +44,108 @@ export class PerfRing {
   readonly name: string;
   readonly cpu: number;
   readonly #control: BigUint64Array;
-  readonly #data: Uint8Array;
-  readonly #dataView: DataView;
+  /** The data area and the spare area after it, as bytes and as 32-bit words. */
+  readonly #bytes: Uint8Array;
+  readonly #words: Uint32Array;
   readonly #size: number;
-  #scratch = new Uint8Array(256);
-  #scratchView = new DataView(this.#scratch.buffer);
   /** The one view consume() hands out. */
   readonly #view: RecordView;
+  /** The one batch consumeBatch() hands out; consume() walks the records into it too. */
+  readonly #batch: RecordBatch;
 
-  /** `memory` is the whole mapping: the control page then 2^n data pages. */
-  constructor(name: string, cpu: number, memory: ArrayBuffer, pageSize: number) {
+  /** `memory`: the control page, the data area (2^n pages), then PERF_RING_SPARE bytes we may write. */
+  constructor(name: string, cpu: number, memory: ArrayBuffer) {
     this.name = name;
     this.cpu = cpu;
     this.#control = new BigUint64Array(memory, 0, PERF_EVENT_MMAP_PAGE.size / 8);
-    // Kernels before 4.1 leave data_offset/data_size zero: the data then starts at the second page.
-    const offset = Number(this.#control[PERF_EVENT_MMAP_PAGE.data_offset / 8]) || pageSize;
-    const size = Number(this.#control[PERF_EVENT_MMAP_PAGE.data_size / 8]) || memory.byteLength - pageSize;
-    if ((size & (size - 1)) !== 0 || offset + size > memory.byteLength) {
-      throw new PerfBufferError(`perf buffer ${name}: cpu ${cpu}: data area of ${size} B at ${offset} does not fit a ${memory.byteLength} B mapping`);
+    const offset = Number(this.#control[PERF_EVENT_MMAP_PAGE.data_offset / 8]);
+    const size = Number(this.#control[PERF_EVENT_MMAP_PAGE.data_size / 8]);
+    if (size === 0 || (size & (size - 1)) !== 0 || offset % 8 !== 0 || offset + size + PERF_RING_SPARE > memory.byteLength) {
+      throw new PerfBufferError(`perf buffer ${name}: cpu ${cpu}: data area of ${size} B at ${offset} and ${PERF_RING_SPARE} B after it do not fit a ${memory.byteLength} B mapping`);
     }
     this.#size = size;
-    this.#data = new Uint8Array(memory, offset, size);
-    this.#dataView = new DataView(memory, offset, size);
-    this.#view = new RecordView(name, this.#data);
-    this.#view.cpu = cpu;
+    this.#bytes = new Uint8Array(memory, offset, size + PERF_RING_SPARE);
+    this.#words = new Uint32Array(memory, offset, (size + PERF_RING_SPARE) / 4);
+    this.#view = new RecordView(name, this.#bytes, cpu);
+    this.#batch = new RecordBatch(name, cpu, this.#bytes, Math.min(FIRST_BATCH_CAPACITY, size / HEADER_SIZE));
+  }
+
+  /**
+   * The size of the record at ring offset `offset` (stream position `position`, data written up to `head`), checked;
+   * a record that runs past the end of the ring is first completed in the spare area, so it reads contiguously.
+   */
+  #recordAt(offset: number, position: number, head: number): number {
+    const recordSize = this.#words[(offset >>> 2) + 1]! >>> 16; // the u16 after the u16 misc (little-endian hosts)
+    if (recordSize < HEADER_SIZE || recordSize > head - position || (recordSize & 7) !== 0) {
+      throw new PerfBufferError(`perf buffer ${this.name}: cpu ${this.cpu}: record at ${position} has size ${recordSize} (${head - position} B written)`);
+    }
+    if (offset + recordSize > this.#size) this.#bytes.copyWithin(this.#size, 0, offset + recordSize - this.#size);
+    return recordSize;
+  }
+
+  /**
+   * Walks the records from `tail` up to `head`: each sample's place into the batch (a sample that wraps the end is
+   * completed in the spare area first), each PERF_RECORD_LOST to `onLost` as it is met. Returns the records' end.
+   */
+  #walk(tail: number, head: number, onLost: (count: number) => void): number {
+    const batch = this.#batch;
+    const words = this.#words;
+    const size = this.#size;
+    const mask = size - 1;
+    let offsets = batch.offsets;
+    let lengths = batch.lengths;
+    let count = 0;
+    let position = tail;
+    let offset = position % size; // then kept within the ring by the mask
+    while (position < head) {
+      const at = offset >>> 2;
+      const type = words[at]!;
+      const recordSize = this.#recordAt(offset, position, head);
+      if (type === PerfRecordType.SAMPLE && recordSize >= SAMPLE_DATA) {
+        if (count === offsets.length) {
+          batch.grow();
+          offsets = batch.offsets;
+          lengths = batch.lengths;
+        }
+        offsets[count] = offset + SAMPLE_DATA;
+        lengths[count] = Math.min(words[at + 2]!, recordSize - SAMPLE_DATA);
+        count++;
+      } else if (type === PerfRecordType.LOST && recordSize >= LOST_SIZE) {
+        onLost(words[at + 4]! + words[at + 5]! * 0x1_0000_0000);
+      }
+      position += recordSize;
+      offset = (offset + recordSize) & mask;
+    }
+    batch.count = count;
+    return position;
+  }
+
+  /**
+   * Hands every sample up to data_head to `onBatch` in one RecordBatch (with this ring's CPU), each
+   * PERF_RECORD_LOST to `onLost` as the walk meets it (before the batch is handed out), then stores data_tail —
+   * after the callback returns or throws. Returns the number of samples.
+   */
+  consumeBatch(onBatch: (batch: RecordBatch) => void, onLost: (count: number) => void): number {
+    const head = Number(Atomics.load(this.#control, HEAD));
+    const tail = Number(this.#control[TAIL]); // only we write it
+    if (tail >= head) return 0;
+    let end = tail;
+    try {
+      end = this.#walk(tail, head, onLost);
+      if (this.#batch.count > 0) onBatch(this.#batch);
+    } finally {
+      if (end !== tail) Atomics.store(this.#control, TAIL, BigInt(end));
+    }
+    return this.#batch.count;
   }
 
   /**
    * Hands out every record up to data_head — each sample to `onSample` as a RecordView (the same object each time,
-   * valid only during the call: it points into the ring, or into a scratch buffer for a record that wraps), each
-   * PERF_RECORD_LOST to `onLost` — then stores data_tail. Returns the number of samples.
+   * valid only during the call), each PERF_RECORD_LOST to `onLost` — then stores data_tail. Stops early once `stop`
+   * is set (checked after each sample: a reader closed from inside the callback); the tail then stays at the
+   * record after it. Returns the number of samples.
    */
-  consume(onSample: (view: RecordView) => void, onLost: (count: number) => void): number {
+  consume(onSample: (view: RecordView) => void, onLost: (count: number) => void, stop: StopFlag = NEVER_STOPPED): number {
     const head = Number(Atomics.load(this.#control, HEAD));
     let tail = Number(this.#control[TAIL]); // only we write it
     if (tail >= head) return 0;
@@ -76,47 +155,24 @@ export class PerfRing {
     let samples = 0;
     try {
       while (tail < head) {
-        const type = this.#dataView.getUint32(offset, true);
-        const size = this.#dataView.getUint16(offset + 6, true);
-        if (size < HEADER_SIZE || size > head - tail) {
-          throw new PerfBufferError(`perf buffer ${this.name}: cpu ${this.cpu}: record at ${tail} has size ${size} (${head - tail} B written)`);
-        }
-        let bytes = this.#data;
-        let dv = this.#dataView;
-        let start = offset;
-        if (offset + size > this.#size) {
-          this.#reassemble(offset, size);
-          bytes = this.#scratch;
-          dv = this.#scratchView;
-          start = 0;
-        }
-        tail += size;
-        offset = (offset + size) & mask;
-        if (type === PerfRecordType.SAMPLE && size >= SAMPLE_DATA) {
+        const at = offset >>> 2;
+        const type = this.#words[at]!;
+        const recordSize = this.#recordAt(offset, tail, head);
+        tail += recordSize;
+        if (type === PerfRecordType.SAMPLE && recordSize >= SAMPLE_DATA) {
           samples++;
-          view.bytes = bytes;
-          view.view = dv;
-          view.offset = start + SAMPLE_DATA;
-          view.length = Math.min(dv.getUint32(start + HEADER_SIZE, true), size - SAMPLE_DATA);
+          view.offset = offset + SAMPLE_DATA;
+          view.length = Math.min(this.#words[at + 2]!, recordSize - SAMPLE_DATA);
           onSample(view);
-        } else if (type === PerfRecordType.LOST && size >= HEADER_SIZE + 16) {
-          onLost(Number(dv.getBigUint64(start + 16, true)));
+          if (stop.stopped) break;
+        } else if (type === PerfRecordType.LOST && recordSize >= LOST_SIZE) {
+          onLost(this.#words[at + 4]! + this.#words[at + 5]! * 0x1_0000_0000);
         }
+        offset = (offset + recordSize) & mask;
       }
     } finally {
       Atomics.store(this.#control, TAIL, BigInt(tail));
     }
     return samples;
-  }
-
-  /** A record that runs past the end of the ring, copied together into the scratch buffer. */
-  #reassemble(offset: number, size: number): void {
-    if (this.#scratch.byteLength < size) {
-      this.#scratch = new Uint8Array(Math.max(size, this.#scratch.byteLength * 2));
-      this.#scratchView = new DataView(this.#scratch.buffer);
-    }
-    const first = this.#size - offset;
-    this.#scratch.set(this.#data.subarray(offset), 0);
-    this.#scratch.set(this.#data.subarray(0, size - first), first);
   }
 }

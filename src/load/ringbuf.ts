@@ -20,7 +20,7 @@
  * (BigUint64Array), never as torn halves.
  */
 import { BpfLoadError } from '../base/errors.js';
-import { RecordView } from './record-view.js';
+import { NEVER_STOPPED, RecordBatch, RecordView, type StopFlag } from './record-view.js';
 
 export const RINGBUF_BUSY_BIT = 0x8000_0000;
 export const RINGBUF_DISCARD_BIT = 0x4000_0000;
@@ -42,6 +42,9 @@ export interface RingBufferMemory {
   readonly size: number;
 }
 
+/** Records a batch holds before its arrays first grow (a pass over a 256 KiB ring of 64-byte records: 3,641). */
+const FIRST_BATCH_CAPACITY = 4096;
+
 /** Reads records out of one ring buffer. Not thread-safe across readers: one consumer per ring, as in the kernel. */
 export class RingBufferConsumer {
   readonly name: string;
@@ -53,7 +56,8 @@ export class RingBufferConsumer {
   readonly #acquireHeaders: boolean;
   /** The one view consume() hands out, pointing at each record in turn. */
   readonly #view: RecordView;
-  #scratch: BatchScratch = { starts: new Int32Array(256), lengths: new Int32Array(256), ends: new Int32Array(256) };
+  /** The one batch consumeBatch() hands out; consumeCopies() walks the headers into it too. */
+  readonly #batch: RecordBatch;
 
   constructor(name: string, memory: RingBufferMemory, acquireHeaders = !PLAIN_LOADS_ACQUIRE) {
     const { size, dataOffset } = memory;
@@ -71,11 +75,8 @@ export class RingBufferConsumer {
     this.#data = new Uint8Array(memory.producer, dataOffset, 2 * size);
     this.#acquireHeaders = acquireHeaders;
     this.#view = new RecordView(name, this.#data);
-  }
-
-  /** The header of the record at data offset `offset` (8-byte aligned), as an unsigned 32-bit number. */
-  #header(offset: number): number {
-    return (this.#acquireHeaders ? Atomics.load(this.#words, offset >>> 2) : this.#words[offset >>> 2]!) >>> 0;
+    // A ring holds at most size / 8 records (an empty record takes its 8-byte header).
+    this.#batch = new RecordBatch(name, null, this.#data, Math.min(FIRST_BATCH_CAPACITY, size / RINGBUF_HEADER_SIZE));
   }
 
   /** A record length the ring cannot hold means corrupt memory: stop rather than read past the mapping. */
@@ -84,54 +85,131 @@ export class RingBufferConsumer {
   }
 
   /**
-   * Copies every complete record out in one piece and hands each out as a Buffer the caller may keep: the headers
-   * are walked first (stopping at a BUSY record), the whole run of records is copied with one memcpy (contiguous
-   * thanks to the double mapping), the records are handed out as subarrays of that copy, and the consumer position
-   * is stored once after them. One allocation and one position store per batch instead of per record; a record kept
-   * for long keeps its batch's copy alive (Buffer.from(record) detaches it). A throwing callback loses only its own
-   * record: the position is stored just past it. Returns the number of records.
+   * Walks the headers from position `consumer` up to `producer`, stopping at a record still being written (BUSY),
+   * and puts where each complete record that is not discarded lies into the batch. Returns the position after the
+   * last record walked (discarded ones included): where the consumer position goes once the batch is handed out.
    */
-  consumeCopies(onRecord: (record: Buffer) => void): number {
+  #walk(consumer: number, producer: number): number {
+    // Locals for what the loop reads per record: V8 then keeps them in registers.
+    const batch = this.#batch;
+    const mask = this.size - 1;
+    const limit = this.size - RINGBUF_HEADER_SIZE;
+    const words = this.#words;
+    const acquire = this.#acquireHeaders;
+    let offsets = batch.offsets;
+    let lengths = batch.lengths;
+    let count = 0;
+    let position = consumer;
+    // Positions grow past 2^32: the first offset with arithmetic, then kept within the ring by the mask.
+    let offset = (consumer % 0x1_0000_0000) & mask;
+    while (position < producer) {
+      const header = acquire ? Atomics.load(words, offset >>> 2) : words[offset >>> 2]!;
+      if ((header & RINGBUF_BUSY_BIT) !== 0) break;
+      const length = header & 0x3fff_ffff; // without BUSY and DISCARD
+      if (length > limit) throw this.#corrupt(length, position);
+      const step = (length + RINGBUF_HEADER_SIZE + 7) & ~7;
+      if ((header & RINGBUF_DISCARD_BIT) === 0) {
+        if (count === offsets.length) {
+          batch.grow();
+          offsets = batch.offsets;
+          lengths = batch.lengths;
+        }
+        // The data area is mapped twice: a record that runs past the end reads on into the second copy.
+        offsets[count] = offset + RINGBUF_HEADER_SIZE;
+        lengths[count] = length;
+        count++;
+      }
+      position += step;
+      offset = (offset + step) & mask;
+    }
+    batch.count = count;
+    return position;
+  }
+
+  /**
+   * The position just past record `i` of the batch walked from `consumer` to `end`: the header of the next record
+   * handed out (so discarded records between are consumed with it), or `end` after the last one.
+   */
+  #positionAfter(i: number, consumer: number, end: number): number {
+    const batch = this.#batch;
+    if (i + 1 >= batch.count) return end;
+    // Below `size` for every record after the first, so the ring offsets give the distance unambiguously.
+    const first = (consumer % 0x1_0000_0000) & (this.size - 1);
+    return consumer + ((batch.offsets[i + 1]! - RINGBUF_HEADER_SIZE - first) & (this.size - 1));
+  }
+
+  /**
+   * Pass after pass while records are ready: the headers from the consumer position to the producer's are walked
+   * into the batch, then `handOut(consumer, end)` hands them out and stores the consumer position, returning whether
+   * to go on. Stops when the ring is empty, when a record is still being written, or when `handOut` says so.
+   */
+  #passes(handOut: (consumer: number, end: number) => boolean): void {
+    for (;;) {
+      const consumer = Number(Atomics.load(this.#consumerPos, 0));
+      const producer = Number(Atomics.load(this.#producerPos, 0));
+      if (consumer >= producer) return;
+      const end = this.#walk(consumer, producer);
+      // A pass that ended before the producer position stopped at a record still being written.
+      if (end === consumer || !handOut(consumer, end) || end < producer) return;
+    }
+  }
+
+  /**
+   * Hands every complete record that is ready now to `onBatch` in one RecordBatch (see there): the headers are
+   * walked first (stopping at a record still being written, skipping discarded ones), then the batch is handed out,
+   * then the consumer position is stored — after the callback returns or throws. Repeats while the producer has
+   * moved on, until the ring is empty, a record is still being written, or `stop` is set. Returns the records.
+   */
+  consumeBatch(onBatch: (batch: RecordBatch) => void, stop: StopFlag = NEVER_STOPPED): number {
+    const batch = this.#batch;
+    let total = 0;
+    this.#passes((_consumer, end) => {
+      try {
+        if (batch.count > 0) onBatch(batch);
+      } finally {
+        Atomics.store(this.#consumerPos, 0, BigInt(end));
+      }
+      total += batch.count;
+      return !stop.stopped;
+    });
+    return total;
+  }
+
+  /**
+   * Copies every complete record out in one piece and hands each out as a Buffer the caller may keep: the headers
+   * are walked first, the whole run of records is copied with one memcpy (contiguous thanks to the double mapping),
+   * the records are handed out as subarrays of that copy, and the consumer position is stored once after them. One
+   * allocation and one position store per batch instead of per record; a record kept for long keeps its batch's
+   * copy alive (Buffer.from(record) detaches it). A throwing callback, or `stop` set during one, ends the batch
+   * after its own record: the position is stored just past it. Returns the number of records.
+   */
+  consumeCopies(onRecord: (record: Buffer) => void, stop: StopFlag = NEVER_STOPPED): number {
     const mask = this.size - 1;
     let total = 0;
-    for (;;) {
-      const start = Number(Atomics.load(this.#consumerPos, 0));
-      const producer = Number(Atomics.load(this.#producerPos, 0));
-      let position = start;
-      let count = 0;
-      while (position < producer) {
-        const header = this.#header((position % 0x1_0000_0000) & mask);
-        if ((header & RINGBUF_BUSY_BIT) !== 0) break;
-        const length = header & 0x3fff_ffff;
-        if (length > this.size - RINGBUF_HEADER_SIZE) throw this.#corrupt(length, position);
-        const next = position + ((length + RINGBUF_HEADER_SIZE + 7) & ~7);
-        if ((header & RINGBUF_DISCARD_BIT) === 0) {
-          if (count === this.#scratch.starts.length) this.#scratch = grow(this.#scratch);
-          this.#scratch.starts[count] = position - start + RINGBUF_HEADER_SIZE;
-          this.#scratch.lengths[count] = length;
-          this.#scratch.ends[count] = next - start;
-          count++;
-        }
-        position = next;
-      }
-      if (position === start) return total;
-      const first = (start % 0x1_0000_0000) & mask;
+    this.#passes((consumer, end) => {
+      const { offsets, lengths, count } = this.#batch; // after the walk, which may have grown the arrays
+      const first = (consumer % 0x1_0000_0000) & mask;
       // At most `size` bytes from an offset below `size`: inside the twice-mapped 2 × size area.
-      const batch = Buffer.from(this.#data.subarray(first, first + (position - start)));
-      const { starts, lengths, ends } = this.#scratch;
-      let consumed = position;
+      const copy = Buffer.from(this.#data.subarray(first, first + (end - consumer)));
+      const base = copy.byteOffset;
+      // Ends as the index of the record whose callback threw or set `stop`, or as `count` when all were handed out.
+      let i = 0;
       try {
-        for (let i = 0; i < count; i++) {
-          consumed = start + ends[i]!;
-          // Buffer.from(arrayBuffer, …) makes the view about a third faster than Buffer#subarray (no species lookup).
-          onRecord(Buffer.from(batch.buffer, batch.byteOffset + starts[i]!, lengths[i]!));
+        for (; i < count; i++) {
+          // Where the record lies in the copy: its header's distance from the first one is below `size`, so the mask
+          // gives it. Buffer.from(arrayBuffer, …) makes the view a third faster than Buffer#subarray (no species lookup).
+          const header = (offsets[i]! - RINGBUF_HEADER_SIZE - first) & mask;
+          onRecord(Buffer.from(copy.buffer, base + header + RINGBUF_HEADER_SIZE, lengths[i]!));
+          if (stop.stopped) break;
         }
-        consumed = position; // discarded records after the last one handed out
       } finally {
-        Atomics.store(this.#consumerPos, 0, BigInt(consumed));
+        // All handed out: the walk's end (discarded records after the last included); else just past record i.
+        Atomics.store(this.#consumerPos, 0, BigInt(i === count ? end : this.#positionAfter(i, consumer, end)));
       }
-      total += count;
-    }
+      total += i === count ? count : i + 1;
+      return i === count;
+    });
+    return total;
   }
 
   /** Bytes written by the kernel and not yet consumed (records in progress included). */
@@ -141,12 +219,13 @@ export class RingBufferConsumer {
 
   /**
    * Hands every complete record to `onRecord` as a RecordView pointing into the ring (the same object each time),
-   * valid only during the call: nothing is copied or allocated per record. Stops at a record still being written, or after `max`
-   * records. The consumer position is stored once per pass over the ring (libbpf stores it per record; the kernel
+   * valid only during the call: nothing is copied or allocated per record. Stops at a record still being written,
+   * after `max` records, or once `stop` is set (checked after each record: a reader closed from inside the
+   * callback). The consumer position is stored once per pass over the ring (libbpf stores it per record; the kernel
    * only needs it before it runs out of room, and a pass ends at the producer position it started from). A throwing
    * callback loses only its own record: the position is stored just past it. Returns the number of records.
    */
-  consume(onRecord: (view: RecordView) => void, max = Number.POSITIVE_INFINITY): number {
+  consume(onRecord: (view: RecordView) => void, max = Number.POSITIVE_INFINITY, stop: StopFlag = NEVER_STOPPED): number {
     // Locals for what the loop reads per record: V8 then keeps them in registers.
     const mask = this.size - 1;
     const limit = this.size - RINGBUF_HEADER_SIZE;
@@ -163,7 +242,7 @@ export class RingBufferConsumer {
         // Positions grow past 2^32: the first offset with arithmetic, then kept within the ring by the mask.
         let offset = (consumer % 0x1_0000_0000) & mask;
         while (consumer < producer) {
-          const header = (acquire ? Atomics.load(words, offset >>> 2) : words[offset >>> 2]!) >>> 0;
+          const header = acquire ? Atomics.load(words, offset >>> 2) : words[offset >>> 2]!;
           if ((header & RINGBUF_BUSY_BIT) !== 0) return count;
           const length = header & 0x3fff_ffff; // without BUSY and DISCARD
           if (length > limit) throw this.#corrupt(length, consumer);
@@ -175,7 +254,7 @@ export class RingBufferConsumer {
             view.offset = offset + RINGBUF_HEADER_SIZE;
             view.length = length;
             onRecord(view);
-            if (count >= max) return count;
+            if (count >= max || stop.stopped) return count;
           }
           offset = (offset + step) & mask;
         }
@@ -186,23 +265,6 @@ export class RingBufferConsumer {
       if (consumer !== stored) Atomics.store(this.#consumerPos, 0, BigInt(consumer));
     }
   }
-}
-
-/** Record boundaries found by one walk over the headers, reused between batches. */
-interface BatchScratch {
-  /** Offsets of each record's data, its length, and the end of its space, relative to the batch start. */
-  starts: Int32Array;
-  lengths: Int32Array;
-  ends: Int32Array;
-}
-
-function grow(scratch: BatchScratch): BatchScratch {
-  const bigger = (a: Int32Array) => {
-    const b = new Int32Array(a.length * 2);
-    b.set(a);
-    return b;
-  };
-  return { starts: bigger(scratch.starts), lengths: bigger(scratch.lengths), ends: bigger(scratch.ends) };
 }
 
 /**

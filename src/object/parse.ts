@@ -36,7 +36,6 @@ export interface ProgramTypes {
   readonly sections?: Readonly<Record<string, string>> | undefined;
 }
 
-
 /**
  * Bytes → immutable object spec. Pure: no files, no kernel. Relocations are resolved by name here; the loader writes
  * fds into a copy of the instructions later.
@@ -410,9 +409,9 @@ function collectRelocations(elf: ElfFile, functionList: readonly Function[], map
       const insn = rel.offset / INSN_SLOT_SIZE;
       const symbol = elf.symbols[rel.symbol]!;
       const name = symbolName(elf, symbol);
-      const where = { file: elf.file, section: target.name, insn, symbol: name };
+      const where = () => ({ file: elf.file, section: target.name, insn, symbol: name }); // only for a message: 20k relocations
       if (rel.offset % INSN_SLOT_SIZE !== 0 || rel.offset + INSN_SLOT_SIZE > target.size) {
-        throw new ObjectError(where, `relocation offset 0x${rel.offset.toString(16)} is not at an instruction`);
+        throw new ObjectError(where(), `relocation offset 0x${rel.offset.toString(16)} is not at an instruction`);
       }
       const opcode = code.opcode(insn);
       const src = code.src(insn);
@@ -423,7 +422,7 @@ function collectRelocations(elf: ElfFile, functionList: readonly Function[], map
 
       const resolved = resolveTarget(elf, symbol, opcode, src, imm, maps, functions, where);
       if (opcode === Opcode.LD_IMM64 && rel.offset + 2 * INSN_SLOT_SIZE > target.size) {
-        throw new ObjectError(where, 'ld_imm64 instruction is cut off by the end of the section');
+        throw new ObjectError(where(), 'ld_imm64 instruction is cut off by the end of the section');
       }
       const spec: RelocationSpec = Object.freeze({
         section: target.name, sectionIndex: target.index, insn, program: fn?.name ?? '', symbol: name,
@@ -446,10 +445,9 @@ function symbolName(elf: ElfFile, symbol: ElfSymbol): string {
 
 function resolveTarget(
   elf: ElfFile, symbol: ElfSymbol, opcode: number, src: number, imm: number, maps: MapIndex,
-  functions: FunctionIndex, where: ConstructorParameters<typeof ObjectError>[0],
+  functions: FunctionIndex, where: () => ConstructorParameters<typeof ObjectError>[0] & { insn: number },
 ): { kind: RelocationKind; target: string; offset: number } {
-  const invalid = (what: string) =>
-    new ObjectError(where, `invalid relocation for insn[${where.insn}].code 0x${opcode.toString(16)}: ${what}`);
+  const invalid = (what: string) => new ObjectError(where(), `invalid relocation for insn[${where().insn}].code 0x${opcode.toString(16)}: ${what}`);
   const isLdImm64 = opcode === Opcode.LD_IMM64;
   const isSection = symbol.type === SymbolType.SECTION;
 

@@ -97,8 +97,8 @@ export class MapLookup {
   readonly #view: DataView;
   readonly #mapFd: number;
   readonly #valueBytes: number;
-  /** The value's own slot (has(), lookups whose value is not kept). */
-  readonly #value: Buffer;
+  /** Offset in the block of the value's own slot (has(): lookups whose value is not kept). */
+  readonly #valueOffset: number;
   #keyAddressWritten = false;
 
   constructor(mapFd: number, keySize: number, valueBytes: number) {
@@ -106,7 +106,7 @@ export class MapLookup {
     this.#attr = new FixedAttr(ELEM.size, keyRoom + valueBytes);
     this.#view = this.#attr.view;
     this.key = this.#attr.bytes.subarray(ELEM.size, ELEM.size + keySize);
-    this.#value = this.#attr.bytes.subarray(ELEM.size + keyRoom, ELEM.size + keyRoom + valueBytes);
+    this.#valueOffset = ELEM.size + keyRoom;
     this.#mapFd = mapFd;
     this.#valueBytes = valueBytes;
     this.#view.setUint32(ELEM.map_fd, mapFd, true);
@@ -131,7 +131,8 @@ export class MapLookup {
 
   /** Whether the key is present (the value lands in a slot of this lookup's own). */
   has(): boolean {
-    return this.lookupInto(this.#value);
+    writeU64(this.#view, ELEM.value, this.#attr.address + this.#valueOffset);
+    return this.#call();
   }
 
   #call(): boolean {

@@ -4,7 +4,7 @@ export {
   UnsupportedPlatformError,
 } from './errors.js';
 export { AttrWriter, cString, OutputSlab, SYSCALL_NUMBERS, type SyscallTable, syscallNumbers } from './ffi.js';
-export { Prot, pageSize, mmapShared, type Mapping } from './mmap.js';
+export { Prot, pageSize, mmapShared, mmapSharedWithSpare, type Mapping } from './mmap.js';
 export {
   BpfCommand, type BpfCommandName, UpdateFlags, FileFlags, AttachFlags, QueryFlags, LINK_TYPE_NAMES, type LinkTypeName, linkTypeName,
   BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, BPF_ATTR, BPF_PROG_INFO, BPF_MAP_INFO, BPF_LINK_INFO,

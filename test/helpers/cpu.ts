@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process'; // runs taskset with an argument array: no shell
 import { readFileSync, readlinkSync } from 'node:fs';
 
-/** The id of the thread running this JS (the main thread under vitest's forks pool, a worker's under threads). */
-const threadId = (): string => readlinkSync('/proc/thread-self').split('/').at(-1) ?? '';
+/** The kernel's id of the thread running this JS (the main thread under vitest's forks pool, a worker's under threads). */
+export const threadId = (): string => readlinkSync('/proc/thread-self').split('/').at(-1) ?? '';
 
 /** The CPUs this thread may run on, as the kernel lists them ("0-1", "0,2-3"). */
 function allowedCpuList(): string {

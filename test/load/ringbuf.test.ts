@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  PerfRecordType, PerfRing, RecordView, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RingBufferConsumer, RingBufferError, ringBufferSize,
+  PERF_RING_SPARE, PerfBufferError, PerfRecordType, PerfRing, RecordBatch, RecordView, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RingBufferConsumer, RingBufferError, ringBufferSize,
 } from '../../src/load/index.js';
 import { PERF_EVENT_MMAP_PAGE } from '../../src/sys/index.js';
 
@@ -256,7 +256,7 @@ describe('ring buffer batch copies (consumeCopies, what EventReader uses)', () =
   });
 });
 
-/** A fake perf ring: control page, then `pages` data pages. */
+/** A fake perf ring: control page, then `pages` data pages, then the spare area the reader completes wrapped records in. */
 class FakePerf {
   readonly memory: ArrayBuffer;
   readonly size: number;
@@ -266,7 +266,7 @@ class FakePerf {
 
   constructor(pages: number) {
     this.size = pages * PAGE;
-    this.memory = new ArrayBuffer(PAGE + this.size);
+    this.memory = new ArrayBuffer(PAGE + this.size + PERF_RING_SPARE);
     this.#data = new Uint8Array(this.memory, PAGE);
     this.#control = new BigUint64Array(this.memory, 0, PERF_EVENT_MMAP_PAGE.size / 8);
     this.#control[PERF_EVENT_MMAP_PAGE.data_offset / 8] = BigInt(PAGE);
@@ -307,7 +307,7 @@ class FakePerf {
 describe('perf ring reader (fake memory)', () => {
   it('reassembles samples that wrap, reports lost counts, and writes data_tail after reading', () => {
     const perf = new FakePerf(1);
-    const ring = new PerfRing('fake', 0, perf.memory, PAGE);
+    const ring = new PerfRing('fake', 0, perf.memory);
     const samples: Uint8Array[] = [];
     const lost: number[] = [];
     const onSample = (v: RecordView) => {
@@ -328,14 +328,183 @@ describe('perf ring reader (fake memory)', () => {
     expect(perf.tail).toBe(perf.head);
   });
 
+  it('batches: samples that wrap are completed in the spare area, contiguous; drops to onLost; data_tail after the callback', () => {
+    const perf = new FakePerf(1);
+    const ring = new PerfRing('fake', 2, perf.memory);
+    const samples: number[][] = [];
+    const lost: number[] = [];
+    let wrapped = 0;
+    for (let i = 0; i < 200; i++) {
+      perf.sample(bytes(68, i));
+      if (i === 100) perf.lost(7);
+      if (i % 9 === 8) {
+        const tail = perf.tail;
+        ring.consumeBatch((b) => {
+          expect(b.cpu).toBe(2);
+          expect(perf.tail).toBe(tail); // the space is not released while the callback reads
+          for (let k = 0; k < b.count; k++) {
+            if (b.offsets[k]! + b.lengths[k]! > PAGE) wrapped++;
+            samples.push([...b.bytes.subarray(b.offsets[k]!, b.offsets[k]! + b.lengths[k]!)]);
+          }
+        }, (n) => lost.push(n));
+        expect(perf.tail).toBe(perf.head);
+      }
+    }
+    ring.consumeBatch((b) => {
+      for (let k = 0; k < b.count; k++) samples.push([...b.bytes.subarray(b.offsets[k]!, b.offsets[k]! + b.lengths[k]!)]);
+    }, (n) => lost.push(n));
+    expect(samples).toEqual(Array.from({ length: 200 }, (_, i) => [...bytes(68, i)]));
+    expect(wrapped).toBeGreaterThan(0); // 200 × 80 B through 4096 B: some records ran past the end
+    expect(lost).toEqual([7]);
+    expect(perf.tail).toBe(perf.head);
+  });
+
+  it('views: a stop set in the callback leaves data_tail just past that sample', () => {
+    const perf = new FakePerf(1);
+    for (let i = 0; i < 5; i++) perf.sample(bytes(4, i));
+    const ring = new PerfRing('fake', 0, perf.memory);
+    const stop = { stopped: false };
+    const got: number[] = [];
+    expect(ring.consume((v) => {
+      got.push(v.bytes[v.offset]!);
+      if (got.length === 3) stop.stopped = true;
+    }, () => {}, stop)).toBe(3);
+    expect(perf.tail).toBe(3 * 16);
+    expect(ring.consume((v) => got.push(v.bytes[v.offset]!), () => {})).toBe(2);
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('memory without the spare area after the data is refused, naming the ring', () => {
+    const perf = new FakePerf(1);
+    expect(() => new PerfRing('fake', 1, perf.memory.slice(0, PAGE + PAGE))).toThrow(PerfBufferError);
+    expect(() => new PerfRing('fake', 1, perf.memory.slice(0, PAGE + PAGE))).toThrow(/perf buffer fake: cpu 1: data area of 4096 B at 4096 and 65536 B after it do not fit a 8192 B mapping/);
+  });
+
   it('a record size that cannot be right is a typed error, with the tail kept at the last good record', () => {
     const perf = new FakePerf(1);
     perf.sample(bytes(4, 1));
     const good = perf.head;
     perf.sample(bytes(4, 2));
     new DataView(perf.memory, PAGE + good).setUint16(6, 0, true);
-    const ring = new PerfRing('fake', 3, perf.memory, PAGE);
+    const ring = new PerfRing('fake', 3, perf.memory);
     expect(() => ring.consume(() => {}, () => {})).toThrow(/perf buffer fake: cpu 3: record at 16 has size 0/);
     expect(perf.tail).toBe(good);
+  });
+});
+
+describe('ring buffer batches (consumeBatch, fake memory)', () => {
+  const recordsOf = (b: RecordBatch) => Array.from({ length: b.count }, (_, i) => [...b.bytes.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)]);
+
+  it('every ready record in one batch, contiguous through wraps; the position is stored after the callback', () => {
+    const ring = new FakeRing(PAGE);
+    const consumer = ring.consumerFor();
+    const seen: number[][] = [];
+    let pushed = 0;
+    for (let round = 0; round < 40; round++) {
+      // 72-byte records and a varying count: batches start and end all over the ring, and records straddle its end.
+      for (let i = 0; i < 1 + (round % 7); i++) ring.push(bytes(64, pushed++));
+      const before = ring.consumerPos;
+      const n = consumer.consumeBatch((b) => {
+        expect(b.cpu).toBeNull();
+        expect(b.map).toBe('fake');
+        expect(ring.consumerPos).toBe(before); // not released while the callback reads
+        for (let i = 0; i < b.count; i++) {
+          expect(b.offsets[i]! % 8).toBe(0);
+          expect(b.offsets[i]! + b.lengths[i]!).toBeLessThanOrEqual(2 * PAGE);
+          expect(b.view.getUint8(b.offsets[i]!)).toBe(b.bytes[b.offsets[i]!]);
+        }
+        seen.push(...recordsOf(b));
+      });
+      expect(n).toBe(1 + (round % 7));
+      expect(ring.consumerPos).toBe(ring.producerPos);
+    }
+    expect(seen).toEqual(Array.from({ length: pushed }, (_, i) => [...bytes(64, i)]));
+  });
+
+  it('stops at BUSY, skips DISCARD, resumes after the commit; a batch of discarded records only is not handed out', () => {
+    const ring = new FakeRing(PAGE);
+    ring.push(bytes(8, 1));
+    ring.push(bytes(8, 2), RINGBUF_DISCARD_BIT);
+    ring.push(bytes(16, 3));
+    const busy = ring.push(bytes(8, 4), RINGBUF_BUSY_BIT);
+    ring.push(bytes(8, 5));
+    const consumer = ring.consumerFor();
+    const got: number[][] = [];
+    expect(consumer.consumeBatch((b) => got.push(...recordsOf(b)))).toBe(2);
+    expect(got).toEqual([[...bytes(8, 1)], [...bytes(16, 3)]]);
+    expect(ring.consumerPos).toBe(16 + 16 + 24);
+    expect(consumer.consumeBatch(() => expect.unreachable())).toBe(0);
+    ring.commit(busy, 8);
+    expect(consumer.consumeBatch((b) => got.push(...recordsOf(b)))).toBe(2);
+    expect(got.slice(2)).toEqual([[...bytes(8, 4)], [...bytes(8, 5)]]);
+    ring.push(bytes(8, 6), RINGBUF_DISCARD_BIT);
+    let calls = 0;
+    expect(consumer.consumeBatch(() => calls++)).toBe(0);
+    expect(calls).toBe(0);
+    expect(ring.consumerPos).toBe(ring.producerPos);
+  });
+
+  it('a throwing callback consumes its batch; positions past 2^32; more records than the first arrays hold', () => {
+    const ring = new FakeRing(PAGE * 32, 2 ** 32 * 5 - 64);
+    for (let i = 0; i < 5000; i++) ring.push(bytes(4, i)); // 16 B each, across the 2^32 boundary
+    const consumer = ring.consumerFor();
+    expect(() => consumer.consumeBatch(() => {
+      throw new Error('boom');
+    })).toThrow('boom');
+    expect(ring.consumerPos).toBe(ring.producerPos);
+    for (let i = 0; i < 6000; i++) ring.push(bytes(0, 0)); // empty records: 8 B each, 6000 > the 4096 first held
+    const lengths: number[] = [];
+    expect(consumer.consumeBatch((b) => lengths.push(...b.lengths.subarray(0, b.count)))).toBe(6000);
+    expect(lengths).toEqual(Array.from({ length: 6000 }, () => 0));
+    expect(ring.consumerPos).toBe(ring.producerPos);
+  });
+
+  it('copy(i) keeps a record past the callback; an index outside the batch is a typed error', () => {
+    const ring = new FakeRing(PAGE);
+    ring.push(bytes(12, 7));
+    const consumer = ring.consumerFor();
+    let kept: Buffer | undefined;
+    consumer.consumeBatch((b) => {
+      kept = b.copy(0);
+      expect(() => b.copy(1)).toThrow('fake: record 1 is not in this batch of 1');
+    });
+    for (let i = 0; i < 100; i++) ring.push(bytes(56, 200));
+    consumer.consumeBatch(() => {});
+    expect([...kept!]).toEqual([...bytes(12, 7)]);
+  });
+});
+
+describe('stopping a consumer from inside its callback (the reader\'s close())', () => {
+  it('views: the position is stored just past the record whose callback set the flag', () => {
+    const ring = new FakeRing(PAGE);
+    for (let i = 0; i < 6; i++) ring.push(bytes(8, i));
+    const stop = { stopped: false };
+    const got: number[] = [];
+    const n = ring.consumerFor().consume((v) => {
+      got.push(v.bytes[v.offset]!);
+      if (got.length === 2) stop.stopped = true;
+    }, Number.POSITIVE_INFINITY, stop);
+    expect(n).toBe(2);
+    expect(got).toEqual([0, 1]);
+    expect(ring.consumerPos).toBe(32);
+  });
+
+  it('copies: the same; discarded records between it and the next one are consumed with it', () => {
+    const ring = new FakeRing(PAGE);
+    ring.push(bytes(8, 1));
+    ring.push(bytes(8, 2));
+    ring.push(bytes(8, 9), RINGBUF_DISCARD_BIT);
+    ring.push(bytes(8, 3));
+    const consumer = ring.consumerFor();
+    const stop = { stopped: false };
+    const got: number[] = [];
+    expect(consumer.consumeCopies((r) => {
+      got.push(r[0]!);
+      if (r[0] === 2) stop.stopped = true;
+    }, stop)).toBe(2);
+    expect(ring.consumerPos).toBe(48);
+    expect(consumer.consumeCopies((r) => got.push(r[0]!))).toBe(1);
+    expect(got).toEqual([1, 2, 3]);
+    expect(ring.consumerPos).toBe(ring.producerPos);
   });
 });
