@@ -88,14 +88,27 @@ function readPlainInt(bytes: Buffer, offset: number, t: { size: 1 | 2 | 4 | 8; s
   switch (t.size) {
     case 1: return t.signed ? bytes.readInt8(offset) : bytes[offset]!;
     case 2: return t.signed ? bytes.readInt16LE(offset) : bytes.readUInt16LE(offset);
-    case 4: return t.signed ? bytes.readInt32LE(offset) : bytes.readUInt32LE(offset);
+    case 4: return t.signed ? loadU32(bytes, offset) | 0 : loadU32(bytes, offset);
     case 8: {
-      const lo = bytes.readUInt32LE(offset);
-      const hi = t.signed ? bytes.readInt32LE(offset + 4) : bytes.readUInt32LE(offset + 4);
+      const lo = loadU32(bytes, offset);
+      const hi = t.signed ? loadU32(bytes, offset + 4) | 0 : loadU32(bytes, offset + 4);
       if (hi <= SAFE_HIGH && hi >= -SAFE_HIGH) return hi * TWO_32 + lo;
       return (t.signed ? bytes.readBigInt64LE(offset) : bytes.readBigUInt64LE(offset)).toString();
     }
   }
+}
+
+// Byte loads and stores: Buffer#readUInt32LE/writeUInt32LE check their arguments on every call (~27 ns each on
+// Node 20 against ~8 ns for four indexed accesses), which was most of a variable's get()/set().
+function loadU32(bytes: Buffer, offset: number): number {
+  return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
+}
+
+function storeU32(bytes: Buffer, offset: number, value: number): void {
+  bytes[offset] = value;
+  bytes[offset + 1] = value >>> 8;
+  bytes[offset + 2] = value >>> 16;
+  bytes[offset + 3] = value >>> 24;
 }
 
 /**
@@ -107,10 +120,10 @@ function writePlainNumber(bytes: Buffer, offset: number, size: number, value: nu
   switch (size) {
     case 1: if (value < -0x80 || value > 0xff) return false; bytes[offset] = value & 0xff; return true;
     case 2: if (value < -0x8000 || value > 0xffff) return false; bytes.writeUInt16LE(value & 0xffff, offset); return true;
-    case 4: if (value < -0x8000_0000 || value > 0xffff_ffff) return false; bytes.writeUInt32LE(value >>> 0, offset); return true;
+    case 4: if (value < -0x8000_0000 || value > 0xffff_ffff) return false; storeU32(bytes, offset, value >>> 0); return true;
     case 8:
-      bytes.writeUInt32LE(value >>> 0, offset);
-      bytes.writeUInt32LE(Math.floor(value / TWO_32) >>> 0, offset + 4);
+      storeU32(bytes, offset, value >>> 0);
+      storeU32(bytes, offset + 4, Math.floor(value / TWO_32) >>> 0);
       return true;
     default: return false;
   }
