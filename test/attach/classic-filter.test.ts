@@ -85,7 +85,7 @@ function mentions(line: string, ports: ReadonlySet<number>): boolean {
 }
 
 describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on port 8080 watched with classic filters', () => {
-  kernelTest('library and CLI counts equal tcpdump\'s; the dst variant excludes the replies; --pcap agrees with tcpdump -r', async () => {
+  kernelTest('library and CLI pass what tcpdump captured and nothing the expression excludes (not the replies, for dst); --pcap agrees with tcpdump -r exactly', async () => {
     const server = createServer((req, res) => {
       res.statusCode = req.url === '/api/products' ? 500 : 200;
       res.end(req.url === '/api/products' ? 'Internal Server Error' : 'x'.repeat(3000));
@@ -116,12 +116,12 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
       const clients = await requests(port, 6);
       // The connections' teardown packets follow the last response by a moment: read our socket until nothing new
       // has come for 300 ms, then stop tcpdump (it writes every packet at once: -U, --immediate-mode).
-      const ours: number[] = [];
+      const ours: number[] = []; // the destination port of each of our connections' packets the filter passed
       for (let quiet = 0; quiet < 300; quiet += 20) {
         let fresh = false;
         for (let p = socket.receive(); p !== undefined; p = socket.receive()) {
           const s = summarizePacket(p.data, 1);
-          if (clients.has(s.srcPort ?? -1) || clients.has(s.dstPort ?? -1)) ours.push(p.data.length);
+          if (clients.has(s.srcPort ?? -1) || clients.has(s.dstPort ?? -1)) ours.push(s.dstPort ?? -1);
           fresh = true;
         }
         if (fresh) quiet = 0;
@@ -132,7 +132,7 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
       // written last record makes `tcpdump -r` complain; the lines before it still count.
       const tcpdumpHas = () =>
         spawnSync(TCPDUMP!, ['-r', capture, '-n', dstExpression], { encoding: 'utf8' }).stdout.split('\n').filter((l) => mentions(l, clients)).length;
-      for (let waited = 0; tcpdumpHas() < ours.length && waited < 10_000; waited += 50) await sleep(50);
+      for (let waited = 0; tcpdumpHas() < ours.length && waited < 3000; waited += 50) await sleep(50);
       tcpdump.kill('SIGINT');
       await new Promise((r) => tcpdump.on('exit', r));
       const dstAll = tcpdumpLines(capture, dstExpression);
@@ -155,16 +155,22 @@ describe.runIf(TCPDUMP !== undefined)('the seeds\' scenario: a web server on por
       expect(dstExpected).toBeGreaterThanOrEqual(6 * 4);
       expect(portExpected).toBeGreaterThan(dstExpected);
 
-      expect(ours).toHaveLength(dstExpected);
+      // Live, each observer is its own packet socket, and libpcap's ring has been seen to miss one packet of 30 that
+      // ours received (CI, a quiet machine, tcpdump given 10 s to catch up): so live counts are "everything tcpdump
+      // saw, and only what the expression matches"; exact agreement is asserted below on one capture file.
+      expect(ours.length).toBeGreaterThanOrEqual(dstExpected);
+      expect(ours.filter((dstPort) => dstPort !== port)).toEqual([]);
       const dstPackets = dstCli.lines.slice(0, -1).map((l) => JSON.parse(l) as { srcPort: number; dstPort: number; direction: string });
       expect(dstPackets.every((p) => p.dstPort === port && p.direction === 'in')).toBe(true);
-      expect(dstPackets.filter((p) => clients.has(p.srcPort))).toHaveLength(dstExpected);
+      expect(dstPackets.filter((p) => clients.has(p.srcPort)).length).toBeGreaterThanOrEqual(dstExpected);
       expect(JSON.parse(dstCli.lines.at(-1)!)).toEqual({ matched: dstPackets.length });
       const portLines = portCli.lines.slice(0, -1);
       expect(portCli.lines.at(-1)).toBe(`${portLines.length} packets matched`);
-      expect(portLines.filter((l) => mentions(l, clients))).toHaveLength(portExpected);
-      // The replies: in the port variant, not in the dst one.
-      expect(portLines.filter((l) => mentions(l, clients) && !l.includes(`.${port}: `))).toHaveLength(portExpected - dstExpected);
+      expect(portLines.filter((l) => mentions(l, clients)).length).toBeGreaterThanOrEqual(portExpected);
+      // The replies: in the port variant (as many as tcpdump saw, at least), never in the dst one (checked above).
+      const replies = portAll.filter((l) => mentions(l, clients) && !l.includes(`.${port}: `)).length;
+      expect(replies).toBeGreaterThan(0);
+      expect(portLines.filter((l) => mentions(l, clients) && !l.includes(`.${port}: `)).length).toBeGreaterThanOrEqual(replies);
 
       for (const engine of ['js', 'kernel']) {
         const r = runCli(['--filter', dstExpression, '--pcap', capture, '--engine', engine]);
