@@ -52,6 +52,8 @@ export class PerfRing {
   readonly #view: RecordView;
   /** The one batch consumeBatch() hands out; consume() walks the records into it too. */
   readonly #batch: RecordBatch;
+  /** The PERF_RECORD_LOST counts the last walk met, reported once the walk's end is known (see consumeBatch). */
+  readonly #lostCounts: number[] = [];
 
   /** `memory`: the control page, the data area (2^n pages), then PERF_RING_SPARE bytes we may write. */
   constructor(name: string, cpu: number, memory: ArrayBuffer) {
@@ -85,10 +87,12 @@ export class PerfRing {
 
   /**
    * Walks the records from `tail` up to `head`: each sample's place into the batch (a sample that wraps the end is
-   * completed in the spare area first), each PERF_RECORD_LOST to `onLost` as it is met. Returns the records' end.
+   * completed in the spare area first), each PERF_RECORD_LOST's count into #lostCounts. Returns the records' end.
    */
-  #walk(tail: number, head: number, onLost: (count: number) => void): number {
+  #walk(tail: number, head: number): number {
     const batch = this.#batch;
+    const lostCounts = this.#lostCounts;
+    lostCounts.length = 0;
     const words = this.#words;
     const size = this.#size;
     const mask = size - 1;
@@ -111,7 +115,7 @@ export class PerfRing {
         lengths[count] = Math.min(words[at + 2]!, recordSize - SAMPLE_DATA);
         count++;
       } else if (type === PerfRecordType.LOST && recordSize >= LOST_SIZE) {
-        onLost(words[at + 4]! + words[at + 5]! * 0x1_0000_0000);
+        lostCounts.push(words[at + 4]! + words[at + 5]! * 0x1_0000_0000);
       }
       position += recordSize;
       offset = (offset + recordSize) & mask;
@@ -129,12 +133,14 @@ export class PerfRing {
     const head = Number(Atomics.load(this.#control, HEAD));
     const tail = Number(this.#control[TAIL]); // only we write it
     if (tail >= head) return 0;
-    let end = tail;
+    const end = this.#walk(tail, head);
+    // The tail moves past the whole walk even when onLost or onBatch throws: a throwing callback must not leave the
+    // same records (and LOST counts) to be met again on every later call.
     try {
-      end = this.#walk(tail, head, onLost);
+      for (const lost of this.#lostCounts) onLost(lost);
       if (this.#batch.count > 0) onBatch(this.#batch);
     } finally {
-      if (end !== tail) Atomics.store(this.#control, TAIL, BigInt(end));
+      Atomics.store(this.#control, TAIL, BigInt(end));
     }
     return this.#batch.count;
   }

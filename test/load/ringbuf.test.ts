@@ -359,6 +359,24 @@ describe('perf ring reader (fake memory)', () => {
     expect(perf.tail).toBe(perf.head);
   });
 
+  it('batches: an onLost that throws still consumes the walk, so the drop and its samples are not met again', () => {
+    const perf = new FakePerf(1);
+    perf.sample(bytes(4, 1));
+    perf.lost(5);
+    perf.sample(bytes(4, 2));
+    const ring = new PerfRing('fake', 0, perf.memory);
+    expect(() => ring.consumeBatch(() => expect.unreachable(), () => {
+      throw new Error('onLost failed');
+    })).toThrow('onLost failed');
+    expect(perf.tail).toBe(perf.head);
+    perf.sample(bytes(4, 3));
+    const got: number[] = [];
+    const lost: number[] = [];
+    expect(ring.consumeBatch((b) => got.push(b.bytes[b.offsets[0]!]!), (n) => lost.push(n))).toBe(1);
+    expect(got).toEqual([3]);
+    expect(lost).toEqual([]);
+  });
+
   it('views: a stop set in the callback leaves data_tail just past that sample', () => {
     const perf = new FakePerf(1);
     for (let i = 0; i < 5; i++) perf.sample(bytes(4, i));
