@@ -197,6 +197,7 @@ function annotateWritten(out: TextBytes, start: number, reloc: RelocationSpec, n
     out.put(ANNOTATION_SEPARATOR);
     writeAnnotation(out, before, names.of(reloc.target), after);
   }
+  out.reserve(1); // the line's newline: the instruction's reserve did not count the annotation
 }
 
 /** annotate(reloc) starts with `call ` (a 'call' relocation, or a target named so after an empty prefix). */
