@@ -25,10 +25,20 @@ function newestModule(dir: string): number {
   return newest;
 }
 
-export default function bundleIfStale(): void {
-  if (!existsSync(join(DIST, 'cli', 'main.js'))) return; // nothing built: requireBuiltCli says what to run
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestModule(DIST)) return;
+/** Whether tsc has built dist/ and the bundle is missing or older than any of its modules. */
+function bundleIsStale(): boolean {
+  // Nothing built at all: requireBuiltCli says what to run.
+  if (!existsSync(join(DIST, 'cli', 'main.js'))) return false;
+  return !existsSync(CLI) || statSync(CLI).mtimeMs < newestModule(DIST);
+}
+
+function bundle(): void {
   const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'rolldown', 'bin', 'cli.mjs'), '-c', 'rolldown.config.mjs'],
     { cwd: PROJECT_ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`bundling the CLI (rolldown -c rolldown.config.mjs) failed: ${r.stderr}${r.stdout}`);
+}
+
+/** vitest's globalSetup (not a test): bundles the CLI again when tsc's output is newer. */
+export default function bundleIfStale(): void {
+  if (bundleIsStale()) bundle();
 }
