@@ -17,6 +17,9 @@
  * store) and MOV / XCHG on x86-64, where loads are acquires by TSO and XCHG is a full barrier. The kernel writes a
  * record completely before it moves data_head past it, so the records themselves are read with plain loads, through
  * typed arrays in the host's byte order (the kernel's).
+ *
+ * The batch walk is a module function that gets everything as arguments and does nothing after its loop but return
+ * (HOT_LOOP_RULE in record-view.ts says why).
  */
 import { BpfLoadError } from '../base/errors.js';
 import { PERF_EVENT_MMAP_PAGE } from '../sys/index.js';
@@ -72,56 +75,26 @@ export class PerfRing {
     this.#batch = new RecordBatch(name, cpu, this.#bytes, Math.min(FIRST_BATCH_CAPACITY, size / HEADER_SIZE));
   }
 
-  /**
-   * The size of the record at ring offset `offset` (stream position `position`, data written up to `head`), checked;
-   * a record that runs past the end of the ring is first completed in the spare area, so it reads contiguously.
-   */
-  #recordAt(offset: number, position: number, head: number): number {
-    const recordSize = this.#words[(offset >>> 2) + 1]! >>> 16; // the u16 after the u16 misc (little-endian hosts)
-    if (recordSize < HEADER_SIZE || recordSize > head - position || (recordSize & 7) !== 0) {
-      throw new PerfBufferError(`perf buffer ${this.name}: cpu ${this.cpu}: record at ${position} has size ${recordSize} (${head - position} B written)`);
-    }
-    if (offset + recordSize > this.#size) this.#bytes.copyWithin(this.#size, 0, offset + recordSize - this.#size);
-    return recordSize;
+  /** For a record whose size is impossible (corrupt memory: stop), given as -1 - position, as walkPerfRecords returns it. */
+  #corrupt(at: number, head: number): PerfBufferError {
+    const position = -1 - at;
+    const recordSize = this.#words[((position % this.#size) >>> 2) + 1]! >>> 16;
+    return new PerfBufferError(`perf buffer ${this.name}: cpu ${this.cpu}: record at ${position} has size ${recordSize} (${head - position} B written)`);
   }
 
   /**
-   * Walks the records from `tail` up to `head`: each sample's place into the batch (a sample that wraps the end is
-   * completed in the spare area first), each PERF_RECORD_LOST's count into #lostCounts. Returns the records' end.
+   * Walks the records from `tail` up to `head` (see walkPerfRecords): each sample's place into the batch, each
+   * PERF_RECORD_LOST's count into #lostCounts. Returns the records' end.
    */
   #walk(tail: number, head: number): number {
     const batch = this.#batch;
-    const lostCounts = this.#lostCounts;
-    lostCounts.length = 0;
-    const words = this.#words;
+    batch.count = 0;
+    this.#lostCounts.length = 0;
     const size = this.#size;
-    const mask = size - 1;
-    let offsets = batch.offsets;
-    let lengths = batch.lengths;
-    let count = 0;
-    let position = tail;
-    let offset = position % size; // then kept within the ring by the mask
-    while (position < head) {
-      const at = offset >>> 2;
-      const type = words[at]!;
-      const recordSize = this.#recordAt(offset, position, head);
-      if (type === PerfRecordType.SAMPLE && recordSize >= SAMPLE_DATA) {
-        if (count === offsets.length) {
-          batch.grow();
-          offsets = batch.offsets;
-          lengths = batch.lengths;
-        }
-        offsets[count] = offset + SAMPLE_DATA;
-        lengths[count] = Math.min(words[at + 2]!, recordSize - SAMPLE_DATA);
-        count++;
-      } else if (type === PerfRecordType.LOST && recordSize >= LOST_SIZE) {
-        lostCounts.push(words[at + 4]! + words[at + 5]! * 0x1_0000_0000);
-      }
-      position += recordSize;
-      offset = (offset + recordSize) & mask;
-    }
-    batch.count = count;
-    return position;
+    const end = walkPerfRecords(this.#words, this.#bytes, batch, batch.offsets, batch.lengths, this.#lostCounts,
+      tail % size, tail, head, size, size - 1);
+    if (end < 0) throw this.#corrupt(end, head);
+    return end;
   }
 
   /**
@@ -163,7 +136,8 @@ export class PerfRing {
       while (tail < head) {
         const at = offset >>> 2;
         const type = this.#words[at]!;
-        const recordSize = this.#recordAt(offset, tail, head);
+        const recordSize = perfRecordAt(this.#words, this.#bytes, offset, tail, head, this.#size);
+        if (recordSize === 0) throw this.#corrupt(-1 - tail, head);
         tail += recordSize;
         if (type === PerfRecordType.SAMPLE && recordSize >= SAMPLE_DATA) {
           samples++;
@@ -181,4 +155,47 @@ export class PerfRing {
     }
     return samples;
   }
+}
+
+/**
+ * The size of the record at ring offset `offset` (stream position `position`, data written up to `head`), or 0 when
+ * the size is impossible; a record that runs past the end of the ring is first completed in the spare area, so it
+ * reads contiguously. Small enough for V8 to inline into both loops.
+ */
+function perfRecordAt(words: Uint32Array, bytes: Uint8Array, offset: number, position: number, head: number, size: number): number {
+  const recordSize = words[(offset >>> 2) + 1]! >>> 16; // the u16 after the u16 misc (little-endian hosts)
+  if (recordSize < HEADER_SIZE || recordSize > head - position || (recordSize & 7) !== 0) return 0;
+  if (offset + recordSize > size) bytes.copyWithin(size, 0, offset + recordSize - size);
+  return recordSize;
+}
+
+/**
+ * The walk of consumeBatch (HOT_LOOP_RULE: see the top of this file): records from ring offset `offset` (stream
+ * position `position`) up to `head`; each sample's place goes into the batch (batch.count set as it goes), each
+ * PERF_RECORD_LOST's count into `lostCounts`. Returns the records' end, or -1 - position for an impossible size.
+ */
+function walkPerfRecords(words: Uint32Array, bytes: Uint8Array, batch: RecordBatch, offsets: Uint32Array, lengths: Uint32Array,
+  lostCounts: number[], offset: number, position: number, head: number, size: number, mask: number): number {
+  let count = 0;
+  while (position < head) {
+    const at = offset >>> 2;
+    const type = words[at]!;
+    const recordSize = perfRecordAt(words, bytes, offset, position, head, size);
+    if (recordSize === 0) return -1 - position;
+    if (type === PerfRecordType.SAMPLE && recordSize >= SAMPLE_DATA) {
+      if (count === offsets.length) {
+        batch.grow();
+        offsets = batch.offsets;
+        lengths = batch.lengths;
+      }
+      offsets[count] = offset + SAMPLE_DATA;
+      lengths[count] = Math.min(words[at + 2]!, recordSize - SAMPLE_DATA);
+      batch.count = ++count;
+    } else if (type === PerfRecordType.LOST && recordSize >= LOST_SIZE) {
+      lostCounts.push(words[at + 4]! + words[at + 5]! * 0x1_0000_0000);
+    }
+    position += recordSize;
+    offset = (offset + recordSize) & mask;
+  }
+  return position;
 }

@@ -18,6 +18,9 @@
  * is a call into a V8 builtin (~20 ns, more than the rest of a record's handling). Elsewhere (arm64) headers are
  * read with Atomics.load (LDAR). The 64-bit positions are read and written as single 64-bit accesses
  * (BigUint64Array), never as torn halves.
+ *
+ * The batch walk is a module function that gets everything as arguments and does nothing after its loop but return
+ * (HOT_LOOP_RULE in record-view.ts says why).
  */
 import { BpfLoadError } from '../base/errors.js';
 import { NEVER_STOPPED, RecordBatch, RecordView, type StopFlag } from './record-view.js';
@@ -79,51 +82,26 @@ export class RingBufferConsumer {
     this.#batch = new RecordBatch(name, null, this.#data, Math.min(FIRST_BATCH_CAPACITY, size / RINGBUF_HEADER_SIZE));
   }
 
-  /** A record length the ring cannot hold means corrupt memory: stop rather than read past the mapping. */
-  #corrupt(length: number, position: number): RingBufferError {
+  /** For a record longer than the ring (corrupt memory: stop), given as -1 - position, as walkRingHeaders returns it. */
+  #corrupt(at: number): RingBufferError {
+    const position = -1 - at;
+    const length = this.#words[((position % 0x1_0000_0000) & (this.size - 1)) >>> 2]! & 0x3fff_ffff;
     return new RingBufferError(`ring buffer ${this.name}: record at position ${position} claims ${length} B in a ${this.size} B ring`);
   }
 
   /**
-   * Walks the headers from position `consumer` up to `producer`, stopping at a record still being written (BUSY),
-   * and puts where each complete record that is not discarded lies into the batch. Returns the position after the
-   * last record walked (discarded ones included): where the consumer position goes once the batch is handed out.
+   * Walks the headers from position `consumer` up to `producer` into the batch (see walkRingHeaders). Returns the
+   * position after the last record walked (discarded ones included): where the consumer position goes once the batch
+   * is handed out.
    */
   #walk(consumer: number, producer: number): number {
-    // Locals for what the loop reads per record: V8 then keeps them in registers.
     const batch = this.#batch;
+    batch.count = 0;
     const mask = this.size - 1;
-    const limit = this.size - RINGBUF_HEADER_SIZE;
-    const words = this.#words;
-    const acquire = this.#acquireHeaders;
-    let offsets = batch.offsets;
-    let lengths = batch.lengths;
-    let count = 0;
-    let position = consumer;
-    // Positions grow past 2^32: the first offset with arithmetic, then kept within the ring by the mask.
-    let offset = (consumer % 0x1_0000_0000) & mask;
-    while (position < producer) {
-      const header = acquire ? Atomics.load(words, offset >>> 2) : words[offset >>> 2]!;
-      if ((header & RINGBUF_BUSY_BIT) !== 0) break;
-      const length = header & 0x3fff_ffff; // without BUSY and DISCARD
-      if (length > limit) throw this.#corrupt(length, position);
-      const step = (length + RINGBUF_HEADER_SIZE + 7) & ~7;
-      if ((header & RINGBUF_DISCARD_BIT) === 0) {
-        if (count === offsets.length) {
-          batch.grow();
-          offsets = batch.offsets;
-          lengths = batch.lengths;
-        }
-        // The data area is mapped twice: a record that runs past the end reads on into the second copy.
-        offsets[count] = offset + RINGBUF_HEADER_SIZE;
-        lengths[count] = length;
-        count++;
-      }
-      position += step;
-      offset = (offset + step) & mask;
-    }
-    batch.count = count;
-    return position;
+    const end = walkRingHeaders(this.#words, batch, batch.offsets, batch.lengths, this.#acquireHeaders,
+      (consumer % 0x1_0000_0000) & mask, consumer, producer, mask, this.size - RINGBUF_HEADER_SIZE);
+    if (end < 0) throw this.#corrupt(end);
+    return end;
   }
 
   /**
@@ -245,7 +223,7 @@ export class RingBufferConsumer {
           const header = acquire ? Atomics.load(words, offset >>> 2) : words[offset >>> 2]!;
           if ((header & RINGBUF_BUSY_BIT) !== 0) return count;
           const length = header & 0x3fff_ffff; // without BUSY and DISCARD
-          if (length > limit) throw this.#corrupt(length, consumer);
+          if (length > limit) throw this.#corrupt(-1 - consumer);
           const step = (length + RINGBUF_HEADER_SIZE + 7) & ~7;
           consumer += step;
           if ((header & RINGBUF_DISCARD_BIT) === 0) {
@@ -265,6 +243,38 @@ export class RingBufferConsumer {
       if (consumer !== stored) Atomics.store(this.#consumerPos, 0, BigInt(consumer));
     }
   }
+}
+
+/**
+ * The header walk of consumeBatch/consumeCopies (HOT_LOOP_RULE: see the top of this file): from ring offset `offset`
+ * (stream position `position`) up to `producer`, stopping at a record still being written (BUSY), it puts where each
+ * complete record that is not discarded lies into the batch, setting batch.count as it goes. Returns the position
+ * after the last record walked, or -1 - position for a record longer than `limit`.
+ */
+function walkRingHeaders(words: Int32Array, batch: RecordBatch, offsets: Uint32Array, lengths: Uint32Array, acquire: boolean,
+  offset: number, position: number, producer: number, mask: number, limit: number): number {
+  let count = 0;
+  while (position < producer) {
+    const header = acquire ? Atomics.load(words, offset >>> 2) : words[offset >>> 2]!;
+    if (header < 0) break; // BUSY (bit 31) read as a signed word: a record still being written
+    const length = header & 0x3fff_ffff; // without BUSY and DISCARD
+    if (length > limit) return -1 - position;
+    const step = (length + RINGBUF_HEADER_SIZE + 7) & ~7;
+    if ((header & RINGBUF_DISCARD_BIT) === 0) {
+      if (count === offsets.length) {
+        batch.grow();
+        offsets = batch.offsets;
+        lengths = batch.lengths;
+      }
+      // The data area is mapped twice: a record that runs past the end reads on into the second copy.
+      offsets[count] = offset + RINGBUF_HEADER_SIZE;
+      lengths[count] = length;
+      batch.count = ++count;
+    }
+    position += step;
+    offset = (offset + step) & mask;
+  }
+  return position;
 }
 
 /**

@@ -177,6 +177,27 @@ describe('ring buffer consumer protocol (fake memory)', () => {
     expect(got).toEqual([2]);
   });
 
+  it('views: a callback throwing on a record that wraps, after a discarded one, past 2^32, consumes just that record', () => {
+    // Starts 40 B before the end of the ring, 2^32 · 3 in: the third record runs over the end.
+    const start = 2 ** 32 * 3 + PAGE - 40;
+    const ring = new FakeRing(PAGE, start);
+    ring.push(bytes(8, 1));
+    ring.push(bytes(8, 2), RINGBUF_DISCARD_BIT);
+    const third = ring.push(bytes(20, 3));
+    ring.push(bytes(8, 4));
+    const consumer = ring.consumerFor();
+    const got: number[][] = [];
+    expect(() => consumer.consume((r) => {
+      got.push([...r.subarray()]);
+      if (got.length === 2) throw new Error('boom');
+    })).toThrow('boom');
+    expect(got).toEqual([[...bytes(8, 1)], [...bytes(20, 3)]]);
+    expect(ring.consumerPos).toBe(third + 32);
+    expect(consumer.consume((r) => got.push([...r.subarray()]))).toBe(1);
+    expect(got[2]).toEqual([...bytes(8, 4)]);
+    expect(ring.consumerPos).toBe(ring.producerPos);
+  });
+
   it('max limits the records handed out', () => {
     const ring = new FakeRing(PAGE);
     for (let i = 0; i < 5; i++) ring.push(bytes(8, i));
@@ -390,6 +411,28 @@ describe('perf ring reader (fake memory)', () => {
     expect(perf.tail).toBe(3 * 16);
     expect(ring.consume((v) => got.push(v.bytes[v.offset]!), () => {})).toBe(2);
     expect(got).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('views: a throwing sample callback or onLost consumes just its own record', () => {
+    const perf = new FakePerf(1);
+    perf.sample(bytes(4, 0));
+    perf.sample(bytes(4, 1));
+    perf.lost(7);
+    perf.sample(bytes(4, 2));
+    const ring = new PerfRing('fake', 0, perf.memory);
+    const got: number[] = [];
+    expect(() => ring.consume((v) => {
+      got.push(v.bytes[v.offset]!);
+      if (got.length === 2) throw new Error('sample');
+    }, () => {})).toThrow('sample');
+    expect(perf.tail).toBe(2 * 16);
+    expect(() => ring.consume((v) => got.push(v.bytes[v.offset]!), (n) => {
+      throw new Error(`lost ${n}`);
+    })).toThrow('lost 7');
+    expect(perf.tail).toBe(2 * 16 + 24);
+    expect(ring.consume((v) => got.push(v.bytes[v.offset]!), () => {})).toBe(1);
+    expect(got).toEqual([0, 1, 2]);
+    expect(perf.tail).toBe(perf.head);
   });
 
   it('memory without the spare area after the data is refused, naming the ring', () => {
