@@ -16,14 +16,21 @@ const ENTRIES = 1024;
 const SYS_GETPID = { x64: 39, arm64: 172 }[process.arch];
 const SYS_BPF = { x64: 321, arm64: 280 }[process.arch];
 
-export function benchFloor({ run, Skip, nowNs, median, addRow, figure, lib, root, buildDir, mapObject, eventsObject, requireRoot }) {
-  requireRoot();
+/**
+ * Builds bench/c/floor.c as bench/.build/libfloor.so and loads it. The bench reaches koffi directly (src/ reaches it
+ * only through src/sys): a bare call, and C called in this process, are what rows (j) and (l) measure.
+ */
+export function loadFloorLibrary({ run, Skip, root, buildDir }) {
   const so = join(buildDir, 'libfloor.so');
   const cc = run('cc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', so, join(root, 'bench', 'c', 'floor.c'), '-lbpf']);
   if (cc.status !== 0) throw new Skip(`cc floor.c: ${cc.stderr.split('\n')[0]}`);
-  // The bench reaches koffi directly (src/ reaches it only through src/sys): the bare call is what is measured.
   const koffi = createRequire(join(root, 'package.json'))('koffi');
-  const c = koffi.load(so);
+  return { koffi, c: koffi.load(so) };
+}
+
+export function benchFloor({ run, Skip, nowNs, median, addRow, figure, lib, root, buildDir, mapObject, eventsObject, requireRoot }) {
+  requireRoot();
+  const { koffi, c } = loadFloorLibrary({ run, Skip, root, buildDir });
   const cGetpid = c.func('long floor_getpid(long count)');
   const cLookup = c.func('long floor_lookup(int map_fd, long count, uint32_t entries)');
   const cTestRun = c.func('long floor_test_run(int prog_fd, long count)');

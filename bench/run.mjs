@@ -18,7 +18,8 @@
  *   (i) a classic filter over a 1M-packet capture: `bpf-load --filter EXPR --pcap FILE --write /dev/null` vs `tcpdump -r FILE EXPR -w /dev/null` (bench/classic.mjs)
  *   (j) events: 64-byte records produced by BPF_PROG_TEST_RUN (repeat) and consumed from a ring buffer / perf buffer,
  *       in batches (readReadyBatch), as views (readReadyViews, libbpf's contract) and as copies (readReady), vs libbpf's ring_buffer__consume /
- *       perf_buffer__consume; program.testRun() and testRunInto() per call vs bpf_prog_test_run_opts (all taking the packet back);
+ *       perf_buffer__consume, with the floor of any JavaScript consumer beside them (a bare loop over the same mapped
+ *       ring); program.testRun() and testRunInto() per call vs bpf_prog_test_run_opts (all taking the packet back);
  *       waiting for a record with koffi's async epoll_wait vs a worker thread
  *   (k) parse time of crafted objects (bench/crafted.mjs: 125k sections, 20k × 20k shapes) vs llvm-readobj on the same file
  *   (l) the per-call floor in one process (bench/floor.mjs): getpid, a lookup and a test run through a bare koffi call
@@ -35,7 +36,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchClassicFilter } from './classic.mjs';
 import { CRAFTED_SHAPES } from './crafted.mjs';
-import { benchFloor } from './floor.mjs';
+import { benchFloor, loadFloorLibrary } from './floor.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const BUILD_DIR = join(ROOT, 'bench', '.build');
@@ -67,9 +68,9 @@ const BIG_RUNS = 3;
 const VARIABLE_OPS = 200_000;
 const EVENTS_OBJECT = join(ROOT, 'c-samples', 'test_run_kern.o');
 const EVENT_BATCH = 3000; // records per round: fits the 256 KiB ring (72 B each) and 64 perf pages per CPU (80 B each)
-const EVENT_ROUNDS = 15;
+const EVENT_ROUNDS = 40; // rounds of ~0.1 ms per side are noisy here: medians over 40 (15 gave ±20% between runs)
 // Untimed rounds first, so every JavaScript path is compiled by TurboFan (steady state, as C's is from the start).
-const EVENT_WARMUP = 5;
+const EVENT_WARMUP = 10;
 // Test runs per timed stretch, and stretches per round: short stretches (~1 ms) are rarely preempted on a busy machine.
 const TEST_RUN_COUNT = 200;
 const TEST_RUN_STRETCHES = 10;
@@ -821,6 +822,59 @@ function cEvents(harness, mode, rounds, batch) {
   return r.stdout.trim().split('\n').map(Number);
 }
 
+/**
+ * The floor of (j): the plainest JavaScript consumer of the same ring, no library. It walks the headers from the
+ * consumer position to the producer's, reads what the C callback reads (a record's first byte and its length), and
+ * returns the end position; `out` gets the record count and the sum as it goes. Written by HOT_LOOP_RULE
+ * (src/load/record-view.ts): arguments in, nothing after the loop but return.
+ */
+function bareRingLoop(words, bytes, out, offset, position, producer, mask) {
+  let count = 0;
+  let sum = 0;
+  while (position < producer) {
+    const header = words[offset >>> 2];
+    if (header < 0) break; // BUSY
+    const length = header & 0x3fff_ffff;
+    const step = (length + 15) & ~7;
+    if ((header & 0x4000_0000) === 0) {
+      sum += bytes[offset + 8] + length;
+      out[0] = ++count;
+      out[1] = sum;
+    }
+    position += step;
+    offset = (offset + step) & mask;
+  }
+  return position;
+}
+
+/** Maps the ring buffer `map` of `obj` a second time, for bareRingLoop: returns the consumer with its unmapping. */
+function bareRingConsumer(map) {
+  const page = sys.pageSize();
+  const size = map.spec.maxEntries;
+  const consumerPage = sys.mmapShared(map.fd, page, sys.Prot.READ | sys.Prot.WRITE, 0, 'bench floor ring');
+  const producer = sys.mmapShared(map.fd, page + 2 * size, sys.Prot.READ, page, 'bench floor ring');
+  const consumerPos = new BigUint64Array(consumerPage.buffer, 0, 1);
+  const producerPos = new BigUint64Array(producer.buffer, 0, 1);
+  const words = new Int32Array(producer.buffer, page, (2 * size) / 4);
+  const bytes = new Uint8Array(producer.buffer, page, 2 * size);
+  const out = new Float64Array(2);
+  return {
+    consume() {
+      const consumer = Number(Atomics.load(consumerPos, 0));
+      const end = bareRingLoop(words, bytes, out, consumer % size, consumer, Number(Atomics.load(producerPos, 0)), size - 1);
+      Atomics.store(consumerPos, 0, BigInt(end));
+      const count = end === consumer ? 0 : out[0];
+      out[0] = 0;
+      return count;
+    },
+    sum: () => out[1],
+    close() {
+      producer.unmap();
+      consumerPage.unmap();
+    },
+  };
+}
+
 // (j) events. Rounds alternate between the two sides; each round produces EVENT_BATCH records with one test run,
 // then times only their consumption (producing costs the same kernel work on both sides).
 rowGroup('(j) events', () => {
@@ -843,17 +897,35 @@ rowGroup('(j) events', () => {
     // contract, so the like-for-like row).
     const ring = obj.ringBuffer('ring', { type: false });
     const perf = obj.perfBuffer('perf', { pagesPerCpu: 64, type: false });
-    let sum = 0;
-    // Both read the record's first byte and its length, as the C callbacks read a u64 and the size.
-    const copyCb = (e) => { sum += e.data[0] + e.data.length; };
-    const viewCb = (v) => { sum += v.bytes[v.offset] + v.length; };
-    // Batches (readReadyBatch): the records of a ring in one call, the loop over them plain JavaScript.
-    const batchCb = (b) => {
-      const { bytes, offsets, lengths, count } = b;
+    const bare = bareRingConsumer(obj.map('ring'));
+    // libbpf's ring_buffer__consume called in this process (bench/c/floor.c): the C rate under this process's
+    // conditions, beside the separate C process's.
+    let inProcess;
+    let inProcessSkip;
+    try {
+      const { c } = loadFloorLibrary({ run, Skip, root: ROOT, buildDir: BUILD_DIR });
+      const consume = c.func('double floor_ring_consume(int map_fd)');
+      const records = c.func('long floor_ring_records(void)');
+      const ringFd = obj.map('ring').fd;
+      inProcess = { consume: () => consume(ringFd), records: () => records(), free: c.func('void floor_ring_free(void)') };
+    } catch (e) {
+      if (!(e instanceof Skip)) throw e;
+      inProcessSkip = e.message;
+    }
+    // The callbacks read the record's first byte and its length, as the C callbacks read a u64 and the size, and sum
+    // them into a Float64Array: a `let` in this closure would box each new sum (a heap number per record), which
+    // C's global counter does not pay.
+    const acc = new Float64Array(1);
+    const copyCb = (e) => { acc[0] += e.data[0] + e.data.length; };
+    const viewCb = (v) => { acc[0] += v.bytes[v.offset] + v.length; };
+    // Batches (readReadyBatch): the records of a ring in one call, the loop over them plain JavaScript — in a
+    // function of its own that takes the arrays as arguments, as the README advises (HOT_LOOP_RULE).
+    const sumRecords = (bytes, offsets, lengths, count) => {
       let s = 0;
       for (let i = 0; i < count; i++) s += bytes[offsets[i]] + lengths[i];
-      sum += s;
+      return s;
     };
+    const batchCb = (b) => { acc[0] += sumRecords(b.bytes, b.offsets, b.lengths, b.count); };
     const timed = (produce, consume) => {
       produce();
       const start = nowNs();
@@ -870,6 +942,8 @@ rowGroup('(j) events', () => {
     const oursPerf = [];
     const oursPerfViews = [];
     const oursBatch = [];
+    const bareRing = [];
+    const cRingHere = [];
     const oursPerfBatch = [];
     const oursRun = [];
     const oursRunInto = [];
@@ -885,39 +959,56 @@ rowGroup('(j) events', () => {
       const perfNs = timed(producePerf, () => perf.readReady(copyCb));
       const perfViewNs = timed(producePerf, () => perf.readReadyViews(viewCb));
       const batchNs = timed(produceRing, () => ring.readReadyBatch(batchCb));
-      const perfBatchNs = timed(producePerf, () => perf.readReadyBatch(batchCb));
-      const runNs = [];
-      const runIntoNs = [];
-      for (let k = 0; k < TEST_RUN_STRETCHES; k++) {
-        let start = nowNs();
-        for (let i = 0; i < TEST_RUN_COUNT; i++) swapProg.testRun({ data: frame });
-        runNs.push((nowNs() - start) / TEST_RUN_COUNT);
-        start = nowNs();
-        for (let i = 0; i < TEST_RUN_COUNT; i++) swapProg.testRunInto(frame, runOut);
-        runIntoNs.push((nowNs() - start) / TEST_RUN_COUNT);
+      const bareNs = timed(produceRing, () => bare.consume());
+      let hereNs;
+      if (inProcess !== undefined) {
+        produceRing();
+        const ns = inProcess.consume();
+        if (ns < 0 || inProcess.records() !== EVENT_BATCH) throw new Error(`in-process ring_buffer__consume: ${inProcess.records()} records, expected ${EVENT_BATCH}`);
+        hereNs = ns / EVENT_BATCH;
       }
+      const perfBatchNs = timed(producePerf, () => perf.readReadyBatch(batchCb));
       if (r < EVENT_WARMUP) continue;
       oursRing.push(ringNs);
       oursViews.push(viewNs);
       oursPerf.push(perfNs);
       oursPerfViews.push(perfViewNs);
       oursBatch.push(batchNs);
+      bareRing.push(bareNs);
+      if (hereNs !== undefined) cRingHere.push(hereNs);
       oursPerfBatch.push(perfBatchNs);
-      oursRun.push(...runNs);
-      oursRunInto.push(...runIntoNs);
       if (harness !== undefined) {
         cRing.push(...cEvents(harness, 'ring', 1, EVENT_BATCH));
         cPerf.push(...cEvents(harness, 'perf', 1, EVENT_BATCH));
-        cRun.push(...cEvents(harness, 'run', TEST_RUN_STRETCHES, TEST_RUN_COUNT));
       }
     }
-    if (!Number.isFinite(sum)) throw new Error('record callbacks summed to a non-number');
+    // Test runs: each form in rounds of its own, C's runs between them, so that one form's garbage (testRun returns
+    // a new Buffer per call) is not collected during the other's stretches — as a loop calling only one form runs.
+    const stretches = (call) => {
+      const ns = [];
+      for (let k = 0; k < TEST_RUN_STRETCHES; k++) {
+        const start = nowNs();
+        for (let i = 0; i < TEST_RUN_COUNT; i++) call();
+        ns.push((nowNs() - start) / TEST_RUN_COUNT);
+      }
+      return ns;
+    };
+    for (const [ours, call] of [[oursRunInto, () => swapProg.testRunInto(frame, runOut)], [oursRun, () => swapProg.testRun({ data: frame })]]) {
+      for (let r = 0; r < EVENT_ROUNDS + EVENT_WARMUP; r++) {
+        const ns = stretches(call);
+        if (r < EVENT_WARMUP) continue;
+        ours.push(...ns);
+        if (harness !== undefined) cRun.push(...cEvents(harness, 'run', TEST_RUN_STRETCHES, TEST_RUN_COUNT));
+      }
+    }
+    if (!Number.isFinite(acc[0] + bare.sum())) throw new Error('record callbacks summed to a non-number');
     const rate = (ns) => figure(ns, 'ns', `${(1e3 / ns).toFixed(1)} M rec/s (${ns.toFixed(0)} ns/rec)`);
     const perCall = (ns) => figure(ns, 'ns', fmtUs(ns / 1000));
     // Rates: ratio is ours/theirs in time per record, so ≤ 1.25× time is ≥ 0.8× the C rate.
     const rateTarget = { kind: 'ratio', max: 1.25, label: '≥ 0.8× C rate' };
     const pairs = [
       ['(j) ring buffer, 64 B records in batches (readReadyBatch) [vs ring_buffer__consume]', oursBatch, cRing, rate, rateTarget],
+      ['(j) floor: a bare JavaScript loop over the same mapped ring, no library (bench/run.mjs bareRingLoop) [vs ring_buffer__consume]', bareRing, cRing, rate, undefined],
       ['(j) ring buffer, 64 B records as views (readReadyViews) [vs ring_buffer__consume]', oursViews, cRing, rate, rateTarget],
       ['(j) ring buffer, 64 B records as copies (readReady) [vs ring_buffer__consume]', oursRing, cRing, rate, undefined],
       ['(j) perf buffer, 64 B records in batches (readReadyBatch), 64 pages/CPU [vs perf_buffer__consume]', oursPerfBatch, cPerf, rate, rateTarget],
@@ -930,8 +1021,17 @@ rowGroup('(j) events', () => {
       if (harness === undefined) rows.push({ name, ours: fmt(median(ours)), skipped: `C side skipped: ${cSkip}` });
       else addRow(name, fmt(median(ours)), fmt(median(theirs)), target);
     }
+    const hereName = '(j) ring buffer views (readReadyViews) [vs ring_buffer__consume called in this process, bench/c/floor.c]';
+    const hereFloor = '(j) floor: the bare JavaScript loop [vs ring_buffer__consume called in this process, bench/c/floor.c]';
+    if (inProcess === undefined) rows.push({ name: hereName, ours: rate(median(oursViews)), skipped: `C side skipped: ${inProcessSkip}` });
+    else {
+      addRow(hereName, rate(median(oursViews)), rate(median(cRingHere)), rateTarget);
+      addRow(hereFloor, rate(median(bareRing)), rate(median(cRingHere)), undefined);
+      inProcess.free();
+    }
     void ring.close();
     void perf.close();
+    bare.close();
   } finally {
     obj.close();
   }

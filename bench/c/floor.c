@@ -1,5 +1,5 @@
 /*
- * floor.c: the C side of row group (l), built as a shared library and called once per timed stretch from the Node
+ * floor.c: the C side of row group (l) (and row (j)'s in-process ring buffer reference), built as a shared library and called once per timed stretch from the Node
  * process itself (through koffi), so that C and JavaScript are measured in the same process, at the same moment,
  * under the same load: each function runs COUNT calls and returns a checksum. The per-call floor of a bpf(2) call
  * from Node is then koffi's call plus the same kernel work.
@@ -7,9 +7,11 @@
 #define _GNU_SOURCE
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/types.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 long floor_getpid(long count)
 {
@@ -45,4 +47,43 @@ long floor_test_run(int prog_fd, long count)
 			sum += out[0] + opts.data_size_out + opts.retval;
 	}
 	return sum;
+}
+
+/*
+ * Row (j)'s in-process reference: ring_buffer__consume over the ring of map_fd (set up on the first call, kept for
+ * the process: the bench's object stays open), the same callback as events.c's. Returns the nanoseconds the consume
+ * took, timed here so koffi's call is not in it; floor_ring_records() then gives the records it handed out.
+ */
+static struct ring_buffer *floor_rb;
+static long floor_records;
+static __u64 floor_checksum;
+
+static int floor_on_ring(void *ctx, void *data, size_t size)
+{
+	floor_records++;
+	floor_checksum += *(__u64 *)data + size;
+	return 0;
+}
+
+double floor_ring_consume(int map_fd)
+{
+	struct timespec a, b;
+	if (!floor_rb && !(floor_rb = ring_buffer__new(map_fd, floor_on_ring, NULL, NULL)))
+		return -1;
+	floor_records = 0;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ring_buffer__consume(floor_rb);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
+}
+
+long floor_ring_records(void)
+{
+	return floor_records;
+}
+
+void floor_ring_free(void)
+{
+	ring_buffer__free(floor_rb);
+	floor_rb = NULL;
 }
