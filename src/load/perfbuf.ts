@@ -128,25 +128,29 @@ export class PerfRing {
     const head = Number(Atomics.load(this.#control, HEAD));
     let tail = Number(this.#control[TAIL]); // only we write it
     if (tail >= head) return 0;
-    const mask = this.#size - 1;
+    // Locals for what the loop reads per record: V8 then keeps them in registers.
+    const words = this.#words;
+    const bytes = this.#bytes;
+    const size = this.#size;
+    const mask = size - 1;
     const view = this.#view;
-    let offset = tail % this.#size; // then kept within the ring by the mask
+    let offset = tail % size; // then kept within the ring by the mask
     let samples = 0;
     try {
       while (tail < head) {
         const at = offset >>> 2;
-        const type = this.#words[at]!;
-        const recordSize = perfRecordAt(this.#words, this.#bytes, offset, tail, head, this.#size);
+        const type = words[at]!;
+        const recordSize = perfRecordAt(words, bytes, offset, tail, head, size);
         if (recordSize === 0) throw this.#corrupt(-1 - tail, head);
         tail += recordSize;
         if (type === PerfRecordType.SAMPLE && recordSize >= SAMPLE_DATA) {
           samples++;
           view.offset = offset + SAMPLE_DATA;
-          view.length = Math.min(this.#words[at + 2]!, recordSize - SAMPLE_DATA);
+          view.length = Math.min(words[at + 2]!, recordSize - SAMPLE_DATA);
           onSample(view);
           if (stop.stopped) break;
         } else if (type === PerfRecordType.LOST && recordSize >= LOST_SIZE) {
-          onLost(this.#words[at + 4]! + this.#words[at + 5]! * 0x1_0000_0000);
+          onLost(words[at + 4]! + words[at + 5]! * 0x1_0000_0000);
         }
         offset = (offset + recordSize) & mask;
       }
