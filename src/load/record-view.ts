@@ -109,7 +109,8 @@ export const NEVER_STOPPED: StopFlag = { stopped: false };
  * nothing, and the loop is compiled on the stack (OSR) before the code after it has ever run. As methods, the walks
  * then failed both ways: the whole-function compile was thrown away at its first line (`this.#batch`, unrecorded),
  * so every later call entered the OSR code, which was thrown away at the store after the loop (`batch.count = …`,
- * unrecorded when it was compiled) — once per call, 39 times in bench row (j)'s 40 calls (node --trace-deopt). The
- * same functions written this way compile once and stay. The view loops (consume) are left as methods: they never
- * deoptimized per call, and measured a fifth faster that way than as functions of twelve arguments.
+ * unrecorded when it was compiled) — once per call: 39 of 40 calls in bench row (j) as it then was (node
+ * --trace-deopt). The same functions written this way compile once and stay. The view loops (consume) are left as
+ * methods: they never deoptimized per call, and measured a fifth faster that way than as functions of twelve
+ * arguments.
  */

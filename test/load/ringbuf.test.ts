@@ -215,6 +215,22 @@ describe('ring buffer consumer protocol (fake memory)', () => {
     expect(() => ring.consumerFor().consume(() => {})).toThrow(/ring buffer fake: record at position 0 claims 1048576 B/);
   });
 
+  it('a corrupt length met by the batch walk (batches, copies) names its position past 2^31 and 2^32; nothing is handed out', () => {
+    for (const start of [2 ** 31 + PAGE - 16, 2 ** 32 * 5 + PAGE - 16]) {
+      const ring = new FakeRing(PAGE, start);
+      ring.push(bytes(8, 1));
+      const bad = ring.push(bytes(8, 2));
+      ring.commit(bad, 1 << 20);
+      const consumer = ring.consumerFor();
+      const message = new RegExp(`ring buffer fake: record at position ${bad} claims 1048576 B in a 4096 B ring`);
+      const got: unknown[] = [];
+      expect(() => consumer.consumeBatch((b) => got.push(b.count))).toThrow(message);
+      expect(() => consumer.consumeCopies((r) => got.push(r))).toThrow(message);
+      expect(got).toEqual([]);
+      expect(ring.consumerPos).toBe(start);
+    }
+  });
+
   it('refuses sizes that are not a power of two, and mappings too small', () => {
     const ring = new FakeRing(PAGE);
     expect(() => new RingBufferConsumer('x', { consumer: ring.consumer, producer: ring.producer, dataOffset: PAGE, size: 3000 })).toThrow(/not a power of two/);
@@ -285,13 +301,16 @@ class FakePerf {
   readonly #data: Uint8Array;
   readonly #control: BigUint64Array;
 
-  constructor(pages: number) {
+  constructor(pages: number, start = 0) {
     this.size = pages * PAGE;
     this.memory = new ArrayBuffer(PAGE + this.size + PERF_RING_SPARE);
     this.#data = new Uint8Array(this.memory, PAGE);
     this.#control = new BigUint64Array(this.memory, 0, PERF_EVENT_MMAP_PAGE.size / 8);
     this.#control[PERF_EVENT_MMAP_PAGE.data_offset / 8] = BigInt(PAGE);
     this.#control[PERF_EVENT_MMAP_PAGE.data_size / 8] = BigInt(this.size);
+    this.head = start;
+    this.#control[PERF_EVENT_MMAP_PAGE.data_head / 8] = BigInt(start);
+    this.#control[PERF_EVENT_MMAP_PAGE.data_tail / 8] = BigInt(start);
   }
 
   get tail(): number {
@@ -450,6 +469,21 @@ describe('perf ring reader (fake memory)', () => {
     const ring = new PerfRing('fake', 3, perf.memory);
     expect(() => ring.consume(() => {}, () => {})).toThrow(/perf buffer fake: cpu 3: record at 16 has size 0/);
     expect(perf.tail).toBe(good);
+  });
+
+  it('batches: an impossible size met by the walk is a typed error naming its position past 2^32; nothing handed out, the tail kept', () => {
+    // The first record starts 8 B before the end of the ring: its body wraps, the bad one starts the next lap.
+    const start = 2 ** 32 * 3 + PAGE - 8;
+    const perf = new FakePerf(1, start);
+    perf.sample(bytes(4, 1));
+    const bad = perf.head;
+    perf.sample(bytes(4, 2));
+    new DataView(perf.memory, PAGE + (bad % PAGE)).setUint16(6, 12, true);
+    const ring = new PerfRing('fake', 2, perf.memory);
+    const got: number[] = [];
+    expect(() => ring.consumeBatch((b) => got.push(b.count), () => {})).toThrow(new RegExp(`perf buffer fake: cpu 2: record at ${bad} has size 12 \\(16 B written\\)`));
+    expect(got).toEqual([]);
+    expect(perf.tail).toBe(start);
   });
 });
 
