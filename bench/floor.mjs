@@ -21,12 +21,16 @@ const SYS_BPF = { x64: 321, arm64: 280 }[process.arch];
  * only through src/sys): a bare call, and C called in this process, are what rows (j) and (l) measure.
  */
 export function loadFloorLibrary({ run, Skip, root, buildDir }) {
+  // Built and loaded once per process: rebuilding a library that is loaded would rewrite a mapped file.
+  if (floorLibrary !== undefined) return floorLibrary;
   const so = join(buildDir, 'libfloor.so');
   const cc = run('cc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', so, join(root, 'bench', 'c', 'floor.c'), '-lbpf']);
   if (cc.status !== 0) throw new Skip(`cc floor.c: ${cc.stderr.split('\n')[0]}`);
   const koffi = createRequire(join(root, 'package.json'))('koffi');
-  return { koffi, c: koffi.load(so) };
+  floorLibrary = { koffi, c: koffi.load(so) };
+  return floorLibrary;
 }
+let floorLibrary;
 
 export function benchFloor({ run, Skip, nowNs, median, addRow, figure, lib, root, buildDir, mapObject, eventsObject, requireRoot }) {
   requireRoot();

@@ -36,6 +36,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchClassicFilter } from './classic.mjs';
 import { CRAFTED_SHAPES } from './crafted.mjs';
+import { barePerfConsumer, bareRingConsumer } from './events-floor.mjs';
 import { benchFloor, loadFloorLibrary } from './floor.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -822,59 +823,6 @@ function cEvents(harness, mode, rounds, batch) {
   return r.stdout.trim().split('\n').map(Number);
 }
 
-/**
- * The floor of (j): the plainest JavaScript consumer of the same ring, no library. It walks the headers from the
- * consumer position to the producer's, reads what the C callback reads (a record's first byte and its length), and
- * returns the end position; `out` gets the record count and the sum as it goes. Written by HOT_LOOP_RULE
- * (src/load/record-view.ts): arguments in, nothing after the loop but return.
- */
-function bareRingLoop(words, bytes, out, offset, position, producer, mask) {
-  let count = 0;
-  let sum = 0;
-  while (position < producer) {
-    const header = words[offset >>> 2];
-    if (header < 0) break; // BUSY
-    const length = header & 0x3fff_ffff;
-    const step = (length + 15) & ~7;
-    if ((header & 0x4000_0000) === 0) {
-      sum += bytes[offset + 8] + length;
-      out[0] = ++count;
-      out[1] = sum;
-    }
-    position += step;
-    offset = (offset + step) & mask;
-  }
-  return position;
-}
-
-/** Maps the ring buffer `map` of `obj` a second time, for bareRingLoop: returns the consumer with its unmapping. */
-function bareRingConsumer(map) {
-  const page = sys.pageSize();
-  const size = map.spec.maxEntries;
-  const consumerPage = sys.mmapShared(map.fd, page, sys.Prot.READ | sys.Prot.WRITE, 0, 'bench floor ring');
-  const producer = sys.mmapShared(map.fd, page + 2 * size, sys.Prot.READ, page, 'bench floor ring');
-  const consumerPos = new BigUint64Array(consumerPage.buffer, 0, 1);
-  const producerPos = new BigUint64Array(producer.buffer, 0, 1);
-  const words = new Int32Array(producer.buffer, page, (2 * size) / 4);
-  const bytes = new Uint8Array(producer.buffer, page, 2 * size);
-  const out = new Float64Array(2);
-  return {
-    consume() {
-      const consumer = Number(Atomics.load(consumerPos, 0));
-      const end = bareRingLoop(words, bytes, out, consumer % size, consumer, Number(Atomics.load(producerPos, 0)), size - 1);
-      Atomics.store(consumerPos, 0, BigInt(end));
-      const count = end === consumer ? 0 : out[0];
-      out[0] = 0;
-      return count;
-    },
-    sum: () => out[1],
-    close() {
-      producer.unmap();
-      consumerPage.unmap();
-    },
-  };
-}
-
 // (j) events. Rounds alternate between the two sides; each round produces EVENT_BATCH records with one test run,
 // then times only their consumption (producing costs the same kernel work on both sides).
 rowGroup('(j) events', () => {
@@ -888,6 +836,8 @@ rowGroup('(j) events', () => {
     cSkip = e.message;
   }
   const obj = lib.openObject(EVENTS_OBJECT);
+  // What is opened below is let go in reverse order, also when a round throws (before the object's maps close).
+  const cleanups = [];
   try {
     const frame = Buffer.alloc(64);
     const ringProg = obj.program('xdp_ring');
@@ -896,21 +846,28 @@ rowGroup('(j) events', () => {
     // default) and views (readReadyViews: one reused RecordView into the ring, valid during the callback — libbpf's
     // contract, so the like-for-like row).
     const ring = obj.ringBuffer('ring', { type: false });
+    cleanups.push(() => void ring.close());
     const perf = obj.perfBuffer('perf', { pagesPerCpu: 64, type: false });
-    const bare = bareRingConsumer(obj.map('ring'));
+    cleanups.push(() => void perf.close());
+    const bare = bareRingConsumer(sys, obj.map('ring'));
+    cleanups.push(() => bare.close());
     // libbpf's ring_buffer__consume called in this process (bench/c/floor.c): the C rate under this process's
-    // conditions, beside the separate C process's.
+    // conditions, beside the separate C process's. Set up here, so that a failure skips only its rows.
     let inProcess;
     let inProcessSkip;
     try {
       const { c } = loadFloorLibrary({ run, Skip, root: ROOT, buildDir: BUILD_DIR });
-      const consume = c.func('double floor_ring_consume(int map_fd)');
-      const records = c.func('long floor_ring_records(void)');
-      const ringFd = obj.map('ring').fd;
-      inProcess = { consume: () => consume(ringFd), records: () => records(), free: c.func('void floor_ring_free(void)') };
+      const free = c.func('void floor_ring_free(void)');
+      const opened = c.func('int floor_ring_open(int map_fd)')(obj.map('ring').fd);
+      if (opened < 0) throw new Skip(`ring_buffer__new in this process failed: ${sys.errnoText(-opened)}`);
+      cleanups.push(() => free());
+      inProcess = {
+        consume: c.func('double floor_ring_consume(void)'),
+        records: c.func('long floor_ring_records(void)'),
+        checksum: c.func('unsigned long long floor_ring_checksum(void)'),
+      };
     } catch (e) {
-      if (!(e instanceof Skip)) throw e;
-      inProcessSkip = e.message;
+      inProcessSkip = e instanceof Skip ? e.message : `bench/c/floor.c through koffi: ${e.message}`;
     }
     // The callbacks read the record's first byte and its length, as the C callbacks read a u64 and the size, and sum
     // them into a Float64Array: a `let` in this closure would box each new sum (a heap number per record), which
@@ -964,7 +921,7 @@ rowGroup('(j) events', () => {
       if (inProcess !== undefined) {
         produceRing();
         const ns = inProcess.consume();
-        if (ns < 0 || inProcess.records() !== EVENT_BATCH) throw new Error(`in-process ring_buffer__consume: ${inProcess.records()} records, expected ${EVENT_BATCH}`);
+        if (ns < 0 || inProcess.records() !== EVENT_BATCH) throw new Error(`in-process ring_buffer__consume: ${ns < 0 ? 'no ring' : `${inProcess.records()} records`}, expected ${EVENT_BATCH}`);
         hereNs = ns / EVENT_BATCH;
       }
       const perfBatchNs = timed(producePerf, () => perf.readReadyBatch(batchCb));
@@ -981,6 +938,22 @@ rowGroup('(j) events', () => {
         cRing.push(...cEvents(harness, 'ring', 1, EVENT_BATCH));
         cPerf.push(...cEvents(harness, 'perf', 1, EVENT_BATCH));
       }
+    }
+    // The perf floor: the library's perf reader lets go of the map's slots and a bare consumer takes them, in rounds
+    // of its own with C's perf consumer between.
+    void perf.close();
+    const barePerf = barePerfConsumer(sys, obj.map('perf'), 64);
+    const barePerfNs = [];
+    const cPerfFloor = [];
+    try {
+      for (let r = 0; r < EVENT_ROUNDS + EVENT_WARMUP; r++) {
+        const ns = timed(producePerf, () => barePerf.consume());
+        if (r < EVENT_WARMUP) continue;
+        barePerfNs.push(ns);
+        if (harness !== undefined) cPerfFloor.push(...cEvents(harness, 'perf', 1, EVENT_BATCH));
+      }
+    } finally {
+      barePerf.close();
     }
     // Test runs: each form in rounds of its own, C's runs between them, so that one form's garbage (testRun returns
     // a new Buffer per call) is not collected during the other's stretches — as a loop calling only one form runs.
@@ -1001,19 +974,20 @@ rowGroup('(j) events', () => {
         if (harness !== undefined) cRun.push(...cEvents(harness, 'run', TEST_RUN_STRETCHES, TEST_RUN_COUNT));
       }
     }
-    if (!Number.isFinite(acc[0] + bare.sum())) throw new Error('record callbacks summed to a non-number');
+    if (!Number.isFinite(acc[0] + bare.sum() + barePerf.sum())) throw new Error('record callbacks summed to a non-number');
     const rate = (ns) => figure(ns, 'ns', `${(1e3 / ns).toFixed(1)} M rec/s (${ns.toFixed(0)} ns/rec)`);
     const perCall = (ns) => figure(ns, 'ns', fmtUs(ns / 1000));
     // Rates: ratio is ours/theirs in time per record, so ≤ 1.25× time is ≥ 0.8× the C rate.
     const rateTarget = { kind: 'ratio', max: 1.25, label: '≥ 0.8× C rate' };
     const pairs = [
       ['(j) ring buffer, 64 B records in batches (readReadyBatch) [vs ring_buffer__consume]', oursBatch, cRing, rate, rateTarget],
-      ['(j) floor: a bare JavaScript loop over the same mapped ring, no library (bench/run.mjs bareRingLoop) [vs ring_buffer__consume]', bareRing, cRing, rate, undefined],
+      ['(j) floor: a bare JavaScript loop over the same mapped ring, no library (bench/events-floor.mjs) [vs ring_buffer__consume]', bareRing, cRing, rate, undefined],
       ['(j) ring buffer, 64 B records as views (readReadyViews) [vs ring_buffer__consume]', oursViews, cRing, rate, rateTarget],
       ['(j) ring buffer, 64 B records as copies (readReady) [vs ring_buffer__consume]', oursRing, cRing, rate, undefined],
       ['(j) perf buffer, 64 B records in batches (readReadyBatch), 64 pages/CPU [vs perf_buffer__consume]', oursPerfBatch, cPerf, rate, rateTarget],
       ['(j) perf buffer, 64 B records as views (readReadyViews), 64 pages/CPU [vs perf_buffer__consume]', oursPerfViews, cPerf, rate, rateTarget],
       ['(j) perf buffer, 64 B records as copies (readReady), 64 pages/CPU [vs perf_buffer__consume]', oursPerf, cPerf, rate, undefined],
+      ['(j) perf floor: a bare JavaScript loop over the same perf rings, no library (bench/events-floor.mjs), in rounds of its own [vs perf_buffer__consume]', barePerfNs, cPerfFloor, rate, undefined],
       ['(j) program.testRun() XDP 64 B frame, per call, the packet back as a new Buffer [vs bpf_prog_test_run_opts]', oursRun, cRun, perCall, { kind: 'ratio', max: 1.3, label: '≤ 1.3×' }],
       ['(j) program.testRunInto(frame, out) XDP 64 B frame, per call, the packet back into a reused buffer: like-for-like [vs bpf_prog_test_run_opts]', oursRunInto, cRun, perCall, { kind: 'ratio', max: 1.3, label: '≤ 1.3×' }],
     ];
@@ -1027,12 +1001,10 @@ rowGroup('(j) events', () => {
     else {
       addRow(hereName, rate(median(oursViews)), rate(median(cRingHere)), rateTarget);
       addRow(hereFloor, rate(median(bareRing)), rate(median(cRingHere)), undefined);
-      inProcess.free();
+      if (!Number.isFinite(Number(inProcess.checksum()))) throw new Error('in-process ring_buffer__consume: its checksum is not a number');
     }
-    void ring.close();
-    void perf.close();
-    bare.close();
   } finally {
+    for (const cleanup of cleanups.reverse()) cleanup();
     obj.close();
   }
 });

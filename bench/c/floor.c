@@ -5,6 +5,7 @@
  * from Node is then koffi's call plus the same kernel work.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -50,9 +51,10 @@ long floor_test_run(int prog_fd, long count)
 }
 
 /*
- * Row (j)'s in-process reference: ring_buffer__consume over the ring of map_fd (set up on the first call, kept for
- * the process: the bench's object stays open), the same callback as events.c's. Returns the nanoseconds the consume
- * took, timed here so koffi's call is not in it; floor_ring_records() then gives the records it handed out.
+ * Row (j)'s in-process reference: ring_buffer__consume over the ring of a ring buffer map, the same callback as
+ * events.c's. floor_ring_open(map_fd) sets it up (0, or -errno); floor_ring_consume() returns the nanoseconds one
+ * consume took, timed here so koffi's call is not in it, and floor_ring_records() the records it handed out;
+ * floor_ring_checksum() keeps the callback's reads observable; floor_ring_free() lets the ring go.
  */
 static struct ring_buffer *floor_rb;
 static long floor_records;
@@ -65,12 +67,25 @@ static int floor_on_ring(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-double floor_ring_consume(int map_fd)
+void floor_ring_free(void)
+{
+	ring_buffer__free(floor_rb);
+	floor_rb = NULL;
+}
+
+int floor_ring_open(int map_fd)
+{
+	floor_ring_free();
+	floor_rb = ring_buffer__new(map_fd, floor_on_ring, NULL, NULL);
+	return floor_rb ? 0 : -errno;
+}
+
+double floor_ring_consume(void)
 {
 	struct timespec a, b;
-	if (!floor_rb && !(floor_rb = ring_buffer__new(map_fd, floor_on_ring, NULL, NULL)))
-		return -1;
 	floor_records = 0;
+	if (!floor_rb)
+		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	ring_buffer__consume(floor_rb);
 	clock_gettime(CLOCK_MONOTONIC, &b);
@@ -82,8 +97,7 @@ long floor_ring_records(void)
 	return floor_records;
 }
 
-void floor_ring_free(void)
+unsigned long long floor_ring_checksum(void)
 {
-	ring_buffer__free(floor_rb);
-	floor_rb = NULL;
+	return floor_checksum;
 }
