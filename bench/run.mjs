@@ -20,6 +20,7 @@
  *       in batches (readReadyBatch), as views (readReadyViews, libbpf's contract) and as copies (readReady), vs libbpf's ring_buffer__consume /
  *       perf_buffer__consume, with the floor of any JavaScript consumer beside them (a bare loop over the same mapped
  *       ring); program.testRun() and testRunInto() per call vs bpf_prog_test_run_opts (all taking the packet back);
+ *       all of it with the main thread, and the C harnesses it starts, pinned to one CPU;
  *       waiting for a record with koffi's async epoll_wait vs a worker thread
  *   (k) parse time of crafted objects (bench/crafted.mjs: 125k sections, 20k × 20k shapes) vs llvm-readobj on the same file
  *   (l) the per-call floor in one process (bench/floor.mjs): getpid, a lookup and a test run through a bare koffi call
@@ -36,6 +37,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchClassicFilter } from './classic.mjs';
 import { CRAFTED_SHAPES } from './crafted.mjs';
+import { onOneCpu } from './cpu.mjs';
 import { barePerfConsumer, bareRingConsumer } from './events-floor.mjs';
 import { benchFloor, loadFloorLibrary } from './floor.mjs';
 
@@ -825,7 +827,11 @@ function cEvents(harness, mode, rounds, batch) {
 
 // (j) events. Rounds alternate between the two sides; each round produces EVENT_BATCH records with one test run,
 // then times only their consumption (producing costs the same kernel work on both sides).
-rowGroup('(j) events', () => {
+// The whole group runs with the main thread pinned to one CPU, and so the C harnesses it starts (they inherit it):
+// a test run produces records on the CPU it runs on, and a consumer moved to the other CPU between producing and
+// consuming reads them from that CPU's cache — unpinned, libbpf's perf consumer varied from 14 to 134 ns a record
+// between rounds of one process, pinned 13–17 (with the odd 26–48).
+rowGroup('(j) events', () => onOneCpu(() => {
   requireRoot();
   let harness;
   let cSkip;
@@ -957,18 +963,20 @@ rowGroup('(j) events', () => {
     }
     // Test runs: each form in rounds of its own, C's runs between them, so that one form's garbage (testRun returns
     // a new Buffer per call) is not collected during the other's stretches — as a loop calling only one form runs.
-    const stretches = (call) => {
+    // One loop per form, so that each call site sees one function (a shared `call()` would be polymorphic).
+    const stretches = (into) => {
       const ns = [];
       for (let k = 0; k < TEST_RUN_STRETCHES; k++) {
         const start = nowNs();
-        for (let i = 0; i < TEST_RUN_COUNT; i++) call();
+        if (into) for (let i = 0; i < TEST_RUN_COUNT; i++) swapProg.testRunInto(frame, runOut);
+        else for (let i = 0; i < TEST_RUN_COUNT; i++) swapProg.testRun({ data: frame });
         ns.push((nowNs() - start) / TEST_RUN_COUNT);
       }
       return ns;
     };
-    for (const [ours, call] of [[oursRunInto, () => swapProg.testRunInto(frame, runOut)], [oursRun, () => swapProg.testRun({ data: frame })]]) {
+    for (const [ours, into] of [[oursRunInto, true], [oursRun, false]]) {
       for (let r = 0; r < EVENT_ROUNDS + EVENT_WARMUP; r++) {
-        const ns = stretches(call);
+        const ns = stretches(into);
         if (r < EVENT_WARMUP) continue;
         ours.push(...ns);
         if (harness !== undefined) cRun.push(...cEvents(harness, 'run', TEST_RUN_STRETCHES, TEST_RUN_COUNT));
@@ -1007,7 +1015,7 @@ rowGroup('(j) events', () => {
     for (const cleanup of cleanups.reverse()) cleanup();
     obj.close();
   }
-});
+}));
 
 /**
  * (j) waiting: one record produced, then the time until JavaScript learns of it. The library waits with epoll_wait
