@@ -1,3 +1,3 @@
 /** Types of bench/cpu.mjs, for the TypeScript tests that pin a thread with it. */
 export const threadId: () => string;
-export function onOneCpu<T>(body: (cpu: number) => T): T;
+export function onOneCpu<T>(body: (cpu: number) => T, options?: { last?: boolean }): T;

@@ -26,12 +26,13 @@ function setThreadCpus(list) {
 }
 
 /**
- * Runs `body` with the calling thread pinned to one CPU (the first it may run on), then gives back the CPUs it had.
- * Processes it spawns meanwhile inherit the pinning.
+ * Runs `body` with the calling thread pinned to one CPU (the first it may run on, or with `last` the last), then
+ * gives back the CPUs it had. Processes it spawns meanwhile inherit the pinning.
  */
-export function onOneCpu(body) {
+export function onOneCpu(body, { last = false } = {}) {
   const before = allowedCpuList();
-  const cpu = Number.parseInt(before, 10);
+  // "0-1", "0,2-3": the first number, or the last one.
+  const cpu = Number.parseInt(last ? before.split(/[,-]/).at(-1) : before, 10);
   setThreadCpus(String(cpu));
   try {
     return body(cpu);

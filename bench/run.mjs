@@ -830,7 +830,8 @@ function cEvents(harness, mode, rounds, batch) {
 // The whole group runs with the main thread pinned to one CPU, and so the C harnesses it starts (they inherit it):
 // a test run produces records on the CPU it runs on, and a consumer moved to the other CPU between producing and
 // consuming reads them from that CPU's cache — unpinned, libbpf's perf consumer varied from 14 to 134 ns a record
-// between rounds of one process, pinned 13–17 (with the odd 26–48).
+// between rounds of one process, pinned 13–17 (with the odd 26–48). The last CPU: on the machines here CPU 0 takes
+// the interrupts, and a group pinned there gave libbpf's perf consumer 35–65 ns a record, on CPU 1 16–23.
 rowGroup('(j) events', () => onOneCpu(() => {
   requireRoot();
   let harness;
@@ -1015,7 +1016,7 @@ rowGroup('(j) events', () => onOneCpu(() => {
     for (const cleanup of cleanups.reverse()) cleanup();
     obj.close();
   }
-}));
+}, { last: true }));
 
 /**
  * (j) waiting: one record produced, then the time until JavaScript learns of it. The library waits with epoll_wait
