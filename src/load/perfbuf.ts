@@ -75,9 +75,8 @@ export class PerfRing {
     this.#batch = new RecordBatch(name, cpu, this.#bytes, Math.min(FIRST_BATCH_CAPACITY, size / HEADER_SIZE));
   }
 
-  /** For a record whose size is impossible (corrupt memory: stop), given as -1 - position, as walkPerfRecords returns it. */
-  #corrupt(at: number, head: number): PerfBufferError {
-    const position = -1 - at;
+  /** For the record at stream position `position`, whose size is impossible: corrupt memory, stop. */
+  #corrupt(position: number, head: number): PerfBufferError {
     const recordSize = this.#words[((position % this.#size) >>> 2) + 1]! >>> 16;
     return new PerfBufferError(`perf buffer ${this.name}: cpu ${this.cpu}: record at ${position} has size ${recordSize} (${head - position} B written)`);
   }
@@ -93,7 +92,7 @@ export class PerfRing {
     const size = this.#size;
     const end = walkPerfRecords(this.#words, this.#bytes, batch, batch.offsets, batch.lengths, this.#lostCounts,
       tail % size, tail, head, size, size - 1);
-    if (end < 0) throw this.#corrupt(end, head);
+    if (end < 0) throw this.#corrupt(-1 - end, head); // walkPerfRecords' -1 - position
     return end;
   }
 
@@ -141,7 +140,7 @@ export class PerfRing {
         const at = offset >>> 2;
         const type = words[at]!;
         const recordSize = perfRecordAt(words, bytes, offset, tail, head, size);
-        if (recordSize === 0) throw this.#corrupt(-1 - tail, head);
+        if (recordSize === 0) throw this.#corrupt(tail, head);
         tail += recordSize;
         if (type === PerfRecordType.SAMPLE && recordSize >= SAMPLE_DATA) {
           samples++;

@@ -82,9 +82,8 @@ export class RingBufferConsumer {
     this.#batch = new RecordBatch(name, null, this.#data, Math.min(FIRST_BATCH_CAPACITY, size / RINGBUF_HEADER_SIZE));
   }
 
-  /** For a record longer than the ring (corrupt memory: stop), given as -1 - position, as walkRingHeaders returns it. */
-  #corrupt(at: number): RingBufferError {
-    const position = -1 - at;
+  /** For the record at stream position `position`, whose length the ring cannot hold: corrupt memory, stop. */
+  #corrupt(position: number): RingBufferError {
     const length = this.#words[((position % 0x1_0000_0000) & (this.size - 1)) >>> 2]! & 0x3fff_ffff;
     return new RingBufferError(`ring buffer ${this.name}: record at position ${position} claims ${length} B in a ${this.size} B ring`);
   }
@@ -100,7 +99,7 @@ export class RingBufferConsumer {
     const mask = this.size - 1;
     const end = walkRingHeaders(this.#words, batch, batch.offsets, batch.lengths, this.#acquireHeaders,
       (consumer % 0x1_0000_0000) & mask, consumer, producer, mask, this.size - RINGBUF_HEADER_SIZE);
-    if (end < 0) throw this.#corrupt(end);
+    if (end < 0) throw this.#corrupt(-1 - end); // walkRingHeaders' -1 - position
     return end;
   }
 
@@ -223,7 +222,7 @@ export class RingBufferConsumer {
           const header = acquire ? Atomics.load(words, offset >>> 2) : words[offset >>> 2]!;
           if ((header & RINGBUF_BUSY_BIT) !== 0) return count;
           const length = header & 0x3fff_ffff; // without BUSY and DISCARD
-          if (length > limit) throw this.#corrupt(-1 - consumer);
+          if (length > limit) throw this.#corrupt(consumer);
           const step = (length + RINGBUF_HEADER_SIZE + 7) & ~7;
           consumer += step;
           if ((header & RINGBUF_DISCARD_BIT) === 0) {
